@@ -1,0 +1,237 @@
+"""The transform engine: run a `handler(webhook)` file on one event and say what to send.
+
+A transform is one `.js` file declaring `function handler(webhook)`, exactly as
+Dodo's dashboard and docs print it (Svix's contract). For each event the
+handler gets `{method, url, eventType, payload, cancel, headers, env}` and
+returns it, changed; `Transform.run` turns that into a typed `Outcome`:
+
+- `deliver`: one request, or several when the handler returns an array;
+- `cancelled`: the handler set `cancel = true`;
+- `skipped`: the handler left `url` empty (the docs' snippets do this for
+  events they do not handle);
+- `error`: the handler is wrong; the message names file:line:col and what to do.
+
+Thread safety: `Transform.run` may be called from any number of threads at
+once. Each thread gets its own QuickJS runtime for the transform (a runtime
+must stay on the thread that made it), created on first use and kept for the
+life of the `Transform`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dodo_transform import segment
+from dodo_transform.errors import HandlerError, PayloadError
+from dodo_transform.sandbox import Limits, Sandbox, SandboxBroken, locate
+
+METHODS = ("POST", "PUT", "PATCH")
+_RETURN_HINT = "return the webhook object (set webhook.cancel = true to skip an event)"
+_UNSERIALISABLE_TYPES = ("undefined", "function", "symbol", "bigint")
+
+
+class OutcomeKind(StrEnum):
+    DELIVER = "deliver"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One outgoing HTTP request a handler asked for."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    payload: Any
+
+    def to_json(self, *, redact: bool = True) -> dict[str, Any]:
+        headers = segment.redact_headers(self.headers) if redact else dict(self.headers)
+        return {"method": self.method, "url": self.url, "headers": headers, "payload": self.payload}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one transform made of one event."""
+
+    kind: OutcomeKind
+    requests: tuple[Request, ...] = ()
+    logs: tuple[tuple[str, str], ...] = ()
+    error: str | None = None
+
+    @cached_property
+    def warnings(self) -> tuple[str, ...]:
+        """What Segment would drop or frown on in these requests (computed when first asked)."""
+        return tuple(warning for request in self.requests for warning in segment.lint(request))
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape `dodo-transform test --json` prints and the golden files hold."""
+        return {
+            "outcome": self.kind.value,
+            "requests": [request.to_json() for request in self.requests],
+            "logs": [{"level": level, "message": message} for level, message in self.logs],
+            "warnings": list(self.warnings),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """One webhook body, as received: the raw JSON text and its `type`."""
+
+    event_type: str
+    body: str
+    webhook_id: str = ""
+
+    @classmethod
+    def from_body(cls, body: str | bytes, webhook_id: str = "") -> Event:
+        """Parse enough of a body to know its type; `PayloadError` when it is unusable."""
+        try:
+            text = body.decode("utf-8") if isinstance(body, bytes) else body
+            parsed = json.loads(text)
+        except UnicodeDecodeError:
+            raise PayloadError("body is not UTF-8 text") from None
+        except RecursionError:
+            raise PayloadError("body is nested too deeply") from None
+        except ValueError as error:
+            raise PayloadError(f"body is not valid JSON: {error}") from None
+        if not isinstance(parsed, dict):
+            raise PayloadError("body is not a JSON object")
+        if not isinstance(parsed.get("type"), str):
+            raise PayloadError("body has no string field `type`")
+        return cls(event_type=parsed["type"], body=text, webhook_id=webhook_id)
+
+
+@dataclass
+class Transform:
+    """One compiled `handler(webhook)` file, runnable from any thread."""
+
+    name: str
+    source: str
+    filename: str
+    default_url: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        self.version = hashlib.sha256(self.source.encode("utf-8")).hexdigest()[:12]
+        self._env_json = json.dumps(dict(self.env))
+        self._local = threading.local()
+        # Compile now so a broken file is reported at load time, not on the first event.
+        self._local.sandbox = Sandbox(self.source, self.filename, self.limits)
+
+    @classmethod
+    def from_file(cls, path: Path, **options: Any) -> Transform:
+        """Load `path`; the transform's name is the file's stem."""
+        try:
+            source = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise HandlerError(f"{path}: cannot read transform: {error}") from None
+        return cls(name=path.stem, source=source, filename=str(path), **options)
+
+    def run(self, event: Event) -> Outcome:
+        """Run the handler on `event`. Never raises for handler mistakes: they are `error` outcomes."""
+        try:
+            report = self._sandbox().run(event.event_type, event.body, self.default_url, self._env_json)
+        except SandboxBroken as error:
+            self._local.sandbox = None
+            return Outcome(OutcomeKind.ERROR, error=str(error))
+        logs = tuple((str(level), str(text)) for level, text in report.get("logs", []))
+        try:
+            outcome = self._interpret(report, logs)
+        except HandlerError as error:
+            return Outcome(OutcomeKind.ERROR, logs=logs, error=str(error))
+        return outcome
+
+    def _sandbox(self) -> Sandbox:
+        sandbox: Sandbox | None = getattr(self._local, "sandbox", None)
+        if sandbox is None:
+            sandbox = Sandbox(self.source, self.filename, self.limits)
+            self._local.sandbox = sandbox
+        return sandbox
+
+    def _interpret(self, report: dict[str, Any], logs: tuple[tuple[str, str], ...]) -> Outcome:
+        if report.get("missingHandler"):
+            raise HandlerError(
+                f"{self.filename}: no handler function: declare "
+                "`function handler(webhook) { ... return webhook; }`"
+            )
+        if "error" in report:
+            raise HandlerError(self._describe_throw(report["error"]))
+        if "unserialisable" in report:
+            raise HandlerError(
+                f"{self.filename}: the returned webhook is not JSON-serialisable "
+                f"({report['unserialisable']}); use plain objects, strings, numbers and arrays"
+            )
+        items: list[dict[str, Any]] = report["items"]
+        fan_out: bool = report["fanOut"]
+        requests: list[Request] = []
+        cancelled = 0
+        for index, item in enumerate(items):
+            where = f"item {index} of the returned array" if fan_out else "the returned value"
+            if item["type"] != "object":
+                what = f"item {index} of the returned array is" if fan_out else "handler returned"
+                raise HandlerError(f"{self.filename}: {what} {item['type']}; {_RETURN_HINT}")
+            if item.get("cancel"):
+                cancelled += 1
+                continue
+            request = self._request(item, where)
+            if request is not None:
+                requests.append(request)
+        if requests:
+            return Outcome(OutcomeKind.DELIVER, tuple(requests), logs)
+        if cancelled or not items:
+            return Outcome(OutcomeKind.CANCELLED, logs=logs)
+        return Outcome(OutcomeKind.SKIPPED, logs=logs)
+
+    def _request(self, item: dict[str, Any], where: str) -> Request | None:
+        url = item.get("url")
+        if url is None or url == "":
+            return None
+        if not isinstance(url, str):
+            raise HandlerError(f"{self.filename}: url in {where} is not a string: {url!r}")
+        if not _is_absolute_http(url):
+            raise HandlerError(f"{self.filename}: url {url!r} in {where} is not an absolute "
+                               "http(s) URL, e.g. https://api.segment.io/v1/track")
+        method = item.get("method")
+        if not isinstance(method, str) or method.upper() not in METHODS:
+            raise HandlerError(f"{self.filename}: method {method!r} in {where} is not one of "
+                               f"{', '.join(METHODS)}")
+        if item["payloadType"] in _UNSERIALISABLE_TYPES:
+            raise HandlerError(f"{self.filename}: payload in {where} is {item['payloadType']}, "
+                               "not JSON-serialisable; set webhook.payload to an object")
+        return Request(method.upper(), url, self._headers(item.get("headers"), where),
+                       item.get("payload"))
+
+    def _headers(self, headers: Any, where: str) -> dict[str, str]:
+        if headers is None:
+            return {}
+        if not isinstance(headers, dict):
+            raise HandlerError(f"{self.filename}: headers in {where} must be an object of strings")
+        result: dict[str, str] = {}
+        for name, value in headers.items():
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise HandlerError(f"{self.filename}: header {name!r} in {where} must be a string, "
+                                   f"not {json.dumps(value)[:60]}")
+            result[str(name)] = str(value)
+        return result
+
+    def _describe_throw(self, error: dict[str, str]) -> str:
+        where = locate(error.get("stack", "").splitlines(), self.filename) or self.filename
+        return f"{where} {error.get('name', 'Error')}: {error.get('message', '')}"
+
+
+@lru_cache(maxsize=256)
+def _is_absolute_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

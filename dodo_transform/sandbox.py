@@ -1,0 +1,142 @@
+"""The QuickJS sandbox: the only module that touches the `quickjs` binding.
+
+A `Sandbox` is one QuickJS runtime holding one compiled transform. It has no
+network, file system, timers, `require` or host callbacks: the binding offers
+none, and we register none. `sandbox.js` runs first in every runtime; it keeps
+events from seeing each other's state (see its header) at a cost of a few
+microseconds per event instead of the ~200 us a fresh runtime costs.
+
+Threads: a QuickJS runtime must only ever be used by the thread that created
+it, so a `Sandbox` is not thread-safe. `engine.Transform` keeps one per thread.
+
+The time-limit trap: the binding's limit is measured with C `clock()`, the CPU
+time of the whole process, so other threads (or a busy event loop) use up a
+handler's budget. `Sandbox.run` measures the handler's own thread CPU time;
+when the binding interrupts a handler that has not yet used its own budget,
+the run is repeated with the process budget scaled by the contention it saw.
+Re-running is safe because each run starts from the same clean state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import quickjs
+
+from dodo_transform.errors import HandlerError
+
+_PRELUDE_TEMPLATE = resources.files("dodo_transform").joinpath("sandbox.js").read_text("utf-8")
+# `new Function(body)` puts the body two lines below the start of its source.
+_FACTORY_LINE_OFFSET = 2
+_FRAME = re.compile(r"^\s*at (?:(?P<func>[^(]*?) )?\(?<input>:(?P<line>\d+):(?P<col>\d+)\)?\s*$")
+_MAX_ATTEMPTS = 4
+_STACK_OVERFLOW = "Maximum call stack size exceeded"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-event resource limits for a handler."""
+
+    time_seconds: float = 1.0
+    memory_bytes: int = 64 * 1024 * 1024
+    stack_bytes: int = 512 * 1024
+    log_bytes: int = 4096
+
+
+class SandboxBroken(HandlerError):
+    """A run ended in a state the runtime cannot be trusted after (limit hit, tainted globals)."""
+
+
+class Sandbox:
+    """One QuickJS runtime with the prelude and one transform's source compiled in it."""
+
+    def __init__(self, source: str, filename: str, limits: Limits) -> None:
+        self.filename = filename
+        self.limits = limits
+        self._context = quickjs.Context()
+        self._context.set_memory_limit(limits.memory_bytes)
+        self._context.set_max_stack_size(limits.stack_bytes)
+        self._context.set_time_limit(limits.time_seconds)
+        prelude = _PRELUDE_TEMPLATE.replace("__DODO_LOG_LIMIT__", str(limits.log_bytes))
+        self._context.eval(prelude)
+        self._run = self._context.get("__dodo_run")
+        try:
+            has_handler = self._context.get("__dodo_load")(source)
+        except quickjs.JSException as error:
+            raise HandlerError(self.explain(error)) from None
+        if not has_handler:
+            raise HandlerError(
+                f"{filename}: no handler function: declare "
+                "`function handler(webhook) { ... return webhook; }`"
+            )
+
+    def run(self, event_type: str, body: str, url: str, env_json: str) -> dict[str, Any]:
+        """Run the handler once; return the prelude's report (see sandbox.js `run`).
+
+        Raises `SandboxBroken` when a limit was hit: the caller must discard this sandbox.
+        """
+        budget = self.limits.time_seconds
+        for _ in range(_MAX_ATTEMPTS):
+            self._context.set_time_limit(budget)
+            own_start = time.thread_time()
+            try:
+                report: dict[str, Any] = json.loads(self._run(event_type, body, url, env_json))
+            except quickjs.JSException as error:
+                own = time.thread_time() - own_start
+                if not _is_interrupt(error) or own >= self.limits.time_seconds * 0.9:
+                    raise SandboxBroken(self.explain(error)) from None
+                # The process clock reached `budget` while this thread used only `own`: other
+                # threads ate the rest. Scale the budget by that contention and run again.
+                contention = budget / max(own, 1e-4)
+                budget = self.limits.time_seconds * max(contention, 1.0) * 1.25
+            else:
+                thrown = report.get("error")
+                # The handler's own try/catch (or ours) can catch these; the runtime is suspect after.
+                if thrown and _hit_limit(thrown["name"] + ": " + thrown["message"]):
+                    raise SandboxBroken(self.explain(thrown["name"] + ": " + thrown["message"]))
+                return report
+        raise SandboxBroken(f"{self.filename}: time limit of {self.limits.time_seconds:g} s exceeded")
+
+    def explain(self, error: BaseException | str) -> str:
+        """Turn a QuickJS error into `file:line:col Name: message` with what to do."""
+        text = str(error).strip()
+        headline, *frames = text.splitlines() or ["unknown error"]
+        if "interrupted" in headline:
+            return (
+                f"{self.filename}: time limit of {self.limits.time_seconds:g} s exceeded "
+                "(an endless loop? make the handler return sooner or raise the limit)"
+            )
+        if "out of memory" in headline:
+            return (
+                f"{self.filename}: memory limit of {self.limits.memory_bytes // (1024 * 1024)} MB "
+                "exceeded (the handler builds something too large)"
+            )
+        if _STACK_OVERFLOW in headline:
+            return f"{self.filename}: stack overflow (endless recursion?): {headline}"
+        where = locate(frames, self.filename)
+        return f"{where} {headline}" if where else f"{self.filename}: {headline}"
+
+
+def locate(frames: list[str], filename: str) -> str | None:
+    """The first stack frame inside the user's code, as `file:line:col`."""
+    for frame in frames:
+        match = _FRAME.match(frame)
+        if not match or (match["func"] or "").startswith("__dodo"):
+            continue
+        line = int(match["line"]) - _FACTORY_LINE_OFFSET
+        if line >= 1:
+            return f"{filename}:{line}:{match['col']}"
+    return None
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    return "interrupted" in str(error).split("\n", 1)[0]
+
+
+def _hit_limit(headline: str) -> bool:
+    return "out of memory" in headline or _STACK_OVERFLOW in headline

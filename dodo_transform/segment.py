@@ -1,0 +1,121 @@
+"""What Segment's HTTP Tracking API accepts, and what it silently drops.
+
+Segment answers 200 to almost anything and drops bad messages later, so the
+only way to catch a mistake is to look before sending. `problems` lists what
+Segment would drop; `lint` adds the softer advice (naming, timestamps) that
+`dodo-transform test` shows as warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+SEGMENT_HOSTS = frozenset({"api.segment.io", "events.eu1.segmentapis.com"})
+CALL_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
+MAX_MESSAGE_BYTES = 32 * 1024
+# "Object Action" in Title Case: "Payment Completed", "Order Refunded".
+_EVENT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(?: [A-Z0-9][A-Za-z0-9]*)+$")
+_SECRET_HEADER = re.compile(r"auth|key|secret|token|signature|cookie|password", re.IGNORECASE)
+
+
+class _Request(Protocol):
+    @property
+    def url(self) -> str: ...
+    @property
+    def payload(self) -> Any: ...
+
+
+@lru_cache(maxsize=256)
+def is_segment_url(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in SEGMENT_HOSTS
+
+
+@lru_cache(maxsize=256)
+def call_type(url: str) -> str | None:
+    """`track`, `identify`, ... or `batch` from a Segment URL's path; None when unknown."""
+    path = urlsplit(url).path.rstrip("/")
+    prefix, _, name = path.rpartition("/")
+    if prefix == "/v1" and (name in CALL_TYPES or name == "batch"):
+        return name
+    return None
+
+
+def problems(kind: str, message: Any) -> list[str]:
+    """Why Segment would silently drop this message of type `kind`; empty when it is fine."""
+    if not isinstance(message, dict):
+        return [f"the {kind} payload is not a JSON object"]
+    found: list[str] = []
+    if kind == "alias":
+        if not message.get("userId") or not message.get("previousId"):
+            found.append("alias needs both userId and previousId")
+    elif not message.get("userId") and not message.get("anonymousId"):
+        found.append(f"{kind} has neither userId nor anonymousId: Segment drops it")
+    if kind == "track" and not (isinstance(message.get("event"), str) and message["event"]):
+        found.append("track has no non-empty string `event`: Segment drops it")
+    if kind == "group" and not message.get("groupId"):
+        found.append("group has no groupId: Segment drops it")
+    size = len(json.dumps(message, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_MESSAGE_BYTES:
+        found.append(f"message is {size} bytes, over Segment's 32 KB limit")
+    return found
+
+
+def advice(kind: str, message: Any) -> list[str]:
+    """Softer warnings: naming conventions and timestamp format."""
+    if not isinstance(message, dict):
+        return []
+    found: list[str] = []
+    event = message.get("event")
+    if kind == "track" and isinstance(event, str) and event and not _EVENT_NAME.match(event):
+        found.append(f"event name {event!r} is not \"Object Action\" in Title Case "
+                     "(e.g. \"Payment Completed\")")
+    timestamp = message.get("timestamp")
+    if timestamp is not None and not _is_iso8601(timestamp):
+        found.append(f"timestamp {timestamp!r} is not ISO-8601; Segment will use the receive time")
+    return found
+
+
+def lint(request: _Request) -> list[str]:
+    """Every warning for one outgoing request; empty for requests not bound for Segment."""
+    if not is_segment_url(request.url):
+        return []
+    kind = call_type(request.url)
+    if kind is None:
+        return [f"{urlsplit(request.url).path!r} is not a Segment API path "
+                "(/v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, /v1/batch)"]
+    if kind == "batch":
+        batch = request.payload.get("batch") if isinstance(request.payload, dict) else None
+        if not isinstance(batch, list):
+            return ["batch payload has no `batch` array"]
+        return [f"batch item {index}: {warning}" for index, item in enumerate(batch)
+                for warning in _item_warnings(item)]
+    return problems(kind, request.payload) + advice(kind, request.payload)
+
+
+def _item_warnings(item: Any) -> list[str]:
+    kind = item.get("type") if isinstance(item, dict) else None
+    if kind not in CALL_TYPES:
+        return ["has no valid `type` (track, identify, page, screen, group, alias)"]
+    return problems(kind, item) + advice(kind, item)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers fit to show a person or a log: credentials replaced by `[redacted]`."""
+    return {name: "[redacted]" if _SECRET_HEADER.search(name) else value
+            for name, value in headers.items()}
+
+
+def _is_iso8601(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
