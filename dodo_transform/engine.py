@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from dodo_transform import segment
 from dodo_transform.errors import HandlerError, PayloadError
-from dodo_transform.sandbox import Limits, Sandbox, SandboxBroken, locate
+from dodo_transform.sandbox import Limits, Sandbox, SandboxBroken
 
 METHODS = ("POST", "PUT", "PATCH")
 _RETURN_HINT = "return the webhook object (set webhook.cancel = true to skip an event)"
@@ -147,6 +147,8 @@ class Transform:
             self._local.sandbox = None
             return Outcome(OutcomeKind.ERROR, error=str(error))
         logs = tuple((str(level), str(text)) for level, text in report.get("logs", []))
+        if report.get("logsTruncated"):
+            logs += (("warn", f"[console output cut at {self.limits.log_bytes} characters]"),)
         try:
             outcome = self._interpret(report, logs)
         except HandlerError as error:
@@ -167,7 +169,7 @@ class Transform:
                 "`function handler(webhook) { ... return webhook; }`"
             )
         if "error" in report:
-            raise HandlerError(self._describe_throw(report["error"]))
+            raise HandlerError(report["error"])
         if "unserialisable" in report:
             raise HandlerError(
                 f"{self.filename}: the returned webhook is not JSON-serialisable "
@@ -225,10 +227,6 @@ class Transform:
                                    f"not {json.dumps(value)[:60]}")
             result[str(name)] = str(value)
         return result
-
-    def _describe_throw(self, error: dict[str, str]) -> str:
-        where = locate(error.get("stack", "").splitlines(), self.filename) or self.filename
-        return f"{where} {error.get('name', 'Error')}: {error.get('message', '')}"
 
 
 @lru_cache(maxsize=256)

@@ -1,8 +1,9 @@
 // Evaluated once in every new QuickJS runtime, before any user code.
 //
-// It leaves exactly two globals for the host: __dodo_load(source) compiles a
-// transform, __dodo_run(...) runs it for one event. Everything else lives in
-// this closure, out of the handler's reach.
+// It leaves three globals for the host: __dodo_load(source) compiles a
+// transform, __dodo_run(...) runs it for one event, __dodo_logs() tells what
+// the last run printed. Everything else lives in this closure, out of the
+// handler's reach.
 //
 // Isolation between events, without paying for a fresh runtime per event:
 // - top-level variables: the transform's source is compiled once as the body
@@ -118,13 +119,6 @@
     };
   }
 
-  function __dodo_errorReport(error) {
-    if (error instanceof Error) {
-      return { name: String(error.name), message: String(error.message), stack: String(error.stack || "") };
-    }
-    return { name: "thrown value", message: __dodo_show(error), stack: "" };
-  }
-
   function __dodo_outcome(eventType, body, url, env) {
     const handler = factory();
     if (typeof handler !== "function") return { missingHandler: true };
@@ -137,16 +131,13 @@
     return { fanOut: false, items: [__dodo_describe(result)] };
   }
 
+  // A throw (the handler's, or a limit) propagates to the host, which then
+  // asks __dodo_logs for what the handler printed before it.
   function __dodo_run(eventType, body, url, env) {
     logs = [];
     logBytes = 0;
     logsTruncated = false;
-    let report;
-    try {
-      report = __dodo_outcome(eventType, body, url, env);
-    } catch (error) {
-      report = { error: __dodo_errorReport(error) };
-    }
+    let report = __dodo_outcome(eventType, body, url, env);
     let text;
     try {
       text = JSON.stringify(report);
@@ -154,8 +145,12 @@
       report = { unserialisable: String(error) };
       text = JSON.stringify(report);
     }
-    return text.slice(0, -1) + ',"logs":' + JSON.stringify(logs) +
-      ',"logsTruncated":' + logsTruncated + "}";
+    // join() rather than +: the binding cannot read QuickJS's rope strings.
+    return [text.slice(0, -1), ",", __dodo_logs().slice(1)].join("");
+  }
+
+  function __dodo_logs() {
+    return JSON.stringify({ logs, logsTruncated });
   }
 
   function __dodo_load(source) {
@@ -167,8 +162,8 @@
     log: __dodo_capture("log"), info: __dodo_capture("info"), warn: __dodo_capture("warn"),
     error: __dodo_capture("error"), debug: __dodo_capture("debug"),
   };
-  for (const name of ["console", "__dodo_load", "__dodo_run"]) {
-    const value = { console, __dodo_load, __dodo_run }[name];
+  for (const name of ["console", "__dodo_load", "__dodo_run", "__dodo_logs"]) {
+    const value = { console, __dodo_load, __dodo_run, __dodo_logs }[name];
     Object.defineProperty(global, name, { value, writable: false, enumerable: false, configurable: false });
   }
   __dodo_lockDown();

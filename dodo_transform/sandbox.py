@@ -36,6 +36,8 @@ _FACTORY_LINE_OFFSET = 2
 _FRAME = re.compile(r"^\s*at (?:(?P<func>[^(]*?) )?\(?<input>:(?P<line>\d+):(?P<col>\d+)\)?\s*$")
 _MAX_ATTEMPTS = 4
 _STACK_OVERFLOW = "Maximum call stack size exceeded"
+_ERROR_HEADLINE = re.compile(r"^[A-Za-z]*Error\b")
+_ABSENT = ("require", "fetch", "XMLHttpRequest", "setTimeout", "setInterval", "process", "Deno")
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,9 @@ class Sandbox:
             )
 
     def run(self, event_type: str, body: str, url: str, env_json: str) -> dict[str, Any]:
-        """Run the handler once; return the prelude's report (see sandbox.js `run`).
+        """Run the handler once; return the prelude's report (see sandbox.js `__dodo_run`).
 
+        A handler that throws gives a report with `error`, the message explained.
         Raises `SandboxBroken` when a limit was hit: the caller must discard this sandbox.
         """
         budget = self.limits.time_seconds
@@ -88,24 +91,29 @@ class Sandbox:
                 report: dict[str, Any] = json.loads(self._run(event_type, body, url, env_json))
             except quickjs.JSException as error:
                 own = time.thread_time() - own_start
-                if not _is_interrupt(error) or own >= self.limits.time_seconds * 0.9:
+                if not _is_interrupt(error):
+                    return self._thrown(error)
+                if own >= self.limits.time_seconds * 0.9:
                     raise SandboxBroken(self.explain(error)) from None
                 # The process clock reached `budget` while this thread used only `own`: other
                 # threads ate the rest. Scale the budget by that contention and run again.
                 contention = budget / max(own, 1e-4)
                 budget = self.limits.time_seconds * max(contention, 1.0) * 1.25
             else:
-                thrown = report.get("error")
-                # The handler's own try/catch (or ours) can catch these; the runtime is suspect after.
-                if thrown and _hit_limit(thrown["name"] + ": " + thrown["message"]):
-                    raise SandboxBroken(self.explain(thrown["name"] + ": " + thrown["message"]))
                 return report
-        raise SandboxBroken(f"{self.filename}: time limit of {self.limits.time_seconds:g} s exceeded")
+        raise SandboxBroken(self.explain("InternalError: interrupted"))
+
+    def _thrown(self, error: quickjs.JSException) -> dict[str, Any]:
+        headline = str(error).split("\n", 1)[0]
+        if "out of memory" in headline or _STACK_OVERFLOW in headline:
+            raise SandboxBroken(self.explain(error)) from None
+        report: dict[str, Any] = json.loads(self._context.get("__dodo_logs")())
+        report["error"] = self.explain(error)
+        return report
 
     def explain(self, error: BaseException | str) -> str:
-        """Turn a QuickJS error into `file:line:col Name: message` with what to do."""
-        text = str(error).strip()
-        headline, *frames = text.splitlines() or ["unknown error"]
+        """Turn a QuickJS error into `file:line:col Name: message`, with what to do for limits."""
+        headline, *frames = str(error).strip().splitlines() or ["unknown error"]
         if "interrupted" in headline:
             return (
                 f"{self.filename}: time limit of {self.limits.time_seconds:g} s exceeded "
@@ -118,6 +126,10 @@ class Sandbox:
             )
         if _STACK_OVERFLOW in headline:
             return f"{self.filename}: stack overflow (endless recursion?): {headline}"
+        if not _ERROR_HEADLINE.match(headline):
+            headline = f"uncaught exception: {headline}"  # `throw "text"`: no Error object, no stack
+        if headline.startswith("ReferenceError") and any(name in headline for name in _ABSENT):
+            headline += " (the sandbox has no network, modules, timers or file access)"
         where = locate(frames, self.filename)
         return f"{where} {headline}" if where else f"{self.filename}: {headline}"
 
@@ -138,5 +150,3 @@ def _is_interrupt(error: BaseException) -> bool:
     return "interrupted" in str(error).split("\n", 1)[0]
 
 
-def _hit_limit(headline: str) -> bool:
-    return "out of memory" in headline or _STACK_OVERFLOW in headline

@@ -1,0 +1,3 @@
+from dodo_transform.cli import main
+
+main()

@@ -1,0 +1,15 @@
+// Drop events you never want in Segment: here, everything but payments.
+function handler(webhook) {
+  if (!webhook.eventType.startsWith("payment.")) {
+    webhook.cancel = true;
+    return webhook;
+  }
+  webhook.url = "https://api.segment.io/v1/track";
+  webhook.payload = {
+    userId: webhook.payload.data.customer.customer_id,
+    event: webhook.eventType === "payment.succeeded" ? "Payment Completed" : "Payment Attempted",
+    properties: { status: webhook.payload.data.status, payment_id: webhook.payload.data.payment_id },
+    timestamp: webhook.payload.timestamp
+  };
+  return webhook;
+}
