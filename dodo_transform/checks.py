@@ -55,8 +55,9 @@ def golden_path(expected_dir: Path, transform: str, event_type: str) -> Path:
     return expected_dir / transform / f"{event_type}.json"
 
 
-def check(transforms_dir: Path, events_dir: Path, expected_dir: Path,
-          *, update: bool = False) -> Iterator[Row]:
+def check(
+    transforms_dir: Path, events_dir: Path, expected_dir: Path, *, update: bool = False
+) -> Iterator[Row]:
     """Run every transform on every event and compare (or, with `update`, rewrite) the goldens."""
     events = load_events(events_dir)
     for path in sorted(transforms_dir.glob("*.js")):
@@ -67,12 +68,16 @@ def check(transforms_dir: Path, events_dir: Path, expected_dir: Path,
             continue
         for event in events:
             outcome = transform.run(event)
-            yield _compare(golden_path(expected_dir, path.stem, event.event_type), outcome,
-                           path.stem, event.event_type, update)
+            yield _compare(
+                golden_path(expected_dir, path.stem, event.event_type),
+                outcome,
+                path.stem,
+                event.event_type,
+                update,
+            )
 
 
-def _compare(golden: Path, outcome: Outcome, transform: str, event_type: str,
-             update: bool) -> Row:
+def _compare(golden: Path, outcome: Outcome, transform: str, event_type: str, update: bool) -> Row:
     actual = outcome.to_json()
     row = Row(transform, event_type, outcome.kind.value, Verdict.SAME)
     if outcome.error:
@@ -86,7 +91,9 @@ def _compare(golden: Path, outcome: Outcome, transform: str, event_type: str,
     except FileNotFoundError:
         return row if row.failed else Row(transform, event_type, row.outcome, Verdict.NEW)
     if expected != actual:
-        return Row(transform, event_type, row.outcome, Verdict.CHANGED, _first_difference(expected, actual))
+        return Row(
+            transform, event_type, row.outcome, Verdict.CHANGED, _first_difference(expected, actual)
+        )
     return row
 
 
@@ -103,4 +110,6 @@ def _first_difference(expected: Any, actual: Any, path: str = "") -> str:
         for index, (left, right) in enumerate(zip(expected, actual, strict=True)):
             if left != right:
                 return _first_difference(left, right, f"{path}[{index}]")
-    return f"{path or 'outcome'}: expected {json.dumps(expected)[:80]}, got {json.dumps(actual)[:80]}"
+    return (
+        f"{path or 'outcome'}: expected {json.dumps(expected)[:80]}, got {json.dumps(actual)[:80]}"
+    )

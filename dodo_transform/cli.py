@@ -20,8 +20,11 @@ from dodo_transform.engine import Event, Outcome, OutcomeKind
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError
 from dodo_transform.registry import load_file
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Run Dodo Payments webhook transformations and deliver them to Segment.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Run Dodo Payments webhook transformations and deliver them to Segment.",
+)
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -43,7 +46,9 @@ def read_event(path: Path) -> Event:
 @app.command()
 def test(
     handler: Annotated[Path, typer.Argument(help="The transform file, e.g. transforms/segment.js")],
-    event: Annotated[Path, typer.Argument(help="A webhook body, e.g. examples/events/payment.succeeded.json")],
+    event: Annotated[
+        Path, typer.Argument(help="A webhook body, e.g. examples/events/payment.succeeded.json")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")] = False,
 ) -> None:
     """Run HANDLER on EVENT and show what would be sent (the dashboard's Test button)."""
@@ -64,7 +69,9 @@ def test(
 
 
 def show_outcome(outcome: Outcome) -> None:
-    colour = {"deliver": "green", "skipped": "yellow", "cancelled": "yellow"}.get(outcome.kind, "red")
+    colour = {"deliver": "green", "skipped": "yellow", "cancelled": "yellow"}.get(
+        outcome.kind, "red"
+    )
     out.print(f"outcome: [bold {colour}]{outcome.kind.value}[/]")
     if outcome.error:
         out.print(outcome.error, style="red", markup=False)
@@ -84,9 +91,15 @@ def show_outcome(outcome: Outcome) -> None:
 
 @app.command()
 def check(
-    transforms: Annotated[Path, typer.Option(help="Folder of transform files.")] = Path("transforms"),
-    events: Annotated[Path, typer.Option(help="Folder of sample events.")] = Path("examples/events"),
-    expected: Annotated[Path, typer.Option(help="Folder of golden outcomes.")] = Path("examples/expected"),
+    transforms: Annotated[Path, typer.Option(help="Folder of transform files.")] = Path(
+        "transforms"
+    ),
+    events: Annotated[Path, typer.Option(help="Folder of sample events.")] = Path(
+        "examples/events"
+    ),
+    expected: Annotated[Path, typer.Option(help="Folder of golden outcomes.")] = Path(
+        "examples/expected"
+    ),
     update: Annotated[bool, typer.Option("--update", help="Rewrite the golden files.")] = False,
 ) -> None:
     """Run every transform on every event; fail on an error or a golden mismatch."""

@@ -140,9 +140,11 @@ class Transform:
         return cls(name=path.stem, source=source, filename=str(path), **options)
 
     def run(self, event: Event) -> Outcome:
-        """Run the handler on `event`. Never raises for handler mistakes: they are `error` outcomes."""
+        """Run the handler on `event`; handler mistakes are `error` outcomes, never raised."""
         try:
-            report = self._sandbox().run(event.event_type, event.body, self.default_url, self._env_json)
+            report = self._sandbox().run(
+                event.event_type, event.body, self.default_url, self._env_json
+            )
         except SandboxBroken as error:
             self._local.sandbox = None
             return Outcome(OutcomeKind.ERROR, error=str(error))
@@ -203,17 +205,23 @@ class Transform:
         if not isinstance(url, str):
             raise HandlerError(f"{self.filename}: url in {where} is not a string: {url!r}")
         if not _is_absolute_http(url):
-            raise HandlerError(f"{self.filename}: url {url!r} in {where} is not an absolute "
-                               "http(s) URL, e.g. https://api.segment.io/v1/track")
+            raise HandlerError(
+                f"{self.filename}: url {url!r} in {where} is not an absolute "
+                "http(s) URL, e.g. https://api.segment.io/v1/track"
+            )
         method = item.get("method")
         if not isinstance(method, str) or method.upper() not in METHODS:
-            raise HandlerError(f"{self.filename}: method {method!r} in {where} is not one of "
-                               f"{', '.join(METHODS)}")
+            raise HandlerError(
+                f"{self.filename}: method {method!r} in {where} is not one of {', '.join(METHODS)}"
+            )
         if item["payloadType"] in _UNSERIALISABLE_TYPES:
-            raise HandlerError(f"{self.filename}: payload in {where} is {item['payloadType']}, "
-                               "not JSON-serialisable; set webhook.payload to an object")
-        return Request(method.upper(), url, self._headers(item.get("headers"), where),
-                       item.get("payload"))
+            raise HandlerError(
+                f"{self.filename}: payload in {where} is {item['payloadType']}, "
+                "not JSON-serialisable; set webhook.payload to an object"
+            )
+        return Request(
+            method.upper(), url, self._headers(item.get("headers"), where), item.get("payload")
+        )
 
     def _headers(self, headers: Any, where: str) -> dict[str, str]:
         if headers is None:
@@ -223,8 +231,10 @@ class Transform:
         result: dict[str, str] = {}
         for name, value in headers.items():
             if isinstance(value, bool) or not isinstance(value, str | int | float):
-                raise HandlerError(f"{self.filename}: header {name!r} in {where} must be a string, "
-                                   f"not {json.dumps(value)[:60]}")
+                raise HandlerError(
+                    f"{self.filename}: header {name!r} in {where} must be a string, "
+                    f"not {json.dumps(value)[:60]}"
+                )
             result[str(name)] = str(value)
         return result
 

@@ -41,12 +41,18 @@ class TransformSettings:
             raise ConfigError(f"{CONFIG_FILE}: [{name}] must be a table")
         unknown = set(table) - {"url", "env", "enabled", "write_key"}
         if unknown:
-            raise ConfigError(f"{CONFIG_FILE}: [{name}] has unknown keys: {', '.join(sorted(unknown))}")
+            raise ConfigError(
+                f"{CONFIG_FILE}: [{name}] has unknown keys: {', '.join(sorted(unknown))}"
+            )
         env = table.get("env", {})
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise ConfigError(f"{CONFIG_FILE}: [{name}] env must be a table of strings")
-        return cls(url=str(table.get("url", "")), env=dict(env),
-                   enabled=bool(table.get("enabled", True)), write_key=table.get("write_key"))
+        return cls(
+            url=str(table.get("url", "")),
+            env=dict(env),
+            enabled=bool(table.get("enabled", True)),
+            write_key=table.get("write_key"),
+        )
 
 
 def read_settings(directory: Path) -> dict[str, TransformSettings]:
@@ -64,8 +70,9 @@ def read_settings(directory: Path) -> dict[str, TransformSettings]:
 def load_file(path: Path, limits: Limits | None = None) -> Transform:
     """Compile one file with its settings from the `transforms.toml` beside it."""
     settings = read_settings(path.parent).get(path.stem, TransformSettings())
-    return Transform.from_file(path, default_url=settings.url, env=settings.env,
-                               limits=limits or Limits())
+    return Transform.from_file(
+        path, default_url=settings.url, env=settings.env, limits=limits or Limits()
+    )
 
 
 class Registry:
@@ -120,11 +127,21 @@ class Registry:
             source = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise HandlerError(f"{path}: cannot read transform: {error}") from None
-        if (previous is not None and previous.source == source
-                and previous.default_url == settings.url and dict(previous.env) == settings.env):
+        if (
+            previous is not None
+            and previous.source == source
+            and previous.default_url == settings.url
+            and dict(previous.env) == settings.env
+        ):
             return previous
-        return Transform(name=name, source=source, filename=str(path), default_url=settings.url,
-                         env=settings.env, limits=self.limits)
+        return Transform(
+            name=name,
+            source=source,
+            filename=str(path),
+            default_url=settings.url,
+            env=settings.env,
+            limits=self.limits,
+        )
 
     def _log_changes(self, loaded: Mapping[str, Transform]) -> None:
         for name, transform in loaded.items():
@@ -132,7 +149,11 @@ class Registry:
             if before is None:
                 log.info("transform %s loaded (version %s)", name, transform.version)
             elif before is not transform:
-                log.info("transform %s reloaded (version %s -> %s)", name, before.version,
-                         transform.version)
+                log.info(
+                    "transform %s reloaded (version %s -> %s)",
+                    name,
+                    before.version,
+                    transform.version,
+                )
         for name in self._transforms.keys() - loaded.keys():
             log.info("transform %s removed", name)

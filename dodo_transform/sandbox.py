@@ -127,7 +127,9 @@ class Sandbox:
         if _STACK_OVERFLOW in headline:
             return f"{self.filename}: stack overflow (endless recursion?): {headline}"
         if not _ERROR_HEADLINE.match(headline):
-            headline = f"uncaught exception: {headline}"  # `throw "text"`: no Error object, no stack
+            headline = (
+                f"uncaught exception: {headline}"  # `throw "text"`: no Error object, no stack
+            )
         if headline.startswith("ReferenceError") and any(name in headline for name in _ABSENT):
             headline += " (the sandbox has no network, modules, timers or file access)"
         where = locate(frames, self.filename)
@@ -148,5 +150,3 @@ def locate(frames: list[str], filename: str) -> str | None:
 
 def _is_interrupt(error: BaseException) -> bool:
     return "interrupted" in str(error).split("\n", 1)[0]
-
-

@@ -73,8 +73,9 @@ def advice(kind: str, message: Any) -> list[str]:
     found: list[str] = []
     event = message.get("event")
     if kind == "track" and isinstance(event, str) and event and not _EVENT_NAME.match(event):
-        found.append(f"event name {event!r} is not \"Object Action\" in Title Case "
-                     "(e.g. \"Payment Completed\")")
+        found.append(
+            f'event name {event!r} is not "Object Action" in Title Case (e.g. "Payment Completed")'
+        )
     timestamp = message.get("timestamp")
     if timestamp is not None and not _is_iso8601(timestamp):
         found.append(f"timestamp {timestamp!r} is not ISO-8601; Segment will use the receive time")
@@ -87,14 +88,19 @@ def lint(request: _Request) -> list[str]:
         return []
     kind = call_type(request.url)
     if kind is None:
-        return [f"{urlsplit(request.url).path!r} is not a Segment API path "
-                "(/v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, /v1/batch)"]
+        return [
+            f"{urlsplit(request.url).path!r} is not a Segment API path "
+            "(/v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, /v1/batch)"
+        ]
     if kind == "batch":
         batch = request.payload.get("batch") if isinstance(request.payload, dict) else None
         if not isinstance(batch, list):
             return ["batch payload has no `batch` array"]
-        return [f"batch item {index}: {warning}" for index, item in enumerate(batch)
-                for warning in _item_warnings(item)]
+        return [
+            f"batch item {index}: {warning}"
+            for index, item in enumerate(batch)
+            for warning in _item_warnings(item)
+        ]
     return problems(kind, request.payload) + advice(kind, request.payload)
 
 
@@ -107,8 +113,10 @@ def _item_warnings(item: Any) -> list[str]:
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers fit to show a person or a log: credentials replaced by `[redacted]`."""
-    return {name: "[redacted]" if _SECRET_HEADER.search(name) else value
-            for name, value in headers.items()}
+    return {
+        name: "[redacted]" if _SECRET_HEADER.search(name) else value
+        for name, value in headers.items()
+    }
 
 
 def _is_iso8601(value: Any) -> bool:

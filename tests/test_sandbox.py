@@ -31,22 +31,49 @@ def make(source: str, limits: Limits = FAST) -> Transform:
     ("source", "expected"),
     [
         ("function handler(w) { while (true) {} }", "time limit of 0.3 s exceeded"),
-        ("function handler(w) { const a = []; while (true) a.push('x'.repeat(1000) + a.length); }",
-         "memory limit of 16 MB exceeded"),
-        ("function handler(w) { function down(n) { return down(n + 1) + 1; } return down(0); }",
-         "stack overflow"),
-        ("function handler(w) {\n  throw new Error('no customer');\n}", "transforms/t.js:2:13 Error: no customer"),
-        ("function handler(w) {\n  return w.payload.nope.deeper;\n}", "transforms/t.js:2:10 TypeError: cannot read property 'deeper' of undefined"),
-        ("function handler(w) { w.url = 'x'; }", "handler returned undefined; return the webhook object"),
-        ("function handler(w) { return null; }", "handler returned null; return the webhook object"),
+        (
+            "function handler(w) { const a = []; while (true) a.push('x'.repeat(1000) + a.length); }",
+            "memory limit of 16 MB exceeded",
+        ),
+        (
+            "function handler(w) { function down(n) { return down(n + 1) + 1; } return down(0); }",
+            "stack overflow",
+        ),
+        (
+            "function handler(w) {\n  throw new Error('no customer');\n}",
+            "transforms/t.js:2:13 Error: no customer",
+        ),
+        (
+            "function handler(w) {\n  return w.payload.nope.deeper;\n}",
+            "transforms/t.js:2:10 TypeError: cannot read property 'deeper' of undefined",
+        ),
+        (
+            "function handler(w) { w.url = 'x'; }",
+            "handler returned undefined; return the webhook object",
+        ),
+        (
+            "function handler(w) { return null; }",
+            "handler returned null; return the webhook object",
+        ),
         ("function handler(w) { return 42; }", "handler returned number"),
-        ("function handler(w) { require('fs'); return w; }", "require is not defined (the sandbox has no network"),
-        ("function handler(w) { fetch('http://169.254.169.254/'); return w; }", "fetch is not defined"),
+        (
+            "function handler(w) { require('fs'); return w; }",
+            "require is not defined (the sandbox has no network",
+        ),
+        (
+            "function handler(w) { fetch('http://169.254.169.254/'); return w; }",
+            "fetch is not defined",
+        ),
         ("function handler(w) { setTimeout(() => 1, 1); return w; }", "setTimeout is not defined"),
-        ("function handler(w) { throw 'plain string'; }", "transforms/t.js: uncaught exception: plain string"),
+        (
+            "function handler(w) { throw 'plain string'; }",
+            "transforms/t.js: uncaught exception: plain string",
+        ),
     ],
 )
-def test_hostile_handlers_give_clear_errors(source: str, expected: str, payment: dict[str, Any]) -> None:
+def test_hostile_handlers_give_clear_errors(
+    source: str, expected: str, payment: dict[str, Any]
+) -> None:
     transform = make(source)
     started = time.monotonic()
     outcome = transform.run(event_from(payment))
@@ -58,9 +85,11 @@ def test_hostile_handlers_give_clear_errors(source: str, expected: str, payment:
 
 
 def test_the_same_transform_recovers_after_a_limit_error(payment: dict[str, Any]) -> None:
-    transform = make("function handler(w) { if (w.payload.data.total_amount > 1000) while (true) {}\n"
-                     "  w.url = 'https://api.segment.io/v1/track'; w.payload = {userId: 'u', event: 'A B'};"
-                     "  return w; }")
+    transform = make(
+        "function handler(w) { if (w.payload.data.total_amount > 1000) while (true) {}\n"
+        "  w.url = 'https://api.segment.io/v1/track'; w.payload = {userId: 'u', event: 'A B'};"
+        "  return w; }"
+    )
     assert transform.run(event_from(payment)).kind is OutcomeKind.ERROR
     payment["data"]["total_amount"] = 5
     assert transform.run(event_from(payment)).kind is OutcomeKind.DELIVER
@@ -87,13 +116,17 @@ def test_syntax_error_names_the_line() -> None:
 
 
 def test_console_is_captured_per_event_and_bounded(payment: dict[str, Any]) -> None:
-    transform = make("function handler(w) { console.log('type', w.eventType, {n: 1});"
-                     " console.error('oops'); return w; }")
+    transform = make(
+        "function handler(w) { console.log('type', w.eventType, {n: 1});"
+        " console.error('oops'); return w; }"
+    )
     outcome = transform.run(event_from(payment))
     assert outcome.logs == (("log", 'type payment.succeeded {"n":1}'), ("error", "oops"))
     assert transform.run(event_from(payment)).logs == outcome.logs  # not accumulated
-    flood = make("function handler(w) { for (let i = 0; i < 100000; i++) console.log('x'.repeat(100));"
-                 " return w; }").run(event_from(payment))
+    flood = make(
+        "function handler(w) { for (let i = 0; i < 100000; i++) console.log('x'.repeat(100));"
+        " return w; }"
+    ).run(event_from(payment))
     assert sum(len(message) for _, message in flood.logs[:-1]) == 4096
     assert "console output cut" in flood.logs[-1][1]
 
@@ -101,19 +134,21 @@ def test_console_is_captured_per_event_and_bounded(payment: dict[str, Any]) -> N
 ISOLATION_PROBES = {
     "top-level variable": "var count = 0; function handler(w) { count++; return mark(w, count); }",
     "globalThis property": "function handler(w) { globalThis.seen = (globalThis.seen || 0) + 1;"
-                           " return mark(w, globalThis.seen || 1); }",
+    " return mark(w, globalThis.seen || 1); }",
     "implicit global": "function handler(w) { try { total = (typeof total === 'number' ? total : 0) + 1;"
-                       " return mark(w, total); } catch (e) { return mark(w, 1); } }",
+    " return mark(w, total); } catch (e) { return mark(w, 1); } }",
     "built-in prototype": "function handler(w) { Array.prototype.hits = ([].hits || 0) + 1;"
-                          " return mark(w, [].hits || 1); }",
+    " return mark(w, [].hits || 1); }",
     "defineProperty on global": "function handler(w) { try { Object.defineProperty(globalThis, 'k',"
-                                " {value: 7, configurable: false}); } catch (e) {}"
-                                " return mark(w, typeof k === 'undefined' ? 1 : 2); }",
+    " {value: 7, configurable: false}); } catch (e) {}"
+    " return mark(w, typeof k === 'undefined' ? 1 : 2); }",
     "replaced built-in": "function handler(w) { try { JSON.stringify = function () { return '{}'; }; }"
-                         " catch (e) {} try { Math = null; } catch (e) {} return mark(w, Math ? 1 : 2); }",
+    " catch (e) {} try { Math = null; } catch (e) {} return mark(w, Math ? 1 : 2); }",
 }
-MARK = ("\nfunction mark(w, n) { w.url = 'https://api.segment.io/v1/track';"
-        " w.payload = {userId: 'u', event: 'Probe Seen', properties: {n: n}}; return w; }")
+MARK = (
+    "\nfunction mark(w, n) { w.url = 'https://api.segment.io/v1/track';"
+    " w.payload = {userId: 'u', event: 'Probe Seen', properties: {n: n}}; return w; }"
+)
 
 
 @pytest.mark.parametrize("name", sorted(ISOLATION_PROBES))
@@ -125,11 +160,13 @@ def test_nothing_one_event_writes_is_seen_by_the_next(name: str, payment: dict[s
 
 
 def test_ordinary_code_still_overrides_inherited_methods(payment: dict[str, Any]) -> None:
-    source = ("function Money(c) { this.c = c; }\n"
-              "Money.prototype.toString = function () { return (this.c / 100).toFixed(2); };\n"
-              "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
-              " w.payload = {userId: 'u', event: 'Payment Completed',"
-              " properties: {amount: String(new Money(w.payload.data.total_amount))}}; return w; }")
+    source = (
+        "function Money(c) { this.c = c; }\n"
+        "Money.prototype.toString = function () { return (this.c / 100).toFixed(2); };\n"
+        "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+        " w.payload = {userId: 'u', event: 'Payment Completed',"
+        " properties: {amount: String(new Money(w.payload.data.total_amount))}}; return w; }"
+    )
     outcome = make(source).run(event_from(payment))
     assert outcome.requests[0].payload["properties"]["amount"] == "24.99"
 
@@ -139,9 +176,11 @@ def test_transforms_do_not_share_a_runtime(payment: dict[str, Any]) -> None:
     assert first._sandbox() is not second._sandbox()
 
 
-SPIN = ("function handler(w) { const end = Date.now() + %d; while (Date.now() < end) {}"
-        " w.url = 'https://api.segment.io/v1/track'; w.payload = {userId: 'u', event: 'Spin Done'};"
-        " return w; }")
+SPIN = (
+    "function handler(w) { const end = Date.now() + %d; while (Date.now() < end) {}"
+    " w.url = 'https://api.segment.io/v1/track'; w.payload = {userId: 'u', event: 'Spin Done'};"
+    " return w; }"
+)
 
 
 def test_concurrent_handlers_do_not_eat_each_others_time_budget(payment: dict[str, Any]) -> None:
@@ -158,7 +197,9 @@ def test_concurrent_handlers_do_not_eat_each_others_time_budget(payment: dict[st
     def spin() -> None:
         results.append(transform.run(event_from(payment)).kind)
 
-    threads = [threading.Thread(target=spin) for _ in range(2)] + [threading.Thread(target=busy_python)]
+    threads = [threading.Thread(target=spin) for _ in range(2)] + [
+        threading.Thread(target=busy_python)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -168,11 +209,17 @@ def test_concurrent_handlers_do_not_eat_each_others_time_budget(payment: dict[st
 
 def test_an_endless_loop_still_stops_under_contention(payment: dict[str, Any]) -> None:
     limits = Limits(time_seconds=0.2)
-    looping = Transform(name="loop", source="function handler(w) { while (true) {} }",
-                        filename="loop.js", limits=limits)
+    looping = Transform(
+        name="loop",
+        source="function handler(w) { while (true) {} }",
+        filename="loop.js",
+        limits=limits,
+    )
     kinds: list[OutcomeKind] = []
-    threads = [threading.Thread(target=lambda: kinds.append(looping.run(event_from(payment)).kind))
-               for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: kinds.append(looping.run(event_from(payment)).kind))
+        for _ in range(3)
+    ]
     started = time.monotonic()
     for thread in threads:
         thread.start()

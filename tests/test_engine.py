@@ -1,0 +1,162 @@
+"""The handler contract: what comes in, what is read back, and each outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dodo_transform.engine import Event, OutcomeKind, Transform
+from dodo_transform.errors import PayloadError
+from tests.conftest import event_from
+
+
+def run(source: str, body: dict[str, Any], **options: Any) -> Any:
+    return Transform(name="t", source=source, filename="t.js", **options).run(event_from(body))
+
+
+def test_handler_receives_the_documented_webhook_object(payment: dict[str, Any]) -> None:
+    source = (
+        "function handler(w) { w.url = 'https://hooks.example.com/x';"
+        " w.payload = {seen: Object.keys(w).sort(), method: w.method, url0: w.url, type: w.eventType,"
+        " amount: w.payload.data.total_amount, cancel: w.cancel, headers: w.headers, env: w.env};"
+        " return w; }"
+    )
+    outcome = run(source, payment, env={"REGION": "eu"})
+    assert outcome.requests[0].payload == {
+        "seen": ["cancel", "env", "eventType", "headers", "method", "payload", "url"],
+        "method": "POST",
+        "url0": "https://hooks.example.com/x",
+        "type": "payment.succeeded",
+        "amount": 2499,
+        "cancel": False,
+        "headers": {},
+        "env": {"REGION": "eu"},
+    }
+
+
+def test_default_url_is_configurable_and_untouched_webhooks_are_delivered_as_is(
+    payment: dict[str, Any],
+) -> None:
+    outcome = run(
+        "function handler(w) { return w; }", payment, default_url="https://hooks.example.com/in"
+    )
+    assert outcome.kind is OutcomeKind.DELIVER
+    assert outcome.requests[0].url == "https://hooks.example.com/in"
+    assert outcome.requests[0].payload == payment
+
+
+def test_untouched_url_means_skipped(payment: dict[str, Any]) -> None:
+    assert run("function handler(w) { return w; }", payment).kind is OutcomeKind.SKIPPED
+
+
+def test_cancel_means_cancelled(payment: dict[str, Any]) -> None:
+    source = "function handler(w) { w.url = 'https://api.segment.io/v1/track'; w.cancel = true; return w; }"
+    assert run(source, payment).kind is OutcomeKind.CANCELLED
+
+
+def test_event_type_and_env_changes_are_ignored_and_method_and_headers_are_read(
+    payment: dict[str, Any],
+) -> None:
+    source = (
+        "function handler(w) { w.eventType = 'hacked'; w.env = {x: 1}; w.method = 'patch';"
+        " w.headers = {'X-Trace': 'abc', 'X-Count': 3}; w.url = 'https://hooks.example.com/p';"
+        " w.payload = {ok: true}; return w; }"
+    )
+    request = run(source, payment).requests[0]
+    assert (request.method, request.headers) == ("PATCH", {"X-Trace": "abc", "X-Count": "3"})
+
+
+def test_array_fans_out_and_drops_cancelled_items(payment: dict[str, Any]) -> None:
+    source = (
+        "function handler(w) { const a = Object.assign({}, w, {url: 'https://h.example.com/1'});"
+        " const b = Object.assign({}, w, {url: 'https://h.example.com/2', method: 'PUT'});"
+        " const c = Object.assign({}, w, {url: 'https://h.example.com/3', cancel: true});"
+        " return [a, b, c]; }"
+    )
+    outcome = run(source, payment)
+    assert outcome.kind is OutcomeKind.DELIVER
+    assert [(r.method, r.url) for r in outcome.requests] == [
+        ("POST", "https://h.example.com/1"),
+        ("PUT", "https://h.example.com/2"),
+    ]
+
+
+def test_empty_array_is_cancelled(payment: dict[str, Any]) -> None:
+    assert run("function handler(w) { return []; }", payment).kind is OutcomeKind.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("w.url = 'https://h.example.com/'; w.method = 'DELETE';", "method 'DELETE'"),
+        ("w.url = '/v1/track';", "is not an absolute http(s) URL"),
+        ("w.url = 'file:///etc/passwd';", "is not an absolute http(s) URL"),
+        ("w.url = 42;", "url in the returned value is not a string"),
+        (
+            "w.url = 'https://h.example.com/'; w.payload = undefined;",
+            "payload in the returned value is undefined",
+        ),
+        ("w.url = 'https://h.example.com/'; w.payload = function () {};", "is function"),
+        ("w.url = 'https://h.example.com/'; w.payload = {n: 10n};", "not JSON-serialisable"),
+        (
+            "w.url = 'https://h.example.com/'; const o = {}; o.self = o; w.payload = o;",
+            "not JSON-serialisable",
+        ),
+        (
+            "w.url = 'https://h.example.com/'; w.headers = 'x';",
+            "headers in the returned value must be an object",
+        ),
+        ("w.url = 'https://h.example.com/'; w.headers = {a: {b: 1}};", "header 'a'"),
+    ],
+)
+def test_contract_violations_are_errors_that_say_what_to_do(
+    body: str, message: str, payment: dict[str, Any]
+) -> None:
+    outcome = run(f"function handler(w) {{ {body} return w; }}", payment)
+    assert outcome.kind is OutcomeKind.ERROR
+    assert (
+        outcome.error is not None and message in outcome.error and outcome.error.startswith("t.js")
+    )
+
+
+def test_fan_out_errors_name_the_item(payment: dict[str, Any]) -> None:
+    outcome = run("function handler(w) { return [w, null]; }", payment)
+    assert outcome.error == (
+        "t.js: item 1 of the returned array is null; return the webhook object "
+        "(set webhook.cancel = true to skip an event)"
+    )
+
+
+def test_logs_survive_a_throw(payment: dict[str, Any]) -> None:
+    outcome = run(
+        "function handler(w) { console.warn('about to fail'); throw new Error('x'); }", payment
+    )
+    assert outcome.logs == (("warn", "about to fail"),)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"type": 5}', "no string field `type`"),
+        (b"{", "not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_unusable_bodies_raise_payload_error(body: bytes, message: str) -> None:
+    with pytest.raises(PayloadError, match=message):
+        Event.from_body(body)
+
+
+def test_outcome_json_has_the_documented_keys(payment: dict[str, Any]) -> None:
+    outcome = run(
+        "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+        " w.headers = {Authorization: 'Basic c2VjcmV0Og=='}; w.payload = {event: 'x'}; return w; }",
+        payment,
+    )
+    shown = outcome.to_json()
+    assert list(shown) == ["outcome", "requests", "logs", "warnings", "error"]
+    assert shown["requests"][0]["headers"] == {"Authorization": "[redacted]"}
+    assert any("neither userId nor anonymousId" in warning for warning in shown["warnings"])
