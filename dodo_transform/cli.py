@@ -8,17 +8,20 @@ one-line message and an exit code, never a traceback:
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dodo_transform import checks
+from dodo_transform import checks, service, signing
 from dodo_transform.engine import Event, Outcome, OutcomeKind
-from dodo_transform.errors import ConfigError, HandlerError, PayloadError
+from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
 from dodo_transform.registry import load_file
+from dodo_transform.settings import Settings, load_settings
 
 app = typer.Typer(
     add_completion=False,
@@ -119,6 +122,126 @@ def check(
     skipped = sum(row.outcome == "skipped" and not row.failed for row in rows)
     out.print(f"{len(rows)} runs, {failed} failed, {skipped} skipped rows not shown")
     raise typer.Exit(1 if failed else 0)
+
+
+ServerOption = Annotated[
+    str | None, typer.Option("--server", help="Base URL of the running service.")
+]
+
+
+def settings_from(config: Path | None = None, **flags: object) -> Settings:
+    try:
+        return load_settings(config, **flags)
+    except ConfigError as error:
+        fail(str(error))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [8000].")] = None,
+    transforms: Annotated[
+        Path | None, typer.Option(help="Transforms folder [./transforms].")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where events are stored [./.dodo-transform].")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+) -> None:
+    """Receive Dodo webhooks, run the transforms and deliver the results."""
+    settings = settings_from(config, host=host, port=port, transforms=transforms, data_dir=data_dir)
+    try:
+        service.serve(settings)
+    except (ConfigError, StorageError) as error:
+        fail(str(error))
+
+
+@app.command()
+def send(
+    event: Annotated[Path, typer.Argument(help="A webhook body to sign and send.")],
+    url: Annotated[str | None, typer.Option(help="Where to post it [the local service].")] = None,
+    webhook_id: Annotated[
+        str | None, typer.Option("--id", help="The webhook-id [a new one].")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+) -> None:
+    """Sign EVENT with the configured secret and post it, as Dodo would."""
+    settings = settings_from(config)
+    body = read_event(event).body.encode("utf-8")
+    try:
+        secrets, _ = service.signing_secrets(settings, create=False)
+    except ConfigError as error:
+        fail(str(error))
+    target = url or f"http://{settings.host}:{settings.port}{service.WEBHOOK_PATH}"
+    headers = signing.sign(secrets[0], webhook_id or f"msg_{uuid.uuid4().hex}", body)
+    headers["Content-Type"] = "application/json"
+    try:
+        response = httpx.post(target, content=body, headers=headers, timeout=15)
+    except httpx.HTTPError as error:
+        fail(f"cannot reach {target}: {error}. Is `dodo-transform serve` running?")
+    out.print(f"{response.status_code} {response.text}", markup=False)
+    raise typer.Exit(0 if response.is_success else 1)
+
+
+def admin_call(method: str, path: str, server: str | None, **params: str | int | None) -> object:
+    settings = settings_from()
+    base = server or f"http://{settings.host}:{settings.port}"
+    headers = {}
+    if settings.admin_token is not None:
+        headers["Authorization"] = f"Bearer {settings.admin_token.get_secret_value()}"
+    query = {name: value for name, value in params.items() if value is not None}
+    try:
+        response = httpx.request(method, base + path, params=query, headers=headers, timeout=60)
+    except httpx.HTTPError as error:
+        fail(f"cannot reach {base}: {error}. Is `dodo-transform serve` running?")
+    if not response.is_success:
+        detail = response.json().get("detail", response.text) if response.content else ""
+        fail(f"{method} {path}: HTTP {response.status_code}: {detail}", code=1)
+    return response.json()
+
+
+@app.command()
+def deliveries(
+    status: Annotated[str | None, typer.Option(help="Only this status, e.g. failed, dead.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+    server: ServerOption = None,
+) -> None:
+    """List deliveries with their status, from the running service."""
+    rows = admin_call("GET", "/api/deliveries", server, status=status, limit=limit)
+    assert isinstance(rows, list)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table("id", "webhook", "event", "transform", "status", "tries", "error")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["webhook_id"],
+            row["event_type"],
+            row["transform"],
+            row["status"],
+            str(row["attempts"]),
+            (row["error"] or "")[:80],
+        )
+    out.print(table)
+
+
+@app.command()
+def replay(
+    delivery_id: Annotated[int | None, typer.Argument(help="The delivery to replay.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Replay every failed delivery.")] = False,
+    dead: Annotated[bool, typer.Option("--dead", help="Replay every dead delivery.")] = False,
+    server: ServerOption = None,
+) -> None:
+    """Re-run the current transform on the stored event of a failed or dead delivery."""
+    if (delivery_id is None) == (not failed and not dead):
+        fail("give a delivery id, or --failed / --dead")
+    if delivery_id is not None:
+        answer = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server)
+    else:
+        answer = admin_call("POST", "/api/replay", server, status="failed" if failed else "dead")
+    out.print(json.dumps(answer), markup=False)
 
 
 def main() -> None:

@@ -49,6 +49,10 @@ class FinalDelivery(DeliveryError):
     """The destination will never accept this request."""
 
 
+class BlockedDestination(FinalDelivery):
+    """The request's host is not on the outbound allowlist."""
+
+
 class StorageError(DodoTransformError):
     """The durable store failed."""
 

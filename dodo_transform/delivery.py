@@ -1,0 +1,166 @@
+"""Sending one stored request: Segment rewriting and auth, the allowlist, httpx, and retry timing.
+
+`Deliverer.prepare` turns a handler's request into the exact one that goes
+out: Segment URLs are pointed at the configured endpoint (region, or a local
+server) and get `Authorization: Basic base64("<writeKey>:")` unless the
+handler set its own. Anything bound for a host off the allowlist raises
+`BlockedDestination` and is never sent. `Deliverer.send` raises
+`RetryableDelivery` (network error, 408, 429, 5xx) or `FinalDelivery` (any
+other non-2xx, including redirects, which are never followed).
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from dodo_transform import segment
+from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
+
+RETRYABLE_STATUS = frozenset({408, 429})
+# Capped exponential backoff: 5 s, 15 s, 45 s, ... up to 4 h between tries. With the jitter
+# below, the last of MAX_ATTEMPTS tries falls within ~18 h of the first, inside Segment's
+# 24 h messageId dedup window, so a retry is never counted twice.
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_FACTOR = 3.0
+BACKOFF_CAP_SECONDS = 4 * 3600.0
+MAX_ATTEMPTS = 12
+RETRY_WINDOW_SECONDS = 23 * 3600.0
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The exact request that goes out."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "url": self.url,
+            "headers": self.headers,
+            "payload": json.loads(self.body),
+        }
+
+
+def backoff(
+    attempts: int,
+    rng: random.Random,
+    retry_after: float | None = None,
+    base: float = BACKOFF_BASE_SECONDS,
+) -> float:
+    """Seconds to wait after `attempts` failed tries: jittered exponential, or `Retry-After`."""
+    delay = min(BACKOFF_CAP_SECONDS, base * BACKOFF_FACTOR ** max(attempts - 1, 0))
+    delay *= rng.uniform(0.5, 1.0)  # jitter spreads a recovering destination's load
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
+    return delay
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+class Deliverer:
+    """Prepares and sends requests over one pooled httpx client."""
+
+    def __init__(
+        self,
+        *,
+        segment_base_url: str,
+        allowed_hosts: frozenset[str] = frozenset(),
+        timeout: float = 15.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.segment_base_url = segment_base_url.rstrip("/")
+        endpoint = urlsplit(self.segment_base_url)
+        self._allowed = (
+            {_netloc(host, "https") for host in segment.SEGMENT_HOSTS}
+            | {_netloc(endpoint.netloc, endpoint.scheme)}
+            | {_netloc(host, "https") for host in allowed_hosts}
+            | {_netloc(host, "http") for host in allowed_hosts}
+        )
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            transport=transport,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+
+    def prepare(self, request: Mapping[str, Any], write_key: str | None) -> Prepared:
+        """The exact outgoing request; `BlockedDestination` if its host is not allowed."""
+        url = str(request["url"])
+        headers = {str(name): str(value) for name, value in (request.get("headers") or {}).items()}
+        if segment.is_segment_url(url):
+            url = self._to_segment_endpoint(url)
+            if write_key and not any(name.lower() == "authorization" for name in headers):
+                token = base64.b64encode(f"{write_key}:".encode()).decode()
+                headers["Authorization"] = f"Basic {token}"
+        parts = urlsplit(url)
+        if _netloc(parts.netloc, parts.scheme) not in self._allowed:
+            raise BlockedDestination(
+                f"{parts.hostname or url!r} is not an allowed destination: add it to "
+                "DODO_TRANSFORM_ALLOWED_HOSTS to send there"
+            )
+        headers.setdefault("Content-Type", "application/json")
+        body = json.dumps(request.get("payload"), ensure_ascii=False).encode("utf-8")
+        return Prepared(str(request.get("method", "POST")), url, headers, body)
+
+    async def send(self, prepared: Prepared) -> int:
+        """Send once; return the 2xx status or raise `RetryableDelivery`/`FinalDelivery`."""
+        try:
+            response = await self._client.request(
+                prepared.method, prepared.url, headers=prepared.headers, content=prepared.body
+            )
+        except httpx.TransportError as error:
+            raise RetryableDelivery(f"{type(error).__name__}: {error or 'no response'}") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return status
+        reason = f"HTTP {status}: {response.text[:200]}"
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise RetryableDelivery(reason, status=status, retry_after=retry_after)
+        if 300 <= status < 400:
+            reason = f"HTTP {status}: redirects are not followed"
+        raise FinalDelivery(reason, status=status)
+
+    def _to_segment_endpoint(self, url: str) -> str:
+        parts = urlsplit(url)
+        base = urlsplit(self.segment_base_url)
+        path = base.path.rstrip("/") + parts.path
+        return urlunsplit((base.scheme, base.netloc, path, parts.query, ""))
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _netloc(netloc: str, scheme: str) -> str:
+    """`host:port` with the scheme's default port filled in, lower-cased."""
+    host, _, port = netloc.lower().rpartition(":") if ":" in netloc else (netloc.lower(), "", "")
+    if not port.isdigit():
+        host, port = netloc.lower(), ""
+    return f"{host}:{port or ('443' if scheme == 'https' else '80')}"

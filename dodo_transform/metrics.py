@@ -1,0 +1,71 @@
+"""Prometheus metrics, on a registry of our own so that each app instance counts for itself.
+
+Labels carry transform names, outcomes and reasons: never secrets, write keys or ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.received = Counter(
+            "dodo_webhooks_received", "Webhooks stored (new events).", registry=self.registry
+        )
+        self.duplicates = Counter(
+            "dodo_webhooks_duplicate",
+            "Redelivered webhook-ids answered 2xx.",
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "dodo_webhooks_rejected",
+            "Webhooks refused, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.outcomes = Counter(
+            "dodo_transform_outcomes",
+            "Transform outcomes.",
+            ["transform", "outcome"],
+            registry=self.registry,
+        )
+        self.delivered = Counter(
+            "dodo_deliveries_delivered",
+            "Requests answered 2xx.",
+            ["transform"],
+            registry=self.registry,
+        )
+        self.retried = Counter(
+            "dodo_deliveries_retried",
+            "Failed attempts that will be retried.",
+            ["transform"],
+            registry=self.registry,
+        )
+        self.finished = Counter(
+            "dodo_deliveries_finished",
+            "Deliveries that ended other than delivered, by status.",
+            ["transform", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "dodo_delivery_latency_seconds",
+            "From webhook received to delivered.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+            registry=self.registry,
+        )
+        self.queue = Gauge(
+            "dodo_queue_depth", "Work waiting, by kind.", ["kind"], registry=self.registry
+        )
+
+    def watch_queue(self, kind: str, depth: Callable[[], float]) -> None:
+        """Read a queue's depth at scrape time."""
+        self.queue.labels(kind).set_function(depth)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

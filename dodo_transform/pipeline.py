@@ -1,0 +1,368 @@
+"""The worker: stored events -> every enabled transform -> stored deliveries -> sent.
+
+Two loops on the event loop, each claiming work from the store with a lease:
+- the transform loop runs every enabled transform on each new event in a
+  thread pool (QuickJS releases the GIL) and stores all outcomes for the event
+  in one transaction;
+- the delivery loop sends due deliveries concurrently and stores each
+  attempt, scheduling retries or ending them as `delivered`, `dead`,
+  `blocked` or `dry_run`.
+Nothing is held only in memory: a crash at any point leaves work in the store,
+claimable again when its lease runs out (at once, after a restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from dodo_transform import segment
+from dodo_transform.delivery import (
+    MAX_ATTEMPTS,
+    RETRY_WINDOW_SECONDS,
+    Deliverer,
+    backoff,
+)
+from dodo_transform.engine import Event, Outcome, OutcomeKind, Transform
+from dodo_transform.errors import (
+    BlockedDestination,
+    DodoTransformError,
+    FinalDelivery,
+    RetryableDelivery,
+    StorageError,
+)
+from dodo_transform.metrics import Metrics
+from dodo_transform.registry import Registry
+from dodo_transform.settings import Settings
+from dodo_transform.store import (
+    REPLAYABLE_STATUSES,
+    Attempt,
+    Delivery,
+    NewDelivery,
+    Store,
+    StoredEvent,
+)
+
+log = logging.getLogger("dodo_transform.pipeline")
+T = TypeVar("T")
+IDLE_POLL_SECONDS = 0.5
+STORE_RETRY_SECONDS = 1.0
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+class ReplayError(DodoTransformError):
+    """A delivery cannot be replayed (unknown, not failed or dead, or its transform is gone)."""
+
+
+def outcome_deliveries(transform: Transform, outcome: Outcome) -> list[NewDelivery]:
+    """What to store for one transform's outcome on one event."""
+    logs: list[Any] = [list(line) for line in outcome.logs]
+
+    def item(index: int, status: str, **rest: Any) -> NewDelivery:
+        return NewDelivery(transform.name, transform.version, index, status, logs=logs, **rest)
+
+    if outcome.kind is OutcomeKind.ERROR:
+        return [item(0, "failed", error=outcome.error)]
+    if outcome.kind is not OutcomeKind.DELIVER:
+        return [item(0, outcome.kind.value)]
+    deliveries = []
+    for index, request in enumerate(outcome.requests):
+        problems = _segment_problems(request.url, request.payload)
+        status, error = ("invalid", "; ".join(problems)) if problems else ("pending", None)
+        deliveries.append(item(index, status, request=request.to_json(redact=False), error=error))
+    return deliveries
+
+
+def _segment_problems(url: str, payload: Any) -> list[str]:
+    """What Segment would silently drop; such messages are held back, never sent."""
+    if not segment.is_segment_url(url):
+        return []
+    kind = segment.call_type(url)
+    if kind is None:
+        return [f"{url} is not a Segment API path"]
+    if kind == "batch":
+        return []  # a handler-built batch is sent as the handler wrote it
+    return segment.problems(kind, payload)
+
+
+class Pipeline:
+    """Runs the transform and delivery loops until stopped."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        registry: Registry,
+        deliverer: Deliverer,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.deliverer = deliverer
+        self.metrics = metrics
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._executor = ThreadPoolExecutor(settings.transform_threads, "transform")
+        self._work = asyncio.Event()
+        self._due = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sending: set[int] = set()
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._loop(self._transform_some, self._work), name="transform"),
+            asyncio.create_task(self._loop(self._deliver_some, self._due), name="deliver"),
+            asyncio.create_task(self._prune_periodically(), name="prune"),
+        ]
+
+    def notify(self) -> None:
+        """A new event was stored: start on it now rather than at the next poll."""
+        self._work.set()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming work, let in-flight work finish for `timeout`, release the rest."""
+        self._stopping.set()
+        self._work.set()
+        self._due.set()
+        _, pending = await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if self._sending:
+            try:
+                await self._store(self.store.release, sorted(self._sending))
+            except StorageError as error:
+                log.warning("could not release in-flight deliveries: %s", error)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _loop(self, step: Callable[[], Awaitable[bool]], wake: asyncio.Event) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = await step()
+            except StorageError as error:
+                log.error("store unavailable, retrying: %s", error)
+                await asyncio.sleep(STORE_RETRY_SECONDS)
+                continue
+            if not busy:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), IDLE_POLL_SECONDS)
+
+    async def _store(self, method: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(method, *args)
+
+    # --- transforming -------------------------------------------------------------------------
+
+    async def _transform_some(self) -> bool:
+        events = await self._store(self.store.claim_events, 16, self.settings.lease_seconds)
+        if not events:
+            return False
+        transforms = self.registry.current()  # events in flight keep this version
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._executor, self._transform, e, transforms) for e in events)
+        )
+        for event, deliveries in zip(events, results, strict=True):
+            await self._store(self.store.record_outcomes, event.id, deliveries)
+        self._due.set()
+        return True
+
+    def _transform(
+        self, stored: StoredEvent, transforms: Mapping[str, Transform]
+    ) -> list[NewDelivery]:
+        event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+        deliveries: list[NewDelivery] = []
+        for name, transform in transforms.items():
+            if not self.registry.settings(name).enabled:
+                continue
+            deliveries.extend(self._run(transform, event))
+        log.info(
+            "event transformed",
+            extra={
+                "webhook_id": stored.webhook_id,
+                "event_type": stored.event_type,
+                "outcomes": {d.transform: d.status for d in deliveries},
+            },
+        )
+        return deliveries
+
+    def _run(self, transform: Transform, event: Event) -> list[NewDelivery]:
+        outcome = transform.run(event)
+        self.metrics.outcomes.labels(transform.name, outcome.kind.value).inc()
+        if outcome.error:
+            log.warning(
+                "transform failed",
+                extra={
+                    "webhook_id": event.webhook_id,
+                    "transform": transform.name,
+                    "error": outcome.error,
+                },
+            )
+        return outcome_deliveries(transform, outcome)
+
+    # --- delivering ---------------------------------------------------------------------------
+
+    async def _deliver_some(self) -> bool:
+        limit = self.settings.delivery_concurrency
+        due = await self._store(self.store.claim_deliveries, limit, self.settings.lease_seconds)
+        if not due:
+            return False
+        self._sending.update(d.id for d in due)
+        try:
+            await asyncio.gather(*(self._deliver(d) for d in due))
+        finally:
+            self._sending.difference_update(d.id for d in due)
+        return True
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        assert delivery.request is not None
+        key = self.registry.settings(delivery.transform).write_key or (
+            None
+            if self.settings.segment_write_key is None
+            else self.settings.segment_write_key.get_secret_value()
+        )
+        try:
+            prepared = self.deliverer.prepare(delivery.request, key)
+        except BlockedDestination as error:
+            await self._finish(delivery, "blocked", None, str(error))
+            return
+        if self.settings.dry_run:
+            await self._finish(delivery, "dry_run", None, None, request=prepared.to_json())
+            return
+        started, at = time.monotonic(), self._clock()
+        try:
+            status_code = await self.deliverer.send(prepared)
+        except RetryableDelivery as error:
+            attempt = Attempt(at, error.status, str(error), _ms_since(started))
+            await self._retry_or_give_up(delivery, attempt, error.retry_after)
+        except FinalDelivery as error:
+            await self._finish(
+                delivery,
+                "dead",
+                Attempt(at, error.status, str(error), _ms_since(started)),
+                str(error),
+            )
+        else:
+            await self._finish(
+                delivery, "delivered", Attempt(at, status_code, None, _ms_since(started))
+            )
+            self.metrics.latency.observe(max(0.0, self._clock() - delivery.received_at))
+
+    async def _retry_or_give_up(
+        self, delivery: Delivery, attempt: Attempt, retry_after: float | None
+    ) -> None:
+        tries = delivery.attempts + 1
+        delay = backoff(tries, self._rng, retry_after, base=self.settings.retry_base_seconds)
+        next_at = self._clock() + delay
+        if tries >= MAX_ATTEMPTS or next_at > delivery.created_at + RETRY_WINDOW_SECONDS:
+            await self._finish(
+                delivery, "dead", attempt, f"gave up after {tries} tries: {attempt.error}"
+            )
+            return
+        self.metrics.retried.labels(delivery.transform).inc()
+        self._log_attempt(delivery, "retrying", attempt, next_attempt_in=round(delay, 3))
+        await self._store(
+            self._record, delivery.id, "pending", attempt, next_at, attempt.error, None
+        )
+
+    async def _finish(
+        self,
+        delivery: Delivery,
+        status: str,
+        attempt: Attempt | None,
+        error: str | None = None,
+        request: dict[str, Any] | None = None,
+    ) -> None:
+        if status == "delivered":
+            self.metrics.delivered.labels(delivery.transform).inc()
+        else:
+            self.metrics.finished.labels(delivery.transform, status).inc()
+        self._log_attempt(delivery, status, attempt, error=error)
+        await self._store(self._record, delivery.id, status, attempt, 0.0, error, request)
+
+    def _record(
+        self,
+        delivery_id: int,
+        status: str,
+        attempt: Attempt | None,
+        next_attempt_at: float,
+        error: str | None,
+        request: dict[str, Any] | None,
+    ) -> None:
+        self.store.record_attempt(
+            delivery_id,
+            status=status,
+            attempt=attempt,
+            next_attempt_at=next_attempt_at,
+            error=error,
+            request=request,
+        )
+
+    def _log_attempt(
+        self, delivery: Delivery, status: str, attempt: Attempt | None, **extra: Any
+    ) -> None:
+        fields = {
+            "webhook_id": delivery.webhook_id,
+            "transform": delivery.transform,
+            "delivery_id": delivery.id,
+            "status": status,
+            **extra,
+        }
+        if attempt is not None:
+            fields |= {
+                "http_status": attempt.status_code,
+                "duration_ms": round(attempt.duration_ms, 1),
+            }
+        log.info("delivery attempt", extra=fields)
+
+    # --- replay and retention -----------------------------------------------------------------
+
+    async def replay(self, delivery_id: int) -> list[NewDelivery]:
+        """Re-run the current version of a failed or dead delivery's transform on its event."""
+        delivery = await self._store(self.store.get_delivery, delivery_id)
+        if delivery is None:
+            raise ReplayError(f"no delivery {delivery_id}")
+        if delivery.status not in REPLAYABLE_STATUSES:
+            raise ReplayError(
+                f"delivery {delivery_id} is {delivery.status}; only failed or dead "
+                "deliveries are replayed"
+            )
+        transform = self.registry.current().get(delivery.transform)
+        if transform is None:
+            raise ReplayError(f"transform {delivery.transform} is no longer loaded")
+        stored = await self._store(self.store.get_event, delivery.event_id)
+        if stored is None:
+            raise ReplayError(f"the event of delivery {delivery_id} has been pruned")
+        event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self._executor, self._run, transform, event)
+        await self._store(self.store.replace_outcomes, stored.id, transform.name, results)
+        self._due.set()
+        return results
+
+    async def _prune_periodically(self) -> None:
+        while not self._stopping.is_set():
+            cutoff = self._clock() - self.settings.retention_days * 86400
+            try:
+                pruned = await self._store(self.store.prune, cutoff)
+                if pruned:
+                    log.info("pruned old events", extra={"events": pruned})
+            except StorageError as error:
+                log.error("pruning failed: %s", error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), PRUNE_EVERY_SECONDS)
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000

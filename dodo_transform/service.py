@@ -1,0 +1,168 @@
+"""The running service: its long-lived parts, built from the settings, started and stopped in order.
+
+Start: open the store, load the transforms, start the pipeline, watch the folder.
+Stop: stop watching, stop the pipeline (in-flight work finishes or is released),
+close the HTTP client, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from dodo_transform import logs, signing
+from dodo_transform.app import create_app
+from dodo_transform.delivery import Deliverer
+from dodo_transform.errors import ConfigError, StorageError
+from dodo_transform.metrics import Metrics
+from dodo_transform.pipeline import Pipeline
+from dodo_transform.registry import Registry
+from dodo_transform.reload import Watcher, reload_on_change, watch_folder
+from dodo_transform.settings import Settings
+from dodo_transform.store import SqliteStore, Store
+
+log = logging.getLogger("dodo_transform.service")
+SECRET_FILE = "webhook-secret"
+WEBHOOK_PATH = "/webhooks/dodo"
+
+
+def stored_secret(data_dir: Path, *, create: bool) -> tuple[str | None, bool]:
+    """The secret kept in the data dir, made on first use when `create`; (secret, created)."""
+    path = data_dir / SECRET_FILE
+    if path.is_file():
+        return path.read_text().strip(), False
+    if not create:
+        return None, False
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = signing.new_secret()
+    path.touch(mode=0o600)
+    path.write_text(secret + "\n")
+    return secret, True
+
+
+def signing_secrets(settings: Settings, *, create: bool) -> tuple[list[str], bool]:
+    """The configured secrets, else the data dir's (made on first run); (secrets, created)."""
+    if settings.secrets:
+        return settings.secrets, False
+    secret, created = stored_secret(settings.data_dir, create=create)
+    if secret is None:
+        raise ConfigError(
+            f"no webhook secret: set DODO_WEBHOOK_SECRET or run `serve` once to create "
+            f"{settings.data_dir / SECRET_FILE}"
+        )
+    return [secret], created
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        watch: Watcher = watch_folder,
+    ) -> None:
+        self.settings = settings
+        secrets, self.created_secret = signing_secrets(settings, create=True)
+        self.verifier = signing.Verifier(secrets)
+        self.metrics = Metrics()
+        self.store: Store = SqliteStore(settings.database)
+        self.registry = Registry(settings.transforms, settings.limits)
+        self.deliverer = Deliverer(
+            segment_base_url=settings.segment_base_url,
+            allowed_hosts=settings.extra_allowed_hosts,
+            timeout=settings.delivery_timeout,
+            transport=transport,
+        )
+        self.pipeline = Pipeline(
+            settings=settings,
+            store=self.store,
+            registry=self.registry,
+            deliverer=self.deliverer,
+            metrics=self.metrics,
+        )
+        self.loaded = False
+        self._watch = watch
+        self._stop_watching = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+        self.metrics.watch_queue("events", self._depth(self.store.pending_events))
+        self.metrics.watch_queue(
+            "deliveries", self._depth(lambda: self.store.counts().get("pending", 0))
+        )
+        self.app = create_app(self)
+
+    @staticmethod
+    def _depth(read: Callable[[], int]) -> Callable[[], float]:
+        def depth() -> float:
+            try:
+                return float(read())
+            except StorageError:
+                return float("nan")  # a scrape must not fail because the store does
+
+        return depth
+
+    async def start(self) -> None:
+        if not self.settings.transforms.is_dir():
+            raise ConfigError(f"transforms folder {self.settings.transforms} does not exist")
+        await asyncio.to_thread(self.registry.reload)
+        self.loaded = True
+        await self.pipeline.start()
+        self._stop_watching = asyncio.Event()
+        self._watcher = asyncio.create_task(
+            reload_on_change(self.registry, self._stop_watching, self._watch), name="reload"
+        )
+
+    async def stop(self) -> None:
+        self._stop_watching.set()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self.pipeline.stop()
+        await self.deliverer.close()
+        self.store.close()
+
+
+def banner(service: Service) -> str:
+    settings = service.settings
+    url = f"http://{settings.host}:{settings.port}{WEBHOOK_PATH}"
+    mode = (
+        "DRY RUN: no SEGMENT_WRITE_KEY, requests are recorded, not sent"
+        if settings.dry_run
+        else f"LIVE: delivering to {settings.segment_base_url}"
+    )
+    lines = [
+        "dodo-transform is running",
+        f"  mode:       {mode}",
+        f"  webhook URL to give Dodo: {url}",
+        f"  transforms: {settings.transforms.resolve()}",
+        f"  data:       {settings.data_dir.resolve()}",
+    ]
+    if service.created_secret:
+        secret = (settings.data_dir / SECRET_FILE).read_text().strip()
+        lines.append(f"  new signing secret (kept in {settings.data_dir / SECRET_FILE}): {secret}")
+    elif not settings.secrets:
+        lines.append(f"  signing secret: kept in {settings.data_dir / SECRET_FILE}")
+    lines.append("  try it: dodo-transform send examples/events/payment.succeeded.json")
+    return "\n".join(lines)
+
+
+def serve(settings: Settings) -> None:
+    """Run the service until interrupted."""
+    logs.setup()
+    service = Service(settings)
+    print(banner(service), flush=True)
+    config = uvicorn.Config(
+        service.app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        access_log=False,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,110 @@
+"""One typed settings object, built once at startup and passed down.
+
+Three spellings of the same settings, highest priority first: command-line
+flags, environment variables, and an optional config file in the same
+`NAME=value` form as the environment (`--config`, default `dodo-transform.env`
+if present). Most variables are `DODO_TRANSFORM_<FIELD>`; the few users know
+from Dodo's and Segment's docs keep their own names (see the aliases).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dodo_transform.errors import ConfigError
+from dodo_transform.sandbox import Limits
+
+DEFAULT_CONFIG_FILE = Path("dodo-transform.env")
+SEGMENT_REGIONS = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
+
+
+def _alias(name: str) -> Any:
+    # The field name (for flags and code) and the one documented variable name.
+    return Field(default=None, validation_alias=AliasChoices(name, name.upper()))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DODO_TRANSFORM_", populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    transforms: Path = Path("transforms")
+    data_dir: Path = Path(".dodo-transform")
+
+    webhook_secret: SecretStr | None = _alias("dodo_webhook_secret")
+    segment_write_key: SecretStr | None = _alias("segment_write_key")
+    segment_endpoint: str | None = _alias("segment_endpoint")
+    segment_region: Literal["us", "eu"] = Field(
+        default="us", validation_alias=AliasChoices("segment_region", "SEGMENT_REGION")
+    )
+    admin_token: SecretStr | None = None
+
+    allowed_hosts: str = ""
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    retention_days: int = Field(default=14, gt=0)
+    handler_time_limit: float = Field(default=1.0, gt=0)
+    handler_memory_mb: int = Field(default=64, ge=4)
+    transform_threads: int = Field(default=2, ge=1)
+    delivery_concurrency: int = Field(default=16, ge=1)
+    delivery_timeout: float = Field(default=15.0, gt=0)
+    lease_seconds: float = Field(default=60.0, gt=0)
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def secrets(self) -> list[str]:
+        """The configured signing secrets (several during rotation)."""
+        if self.webhook_secret is None:
+            return []
+        raw = self.webhook_secret.get_secret_value().replace(",", " ")
+        return [secret for secret in raw.split() if secret]
+
+    @property
+    def segment_base_url(self) -> str:
+        """Where Segment calls go: `SEGMENT_ENDPOINT`, else the region's API."""
+        return (self.segment_endpoint or SEGMENT_REGIONS[self.segment_region]).rstrip("/")
+
+    @property
+    def extra_allowed_hosts(self) -> frozenset[str]:
+        return frozenset(
+            host.strip().lower()
+            for host in self.allowed_hosts.replace(" ", ",").split(",")
+            if host.strip()
+        )
+
+    @property
+    def dry_run(self) -> bool:
+        """No write key: record what would be sent instead of sending it."""
+        return self.segment_write_key is None or not self.segment_write_key.get_secret_value()
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            time_seconds=self.handler_time_limit,
+            memory_bytes=self.handler_memory_mb * 1024 * 1024,
+        )
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "dodo-transform.db"
+
+
+def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
+    """Build the settings; flags that are None are left to the environment and the file."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    env_file = config_file or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None)
+    given = {name: value for name, value in flags.items() if value is not None}
+    try:
+        return Settings(_env_file=env_file, **given)  # type: ignore[call-arg]
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, item['loc'])) or 'settings'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
