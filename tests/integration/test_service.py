@@ -1,0 +1,314 @@
+"""The relay end to end: the real server process, real signatures, a real Segment stand-in."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import SECRET, WRITE_KEY, Server, example, server_env
+from tests.standin import Reply, SegmentStandIn
+
+pytestmark = pytest.mark.integration
+
+
+def test_seed_transforms_deliver_to_segment_with_basic_auth(
+    server: Server, standin: SegmentStandIn
+) -> None:
+    assert server.post(example("payment.succeeded"), webhook_id="msg_pay1").status_code == 200
+    received = standin.wait_for(2)
+    by_path = {r.path: r for r in received}
+    assert set(by_path) == {"/v1/track", "/v1/identify"}
+    token = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+    assert all(r.headers["Authorization"] == f"Basic {token}" for r in received)
+    track = by_path["/v1/track"].json
+    assert track["event"] == "Payment Completed"
+    assert track["properties"]["amount"] == "24.99"
+    assert by_path["/v1/identify"].json["traits"]["total_spent"] == "24.99"
+    server.wait_until(lambda: len(server.deliveries("delivered")) == 2, what="delivered status")
+    skipped = server.deliveries("skipped")
+    assert [d["transform"] for d in skipped] == ["segment_subscription_lifecycle"]
+
+
+def test_a_redelivered_webhook_id_is_stored_once(server: Server, standin: SegmentStandIn) -> None:
+    first = server.post(example("subscription.active"), webhook_id="msg_dup")
+    second = server.post(example("subscription.active"), webhook_id="msg_dup")
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.json()["id"] == second.json()["id"]
+    assert second.json()["duplicate"] is True
+    standin.wait_for(1)
+    time.sleep(1.0)
+    assert len(standin.accepted()) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "reason"),
+    [
+        ({"webhook-signature": ""}, 401, "missing header"),
+        (
+            {"webhook-signature": "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
+            401,
+            "no matching",
+        ),
+        ({"webhook-signature": "garbage"}, 401, "malformed"),
+        ({"webhook-timestamp": str(int(time.time()) - 3600)}, 401, "5 minutes"),
+    ],
+)
+def test_bad_signatures_get_401_with_a_reason(
+    server: Server, headers: dict[str, str], status: int, reason: str
+) -> None:
+    response = server.post(example("payment.succeeded"), headers=headers)
+    assert response.status_code == status
+    assert reason in response.json()["error"]
+    assert server.api("GET", "/api/events").json() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"not json", "not valid JSON"),
+        (b'{"type": "x", "data": "\xff\xfe"}', "not UTF-8"),
+        (b"[1]", "not a JSON object"),
+        (b'{"data": {}}', "no string field `type`"),
+        (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+    ],
+)
+def test_verified_but_unusable_bodies_get_400(server: Server, body: bytes, reason: str) -> None:
+    response = server.post(body)
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+
+
+def test_oversize_bodies_get_413(server: Server) -> None:
+    body = json.dumps({"type": "payment.succeeded", "pad": "x" * (1024 * 1024)}).encode()
+    assert server.post(body).status_code == 413
+
+
+def test_hot_reload_applies_changes_and_keeps_the_last_good_version(
+    server: Server, standin: SegmentStandIn, workdir: Path
+) -> None:
+    track = workdir / "transforms" / "segment_track_payments.js"
+    track.write_text(track.read_text().replace("Payment Completed", "Order Completed"))
+    time.sleep(1.0)
+    server.post(example("payment.succeeded"))
+    events = {r.json.get("event") for r in standin.wait_for(2) if r.path == "/v1/track"}
+    assert events == {"Order Completed"}
+
+    track.write_text("function handler(webhook) { return webhook +; }")
+    server.wait_until(
+        lambda: any(t["load_error"] for t in server.api("GET", "/api/transforms").json()),
+        what="load error reported",
+    )
+    server.post(example("payment.succeeded"))
+    tracks = [r for r in standin.wait_for(4) if r.path == "/v1/track"]
+    assert [r.json["event"] for r in tracks] == ["Order Completed", "Order Completed"]
+
+    (workdir / "transforms" / "segment_identify_customer.js").unlink()
+    (workdir / "transforms" / "extra.js").write_text(
+        "function handler(w) { if (w.eventType !== 'refund.succeeded') return w;"
+        " w.url = 'https://api.segment.io/v1/track';"
+        " w.payload = {userId: w.payload.data.customer.customer_id, event: 'Order Refunded'};"
+        " return w; }"
+    )
+    time.sleep(1.0)
+    server.post(example("refund.succeeded"))
+    server.post(example("payment.succeeded"))
+    newest = standin.wait_for(6)[4:]
+    time.sleep(0.5)
+    assert sorted((r.path, r.json["event"]) for r in newest) == [
+        ("/v1/track", "Order Completed"),
+        ("/v1/track", "Order Refunded"),
+    ]
+    assert len(standin.accepted()) == 6  # the deleted identify transform sent nothing
+
+
+def test_retry_then_success(server: Server, standin: SegmentStandIn) -> None:
+    standin.script = [Reply(503), Reply(500)]
+    server.post(example("subscription.active"))
+    standin.wait_for(1)
+    assert [r.status for r in standin.received] == [503, 500, 200]
+    delivered = server.wait_until(lambda: server.deliveries("delivered"), what="delivered")
+    detail = server.api("GET", f"/api/deliveries/{delivered[0]['id']}").json()
+    assert [a["status_code"] for a in detail["attempt_log"]] == [503, 500, 200]
+
+
+def test_429_waits_for_retry_after(server: Server, standin: SegmentStandIn) -> None:
+    standin.script = [Reply(429, {"Retry-After": "2"})]
+    server.post(example("subscription.active"))
+    standin.wait_for(1, timeout=20)
+    first, second = standin.received[0], standin.received[1]
+    assert first.status == 429
+    assert second.at - first.at >= 1.9
+
+
+def test_a_final_4xx_is_dead_without_retries(server: Server, standin: SegmentStandIn) -> None:
+    standin.default = Reply(400)
+    server.post(example("subscription.active"))
+    dead = server.wait_until(lambda: server.deliveries("dead"), what="dead")
+    assert "HTTP 400" in dead[0]["error"]
+    time.sleep(1.0)
+    assert len(standin.received) == 1
+
+
+def test_destinations_off_the_allowlist_are_blocked(
+    server: Server, standin: SegmentStandIn, workdir: Path
+) -> None:
+    (workdir / "transforms" / "sneaky.js").write_text(
+        "function handler(w) { return ["
+        " Object.assign({}, w, {url: 'http://169.254.169.254/latest/meta-data/'}),"
+        " Object.assign({}, w, {url: 'http://localhost:6379/'}),"
+        " Object.assign({}, w, {url: 'https://internal.example.com/'})]; }"
+    )
+    time.sleep(1.0)
+    server.post(example("dispute.opened"))
+    blocked = server.wait_until(
+        lambda: len(server.deliveries("blocked")) == 3 and server.deliveries("blocked"),
+        what="blocked",
+    )
+    assert all("not an allowed destination" in d["error"] for d in blocked)
+    assert standin.received == []
+
+
+def test_replay_after_fixing_a_transform(
+    server: Server, standin: SegmentStandIn, workdir: Path
+) -> None:
+    track = workdir / "transforms" / "segment_track_payments.js"
+    good = track.read_text()
+    track.write_text(good.replace("p . customer . customer_id", "p . nobody . customer_id"))
+    time.sleep(1.0)
+    server.post(example("payment.succeeded"))
+    failed = server.wait_until(lambda: server.deliveries("failed"), what="failed")
+    assert "segment_track_payments.js:6:" in failed[0]["error"]
+    assert "TypeError" in failed[0]["error"]
+    track.write_text(good)
+    time.sleep(1.0)
+    answer = server.api("POST", f"/api/deliveries/{failed[0]['id']}/replay")
+    assert answer.status_code == 200, answer.text
+    tracks = [r for r in standin.wait_for(2) if r.path == "/v1/track"]
+    assert tracks[0].json["properties"]["amount"] == "24.99"
+    assert server.deliveries("replayed")[0]["id"] == failed[0]["id"]
+
+
+def test_killed_between_accept_and_delivery_then_restarted_delivers_everything(
+    workdir: Path, standin: SegmentStandIn
+) -> None:
+    standin.default = Reply(503)
+    server = Server(workdir, server_env(standin)).start()
+    ids = [f"msg_kill_{n}" for n in range(20)]
+    for webhook_id in ids:
+        assert server.post(example("subscription.active"), webhook_id=webhook_id).status_code == 200
+    server.kill()
+    standin.default = Reply(200)
+    server.start()
+    try:
+        received = standin.wait_for(20, timeout=30)
+        subscriptions = [r.json["properties"]["subscription_id"] for r in received]
+        assert len(subscriptions) == 20
+        events = server.api("GET", "/api/events", params={"limit": 100}).json()
+        assert sorted(e["webhook_id"] for e in events) == sorted(ids)
+    finally:
+        server.stop()
+
+
+def test_dry_run_without_a_write_key_records_the_exact_request(
+    workdir: Path, standin: SegmentStandIn
+) -> None:
+    env = server_env(standin)
+    del env["SEGMENT_WRITE_KEY"]
+    server = Server(workdir, env).start()
+    try:
+        server.post(example("subscription.active"))
+        dry = server.wait_until(lambda: server.deliveries("dry_run"), what="dry run")
+        assert dry[0]["request"]["url"] == f"{standin.url}/v1/track"
+        assert dry[0]["request"]["payload"]["event"] == "Subscription Started"
+        assert standin.received == []
+    finally:
+        server.stop()
+
+
+def test_first_run_creates_a_secret_and_send_uses_it(
+    workdir: Path, standin: SegmentStandIn
+) -> None:
+    env = server_env(standin)
+    del env["DODO_WEBHOOK_SECRET"]
+    server = Server(workdir, env).start()
+    try:
+        secret_file = workdir / "data" / "webhook-secret"
+        assert secret_file.read_text().startswith("whsec_")
+        assert "new signing secret" in server.log.read_text()
+        sent = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dodo_transform",
+                "send",
+                str(Path(__file__).parents[2] / "examples" / "events" / "subscription.active.json"),
+                "--url",
+                f"{server.url}/webhooks/dodo",
+            ],
+            cwd=workdir,
+            env=env | {"DODO_TRANSFORM_DATA_DIR": str(workdir / "data")},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.startswith("200")
+        standin.wait_for(1)
+    finally:
+        server.stop()
+
+
+def test_health_metrics_and_admin_guard(server: Server, standin: SegmentStandIn) -> None:
+    assert server.api("GET", "/healthz").json() == {"status": "ok"}
+    assert server.api("GET", "/readyz").status_code == 200
+    server.post(example("payment.succeeded"))
+    server.post(b"nope")
+    standin.wait_for(2)
+    metrics = server.api("GET", "/metrics").text
+    assert "dodo_webhooks_received_total 1.0" in metrics
+    assert 'dodo_webhooks_rejected_total{reason="payload"} 1.0' in metrics
+    assert (
+        'dodo_transform_outcomes_total{outcome="deliver",transform="segment_track_payments"}'
+        in metrics
+    )
+    assert "dodo_queue_depth" in metrics
+    server.wait_until(
+        lambda: "dodo_deliveries_delivered_total" in server.api("GET", "/metrics").text
+    )
+
+
+def test_admin_api_needs_the_token_when_one_is_set(workdir: Path, standin: SegmentStandIn) -> None:
+    server = Server(workdir, server_env(standin, DODO_TRANSFORM_ADMIN_TOKEN="s3cret-admin")).start()
+    try:
+        assert server.api("GET", "/api/events").status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert server.api("GET", "/api/events", headers=wrong).status_code == 401
+        right = {"Authorization": "Bearer s3cret-admin"}
+        assert server.api("GET", "/api/events", headers=right).status_code == 200
+    finally:
+        server.stop()
+    assert "s3cret-admin" not in server.log.read_text()
+
+
+def test_secrets_never_reach_logs_metrics_or_api_answers(
+    server: Server, standin: SegmentStandIn
+) -> None:
+    server.post(example("payment.succeeded"))
+    standin.wait_for(2)
+    server.wait_until(lambda: len(server.deliveries("delivered")) == 2)
+    answers = [
+        server.api("GET", path).text
+        for path in ("/api/events", "/api/deliveries", "/api/transforms", "/metrics", "/readyz")
+    ]
+    answers.append(server.api("GET", "/api/deliveries/1").text)
+    server.stop()
+    token = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+    for text in [*answers, server.log.read_text()]:
+        for secret in (SECRET, SECRET.removeprefix("whsec_"), WRITE_KEY, token):
+            assert secret not in text
