@@ -24,6 +24,7 @@ Delivery statuses:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -224,16 +225,22 @@ class SqliteStore:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+            except sqlite3.Error as error:
+                raise StorageError(f"store write failed: {error}") from None
+            try:
+                yield self._db
                 self._db.execute("COMMIT")
             except sqlite3.Error as error:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                self._rollback()
                 raise StorageError(f"store write failed: {error}") from None
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        # Fails only when the error already ended the transaction (or closed the database).
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
 
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:

@@ -1,0 +1,153 @@
+"""Preparing and sending one request: Segment rewriting, auth, the allowlist, retry timing."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+from typing import Any
+
+import httpx
+import pytest
+
+from dodo_transform.delivery import (
+    MAX_ATTEMPTS,
+    RETRY_WINDOW_SECONDS,
+    Deliverer,
+    backoff,
+    parse_retry_after,
+)
+from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
+
+TRACK = {
+    "method": "POST",
+    "url": "https://api.segment.io/v1/track",
+    "headers": {},
+    "payload": {"userId": "u", "event": "Payment Completed"},
+}
+
+
+def deliverer(
+    handler: Any = None, base: str = "https://api.segment.io", **options: Any
+) -> Deliverer:
+    transport = httpx.MockTransport(handler or (lambda request: httpx.Response(200)))
+    return Deliverer(segment_base_url=base, transport=transport, **options)
+
+
+def test_segment_calls_get_basic_auth_with_the_write_key() -> None:
+    prepared = deliverer().prepare(TRACK, "wk_123")
+    expected = base64.b64encode(b"wk_123:").decode()
+    assert prepared.headers["Authorization"] == f"Basic {expected}"
+    assert prepared.headers["Content-Type"] == "application/json"
+
+
+def test_a_handler_authorization_header_is_kept() -> None:
+    request = TRACK | {"headers": {"authorization": "Basic own"}}
+    prepared = deliverer().prepare(request, "wk_123")
+    assert prepared.headers == {"authorization": "Basic own", "Content-Type": "application/json"}
+
+
+def test_segment_urls_are_rewritten_to_the_configured_endpoint() -> None:
+    prepared = deliverer(base="http://127.0.0.1:9999/segment").prepare(TRACK, "k")
+    assert prepared.url == "http://127.0.0.1:9999/segment/v1/track"
+    eu = deliverer(base="https://events.eu1.segmentapis.com").prepare(TRACK, "k")
+    assert eu.url == "https://events.eu1.segmentapis.com/v1/track"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:6379/",
+        "http://localhost/",
+        "http://10.0.0.5/internal",
+        "https://api.segment.io.evil.com/v1/track",
+        "https://segment.io.example.net/v1/track",
+        "https://hooks.example.com/",
+    ],
+)
+def test_hosts_off_the_allowlist_are_blocked(url: str) -> None:
+    with pytest.raises(BlockedDestination, match="not an allowed destination"):
+        deliverer().prepare(TRACK | {"url": url}, "k")
+
+
+def test_listed_hosts_are_allowed() -> None:
+    allowed = deliverer(allowed_hosts=frozenset({"hooks.example.com"}))
+    assert allowed.prepare(TRACK | {"url": "https://hooks.example.com/x"}, None).url.endswith("/x")
+
+
+def send(status: int, headers: dict[str, str] | None = None) -> int:
+    d = deliverer(lambda request: httpx.Response(status, headers=headers or {}, text="nope"))
+    return asyncio.run(d.send(d.prepare(TRACK, "k")))
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_statuses(status: int) -> None:
+    with pytest.raises(RetryableDelivery) as caught:
+        send(status, {"Retry-After": "7"})
+    assert caught.value.status == status
+    assert caught.value.retry_after == 7
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 301, 302, 307])
+def test_final_statuses(status: int) -> None:
+    with pytest.raises(FinalDelivery) as caught:
+        send(status)
+    assert not isinstance(caught.value, RetryableDelivery)
+
+
+def test_network_errors_are_retryable() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    d = deliverer(refuse)
+    with pytest.raises(RetryableDelivery, match="ConnectError"):
+        asyncio.run(d.send(d.prepare(TRACK, "k")))
+
+
+def test_success_returns_the_status() -> None:
+    assert send(200) == 200
+
+
+def test_the_exact_body_is_sent() -> None:
+    seen: list[Any] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(
+            (request.method, str(request.url), request.headers["authorization"], request.content)
+        )
+        return httpx.Response(200)
+
+    d = deliverer(record)
+    asyncio.run(d.send(d.prepare(TRACK, "k")))
+    assert seen == [
+        (
+            "POST",
+            "https://api.segment.io/v1/track",
+            "Basic " + base64.b64encode(b"k:").decode(),
+            b'{"userId": "u", "event": "Payment Completed"}',
+        )
+    ]
+
+
+def test_the_retry_schedule_ends_inside_segments_dedup_window() -> None:
+    for seed in range(20):
+        rng = random.Random(seed)
+        total = sum(backoff(attempt, rng) for attempt in range(1, MAX_ATTEMPTS))
+        assert total < RETRY_WINDOW_SECONDS
+    rng = random.Random(1)
+    delays = [backoff(attempt, rng) for attempt in range(1, 6)]
+    assert delays == sorted(delays) and delays[0] <= 5
+
+
+def test_retry_after_is_honoured_but_capped() -> None:
+    rng = random.Random(1)
+    assert backoff(1, rng, retry_after=30) == 30
+    assert backoff(1, rng, retry_after=10**9) == 3600
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("12", 0) == 12
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470) == 10
+    assert parse_retry_after("soon", 0) is None
+    assert parse_retry_after(None, 0) is None

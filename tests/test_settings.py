@@ -1,0 +1,74 @@
+"""Settings: flags, environment and config file are three spellings of the same settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dodo_transform.errors import ConfigError
+from dodo_transform.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (
+        "DODO_WEBHOOK_SECRET",
+        "SEGMENT_WRITE_KEY",
+        "SEGMENT_ENDPOINT",
+        "SEGMENT_REGION",
+        "DODO_TRANSFORM_PORT",
+        "DODO_TRANSFORM_ADMIN_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_run_in_dry_run_on_loopback() -> None:
+    settings = load_settings()
+    assert (settings.host, settings.port, settings.dry_run) == ("127.0.0.1", 8000, True)
+    assert settings.segment_base_url == "https://api.segment.io"
+    assert settings.secrets == []
+
+
+def test_documented_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DODO_WEBHOOK_SECRET", "whsec_old, whsec_new")
+    monkeypatch.setenv("SEGMENT_WRITE_KEY", "wk")
+    monkeypatch.setenv("SEGMENT_REGION", "eu")
+    monkeypatch.setenv("DODO_TRANSFORM_PORT", "9001")
+    monkeypatch.setenv("DODO_TRANSFORM_ADMIN_TOKEN", "tok-9f3a")
+    settings = load_settings()
+    assert settings.secrets == ["whsec_old", "whsec_new"]
+    assert not settings.dry_run
+    assert settings.segment_base_url == "https://events.eu1.segmentapis.com"
+    assert settings.port == 9001
+    assert "tok-9f3a" not in repr(settings) and "wk" not in repr(settings.segment_write_key)
+
+
+def test_endpoint_overrides_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEGMENT_ENDPOINT", "http://127.0.0.1:9999/")
+    assert load_settings().segment_base_url == "http://127.0.0.1:9999"
+
+
+def test_flags_beat_environment_which_beats_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "custom.env"
+    config.write_text("DODO_TRANSFORM_PORT=7000\nDODO_TRANSFORM_RETENTION_DAYS=3\n")
+    assert load_settings(config).port == 7000
+    monkeypatch.setenv("DODO_TRANSFORM_PORT", "7100")
+    assert load_settings(config).port == 7100
+    assert load_settings(config, port=7200).port == 7200
+    assert load_settings(config).retention_days == 3
+
+
+def test_the_default_config_file_is_read_when_present(tmp_path: Path) -> None:
+    (tmp_path / "dodo-transform.env").write_text("DODO_TRANSFORM_HOST=0.0.0.0\n")
+    assert load_settings().host == "0.0.0.0"
+
+
+def test_bad_settings_are_config_errors_without_values(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="port"):
+        load_settings(port=70000)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.env")
