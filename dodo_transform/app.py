@@ -24,7 +24,7 @@ from dodo_transform.engine import Event
 from dodo_transform.errors import PayloadError, SignatureError, StorageError
 from dodo_transform.metrics import CONTENT_TYPE
 from dodo_transform.pipeline import ReplayError
-from dodo_transform.store import REPLAYABLE_STATUSES, Delivery
+from dodo_transform.store import REPLAYABLE_STATUSES, Delivery, NewEvent
 
 if TYPE_CHECKING:
     from dodo_transform.service import Service
@@ -89,8 +89,8 @@ def add_ingest_routes(app: FastAPI, service: Service) -> None:
         except PayloadError as error:
             return refuse(service, 400, "payload", f"not a Dodo webhook event: {error}")
         try:
-            event_id, created = await asyncio.to_thread(
-                service.store.add_event, webhook_id, event.event_type, body
+            event_id, created = await service.intake.add(
+                NewEvent(webhook_id, event.event_type, body)
             )
         except StorageError as error:
             log.error("event not stored", extra={"webhook_id": webhook_id, "error": str(error)})

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 import time
 from typing import Any
@@ -34,15 +36,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def setup(level: int = logging.INFO) -> None:
-    """Send our logs and uvicorn's to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+def setup(level: int = logging.INFO) -> logging.handlers.QueueListener:
+    """Send our logs and uvicorn's to stderr as JSON lines.
+
+    Records go through a queue to one listener thread that formats and writes
+    them, so the event loop and the workers never wait on the log stream.
+    Stop the returned listener at shutdown to flush it.
+    """
+    output = logging.StreamHandler(sys.stderr)
+    output.setFormatter(JsonFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, output)
+    listener.start()
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [logging.handlers.QueueHandler(records)]
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    return listener

@@ -4,9 +4,10 @@ Two loops on the event loop, each claiming work from the store with a lease:
 - the transform loop runs every enabled transform on each new event in a
   thread pool (QuickJS releases the GIL) and stores all outcomes for the event
   in one transaction;
-- the delivery loop sends due deliveries concurrently and stores each
-  attempt, scheduling retries or ending them as `delivered`, `dead`,
-  `blocked` or `dry_run`.
+- the delivery loop claims due deliveries, hands them to the `Dispatcher`
+  (Segment batches, retries, rate limits) and stores every result in one
+  transaction: `delivered`, `pending` for a retry, `dead`, `blocked` or
+  `dry_run`.
 Nothing is held only in memory: a crash at any point leaves work in the store,
 claimable again when its lease runs out (at once, after a restart).
 """
@@ -16,44 +17,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from dodo_transform import segment
-from dodo_transform.delivery import (
-    MAX_ATTEMPTS,
-    RETRY_WINDOW_SECONDS,
-    Deliverer,
-    backoff,
-)
+from dodo_transform import batching, segment
+from dodo_transform.dispatch import Dispatcher, Result
 from dodo_transform.engine import Event, Outcome, OutcomeKind, Transform
-from dodo_transform.errors import (
-    BlockedDestination,
-    DodoTransformError,
-    FinalDelivery,
-    RetryableDelivery,
-    StorageError,
-)
+from dodo_transform.errors import DodoTransformError, StorageError
 from dodo_transform.metrics import Metrics
 from dodo_transform.registry import Registry
 from dodo_transform.settings import Settings
-from dodo_transform.store import (
-    REPLAYABLE_STATUSES,
-    Attempt,
-    Delivery,
-    NewDelivery,
-    Store,
-    StoredEvent,
-)
+from dodo_transform.store import REPLAYABLE_STATUSES, NewDelivery, Store, StoredEvent
 
 log = logging.getLogger("dodo_transform.pipeline")
 T = TypeVar("T")
 IDLE_POLL_SECONDS = 0.5
 STORE_RETRY_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0
+CLAIM_LIMIT = 2000
+FLUSH_SECONDS = 0.25
+EVENT_CLAIM_LIMIT = 64
+TRANSFORM_LINGER_SECONDS = 0.01
 
 
 class ReplayError(DodoTransformError):
@@ -91,6 +77,16 @@ def _segment_problems(url: str, payload: Any) -> list[str]:
     return segment.problems(kind, payload)
 
 
+def _naming_warnings(outcome: Outcome) -> list[str]:
+    """Advice that does not block a message (Segment accepts it), logged for the user."""
+    return [
+        warning
+        for request in outcome.requests
+        if segment.is_segment_url(request.url)
+        for warning in segment.advice(segment.call_type(request.url) or "", request.payload)
+    ]
+
+
 class Pipeline:
     """Runs the transform and delivery loops until stopped."""
 
@@ -100,18 +96,16 @@ class Pipeline:
         settings: Settings,
         store: Store,
         registry: Registry,
-        deliverer: Deliverer,
+        dispatcher: Dispatcher,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.registry = registry
-        self.deliverer = deliverer
+        self.dispatcher = dispatcher
         self.metrics = metrics
         self._clock = clock
-        self._rng = rng or random.Random()
         self._executor = ThreadPoolExecutor(settings.transform_threads, "transform")
         self._work = asyncio.Event()
         self._due = asyncio.Event()
@@ -165,16 +159,23 @@ class Pipeline:
     # --- transforming -------------------------------------------------------------------------
 
     async def _transform_some(self) -> bool:
-        events = await self._store(self.store.claim_events, 16, self.settings.lease_seconds)
+        lease = self.settings.lease_seconds
+        events = await self._store(self.store.claim_events, EVENT_CLAIM_LIMIT, lease)
         if not events:
             return False
+        if len(events) < EVENT_CLAIM_LIMIT:
+            # A burst arrives over a few milliseconds: one claim and one commit for all of it.
+            await asyncio.sleep(TRANSFORM_LINGER_SECONDS)
+            events += await self._store(
+                self.store.claim_events, EVENT_CLAIM_LIMIT - len(events), lease
+            )
         transforms = self.registry.current()  # events in flight keep this version
         loop = asyncio.get_running_loop()
         results = await asyncio.gather(
             *(loop.run_in_executor(self._executor, self._transform, e, transforms) for e in events)
         )
-        for event, deliveries in zip(events, results, strict=True):
-            await self._store(self.store.record_outcomes, event.id, deliveries)
+        outcomes = {event.id: deliveries for event, deliveries in zip(events, results, strict=True)}
+        await self._store(self.store.record_outcomes, outcomes)
         self._due.set()
         return True
 
@@ -209,116 +210,70 @@ class Pipeline:
                     "error": outcome.error,
                 },
             )
-        return outcome_deliveries(transform, outcome)
+        deliveries = outcome_deliveries(transform, outcome)
+        for delivery in deliveries:
+            if delivery.status == "invalid":
+                self.metrics.finished.labels(transform.name, "invalid").inc()
+                log.warning(
+                    "message held back: Segment would drop it",
+                    extra={
+                        "webhook_id": event.webhook_id,
+                        "transform": transform.name,
+                        "error": delivery.error,
+                    },
+                )
+        for warning in _naming_warnings(outcome):
+            log.warning(
+                "segment naming",
+                extra={
+                    "webhook_id": event.webhook_id,
+                    "transform": transform.name,
+                    "warning": warning,
+                },
+            )
+        return deliveries
 
     # --- delivering ---------------------------------------------------------------------------
 
     async def _deliver_some(self) -> bool:
-        limit = self.settings.delivery_concurrency
-        due = await self._store(self.store.claim_deliveries, limit, self.settings.lease_seconds)
+        lease = self.settings.lease_seconds
+        due = await self._store(self.store.claim_deliveries, CLAIM_LIMIT, lease)
         if not due:
             return False
+        waited = self._clock() - min(max(d.created_at, d.next_attempt_at) for d in due)
+        if len(due) < batching.MAX_BATCH_MESSAGES and waited < FLUSH_SECONDS:
+            # Like Segment's SDKs: send a full batch now, or whatever is due once the oldest
+            # message has waited FLUSH_SECONDS, so a burst goes out in few requests.
+            await asyncio.sleep(FLUSH_SECONDS - waited)
+            due += await self._store(self.store.claim_deliveries, CLAIM_LIMIT - len(due), lease)
         self._sending.update(d.id for d in due)
         try:
-            await asyncio.gather(*(self._deliver(d) for d in due))
+            results = await self.dispatcher.dispatch(due)
+            await self._store(self.store.record_results, [r.update() for r in results])
         finally:
             self._sending.difference_update(d.id for d in due)
+        for result in results:
+            self._account(result)
         return True
 
-    async def _deliver(self, delivery: Delivery) -> None:
-        assert delivery.request is not None
-        key = self.registry.settings(delivery.transform).write_key or (
-            None
-            if self.settings.segment_write_key is None
-            else self.settings.segment_write_key.get_secret_value()
-        )
-        try:
-            prepared = self.deliverer.prepare(delivery.request, key)
-        except BlockedDestination as error:
-            await self._finish(delivery, "blocked", None, str(error))
-            return
-        if self.settings.dry_run:
-            await self._finish(delivery, "dry_run", None, None, request=prepared.to_json())
-            return
-        started, at = time.monotonic(), self._clock()
-        try:
-            status_code = await self.deliverer.send(prepared)
-        except RetryableDelivery as error:
-            attempt = Attempt(at, error.status, str(error), _ms_since(started))
-            await self._retry_or_give_up(delivery, attempt, error.retry_after)
-        except FinalDelivery as error:
-            await self._finish(
-                delivery,
-                "dead",
-                Attempt(at, error.status, str(error), _ms_since(started)),
-                str(error),
-            )
-        else:
-            await self._finish(
-                delivery, "delivered", Attempt(at, status_code, None, _ms_since(started))
-            )
-            self.metrics.latency.observe(max(0.0, self._clock() - delivery.received_at))
-
-    async def _retry_or_give_up(
-        self, delivery: Delivery, attempt: Attempt, retry_after: float | None
-    ) -> None:
-        tries = delivery.attempts + 1
-        delay = backoff(tries, self._rng, retry_after, base=self.settings.retry_base_seconds)
-        next_at = self._clock() + delay
-        if tries >= MAX_ATTEMPTS or next_at > delivery.created_at + RETRY_WINDOW_SECONDS:
-            await self._finish(
-                delivery, "dead", attempt, f"gave up after {tries} tries: {attempt.error}"
-            )
-            return
-        self.metrics.retried.labels(delivery.transform).inc()
-        self._log_attempt(delivery, "retrying", attempt, next_attempt_in=round(delay, 3))
-        await self._store(
-            self._record, delivery.id, "pending", attempt, next_at, attempt.error, None
-        )
-
-    async def _finish(
-        self,
-        delivery: Delivery,
-        status: str,
-        attempt: Attempt | None,
-        error: str | None = None,
-        request: dict[str, Any] | None = None,
-    ) -> None:
+    def _account(self, result: Result) -> None:
+        delivery, status, attempt = result.delivery, result.status, result.attempt
         if status == "delivered":
             self.metrics.delivered.labels(delivery.transform).inc()
+            self.metrics.latency.observe(max(0.0, self._clock() - delivery.received_at))
+        elif status == "pending":
+            if attempt is not None:
+                self.metrics.retried.labels(delivery.transform).inc()
         else:
             self.metrics.finished.labels(delivery.transform, status).inc()
-        self._log_attempt(delivery, status, attempt, error=error)
-        await self._store(self._record, delivery.id, status, attempt, 0.0, error, request)
-
-    def _record(
-        self,
-        delivery_id: int,
-        status: str,
-        attempt: Attempt | None,
-        next_attempt_at: float,
-        error: str | None,
-        request: dict[str, Any] | None,
-    ) -> None:
-        self.store.record_attempt(
-            delivery_id,
-            status=status,
-            attempt=attempt,
-            next_attempt_at=next_attempt_at,
-            error=error,
-            request=request,
-        )
-
-    def _log_attempt(
-        self, delivery: Delivery, status: str, attempt: Attempt | None, **extra: Any
-    ) -> None:
-        fields = {
+        fields: dict[str, Any] = {
             "webhook_id": delivery.webhook_id,
             "transform": delivery.transform,
             "delivery_id": delivery.id,
-            "status": status,
-            **extra,
+            "status": "retrying" if status == "pending" and attempt else status,
         }
+        if result.error:
+            fields["error"] = result.error
         if attempt is not None:
             fields |= {
                 "http_status": attempt.status_code,

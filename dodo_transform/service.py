@@ -19,9 +19,12 @@ import uvicorn
 from dodo_transform import logs, signing
 from dodo_transform.app import create_app
 from dodo_transform.delivery import Deliverer
+from dodo_transform.dispatch import Dispatcher
 from dodo_transform.errors import ConfigError, StorageError
+from dodo_transform.intake import Intake
 from dodo_transform.metrics import Metrics
 from dodo_transform.pipeline import Pipeline
+from dodo_transform.ratelimit import RateLimiter
 from dodo_transform.registry import Registry
 from dodo_transform.reload import Watcher, reload_on_change, watch_folder
 from dodo_transform.settings import Settings
@@ -72,6 +75,7 @@ class Service:
         self.verifier = signing.Verifier(secrets)
         self.metrics = Metrics()
         self.store: Store = SqliteStore(settings.database)
+        self.intake = Intake(self.store)
         self.registry = Registry(settings.transforms, settings.limits)
         self.deliverer = Deliverer(
             segment_base_url=settings.segment_base_url,
@@ -79,11 +83,19 @@ class Service:
             timeout=settings.delivery_timeout,
             transport=transport,
         )
+        self.dispatcher = Dispatcher(
+            self.deliverer,
+            write_key_for=self.write_key_for,
+            limiter=RateLimiter(settings.segment_requests_per_second),
+            dry_run=settings.dry_run,
+            retry_base_seconds=settings.retry_base_seconds,
+            concurrency=settings.delivery_concurrency,
+        )
         self.pipeline = Pipeline(
             settings=settings,
             store=self.store,
             registry=self.registry,
-            deliverer=self.deliverer,
+            dispatcher=self.dispatcher,
             metrics=self.metrics,
         )
         self.loaded = False
@@ -95,6 +107,14 @@ class Service:
             "deliveries", self._depth(lambda: self.store.counts().get("pending", 0))
         )
         self.app = create_app(self)
+
+    def write_key_for(self, transform: str) -> str | None:
+        """The transform's own write key from transforms.toml, else SEGMENT_WRITE_KEY."""
+        own = self.registry.settings(transform).write_key
+        if own:
+            return own
+        key = self.settings.segment_write_key
+        return key.get_secret_value() if key is not None else None
 
     @staticmethod
     def _depth(read: Callable[[], int]) -> Callable[[], float]:
@@ -125,6 +145,7 @@ class Service:
                 await self._watcher
         await self.pipeline.stop()
         await self.deliverer.close()
+        await asyncio.to_thread(self.intake.close)
         self.store.close()
 
 
@@ -154,7 +175,7 @@ def banner(service: Service) -> str:
 
 def serve(settings: Settings) -> None:
     """Run the service until interrupted."""
-    logs.setup()
+    listener = logs.setup()
     service = Service(settings)
     print(banner(service), flush=True)
     config = uvicorn.Config(
@@ -165,4 +186,7 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=10,
         access_log=False,
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        listener.stop()

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     delivery_timeout: float = Field(default=15.0, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)
     retry_base_seconds: float = Field(default=5.0, gt=0)
+    # Segment allows about 1,000 requests/s per workspace; batching needs far fewer.
+    segment_requests_per_second: float = Field(default=50.0, gt=0)
 
     @property
     def secrets(self) -> list[str]:

@@ -29,7 +29,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,15 @@ from dodo_transform.segment import redact_headers
 
 FINAL_STATUSES = ("delivered", "dry_run", "dead", "blocked", "invalid", "skipped", "cancelled")
 REPLAYABLE_STATUSES = ("failed", "dead")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A verified webhook, about to be stored."""
+
+    webhook_id: str
+    event_type: str
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -114,26 +123,29 @@ class Attempt:
     duration_ms: float
 
 
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    """A delivery's new status after a round, with the attempt made (None if none was)."""
+
+    delivery_id: int
+    status: str
+    attempt: Attempt | None = None
+    error: str | None = None
+    next_attempt_at: float = 0.0
+    request: dict[str, Any] | None = None  # replaces the stored request (a dry run's exact one)
+
+
 class Store(Protocol):
     """What the pipeline needs from durable storage. Every method may raise `StorageError`."""
 
-    def add_event(self, webhook_id: str, event_type: str, body: bytes) -> tuple[int, bool]: ...
+    def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]: ...
     def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]: ...
-    def record_outcomes(self, event_id: int, results: Sequence[NewDelivery]) -> None: ...
+    def record_outcomes(self, outcomes: Mapping[int, Sequence[NewDelivery]]) -> None: ...
     def replace_outcomes(
         self, event_id: int, transform: str, results: Sequence[NewDelivery]
     ) -> None: ...
     def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]: ...
-    def record_attempt(
-        self,
-        delivery_id: int,
-        *,
-        status: str,
-        attempt: Attempt | None,
-        next_attempt_at: float = 0.0,
-        error: str | None = None,
-        request: dict[str, Any] | None = None,
-    ) -> None: ...
+    def record_results(self, updates: Sequence[DeliveryUpdate]) -> None: ...
     def release(self, delivery_ids: Sequence[int]) -> None: ...
     def get_event(self, event_id: int) -> StoredEvent | None: ...
     def get_delivery(self, delivery_id: int) -> Delivery | None: ...
@@ -222,20 +234,25 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise StorageError(f"store write failed: {error}") from None
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except sqlite3.Error as error:
-                self._rollback()
-                raise StorageError(f"store write failed: {error}") from None
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock, self._atomic() as db:
+            yield db
+
+    @contextmanager
+    def _atomic(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; the caller holds `_lock`."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise StorageError(f"store write failed: {error}") from None
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise StorageError(f"store write failed: {error}") from None
+        except BaseException:
+            self._rollback()
+            raise
 
     def _rollback(self) -> None:
         # Fails only when the error already ended the transaction (or closed the database).
@@ -249,20 +266,24 @@ class SqliteStore:
             except sqlite3.Error as error:
                 raise StorageError(f"store read failed: {error}") from None
 
-    def add_event(self, webhook_id: str, event_type: str, body: bytes) -> tuple[int, bool]:
-        """Store a received event; a known webhook-id returns its id and False."""
+    def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]:
+        """Store received events in one transaction: (id, True) for each new one, and
+        (id of the stored one, False) for a webhook-id already known."""
         with self._transaction() as db:
-            row = db.execute(
-                "INSERT INTO events (webhook_id, event_type, body, received_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (webhook_id) DO NOTHING RETURNING id",
-                (webhook_id, event_type, body, self._clock()),
-            ).fetchone()
-            if row is not None:
-                return int(row[0]), True
-            existing = db.execute(
-                "SELECT id FROM events WHERE webhook_id = ?", (webhook_id,)
-            ).fetchone()
-            return int(existing[0]), False
+            return [self._insert_event(db, event) for event in events]
+
+    def _insert_event(self, db: sqlite3.Connection, event: NewEvent) -> tuple[int, bool]:
+        row = db.execute(
+            "INSERT INTO events (webhook_id, event_type, body, received_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (webhook_id) DO NOTHING RETURNING id",
+            (event.webhook_id, event.event_type, event.body, self._clock()),
+        ).fetchone()
+        if row is not None:
+            return int(row[0]), True
+        existing = db.execute(
+            "SELECT id FROM events WHERE webhook_id = ?", (event.webhook_id,)
+        ).fetchone()
+        return int(existing[0]), False
 
     def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]:
         now = self._clock()
@@ -275,12 +296,14 @@ class SqliteStore:
             ).fetchall()
         return sorted((StoredEvent(*row) for row in rows), key=lambda event: event.id)
 
-    def record_outcomes(self, event_id: int, results: Sequence[NewDelivery]) -> None:
-        """Store every transform's outcome for an event and mark it done, atomically."""
+    def record_outcomes(self, outcomes: Mapping[int, Sequence[NewDelivery]]) -> None:
+        """Store every transform's outcome for these events and mark them done, atomically."""
         with self._transaction() as db:
-            self._insert(db, event_id, 0, results)
-            db.execute(
-                "UPDATE events SET state = 'done', lease_until = 0 WHERE id = ?", (event_id,)
+            for event_id, results in outcomes.items():
+                self._insert(db, event_id, 0, results)
+            db.executemany(
+                "UPDATE events SET state = 'done', lease_until = 0 WHERE id = ?",
+                [(event_id,) for event_id in outcomes],
             )
 
     def replace_outcomes(
@@ -352,50 +375,42 @@ class SqliteStore:
             ).fetchall()
         return [_delivery(row) for row in rows]
 
-    def record_attempt(
-        self,
-        delivery_id: int,
-        *,
-        status: str,
-        attempt: Attempt | None,
-        next_attempt_at: float = 0.0,
-        error: str | None = None,
-        request: dict[str, Any] | None = None,
-    ) -> None:
-        """Store one attempt's result and the delivery's new status, releasing its lease.
-
-        `request` replaces the stored request (a dry run keeps the exact one it did not send).
-        """
+    def record_results(self, updates: Sequence[DeliveryUpdate]) -> None:
+        """Store attempts and new statuses for a round of deliveries, releasing their leases."""
+        now = self._clock()
         with self._transaction() as db:
-            if attempt is not None:
-                db.execute(
-                    "INSERT INTO attempts (delivery_id, at, status_code, error, duration_ms)"
-                    " VALUES (?, ?, ?, ?, ?)",
+            db.executemany(
+                "INSERT INTO attempts (delivery_id, at, status_code, error, duration_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
                     (
-                        delivery_id,
-                        attempt.at,
-                        attempt.status_code,
-                        attempt.error,
-                        attempt.duration_ms,
-                    ),
-                )
-            db.execute(
-                "UPDATE deliveries SET status = ?, error = ?, next_attempt_at = ?, lease_until = 0,"
-                " attempts = attempts + ?, updated_at = ? WHERE id = ?",
-                (
-                    status,
-                    error,
-                    next_attempt_at,
-                    0 if attempt is None else 1,
-                    self._clock(),
-                    delivery_id,
-                ),
+                        u.delivery_id,
+                        u.attempt.at,
+                        u.attempt.status_code,
+                        u.attempt.error,
+                        u.attempt.duration_ms,
+                    )
+                    for u in updates
+                    if u.attempt is not None
+                ],
             )
-            if request is not None:
-                db.execute(
-                    "UPDATE deliveries SET request = ? WHERE id = ?",
-                    (json.dumps(request), delivery_id),
-                )
+            db.executemany(
+                "UPDATE deliveries SET status = ?, error = ?, next_attempt_at = ?, lease_until = 0,"
+                " attempts = attempts + ?, updated_at = ?,"
+                " request = COALESCE(?, request) WHERE id = ?",
+                [
+                    (
+                        u.status,
+                        u.error,
+                        u.next_attempt_at,
+                        0 if u.attempt is None else 1,
+                        now,
+                        None if u.request is None else json.dumps(u.request),
+                        u.delivery_id,
+                    )
+                    for u in updates
+                ],
+            )
 
     def release(self, delivery_ids: Sequence[int]) -> None:
         with self._transaction() as db:

@@ -7,7 +7,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +27,13 @@ class Received:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The Segment messages in this request (a batch's items, or the one call)."""
+        if self.path == "/v1/batch":
+            return list(self.json["batch"])
+        return [self.json | {"type": self.path.rsplit("/", 1)[-1]}]
+
 
 @dataclass
 class Reply:
@@ -43,6 +50,7 @@ class SegmentStandIn:
         self.received: list[Received] = []
         self.script: list[Reply] = []
         self.default = Reply()
+        self.reject_message: Callable[[dict[str, Any]], bool] = lambda message: False
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -57,15 +65,25 @@ class SegmentStandIn:
         with self._lock:
             return [r for r in self.received if r.status < 300]
 
-    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message Segment accepted, in order."""
+        return [message for request in self.accepted() for message in request.messages]
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """Wait until `count` messages were accepted; return them all."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(self.accepted()) >= count:
-                return self.accepted()
+            if len(self.messages()) >= count:
+                return self.messages()
             time.sleep(0.05)
-        raise AssertionError(
-            f"stand-in got {len(self.accepted())} accepted requests, wanted {count}"
-        )
+        raise AssertionError(f"stand-in accepted {len(self.messages())} messages, wanted {count}")
+
+    def _refuses(self, path: str, body: bytes) -> bool:
+        try:
+            messages = Received("POST", path, {}, body).messages
+        except (ValueError, KeyError, TypeError):
+            return True  # Segment answers 400 to bad JSON
+        return any(self.reject_message(message) for message in messages)
 
     def _next_reply(self) -> Reply:
         with self._lock:
@@ -84,6 +102,8 @@ class SegmentStandIn:
                 status = reply.status
                 if status < 300 and self.headers.get("Authorization") != expected:
                     status = 401
+                if status < 300 and standin._refuses(self.path, body):
+                    status = 400
                 record = Received(self.command, self.path, dict(self.headers), body, status)
                 with standin._lock:
                     standin.received.append(record)

@@ -21,15 +21,18 @@ def test_seed_transforms_deliver_to_segment_with_basic_auth(
     server: Server, standin: SegmentStandIn
 ) -> None:
     assert server.post(example("payment.succeeded"), webhook_id="msg_pay1").status_code == 200
-    received = standin.wait_for(2)
-    by_path = {r.path: r for r in received}
-    assert set(by_path) == {"/v1/track", "/v1/identify"}
+    by_type = {m["type"]: m for m in standin.wait_for(2)}
+    assert set(by_type) == {"track", "identify"}
     token = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
-    assert all(r.headers["Authorization"] == f"Basic {token}" for r in received)
-    track = by_path["/v1/track"].json
+    assert all(r.headers["Authorization"] == f"Basic {token}" for r in standin.accepted())
+    track = by_type["track"]
     assert track["event"] == "Payment Completed"
     assert track["properties"]["amount"] == "24.99"
-    assert by_path["/v1/identify"].json["traits"]["total_spent"] == "24.99"
+    assert track["userId"] == "cus_8VbC6JDZzPEqfBPUdpj0K"
+    assert track["timestamp"] == "2026-08-14T09:21:07.481233Z"
+    assert track["messageId"].startswith("dodo-")
+    assert track["context"]["library"]["name"] == "dodo-transform"
+    assert by_type["identify"]["traits"]["total_spent"] == "24.99"
     server.wait_until(lambda: len(server.deliveries("delivered")) == 2, what="delivered status")
     skipped = server.deliveries("skipped")
     assert [d["transform"] for d in skipped] == ["segment_subscription_lifecycle"]
@@ -96,7 +99,7 @@ def test_hot_reload_applies_changes_and_keeps_the_last_good_version(
     track.write_text(track.read_text().replace("Payment Completed", "Order Completed"))
     time.sleep(1.0)
     server.post(example("payment.succeeded"))
-    events = {r.json.get("event") for r in standin.wait_for(2) if r.path == "/v1/track"}
+    events = {m.get("event") for m in standin.wait_for(2) if m["type"] == "track"}
     assert events == {"Order Completed"}
 
     track.write_text("function handler(webhook) { return webhook +; }")
@@ -105,8 +108,8 @@ def test_hot_reload_applies_changes_and_keeps_the_last_good_version(
         what="load error reported",
     )
     server.post(example("payment.succeeded"))
-    tracks = [r for r in standin.wait_for(4) if r.path == "/v1/track"]
-    assert [r.json["event"] for r in tracks] == ["Order Completed", "Order Completed"]
+    tracks = [m for m in standin.wait_for(4) if m["type"] == "track"]
+    assert [m["event"] for m in tracks] == ["Order Completed", "Order Completed"]
 
     (workdir / "transforms" / "segment_identify_customer.js").unlink()
     (workdir / "transforms" / "extra.js").write_text(
@@ -120,11 +123,11 @@ def test_hot_reload_applies_changes_and_keeps_the_last_good_version(
     server.post(example("payment.succeeded"))
     newest = standin.wait_for(6)[4:]
     time.sleep(0.5)
-    assert sorted((r.path, r.json["event"]) for r in newest) == [
-        ("/v1/track", "Order Completed"),
-        ("/v1/track", "Order Refunded"),
+    assert sorted((m["type"], m["event"]) for m in newest) == [
+        ("track", "Order Completed"),
+        ("track", "Order Refunded"),
     ]
-    assert len(standin.accepted()) == 6  # the deleted identify transform sent nothing
+    assert len(standin.messages()) == 6  # the deleted identify transform sent nothing
 
 
 def test_retry_then_success(server: Server, standin: SegmentStandIn) -> None:
@@ -142,6 +145,7 @@ def test_429_waits_for_retry_after(server: Server, standin: SegmentStandIn) -> N
     server.post(example("subscription.active"))
     standin.wait_for(1, timeout=20)
     first, second = standin.received[0], standin.received[1]
+    assert first.messages[0]["messageId"] == second.messages[0]["messageId"]
     assert first.status == 429
     assert second.at - first.at >= 1.9
 
@@ -189,8 +193,8 @@ def test_replay_after_fixing_a_transform(
     time.sleep(1.0)
     answer = server.api("POST", f"/api/deliveries/{failed[0]['id']}/replay")
     assert answer.status_code == 200, answer.text
-    tracks = [r for r in standin.wait_for(2) if r.path == "/v1/track"]
-    assert tracks[0].json["properties"]["amount"] == "24.99"
+    tracks = [m for m in standin.wait_for(2) if m["type"] == "track"]
+    assert tracks[0]["properties"]["amount"] == "24.99"
     assert server.deliveries("replayed")[0]["id"] == failed[0]["id"]
 
 
@@ -207,8 +211,7 @@ def test_killed_between_accept_and_delivery_then_restarted_delivers_everything(
     server.start()
     try:
         received = standin.wait_for(20, timeout=30)
-        subscriptions = [r.json["properties"]["subscription_id"] for r in received]
-        assert len(subscriptions) == 20
+        assert len({m["messageId"] for m in received}) == 20
         events = server.api("GET", "/api/events", params={"limit": 100}).json()
         assert sorted(e["webhook_id"] for e in events) == sorted(ids)
     finally:
@@ -224,8 +227,9 @@ def test_dry_run_without_a_write_key_records_the_exact_request(
     try:
         server.post(example("subscription.active"))
         dry = server.wait_until(lambda: server.deliveries("dry_run"), what="dry run")
-        assert dry[0]["request"]["url"] == f"{standin.url}/v1/track"
-        assert dry[0]["request"]["payload"]["event"] == "Subscription Started"
+        assert dry[0]["request"]["url"] == f"{standin.url}/v1/batch"
+        (message,) = dry[0]["request"]["payload"]["batch"]
+        assert message["event"] == "Subscription Started"
         assert standin.received == []
     finally:
         server.stop()

@@ -1,0 +1,211 @@
+"""Sending a round of due deliveries: Segment calls in batches, everything else one by one.
+
+`Dispatcher.dispatch` takes the deliveries the pipeline claimed and returns one
+`Result` per delivery; it never touches the store. Segment calls for the same
+endpoint and write key are coalesced into `/v1/batch` requests. A batch that
+Segment refuses with 400 is split in halves until the bad message is alone:
+only that one is `dead`. A 429 pauses that destination until `Retry-After`,
+and the rest of the round for it waits without spending an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dodo_transform import batching
+from dodo_transform.delivery import (
+    MAX_ATTEMPTS,
+    RETRY_WINDOW_SECONDS,
+    Deliverer,
+    Prepared,
+    backoff,
+)
+from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
+from dodo_transform.ratelimit import RateLimiter
+from dodo_transform.store import Attempt, Delivery, DeliveryUpdate
+
+
+@dataclass(frozen=True)
+class Result:
+    """What became of one delivery in this round."""
+
+    delivery: Delivery
+    status: str  # delivered | pending (retry later) | dead | blocked | dry_run
+    attempt: Attempt | None = None
+    error: str | None = None
+    next_attempt_at: float = 0.0
+    request: dict[str, Any] | None = None  # the exact request, kept for dry runs
+
+    def update(self) -> DeliveryUpdate:
+        return DeliveryUpdate(
+            self.delivery.id,
+            self.status,
+            self.attempt,
+            self.error,
+            self.next_attempt_at,
+            self.request,
+        )
+
+
+@dataclass(frozen=True)
+class _Message:
+    delivery: Delivery
+    encoded: bytes
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        *,
+        write_key_for: Callable[[str], str | None],
+        limiter: RateLimiter,
+        dry_run: bool,
+        retry_base_seconds: float = 5.0,
+        concurrency: int = 16,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.deliverer = deliverer
+        self._write_key_for = write_key_for
+        self._limiter = limiter
+        self._dry_run = dry_run
+        self._retry_base = retry_base_seconds
+        self._slots = asyncio.Semaphore(concurrency)
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    async def dispatch(self, due: Sequence[Delivery]) -> list[Result]:
+        results: list[Result] = []
+        batches: dict[tuple[str, str], list[_Message]] = defaultdict(list)
+        singles: list[tuple[Delivery, Prepared]] = []
+        for delivery in due:
+            assert delivery.request is not None
+            try:
+                prepared = self.deliverer.prepare(
+                    delivery.request, self._write_key_for(delivery.transform)
+                )
+            except BlockedDestination as error:
+                results.append(Result(delivery, "blocked", error=str(error)))
+                continue
+            kind = batching.batchable(delivery.request["url"], delivery.request.get("payload"))
+            if kind is None:
+                singles.append((delivery, prepared))
+                continue
+            message = batching.enrich(delivery.request["payload"], kind, _message_id(delivery))
+            encoded = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+            auth = next(
+                (v for k, v in prepared.headers.items() if k.lower() == "authorization"), ""
+            )
+            batch_url = prepared.url.rsplit("/v1/", 1)[0] + "/v1/batch"
+            batches[(batch_url, auth)].append(_Message(delivery, encoded))
+        sent = await asyncio.gather(
+            *(self._send_group(url, auth, messages) for (url, auth), messages in batches.items()),
+            *(self._send_single(delivery, prepared) for delivery, prepared in singles),
+        )
+        for group in sent:
+            results.extend(group)
+        return results
+
+    # --- Segment batches ----------------------------------------------------------------------
+
+    async def _send_group(self, url: str, auth: str, messages: list[_Message]) -> list[Result]:
+        results: list[Result] = []
+        key = f"{url} {auth}"
+        for batch in batching.pack([(m.delivery, m.encoded) for m in messages]):
+            paused = self._limiter.paused_for(key)
+            if paused > 0:  # a 429 earlier in this round: wait, without spending an attempt
+                later = self._clock() + paused
+                results.extend(Result(d, "pending", next_attempt_at=later) for d, _ in batch)
+                continue
+            results.extend(await self._send_batch(url, auth, key, batch))
+        return results
+
+    async def _send_batch(
+        self, url: str, auth: str, key: str, batch: list[tuple[Delivery, bytes]]
+    ) -> list[Result]:
+        deliveries = [delivery for delivery, _ in batch]
+        body = batching.batch_body([encoded for _, encoded in batch], _now_iso())
+        headers = {"Content-Type": "application/json"} | ({"Authorization": auth} if auth else {})
+        prepared = Prepared("POST", url, headers, body)
+        if self._dry_run:
+            shown = prepared.to_json()
+            return [Result(d, "dry_run", request=shown) for d in deliveries]
+        await self._limiter.acquire(key)
+        at, started = self._clock(), time.monotonic()
+        try:
+            status = await self._send(prepared)
+        except RetryableDelivery as error:
+            if error.status == 429:
+                self._limiter.pause(key, error.retry_after or 1.0)
+            attempt = Attempt(at, error.status, str(error), _ms_since(started))
+            return self._retry_all(deliveries, attempt, error.retry_after)
+        except FinalDelivery as error:
+            if error.status == 400 and len(batch) > 1:
+                middle = len(batch) // 2  # find the message Segment refuses
+                first = await self._send_batch(url, auth, key, batch[:middle])
+                return first + await self._send_batch(url, auth, key, batch[middle:])
+            attempt = Attempt(at, error.status, str(error), _ms_since(started))
+            return [Result(d, "dead", attempt, str(error)) for d in deliveries]
+        attempt = Attempt(at, status, None, _ms_since(started))
+        return [Result(d, "delivered", attempt) for d in deliveries]
+
+    # --- other destinations -------------------------------------------------------------------
+
+    async def _send_single(self, delivery: Delivery, prepared: Prepared) -> list[Result]:
+        if self._dry_run:
+            return [Result(delivery, "dry_run", request=prepared.to_json())]
+        at, started = self._clock(), time.monotonic()
+        try:
+            status = await self._send(prepared)
+        except RetryableDelivery as error:
+            attempt = Attempt(at, error.status, str(error), _ms_since(started))
+            return self._retry_all([delivery], attempt, error.retry_after)
+        except FinalDelivery as error:
+            attempt = Attempt(at, error.status, str(error), _ms_since(started))
+            return [Result(delivery, "dead", attempt, str(error))]
+        return [Result(delivery, "delivered", Attempt(at, status, None, _ms_since(started)))]
+
+    async def _send(self, prepared: Prepared) -> int:
+        async with self._slots:
+            return await self.deliverer.send(prepared)
+
+    def _retry_all(
+        self, deliveries: Sequence[Delivery], attempt: Attempt, retry_after: float | None
+    ) -> list[Result]:
+        """Schedule one shared retry for messages that failed together, so they stay together."""
+        tries = max(d.attempts for d in deliveries) + 1
+        delay = backoff(tries, self._rng, retry_after, base=self._retry_base)
+        next_at = self._clock() + delay
+        results = []
+        for delivery in deliveries:
+            if delivery.attempts + 1 >= MAX_ATTEMPTS or next_at > (
+                delivery.created_at + RETRY_WINDOW_SECONDS
+            ):
+                error = f"gave up after {delivery.attempts + 1} tries: {attempt.error}"
+                results.append(Result(delivery, "dead", attempt, error))
+            else:
+                results.append(Result(delivery, "pending", attempt, attempt.error, next_at))
+        return results
+
+
+def _message_id(delivery: Delivery) -> str:
+    return batching.message_id(
+        delivery.webhook_id, delivery.transform, delivery.version, delivery.index
+    )
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000

@@ -1,0 +1,119 @@
+"""Segment delivery under load and failure: batches, exactly-once messages, validation, outages."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Server, example
+from tests.standin import Reply, SegmentStandIn
+
+pytestmark = pytest.mark.integration
+
+
+def payment_for(customer: str) -> dict[str, Any]:
+    body = copy.deepcopy(example("payment.succeeded"))
+    body["data"]["customer"]["customer_id"] = customer
+    return body
+
+
+def post_many(server: Server, bodies: list[dict[str, Any]], prefix: str) -> None:
+    def post(item: tuple[int, dict[str, Any]]) -> int:
+        index, body = item
+        return server.post(body, webhook_id=f"{prefix}_{index}").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(post, enumerate(bodies))) == {200}
+
+
+def test_a_burst_arrives_in_batches_each_message_once(
+    server: Server, standin: SegmentStandIn
+) -> None:
+    post_many(server, [payment_for(f"cus_{n}") for n in range(300)], "msg_burst")
+    messages = standin.wait_for(600, timeout=60)
+    time.sleep(1.0)
+    messages = standin.messages()
+    assert len(messages) == 600
+    assert len({m["messageId"] for m in messages}) == 600
+    assert sorted(m["userId"] for m in messages if m["type"] == "track") == sorted(
+        f"cus_{n}" for n in range(300)
+    )
+    assert len(standin.received) <= 60, f"{len(standin.received)} requests for 600 messages"
+
+
+def test_messages_segment_would_drop_are_held_back(
+    server: Server, standin: SegmentStandIn, workdir: Path
+) -> None:
+    (workdir / "transforms" / "no_user.js").write_text(
+        "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+        " w.payload = {event: 'Anonymous Thing'}; return w; }"
+    )
+    time.sleep(1.0)
+    server.post(example("refund.succeeded"))
+    invalid = server.wait_until(lambda: server.deliveries("invalid"), what="invalid")
+    assert "neither userId nor anonymousId" in invalid[0]["error"]
+    time.sleep(1.0)
+    assert all(m.get("event") != "Anonymous Thing" for m in standin.messages())
+    assert 'status="invalid"' in server.api("GET", "/metrics").text
+
+
+def test_a_refused_batch_loses_only_the_bad_message(
+    server: Server, standin: SegmentStandIn
+) -> None:
+    standin.reject_message = lambda message: message.get("userId") == "cus_bad"
+    bodies = [payment_for(f"cus_{n}") for n in range(40)] + [payment_for("cus_bad")]
+    post_many(server, bodies, "msg_split")
+    standin.wait_for(80, timeout=30)
+    dead = server.wait_until(
+        lambda: len(server.deliveries("dead")) == 2 and server.deliveries("dead"),
+        what="the bad messages dead",
+    )
+    assert {d["webhook_id"] for d in dead} == {"msg_split_40"}
+    time.sleep(0.5)
+    assert len(standin.messages()) == 80
+    assert len(server.deliveries("delivered")) == 80
+
+
+def test_outages_are_ridden_out_with_a_bounded_number_of_requests(
+    server: Server, standin: SegmentStandIn
+) -> None:
+    standin.default = Reply(503)
+    post_many(server, [payment_for(f"cus_{n}") for n in range(100)], "msg_outage")
+    time.sleep(2.0)
+    standin.default = Reply(429, {"Retry-After": "1"})
+    time.sleep(2.0)
+    during = len(standin.received)
+    standin.default = Reply(200)
+    messages = standin.wait_for(200, timeout=60)
+    assert len({m["messageId"] for m in messages}) == 200
+    assert during <= 40, f"{during} requests during a 4 s outage"
+    server.wait_until(lambda: len(server.deliveries("delivered")) == 200, what="all delivered")
+
+
+def test_timeouts_are_retried(workdir: Path, standin: SegmentStandIn) -> None:
+    from tests.integration.conftest import server_env
+
+    server = Server(workdir, server_env(standin, DODO_TRANSFORM_DELIVERY_TIMEOUT="0.5")).start()
+    try:
+        standin.script = [Reply(200, delay=1.5)]
+        server.post(example("subscription.active"))
+        messages = standin.wait_for(1, timeout=30)
+        assert len(messages) >= 1
+        server.wait_until(lambda: server.deliveries("delivered"), what="delivered after a timeout")
+        attempts = server.api(
+            "GET", f"/api/deliveries/{server.deliveries('delivered')[0]['id']}"
+        ).json()
+        assert "Timeout" in (attempts["attempt_log"][0]["error"] or "")
+        assert len({m["messageId"] for m in standin.messages()}) == 1
+    finally:
+        server.stop()
+
+
+def test_stand_in_request_threads_do_not_leak() -> None:
+    assert threading.active_count() < 50

@@ -1,0 +1,213 @@
+"""A round of deliveries: Segment batching, messageIds, 400 splitting, 429 pauses, dry runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from dodo_transform import batching
+from dodo_transform.delivery import Deliverer
+from dodo_transform.dispatch import Dispatcher, Result
+from dodo_transform.ratelimit import RateLimiter
+from dodo_transform.store import Delivery
+
+NOW = time.time()
+
+
+def delivery(
+    n: int,
+    payload: dict[str, Any] | None = None,
+    url: str = "https://api.segment.io/v1/track",
+    attempts: int = 0,
+    transform: str = "t",
+) -> Delivery:
+    payload = payload if payload is not None else {"userId": f"u{n}", "event": "Payment Completed"}
+    request = {"method": "POST", "url": url, "headers": {}, "payload": payload}
+    return Delivery(
+        n,
+        n,
+        f"msg_{n}",
+        "payment.succeeded",
+        transform,
+        "v1",
+        0,
+        0,
+        "pending",
+        request,
+        [],
+        None,
+        attempts,
+        0.0,
+        NOW,
+        NOW,
+        NOW,
+    )
+
+
+class Recorder:
+    """A Segment stand-in at the httpx seam: records bodies, answers from a script."""
+
+    def __init__(self, answer: Any = None) -> None:
+        self.requests: list[httpx.Request] = []
+        self.answer = answer or (lambda request: httpx.Response(200))
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        response: httpx.Response = self.answer(request)
+        return response
+
+    def batches(self) -> list[list[dict[str, Any]]]:
+        return [json.loads(r.content)["batch"] for r in self.requests if r.url.path == "/v1/batch"]
+
+
+def dispatcher(recorder: Recorder, *, dry_run: bool = False, rate: float = 1000.0) -> Dispatcher:
+    deliverer = Deliverer(
+        segment_base_url="https://api.segment.io",
+        allowed_hosts=frozenset({"hooks.example.com"}),
+        transport=httpx.MockTransport(recorder),
+    )
+    return Dispatcher(
+        deliverer,
+        write_key_for=lambda transform: f"key-{transform}",
+        limiter=RateLimiter(rate, burst=rate),
+        dry_run=dry_run,
+        retry_base_seconds=1.0,
+    )
+
+
+def run(d: Dispatcher, due: list[Delivery]) -> dict[int, Result]:
+    return {result.delivery.id: result for result in asyncio.run(d.dispatch(due))}
+
+
+def test_segment_calls_for_one_key_go_out_as_one_batch_with_ids_and_library() -> None:
+    recorder = Recorder()
+    results = run(dispatcher(recorder), [delivery(n) for n in range(1, 41)])
+    assert {r.status for r in results.values()} == {"delivered"}
+    (batch,) = recorder.batches()
+    assert len(batch) == 40
+    assert batch[0]["type"] == "track"
+    assert batch[0]["messageId"] == batching.message_id("msg_1", "t", "v1", 0)
+    assert batch[0]["context"] == {"library": batching.LIBRARY}
+    assert len({m["messageId"] for m in batch}) == 40
+    assert "sentAt" in json.loads(recorder.requests[0].content)
+
+
+def test_each_write_key_gets_its_own_batch() -> None:
+    recorder = Recorder()
+    run(dispatcher(recorder), [delivery(1, transform="a"), delivery(2, transform="b")])
+    assert sorted(r.headers["authorization"] for r in recorder.requests) == sorted(
+        ["Basic a2V5LWE6", "Basic a2V5LWI6"]
+    )
+
+
+def test_handler_fields_win_over_defaults() -> None:
+    recorder = Recorder()
+    own = {
+        "userId": "u",
+        "event": "A B",
+        "messageId": "mine",
+        "context": {"library": {"name": "x"}},
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
+    run(dispatcher(recorder), [delivery(1, own)])
+    (message,) = recorder.batches()[0]
+    assert (message["messageId"], message["context"], message["timestamp"]) == (
+        "mine",
+        {"library": {"name": "x"}},
+        "2026-01-01T00:00:00Z",
+    )
+
+
+def test_batches_stay_under_segments_limits() -> None:
+    recorder = Recorder()
+    big = "x" * 20_000
+    due = [
+        delivery(n, {"userId": "u", "event": "A B", "properties": {"blob": big}})
+        for n in range(1, 61)
+    ]
+    due += [delivery(n) for n in range(61, 400)]
+    run(dispatcher(recorder), due)
+    for request in recorder.requests:
+        assert len(request.content) <= batching.MAX_BATCH_BYTES + 100
+        assert len(json.loads(request.content)["batch"]) <= batching.MAX_BATCH_MESSAGES
+    assert sum(len(b) for b in recorder.batches()) == 399
+
+
+def test_a_400_batch_is_split_until_only_the_bad_message_is_dead() -> None:
+    def refuse_poison(request: httpx.Request) -> httpx.Response:
+        batch = json.loads(request.content)["batch"]
+        bad = any(m["userId"] == "u7" for m in batch)
+        return httpx.Response(400 if bad else 200)
+
+    recorder = Recorder(refuse_poison)
+    results = run(dispatcher(recorder), [delivery(n) for n in range(1, 17)])
+    assert results[7].status == "dead"
+    assert {r.status for n, r in results.items() if n != 7} == {"delivered"}
+    assert len(recorder.requests) <= 1 + 2 * 4  # log2(16) levels of halving
+
+
+def test_a_429_pauses_the_destination_for_the_rest_of_the_round() -> None:
+    recorder = Recorder(lambda request: httpx.Response(429, headers={"Retry-After": "30"}))
+    due = [delivery(n) for n in range(1, 600)]  # three batches
+    results = run(dispatcher(recorder), due)
+    assert len(recorder.requests) == 1
+    assert {r.status for r in results.values()} == {"pending"}
+    attempted = [r for r in results.values() if r.attempt is not None]
+    assert len(attempted) == batching.MAX_BATCH_MESSAGES
+    assert min(r.next_attempt_at for r in results.values()) >= results[1].attempt.at + 29  # type: ignore[union-attr]
+
+
+def test_messages_failing_together_retry_together() -> None:
+    recorder = Recorder(lambda request: httpx.Response(503))
+    results = run(dispatcher(recorder), [delivery(n, attempts=n % 3) for n in range(1, 30)])
+    assert len({r.next_attempt_at for r in results.values()}) == 1
+
+
+def test_retries_end_as_dead_after_the_last_try() -> None:
+    recorder = Recorder(lambda request: httpx.Response(503))
+    results = run(dispatcher(recorder), [delivery(1, attempts=11)])
+    assert results[1].status == "dead" and "gave up after 12 tries" in (results[1].error or "")
+
+
+def test_other_destinations_are_sent_one_by_one_unchanged() -> None:
+    recorder = Recorder()
+    due = [delivery(1, {"a": 1}, url="https://hooks.example.com/x"), delivery(2)]
+    results = run(dispatcher(recorder), due)
+    assert results[1].status == "delivered"
+    assert [r.url.path for r in recorder.requests].count("/x") == 1
+    assert json.loads(next(r for r in recorder.requests if r.url.path == "/x").content) == {"a": 1}
+
+
+def test_dry_run_records_the_exact_batch_and_sends_nothing() -> None:
+    recorder = Recorder()
+    results = run(dispatcher(recorder, dry_run=True), [delivery(1), delivery(2)])
+    assert recorder.requests == []
+    shown = results[1].request
+    assert shown is not None and shown["url"] == "https://api.segment.io/v1/batch"
+    assert [m["userId"] for m in shown["payload"]["batch"]] == ["u1", "u2"]
+
+
+@pytest.mark.parametrize("count", [1, 5])
+def test_message_ids_are_stable_and_distinct(count: int) -> None:
+    ids = {batching.message_id("msg_1", "t", "v1", i) for i in range(count)}
+    assert len(ids) == count
+    assert batching.message_id("msg_1", "t", "v1", 0) == batching.message_id("msg_1", "t", "v1", 0)
+    assert batching.message_id("msg_1", "t", "v2", 0) != batching.message_id("msg_1", "t", "v1", 0)
+    assert all(len(i) <= 100 for i in ids)
+
+
+def test_rate_limiter_paces_requests() -> None:
+    async def burst() -> float:
+        limiter = RateLimiter(rate=20, burst=1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for _ in range(6):
+            await limiter.acquire("k")
+        return loop.time() - started
+
+    assert asyncio.run(burst()) >= 0.2
