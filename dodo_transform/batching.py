@@ -48,14 +48,14 @@ def batchable(url: str, payload: Any) -> str | None:
     return None
 
 
-def pack(items: Sequence[tuple[T, bytes]]) -> Iterator[list[tuple[T, bytes]]]:
+def pack(
+    items: Sequence[tuple[T, bytes]], max_messages: int = MAX_BATCH_MESSAGES
+) -> Iterator[list[tuple[T, bytes]]]:
     """Split (item, serialised message) pairs into batches within Segment's limits."""
     batch: list[tuple[T, bytes]] = []
     size = 0
     for item, encoded in items:
-        if batch and (
-            len(batch) >= MAX_BATCH_MESSAGES or size + len(encoded) + 1 > MAX_BATCH_BYTES
-        ):
+        if batch and (len(batch) >= max_messages or size + len(encoded) + 1 > MAX_BATCH_BYTES):
             yield batch
             batch, size = [], 0
         batch.append((item, encoded))

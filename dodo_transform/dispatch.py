@@ -71,6 +71,7 @@ class Dispatcher:
         dry_run: bool,
         retry_base_seconds: float = 5.0,
         concurrency: int = 16,
+        batch_size: int = batching.MAX_BATCH_MESSAGES,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -80,6 +81,7 @@ class Dispatcher:
         self._dry_run = dry_run
         self._retry_base = retry_base_seconds
         self._slots = asyncio.Semaphore(concurrency)
+        self._batch_size = batch_size
         self._clock = clock
         self._rng = rng or random.Random()
 
@@ -120,7 +122,8 @@ class Dispatcher:
     async def _send_group(self, url: str, auth: str, messages: list[_Message]) -> list[Result]:
         results: list[Result] = []
         key = f"{url} {auth}"
-        for batch in batching.pack([(m.delivery, m.encoded) for m in messages]):
+        items = [(m.delivery, m.encoded) for m in messages]
+        for batch in batching.pack(items, self._batch_size):
             paused = self._limiter.paused_for(key)
             if paused > 0:  # a 429 earlier in this round: wait, without spending an attempt
                 later = self._clock() + paused

@@ -241,7 +241,8 @@ class Pipeline:
         if not due:
             return False
         waited = self._clock() - min(max(d.created_at, d.next_attempt_at) for d in due)
-        if len(due) < batching.MAX_BATCH_MESSAGES and waited < FLUSH_SECONDS:
+        batching_on = self.settings.segment_batch_size > 1
+        if batching_on and len(due) < batching.MAX_BATCH_MESSAGES and waited < FLUSH_SECONDS:
             # Like Segment's SDKs: send a full batch now, or whatever is due once the oldest
             # message has waited FLUSH_SECONDS, so a burst goes out in few requests.
             await asyncio.sleep(FLUSH_SECONDS - waited)

@@ -90,6 +90,7 @@ class Service:
             dry_run=settings.dry_run,
             retry_base_seconds=settings.retry_base_seconds,
             concurrency=settings.delivery_concurrency,
+            batch_size=settings.segment_batch_size,
         )
         self.pipeline = Pipeline(
             settings=settings,

@@ -211,3 +211,20 @@ def test_rate_limiter_paces_requests() -> None:
         return loop.time() - started
 
     assert asyncio.run(burst()) >= 0.2
+
+
+def test_batch_size_one_sends_one_request_per_message() -> None:
+    recorder = Recorder()
+    deliverer = Deliverer(
+        segment_base_url="https://api.segment.io", transport=httpx.MockTransport(recorder)
+    )
+    unbatched = Dispatcher(
+        deliverer,
+        write_key_for=lambda t: "k",
+        limiter=RateLimiter(1000, 1000),
+        dry_run=False,
+        batch_size=1,
+    )
+    results = run(unbatched, [delivery(n) for n in range(1, 6)])
+    assert {r.status for r in results.values()} == {"delivered"}
+    assert [len(b) for b in recorder.batches()] == [1, 1, 1, 1, 1]

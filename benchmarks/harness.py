@@ -1,25 +1,16 @@
-"""Ingest rate and ingest-to-Segment latency of the real service, against a local Segment stand-in.
-
-    python benchmarks/bench_ingest.py [--events 2000] [--concurrency 16] [--rate 100]
-
-Starts `dodo-transform serve` as its own process with the shipped transforms,
-then (1) posts --events pre-signed webhooks from --concurrency connections as
-fast as they are answered and reports webhooks/s answered 2xx (each stored
-durably before its answer), and (2) posts at a fixed moderate --rate and
-reports p50/p99 latency from sending the webhook to the stand-in receiving its
-message. Bounded: every phase has a deadline.
-"""
+"""Shared parts of the service benchmarks: the real server process with a Segment stand-in,
+pre-signed webhooks, a flood and a paced sender, and latency from webhook to Segment."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import copy
 import json
-import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -98,42 +89,26 @@ def percentile(values: list[float], fraction: float) -> float:
     return values[min(len(values) - 1, int(fraction * len(values)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced phase")
-    args = parser.parse_args()
+@contextmanager
+def running_service(**env: str) -> Iterator[tuple[Server, SegmentStandIn]]:
+    """The shipped transforms served by `dodo-transform serve`, delivering to a stand-in."""
     with tempfile.TemporaryDirectory() as tmp, SegmentStandIn("wk_bench").running() as standin:
         workdir = Path(tmp)
         (workdir / "transforms").mkdir()
         for path in (ROOT / "transforms").glob("*.js"):
             (workdir / "transforms" / path.name).write_text(path.read_text())
-        env = server_env(standin, SEGMENT_WRITE_KEY="wk_bench")
-        server = Server(workdir, env).start()
+        server = Server(workdir, server_env(standin, SEGMENT_WRITE_KEY="wk_bench", **env)).start()
         try:
-            url = f"{server.url}/webhooks/dodo"
-            rate = asyncio.run(
-                flood(url, signed_requests(args.events, "msg_flood"), args.concurrency)
-            )
-            print(
-                f"ingest: {rate:.0f} signed webhooks/s answered 200 and stored "
-                f"({args.events} events, {args.concurrency} connections)"
-            )
-            count = int(args.rate * args.seconds)
-            time.sleep(2.0)  # let the flood's deliveries drain first
-            sent = asyncio.run(paced(url, signed_requests(count, "msg_paced"), args.rate))
-            values = latencies(standin, sent, time.monotonic() + 60)
-            print(
-                f"ingest-to-Segment latency at {args.rate:.0f} events/s ({count} events): "
-                f"p50 {percentile(values, 0.5) * 1000:.0f} ms, "
-                f"p99 {percentile(values, 0.99) * 1000:.0f} ms, "
-                f"mean {statistics.mean(values) * 1000:.0f} ms"
-            )
+            yield server, standin
         finally:
             server.stop()
 
 
-if __name__ == "__main__":
-    main()
+def wait_for_messages(standin: SegmentStandIn, count: int, deadline: float) -> float:
+    """Wait until the stand-in accepted `count` messages; the monotonic time of the last."""
+    while time.monotonic() < deadline:
+        accepted = standin.accepted()
+        if sum(len(request.messages) for request in accepted) >= count:
+            return max(request.at for request in accepted)
+        time.sleep(0.05)
+    raise SystemExit(f"the stand-in did not get {count} messages in time")
