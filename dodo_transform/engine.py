@@ -68,6 +68,7 @@ class Outcome:
     requests: tuple[Request, ...] = ()
     logs: tuple[tuple[str, str], ...] = ()
     error: str | None = None
+    hit_limit: bool = False  # the error is a time, memory or stack limit
 
     @cached_property
     def warnings(self) -> tuple[str, ...]:
@@ -147,7 +148,7 @@ class Transform:
             )
         except SandboxBroken as error:
             self._local.sandbox = None
-            return Outcome(OutcomeKind.ERROR, error=str(error))
+            return Outcome(OutcomeKind.ERROR, error=str(error), hit_limit=True)
         logs = tuple((str(level), str(text)) for level, text in report.get("logs", []))
         if report.get("logsTruncated"):
             logs += (("warn", f"[console output cut at {self.limits.log_bytes} characters]"),)

@@ -40,6 +40,15 @@ CLAIM_LIMIT = 2000
 FLUSH_SECONDS = 0.25
 EVENT_CLAIM_LIMIT = 64
 TRANSFORM_LINGER_SECONDS = 0.01
+# A transform version that hits its time, memory or stack limit this many events in a row is
+# not run again until the file changes: each run would cost its full limit and hold up the
+# healthy transforms. Its events are stored as `failed`, so a replay recovers them.
+STRIKES = 3
+QUARANTINED = Outcome(
+    OutcomeKind.ERROR,
+    error=f"quarantined: this version hit its resource limit on {STRIKES} events in a row; "
+    "fix the file (it reloads by itself) and replay the failed deliveries",
+)
 
 
 class ReplayError(DodoTransformError):
@@ -112,6 +121,7 @@ class Pipeline:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sending: set[int] = set()
+        self._quarantine: dict[tuple[str, str], int] = {}  # (name, version) -> limit strikes
 
     async def start(self) -> None:
         self._tasks = [
@@ -199,7 +209,10 @@ class Pipeline:
         return deliveries
 
     def _run(self, transform: Transform, event: Event) -> list[NewDelivery]:
-        outcome = transform.run(event)
+        quarantined = self._quarantine.get((transform.name, transform.version), 0) >= STRIKES
+        outcome = QUARANTINED if quarantined else transform.run(event)
+        if not quarantined:
+            self._count_strike(transform, outcome)
         self.metrics.outcomes.labels(transform.name, outcome.kind.value).inc()
         if outcome.error:
             log.warning(
@@ -232,6 +245,23 @@ class Pipeline:
                 },
             )
         return deliveries
+
+    def _count_strike(self, transform: Transform, outcome: Outcome) -> None:
+        """Consecutive limit errors put a transform version in quarantine (see QUARANTINED)."""
+        key = (transform.name, transform.version)
+        if not outcome.hit_limit:
+            self._quarantine.pop(key, None)
+            return
+        self._quarantine[key] = strikes = self._quarantine.get(key, 0) + 1
+        if strikes == STRIKES:
+            log.error(
+                "transform quarantined",
+                extra={
+                    "transform": transform.name,
+                    "version": transform.version,
+                    "error": outcome.error,
+                },
+            )
 
     # --- delivering ---------------------------------------------------------------------------
 

@@ -1,0 +1,115 @@
+"""Crashes: SIGKILL while accepting, transforming and delivering loses nothing and doubles nothing
+that Segment would count twice."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Server, example, server_env
+from tests.standin import Reply, SegmentStandIn
+
+pytestmark = pytest.mark.reliability
+
+SLOW_TRANSFORM = """
+function handler(webhook) {
+  const end = Date.now() + 15;
+  while (Date.now() < end) {}
+  return webhook;
+}
+"""
+
+
+class Sender:
+    """Posts signed events from several threads, retrying each until it is answered 2xx,
+    as Dodo does. Remembers which webhook-ids were acknowledged."""
+
+    def __init__(self, server: Server, count: int) -> None:
+        self.server = server
+        self.pending = [f"msg_{n:04d}_{uuid.uuid4().hex[:6]}" for n in range(count)]
+        self.acknowledged: set[str] = set()
+        self.refused: set[str] = set()
+        self._lock = threading.Lock()
+
+    def body(self, webhook_id: str) -> dict[str, Any]:
+        body = copy.deepcopy(example("payment.succeeded"))
+        body["data"]["customer"]["customer_id"] = webhook_id.replace("msg", "cus", 1)
+        return body
+
+    def run(self, threads: int = 6) -> None:
+        workers = [threading.Thread(target=self._work) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self.pending:
+                    return
+                webhook_id = self.pending.pop()
+            while True:
+                try:
+                    response = self.server.post(self.body(webhook_id), webhook_id=webhook_id)
+                except httpx.HTTPError:
+                    time.sleep(0.1)  # the server is down: retry, like Dodo
+                    continue
+                if response.status_code == 200:
+                    with self._lock:
+                        self.acknowledged.add(webhook_id)
+                    break
+                if response.status_code == 503:
+                    time.sleep(0.1)
+                    continue
+                raise AssertionError(f"unexpected {response.status_code}: {response.text}")
+
+
+def test_sigkill_at_any_moment_loses_no_acknowledged_event(
+    workdir: Path, standin: SegmentStandIn
+) -> None:
+    (workdir / "transforms" / "slow.js").write_text(SLOW_TRANSFORM)
+    standin.default = Reply(200, delay=0.3)  # deliveries in flight when killed
+    server = Server(workdir, server_env(standin)).start()
+    sender = Sender(server, 300)
+    sending = threading.Thread(target=sender.run)
+    sending.start()
+    forged = 0
+    try:
+        for moment in (0.5, 1.5, 3.0):  # accepting, then transforming a backlog, then delivering
+            time.sleep(moment)
+            bad = server.post(example("payment.succeeded"), secret="whsec_" + "QUJD" * 8)
+            forged += bad.status_code == 401
+            server.kill()
+            time.sleep(0.2)
+            server.start()
+        sending.join(timeout=120)
+        assert not sending.is_alive()
+        assert len(sender.acknowledged) == 300
+        standin.default = Reply(200)
+        wanted = {webhook_id.replace("msg", "cus", 1) for webhook_id in sender.acknowledged}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            tracked = {m["userId"] for m in standin.messages() if m["type"] == "track"}
+            if wanted <= tracked:
+                break
+            time.sleep(0.2)
+        messages = standin.messages()
+        tracked = {m["userId"] for m in messages if m["type"] == "track"}
+        assert wanted <= tracked, f"{len(wanted - tracked)} acknowledged events never delivered"
+        ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for message in messages:
+            ids[(message["type"], message["userId"])].add(message["messageId"])
+        assert all(len(message_ids) == 1 for message_ids in ids.values()), "a resend got a new id"
+        assert forged == 3
+        assert tracked == wanted  # nothing from the forged (401) requests
+    finally:
+        server.stop()

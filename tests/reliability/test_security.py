@@ -1,0 +1,246 @@
+"""Security: outbound requests only to allowed hosts, the admin API guarded, secrets never shown,
+and nothing in the sandbox that reaches the host."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dodo_transform.engine import OutcomeKind, Transform
+from dodo_transform.service import Service
+from dodo_transform.settings import load_settings
+from tests.conftest import EXAMPLES, event_from, sample
+from tests.integration.conftest import SECRET, WRITE_KEY, Server, example, server_env
+from tests.standin import Reply, SegmentStandIn
+
+pytestmark = pytest.mark.reliability
+
+TARGETS = [
+    "http://127.0.0.1:22/",
+    "http://localhost:6379/",
+    "http://[::1]:8080/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://10.1.2.3/",
+    "http://192.168.0.1/admin",
+    "http://172.16.0.1/",
+    "https://evil.example.com/collect",
+    "http://0.0.0.0:8000/",
+]
+
+
+def test_handlers_cannot_reach_hosts_off_the_allowlist(
+    server: Server, standin: SegmentStandIn, workdir: Path
+) -> None:
+    fan_out = ", ".join(f"Object.assign({{}}, w, {{url: {json.dumps(url)}}})" for url in TARGETS)
+    (workdir / "transforms" / "ssrf.js").write_text(
+        f"function handler(w) {{ return [{fan_out}]; }}"
+    )
+    (workdir / "transforms" / "file.js").write_text(
+        "function handler(w) { w.url = 'file:///etc/passwd'; return w; }"
+    )
+    time.sleep(1.0)
+    server.post(example("dispute.opened"))
+    blocked = server.wait_until(
+        lambda: len(server.deliveries("blocked")) == len(TARGETS) and server.deliveries("blocked"),
+        what="every target blocked",
+    )
+    for delivery in blocked:
+        detail = server.api("GET", f"/api/deliveries/{delivery['id']}").json()
+        assert detail["attempt_log"] == []  # never sent
+    failed = server.deliveries("failed")
+    assert any(
+        "file:///etc/passwd" in d["error"] and "not an absolute http(s) URL" in d["error"]
+        for d in failed
+    )
+    assert standin.received == []
+
+
+def test_redirects_are_never_followed(server: Server, standin: SegmentStandIn) -> None:
+    standin.default = Reply(302, {"Location": "http://169.254.169.254/latest/meta-data/"})
+    server.post(example("subscription.active"))
+    dead = server.wait_until(lambda: server.deliveries("dead"), what="dead")
+    assert "redirects are not followed" in dead[0]["error"]
+    time.sleep(0.5)
+    assert len(standin.received) == 1
+
+
+def test_admin_api_refuses_callers_beyond_loopback_without_a_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DODO_TRANSFORM_ADMIN_TOKEN", raising=False)
+    (tmp_path / "transforms").mkdir()
+    settings = load_settings(
+        transforms=tmp_path / "transforms",
+        data_dir=tmp_path / "data",
+        webhook_secret=SECRET,
+        host="0.0.0.0",
+    )
+    service = Service(settings)
+
+    async def call(client_host: str) -> int:
+        transport = httpx.ASGITransport(app=service.app, client=(client_host, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+            return (await client.get("/api/deliveries")).status_code
+
+    try:
+        assert asyncio.run(call("203.0.113.7")) == 403
+        assert asyncio.run(call("10.0.0.8")) == 403
+        assert asyncio.run(call("127.0.0.1")) == 200
+    finally:
+        service.store.close()
+        service.intake.close()
+
+
+def test_secrets_never_appear_in_logs_metrics_errors_api_or_cli(
+    workdir: Path, standin: SegmentStandIn
+) -> None:
+    admin_token = "adm-7f1e9c-secret"
+    env = server_env(standin, DODO_TRANSFORM_ADMIN_TOKEN=admin_token)
+    (workdir / "transforms" / "own_auth.js").write_text(
+        "function handler(w) { if (w.eventType !== 'refund.succeeded') return w;"
+        " w.url = 'https://api.segment.io/v1/track'; w.headers = {Authorization: 'Basic aGFuZGxlcktleTo='};"
+        " w.payload = {userId: 'u', event: 'Order Refunded'}; return w; }"
+    )
+    server = Server(workdir, env).start()
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    outputs: list[str] = []
+    try:
+        server.post(example("payment.succeeded"))
+        server.post(example("refund.succeeded"))
+        server.post(example("payment.succeeded"), secret="whsec_" + "QUJD" * 8)  # a refused one
+        standin.wait_for(2)
+        time.sleep(1.0)
+        for path in (
+            "/api/events",
+            "/api/deliveries",
+            "/api/transforms",
+            "/api/events/1",
+            "/api/deliveries/1",
+            "/metrics",
+            "/readyz",
+            "/healthz",
+        ):
+            outputs.append(server.api("GET", path, headers=auth).text)
+        cli_env = env | {"DODO_TRANSFORM_PORT": str(server.port)}
+        for args in (
+            ["deliveries"],
+            ["deliveries", "--json"],
+            ["replay", "999"],
+            ["send", str(EXAMPLES / "events" / "refund.failed.json")],
+            [
+                "test",
+                str(workdir / "transforms" / "own_auth.js"),
+                str(EXAMPLES / "events" / "refund.succeeded.json"),
+            ],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "dodo_transform", *args],
+                env=cli_env,
+                cwd=workdir,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            outputs += [done.stdout, done.stderr]
+    finally:
+        server.stop()
+    outputs.append(server.log.read_text())
+    basic = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+    for secret in (
+        SECRET,
+        SECRET.removeprefix("whsec_"),
+        WRITE_KEY,
+        basic,
+        admin_token,
+        "aGFuZGxlcktleTo=",
+    ):
+        for text in outputs:
+            assert secret not in text, f"{secret[:6]}... leaked"
+
+
+SANDBOX_PROBES = [
+    "typeof require",
+    "typeof process",
+    "typeof fetch",
+    "typeof XMLHttpRequest",
+    "typeof setTimeout",
+    "typeof std",
+    "typeof os",
+    "typeof Deno",
+    "typeof Bun",
+    "typeof import_meta",
+    "typeof print",
+    "typeof scriptArgs",
+    "typeof WebAssembly",
+]
+
+
+@pytest.mark.parametrize("probe", SANDBOX_PROBES)
+def test_nothing_in_the_sandbox_reaches_the_host(probe: str) -> None:
+    source = (
+        f"function handler(w) {{ w.url = 'https://hooks.example.com/'; "
+        f"w.payload = {{seen: String({probe})}}; return w; }}"
+    )
+    outcome = Transform(name="probe", source=source, filename="probe.js").run(
+        event_from(sample("payment.succeeded"))
+    )
+    assert outcome.kind is OutcomeKind.DELIVER
+    assert outcome.requests[0].payload["seen"] in ("undefined", "false")
+
+
+def test_the_global_object_holds_only_standard_javascript() -> None:
+    source = (
+        "function handler(w) { w.url = 'https://hooks.example.com/';"
+        " w.payload = {names: Object.getOwnPropertyNames(globalThis).sort()}; return w; }"
+    )
+    outcome = Transform(name="g", source=source, filename="g.js").run(
+        event_from(sample("payment.succeeded"))
+    )
+    names = set(outcome.requests[0].payload["names"])
+    ours = {"console", "__dodo_load", "__dodo_run", "__dodo_logs"}
+    unexpected = {n for n in names - ours if not n[0].isupper()} - {
+        "globalThis",
+        "parseInt",
+        "parseFloat",
+        "isNaN",
+        "isFinite",
+        "decodeURI",
+        "decodeURIComponent",
+        "encodeURI",
+        "encodeURIComponent",
+        "escape",
+        "unescape",
+        "eval",
+        "undefined",
+        "NaN",
+        "Infinity",
+        "queueMicrotask",
+        "atob",
+        "btoa",
+        "performance",
+    }
+    assert unexpected == set(), unexpected
+
+
+def test_dynamic_import_and_eval_stay_inside() -> None:
+    source = (
+        "function handler(w) { let r = 'none';"
+        " try { r = String(new Function('return typeof process')()); } catch (e) { r = 'threw'; }"
+        " w.url = 'https://hooks.example.com/'; w.payload = {r: r}; return w; }"
+    )
+    outcome = Transform(name="e", source=source, filename="e.js").run(
+        event_from(sample("payment.succeeded"))
+    )
+    assert outcome.requests[0].payload == {"r": "undefined"}
+    importing = Transform(
+        name="i", source="function handler(w) { import('fs'); return w; }", filename="i.js"
+    ).run(event_from(sample("payment.succeeded")))
+    assert importing.kind in (OutcomeKind.ERROR, OutcomeKind.SKIPPED)
