@@ -1,4 +1,4 @@
-"""Engine speed: us/event for each seed handler against the bare-QuickJS floor.
+"""Engine speed: us/event for each seed handler against the bare-QuickJS floor and Node.js.
 
     python benchmarks/bench_engine.py [--rounds 40] [--events 250]
 
@@ -8,14 +8,19 @@ Ours is `Transform.run`, from the raw body to a typed `Outcome`. The machine
 is shared and noisy, so the two are timed in alternating short rounds (of
 `--events` events each) and the medians over the rounds are compared.
 The fresh-runtime cost (new context + prelude + source, per event) is what
-isolation would cost done the naive way.
+isolation would cost done the naive way. Node.js runs the same handler file
+(`node_engine.js`, JSON string in and out, V8's JIT warm) as the reference a
+user might otherwise pick.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import subprocess
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -57,26 +62,58 @@ def per_event_us(fn, n: int) -> float:  # type: ignore[no-untyped-def]
     return (time.perf_counter() - start) / n * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--events", type=int, default=250)
-    args = parser.parse_args()
-    print(f"{'handler':34} {'ours us':>9} {'floor us':>9} {'ratio':>6} {'events/s':>9}")
+@dataclass(frozen=True)
+class EngineRow:
+    handler: str
+    ours_us: float
+    floor_us: float
+    node_us: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_us / self.floor_us
+
+
+def node_us(handler: Path, event: Path, rounds: int, events: int) -> float | None:
+    """Node.js's median us/event for the same file, or None without node."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    script = Path(__file__).with_name("node_engine.js")
+    done = subprocess.run(
+        [node, str(script), str(handler), str(event), str(rounds), str(events)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return float(done.stdout.strip())
+
+
+def measure(rounds: int = 40, events: int = 250) -> tuple[list[EngineRow], float]:
+    """(a row per seed handler, the fresh-runtime cost in us)."""
+    rows = []
     for name, event_file in SEEDS.items():
         path = ROOT / "transforms" / f"{name}.js"
+        event_path = ROOT / "examples" / "events" / event_file
         source = path.read_text()
-        event = Event.from_body((ROOT / "examples" / "events" / event_file).read_text())
+        event = Event.from_body(event_path.read_text())
         transform = Transform.from_file(path)
         floor = floor_runner(source)
         text = envelope(event)
         assert transform.run(event).kind == "deliver"
         ours_runs, floor_runs = [], []
-        for _ in range(args.rounds):
-            ours_runs.append(per_event_us(partial(transform.run, event), args.events))
-            floor_runs.append(per_event_us(partial(floor, text), args.events))
-        ours, bare = statistics.median(ours_runs), statistics.median(floor_runs)
-        print(f"{name:34} {ours:9.1f} {bare:9.1f} {ours / bare:5.2f}x {1e6 / ours:9.0f}")
+        for _ in range(rounds):
+            ours_runs.append(per_event_us(partial(transform.run, event), events))
+            floor_runs.append(per_event_us(partial(floor, text), events))
+        rows.append(
+            EngineRow(
+                name,
+                statistics.median(ours_runs),
+                statistics.median(floor_runs),
+                node_us(path, event_path, rounds, events * 4),
+            )
+        )
     source = (ROOT / "transforms" / "segment_track_payments.js").read_text()
     event = Event.from_body((ROOT / "examples" / "events" / "payment.succeeded.json").read_text())
     fresh = statistics.median(
@@ -85,6 +122,24 @@ def main() -> None:
         )
         for _ in range(5)
     )
+    return rows, fresh
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--events", type=int, default=250)
+    args = parser.parse_args()
+    rows, fresh = measure(args.rounds, args.events)
+    print(
+        f"{'handler':34} {'ours us':>9} {'floor us':>9} {'ratio':>6} {'events/s':>9} {'node us':>8}"
+    )
+    for row in rows:
+        node = f"{row.node_us:8.2f}" if row.node_us is not None else "     n/a"
+        print(
+            f"{row.handler:34} {row.ours_us:9.1f} {row.floor_us:9.1f} {row.ratio:5.2f}x "
+            f"{1e6 / row.ours_us:9.0f} {node}"
+        )
     print(f"fresh runtime per event (new context, prelude, compile, run): {fresh:.1f} us")
 
 

@@ -149,7 +149,8 @@ class Transform:
         except SandboxBroken as error:
             self._local.sandbox = None
             return Outcome(OutcomeKind.ERROR, error=str(error), hit_limit=True)
-        logs = tuple((str(level), str(text)) for level, text in report.get("logs", []))
+        raw_logs = report["logs"]
+        logs = tuple((str(level), str(text)) for level, text in raw_logs) if raw_logs else ()
         if report.get("logsTruncated"):
             logs += (("warn", f"[console output cut at {self.limits.log_bytes} characters]"),)
         try:

@@ -124,7 +124,7 @@
     if (typeof handler !== "function") return { missingHandler: true };
     const webhook = {
       method: "POST", url, eventType, payload: JSON.parse(body),
-      cancel: false, headers: {}, env: JSON.parse(env),
+      cancel: false, headers: {}, env: env === "{}" ? {} : JSON.parse(env),
     };
     const result = handler(webhook);
     if (Array.isArray(result)) return { fanOut: true, items: result.map(__dodo_describe) };
@@ -137,16 +137,14 @@
     logs = [];
     logBytes = 0;
     logsTruncated = false;
-    let report = __dodo_outcome(eventType, body, url, env);
-    let text;
+    const report = __dodo_outcome(eventType, body, url, env);
+    report.logs = logs;
+    report.logsTruncated = logsTruncated;
     try {
-      text = JSON.stringify(report);
+      return JSON.stringify(report);
     } catch (error) {
-      report = { unserialisable: String(error) };
-      text = JSON.stringify(report);
+      return JSON.stringify({ unserialisable: String(error), logs, logsTruncated });
     }
-    // join() rather than +: the binding cannot read QuickJS's rope strings.
-    return [text.slice(0, -1), ",", __dodo_logs().slice(1)].join("");
   }
 
   function __dodo_logs() {

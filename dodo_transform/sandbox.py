@@ -84,8 +84,9 @@ class Sandbox:
         Raises `SandboxBroken` when a limit was hit: the caller must discard this sandbox.
         """
         budget = self.limits.time_seconds
-        for _ in range(_MAX_ATTEMPTS):
-            self._context.set_time_limit(budget)
+        for attempt in range(_MAX_ATTEMPTS):
+            if attempt:
+                self._context.set_time_limit(budget)
             own_start = time.thread_time()
             try:
                 report: dict[str, Any] = json.loads(self._run(event_type, body, url, env_json))
@@ -100,13 +101,19 @@ class Sandbox:
                 contention = budget / max(own, 1e-4)
                 budget = self.limits.time_seconds * max(contention, 1.0) * 1.25
             else:
+                if attempt:
+                    self._context.set_time_limit(self.limits.time_seconds)
                 return report
+        self._context.set_time_limit(self.limits.time_seconds)
         raise SandboxBroken(self.explain("InternalError: interrupted"))
 
     def _thrown(self, error: quickjs.JSException) -> dict[str, Any]:
         headline = str(error).split("\n", 1)[0]
         if "out of memory" in headline or _STACK_OVERFLOW in headline:
             raise SandboxBroken(self.explain(error)) from None
+        if headline == "null":
+            # QuickJS throws null when it has no memory left even for the error object.
+            raise SandboxBroken(self.explain("out of memory") + " (or the handler threw null)")
         report: dict[str, Any] = json.loads(self._context.get("__dodo_logs")())
         report["error"] = self.explain(error)
         return report
