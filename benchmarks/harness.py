@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,6 +90,77 @@ def latencies(standin: SegmentStandIn, sent_at: dict[str, float], deadline: floa
 
 def percentile(values: list[float], fraction: float) -> float:
     return values[min(len(values) - 1, int(fraction * len(values)))]
+
+
+class UvicornApp(Server):
+    """A reference app from this folder, served by uvicorn in its own process."""
+
+    def __init__(self, workdir: Path, env: dict[str, str], module: str) -> None:
+        super().__init__(workdir, env)
+        self.module = module
+        self.ready_path = "/healthz"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"{self.module}:app",
+            "--app-dir",
+            str(Path(__file__).parent),
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+
+
+def ensure_wrk() -> str | None:
+    """wrk (a load generator in C, from Debian's packages), installed if missing and possible."""
+    if shutil.which("wrk") is None and shutil.which("apt-get") is not None:
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True, check=False)
+    return shutil.which("wrk")
+
+
+def write_wrk_script(requests: list[tuple[bytes, dict[str, str]]], path: Path) -> None:
+    """A wrk Lua script that cycles through pre-signed requests, each sent once per cycle."""
+    lines = ["local reqs = {}"]
+    for index, (body, headers) in enumerate(requests, start=1):
+        fields = ", ".join(f"[{json.dumps(k)}]={json.dumps(v)}" for k, v in headers.items())
+        lines.append(f"reqs[{index}] = {{{{{fields}}}, {json.dumps(body.decode())}}}")
+    lines += [
+        "local formatted = {}",
+        "init = function(args)",
+        "  for k, r in ipairs(reqs) do",
+        "    formatted[k] = wrk.format('POST', '/webhooks/dodo', r[1], r[2])",
+        "  end",
+        "end",
+        "local i = 0",
+        "request = function() i = i % #formatted + 1 return formatted[i] end",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def wrk(url: str, script: Path, seconds: float, connections: int = 16) -> tuple[float, int]:
+    """(requests/s, non-2xx answers) from one wrk run on a single thread."""
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+    return rate, int(errors.group(1)) if errors else 0
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from dodo_transform.engine import Event
 from dodo_transform.errors import PayloadError, SignatureError, StorageError
 from dodo_transform.metrics import CONTENT_TYPE
 from dodo_transform.pipeline import ReplayError
+from dodo_transform.pipeline import replay as replay_delivery
 from dodo_transform.store import REPLAYABLE_STATUSES, Delivery, NewEvent
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def add_ingest_routes(app: FastAPI, service: Service) -> None:
             "webhook stored" if created else "webhook already stored",
             extra={"webhook_id": webhook_id, "event_type": event.event_type, "event_id": event_id},
         )
-        service.pipeline.notify()
+        service.notify()
         return JSONResponse({"id": event_id, "duplicate": not created})
 
 
@@ -123,6 +124,8 @@ def add_health_routes(app: FastAPI, service: Service) -> None:
             problems.append(str(error))
         if not service.loaded:
             problems.append("transforms not loaded yet")
+        if not service.pipeline_running:
+            problems.append("the worker process is not running")
         status = 503 if problems else 200
         return JSONResponse(
             {"status": "not ready" if problems else "ready", "problems": problems},
@@ -131,7 +134,7 @@ def add_health_routes(app: FastAPI, service: Service) -> None:
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+        return Response(service.render_metrics(), media_type=CONTENT_TYPE)
 
 
 def admin_guard(service: Service) -> Callable[[Request], Awaitable[None]]:
@@ -206,7 +209,7 @@ def add_admin_routes(app: FastAPI, service: Service) -> None:
     @app.post("/api/deliveries/{delivery_id}/replay", dependencies=guarded)
     async def replay(delivery_id: int) -> dict[str, Any]:
         try:
-            results = await service.pipeline.replay(delivery_id)
+            results = await asyncio.to_thread(replay_delivery, store, service.registry, delivery_id)
         except ReplayError as error:
             raise HTTPException(409, str(error)) from None
         except StorageError as error:
@@ -224,7 +227,7 @@ def add_admin_routes(app: FastAPI, service: Service) -> None:
                 continue
             seen.add((delivery.event_id, delivery.transform))
             try:
-                await service.pipeline.replay(delivery.id)
+                await asyncio.to_thread(replay_delivery, store, service.registry, delivery.id)
                 replayed.append(delivery.id)
             except ReplayError as error:
                 errors.append(str(error))

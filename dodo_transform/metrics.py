@@ -1,6 +1,9 @@
-"""Prometheus metrics, on a registry of our own so that each app instance counts for itself.
+"""Prometheus metrics, on registries of our own so that each app instance counts for itself.
 
-Labels carry transform names, outcomes and reasons: never secrets, write keys or ids.
+Two families, one per process that owns them: `IngestMetrics` in the HTTP
+process, `PipelineMetrics` where the pipeline runs (the worker process, by
+default). `/metrics` shows both. Labels carry transform names, outcomes and
+reasons: never secrets, write keys or ids.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class Metrics:
+class IngestMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.received = Counter(
@@ -29,6 +32,21 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.queue = Gauge(
+            "dodo_queue_depth", "Work waiting, by kind.", ["kind"], registry=self.registry
+        )
+
+    def watch_queue(self, kind: str, depth: Callable[[], float]) -> None:
+        """Read a queue's depth at scrape time."""
+        self.queue.labels(kind).set_function(depth)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class PipelineMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
         self.outcomes = Counter(
             "dodo_transform_outcomes",
             "Transform outcomes.",
@@ -59,13 +77,6 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
             registry=self.registry,
         )
-        self.queue = Gauge(
-            "dodo_queue_depth", "Work waiting, by kind.", ["kind"], registry=self.registry
-        )
-
-    def watch_queue(self, kind: str, depth: Callable[[], float]) -> None:
-        """Read a queue's depth at scrape time."""
-        self.queue.labels(kind).set_function(depth)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

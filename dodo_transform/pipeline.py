@@ -20,13 +20,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 from dodo_transform import batching, segment
+from dodo_transform.delivery import Deliverer
 from dodo_transform.dispatch import Dispatcher, Result
 from dodo_transform.engine import Event, Outcome, OutcomeKind, Transform
 from dodo_transform.errors import DodoTransformError, StorageError
-from dodo_transform.metrics import Metrics
+from dodo_transform.metrics import PipelineMetrics
+from dodo_transform.ratelimit import RateLimiter
 from dodo_transform.registry import Registry
 from dodo_transform.settings import Settings
 from dodo_transform.store import REPLAYABLE_STATUSES, NewDelivery, Store, StoredEvent
@@ -96,6 +99,49 @@ def _naming_warnings(outcome: Outcome) -> list[str]:
     ]
 
 
+def write_key_for(settings: Settings, registry: Registry, transform: str) -> str | None:
+    """The transform's own write key from transforms.toml, else SEGMENT_WRITE_KEY."""
+    own = registry.settings(transform).write_key
+    if own:
+        return own
+    key = settings.segment_write_key
+    return key.get_secret_value() if key is not None else None
+
+
+def replay(store: Store, registry: Registry, delivery_id: int) -> list[NewDelivery]:
+    """Re-run the current version of a failed or dead delivery's transform on its stored event.
+
+    The old outcome is marked `replayed`; the new one is stored for the pipeline to deliver.
+    """
+    delivery = store.get_delivery(delivery_id)
+    if delivery is None:
+        raise ReplayError(f"no delivery {delivery_id}")
+    if delivery.status not in REPLAYABLE_STATUSES:
+        raise ReplayError(
+            f"delivery {delivery_id} is {delivery.status}; "
+            "only failed or dead deliveries are replayed"
+        )
+    transform = registry.current().get(delivery.transform)
+    if transform is None:
+        raise ReplayError(f"transform {delivery.transform} is no longer loaded")
+    stored = store.get_event(delivery.event_id)
+    if stored is None:
+        raise ReplayError(f"the event of delivery {delivery_id} has been pruned")
+    event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+    results = outcome_deliveries(transform, transform.run(event))
+    store.replace_outcomes(stored.id, transform.name, results)
+    log.info(
+        "replayed",
+        extra={
+            "webhook_id": stored.webhook_id,
+            "transform": transform.name,
+            "version": transform.version,
+            "delivery_id": delivery_id,
+        },
+    )
+    return results
+
+
 class Pipeline:
     """Runs the transform and delivery loops until stopped."""
 
@@ -106,8 +152,9 @@ class Pipeline:
         store: Store,
         registry: Registry,
         dispatcher: Dispatcher,
-        metrics: Metrics,
+        metrics: PipelineMetrics,
         clock: Callable[[], float] = time.time,
+        idle_poll_seconds: float = IDLE_POLL_SECONDS,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -115,6 +162,7 @@ class Pipeline:
         self.dispatcher = dispatcher
         self.metrics = metrics
         self._clock = clock
+        self._idle_poll = idle_poll_seconds
         self._executor = ThreadPoolExecutor(settings.transform_threads, "transform")
         self._work = asyncio.Event()
         self._due = asyncio.Event()
@@ -122,6 +170,40 @@ class Pipeline:
         self._tasks: list[asyncio.Task[None]] = []
         self._sending: set[int] = set()
         self._quarantine: dict[tuple[str, str], int] = {}  # (name, version) -> limit strikes
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        store: Store,
+        registry: Registry,
+        metrics: PipelineMetrics,
+        *,
+        idle_poll_seconds: float = IDLE_POLL_SECONDS,
+    ) -> Pipeline:
+        """The pipeline with its HTTP client, rate limiter and dispatcher, as configured."""
+        deliverer = Deliverer(
+            segment_base_url=settings.segment_base_url,
+            allowed_hosts=settings.extra_allowed_hosts,
+            timeout=settings.delivery_timeout,
+        )
+        dispatcher = Dispatcher(
+            deliverer,
+            write_key_for=partial(write_key_for, settings, registry),
+            limiter=RateLimiter(settings.segment_requests_per_second),
+            dry_run=settings.dry_run,
+            retry_base_seconds=settings.retry_base_seconds,
+            concurrency=settings.delivery_concurrency,
+            batch_size=settings.segment_batch_size,
+        )
+        return cls(
+            settings=settings,
+            store=store,
+            registry=registry,
+            dispatcher=dispatcher,
+            metrics=metrics,
+            idle_poll_seconds=idle_poll_seconds,
+        )
 
     async def start(self) -> None:
         self._tasks = [
@@ -149,6 +231,7 @@ class Pipeline:
             except StorageError as error:
                 log.warning("could not release in-flight deliveries: %s", error)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        await self.dispatcher.deliverer.close()
 
     async def _loop(self, step: Callable[[], Awaitable[bool]], wake: asyncio.Event) -> None:
         while not self._stopping.is_set():
@@ -161,7 +244,7 @@ class Pipeline:
             if not busy:
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), IDLE_POLL_SECONDS)
+                    await asyncio.wait_for(wake.wait(), self._idle_poll)
 
     async def _store(self, method: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(method, *args)
@@ -313,29 +396,6 @@ class Pipeline:
         log.info("delivery attempt", extra=fields)
 
     # --- replay and retention -----------------------------------------------------------------
-
-    async def replay(self, delivery_id: int) -> list[NewDelivery]:
-        """Re-run the current version of a failed or dead delivery's transform on its event."""
-        delivery = await self._store(self.store.get_delivery, delivery_id)
-        if delivery is None:
-            raise ReplayError(f"no delivery {delivery_id}")
-        if delivery.status not in REPLAYABLE_STATUSES:
-            raise ReplayError(
-                f"delivery {delivery_id} is {delivery.status}; only failed or dead "
-                "deliveries are replayed"
-            )
-        transform = self.registry.current().get(delivery.transform)
-        if transform is None:
-            raise ReplayError(f"transform {delivery.transform} is no longer loaded")
-        stored = await self._store(self.store.get_event, delivery.event_id)
-        if stored is None:
-            raise ReplayError(f"the event of delivery {delivery_id} has been pruned")
-        event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
-        loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self._executor, self._run, transform, event)
-        await self._store(self.store.replace_outcomes, stored.id, transform.name, results)
-        self._due.set()
-        return results
 
     async def _prune_periodically(self) -> None:
         while not self._stopping.is_set():

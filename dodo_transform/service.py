@@ -1,34 +1,31 @@
 """The running service: its long-lived parts, built from the settings, started and stopped in order.
 
-Start: open the store, load the transforms, start the pipeline, watch the folder.
+Start: open the store, load the transforms, start the pipeline (by default in
+its own worker process, see worker.py), watch the folder.
 Stop: stop watching, stop the pipeline (in-flight work finishes or is released),
-close the HTTP client, close the store.
+commit what the intake holds, close the store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from dodo_transform import logs, signing
 from dodo_transform.app import create_app
-from dodo_transform.delivery import Deliverer
-from dodo_transform.dispatch import Dispatcher
 from dodo_transform.errors import ConfigError, StorageError
 from dodo_transform.intake import Intake
-from dodo_transform.metrics import Metrics
+from dodo_transform.metrics import IngestMetrics, PipelineMetrics
 from dodo_transform.pipeline import Pipeline
-from dodo_transform.ratelimit import RateLimiter
 from dodo_transform.registry import Registry
 from dodo_transform.reload import Watcher, reload_on_change, watch_folder
 from dodo_transform.settings import Settings
 from dodo_transform.store import SqliteStore, Store
+from dodo_transform.worker import WorkerProcess
 
 log = logging.getLogger("dodo_transform.service")
 SECRET_FILE = "webhook-secret"
@@ -63,59 +60,34 @@ def signing_secrets(settings: Settings, *, create: bool) -> tuple[list[str], boo
 
 
 class Service:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        watch: Watcher = watch_folder,
-    ) -> None:
+    """The HTTP side (ingest, health, metrics, admin API) and the pipeline, in-process or not."""
+
+    def __init__(self, settings: Settings, *, watch: Watcher = watch_folder) -> None:
         self.settings = settings
         secrets, self.created_secret = signing_secrets(settings, create=True)
         self.verifier = signing.Verifier(secrets)
-        self.metrics = Metrics()
-        self.store: Store = SqliteStore(settings.database)
+        self.metrics = IngestMetrics()
+        self.store: Store = SqliteStore(settings.database, claims_work=not settings.worker_process)
         self.intake = Intake(self.store)
         self.registry = Registry(settings.transforms, settings.limits)
-        self.deliverer = Deliverer(
-            segment_base_url=settings.segment_base_url,
-            allowed_hosts=settings.extra_allowed_hosts,
-            timeout=settings.delivery_timeout,
-            transport=transport,
-        )
-        self.dispatcher = Dispatcher(
-            self.deliverer,
-            write_key_for=self.write_key_for,
-            limiter=RateLimiter(settings.segment_requests_per_second),
-            dry_run=settings.dry_run,
-            retry_base_seconds=settings.retry_base_seconds,
-            concurrency=settings.delivery_concurrency,
-            batch_size=settings.segment_batch_size,
-        )
-        self.pipeline = Pipeline(
-            settings=settings,
-            store=self.store,
-            registry=self.registry,
-            dispatcher=self.dispatcher,
-            metrics=self.metrics,
-        )
+        self.worker: WorkerProcess | None = None
+        self.pipeline: Pipeline | None = None
+        self.pipeline_metrics = PipelineMetrics()  # used when the pipeline runs in this process
+        if settings.worker_process:
+            self.worker = WorkerProcess(settings)
+        else:
+            self.pipeline = Pipeline.from_settings(
+                settings, self.store, self.registry, self.pipeline_metrics
+            )
         self.loaded = False
         self._watch = watch
-        self._stop_watching = asyncio.Event()
-        self._watcher: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._helpers: list[asyncio.Task[None]] = []
         self.metrics.watch_queue("events", self._depth(self.store.pending_events))
         self.metrics.watch_queue(
             "deliveries", self._depth(lambda: self.store.counts().get("pending", 0))
         )
         self.app = create_app(self)
-
-    def write_key_for(self, transform: str) -> str | None:
-        """The transform's own write key from transforms.toml, else SEGMENT_WRITE_KEY."""
-        own = self.registry.settings(transform).write_key
-        if own:
-            return own
-        key = self.settings.segment_write_key
-        return key.get_secret_value() if key is not None else None
 
     @staticmethod
     def _depth(read: Callable[[], int]) -> Callable[[], float]:
@@ -127,25 +99,49 @@ class Service:
 
         return depth
 
+    @property
+    def pipeline_running(self) -> bool:
+        return self.worker.alive if self.worker is not None else self.pipeline is not None
+
+    def notify(self) -> None:
+        """An event was stored. The in-process pipeline starts on it now; a worker polls."""
+        if self.pipeline is not None:
+            self.pipeline.notify()
+
+    def render_metrics(self) -> bytes:
+        pipeline = (
+            self.worker.metrics_text()
+            if self.worker is not None
+            else self.pipeline_metrics.render()
+        )
+        return self.metrics.render() + pipeline
+
     async def start(self) -> None:
         if not self.settings.transforms.is_dir():
             raise ConfigError(f"transforms folder {self.settings.transforms} does not exist")
-        await asyncio.to_thread(self.registry.reload)
+        await asyncio.to_thread(self.registry.reload)  # for the admin API and replays
         self.loaded = True
-        await self.pipeline.start()
-        self._stop_watching = asyncio.Event()
-        self._watcher = asyncio.create_task(
-            reload_on_change(self.registry, self._stop_watching, self._watch), name="reload"
+        self._stopping = asyncio.Event()
+        if self.worker is not None:
+            self.worker.start()
+            self._helpers.append(asyncio.create_task(self.worker.supervise(self._stopping)))
+        if self.pipeline is not None:
+            await self.pipeline.start()
+        self._helpers.append(
+            asyncio.create_task(
+                reload_on_change(self.registry, self._stopping, self._watch), name="reload"
+            )
         )
 
     async def stop(self) -> None:
-        self._stop_watching.set()
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-        await self.pipeline.stop()
-        await self.deliverer.close()
+        self._stopping.set()
+        for task in self._helpers:
+            task.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
+        if self.worker is not None:
+            await asyncio.to_thread(self.worker.stop)
+        if self.pipeline is not None:
+            await self.pipeline.stop()
         await asyncio.to_thread(self.intake.close)
         self.store.close()
 

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     segment_requests_per_second: float = Field(default=50.0, gt=0)
     # Messages per /v1/batch request; 1 sends one request per message.
     segment_batch_size: int = Field(default=250, ge=1, le=2500)
+    # Transform and deliver in a separate process, so ingest never waits on the pipeline.
+    worker_process: bool = True
 
     @property
     def secrets(self) -> list[str]:

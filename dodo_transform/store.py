@@ -6,8 +6,10 @@ disk. A PostgreSQL store for several instances would implement the same
 interface and pass the same tests (`tests/test_store.py`).
 
 Work is claimed with a lease: a claimed event or delivery carries
-`lease_until`, and a worker that dies simply lets the lease run out. The SQLite
-store serves one process, so at startup it releases every lease at once.
+`lease_until`, and a worker that dies simply lets the lease run out. One
+process claims work (the worker), so at its startup it releases every lease at
+once; the HTTP process opens the same file to store events and answer the
+admin API.
 
 Delivery statuses:
     pending    waiting for its next attempt
@@ -214,7 +216,22 @@ _DELIVERY_COLUMNS = """
 class SqliteStore:
     """`Store` on one SQLite file. Safe to call from several threads (one lock)."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], float] = time.time,
+        *,
+        durable: bool = True,
+        claims_work: bool = True,
+    ) -> None:
+        """Open (or create) the store.
+
+        `durable=False` commits without waiting for the disk. The worker process uses it: all
+        it writes (claims, outcomes, attempt results) can be derived again from the events,
+        which the HTTP process always commits durably, and redoing it is harmless because
+        every message keeps its messageId. `claims_work` marks the one process that takes
+        work; it releases, at startup, every lease a previous run left behind.
+        """
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
@@ -222,13 +239,13 @@ class SqliteStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # committed means on disk
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
-            # One process owns this file: whatever a previous run had claimed is claimable again.
-            self._db.execute("UPDATE events SET lease_until = 0 WHERE lease_until > 0")
-            self._db.execute("UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0")
+            if claims_work:
+                self._db.execute("UPDATE events SET lease_until = 0 WHERE lease_until > 0")
+                self._db.execute("UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0")
         except (OSError, sqlite3.Error) as error:
             raise StorageError(f"cannot open the store at {path}: {error}") from None
 
@@ -287,6 +304,11 @@ class SqliteStore:
 
     def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]:
         now = self._clock()
+        # Look before taking the write lock: an idle poll must not hold up the intake.
+        if not self._read(
+            "SELECT 1 FROM events WHERE state = 'pending' AND lease_until <= ? LIMIT 1", (now,)
+        ):
+            return []
         with self._transaction() as db:
             rows = db.execute(
                 "UPDATE events SET lease_until = ? WHERE id IN (SELECT id FROM events"
@@ -356,6 +378,12 @@ class SqliteStore:
 
     def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]:
         now = self._clock()
+        if not self._read(
+            "SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
+            " AND lease_until <= ? LIMIT 1",
+            (now, now),
+        ):
+            return []
         with self._transaction() as db:
             ids = [
                 row[0]

@@ -41,37 +41,37 @@ class Server:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / "server.log"
+        self.ready_path = "/readyz"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "dodo_transform",
+            "serve",
+            "--port",
+            str(self.port),
+            "--transforms",
+            str(self.workdir / "transforms"),
+            "--data-dir",
+            str(self.workdir / "data"),
+        ]
+
     def start(self, timeout: float = 20.0) -> Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "dodo_transform",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--transforms",
-                    str(self.workdir / "transforms"),
-                    "--data-dir",
-                    str(self.workdir / "data"),
-                ],
-                cwd=self.workdir,
-                env=self.env,
-                stdout=log,
-                stderr=log,
+                self.command(), cwd=self.workdir, env=self.env, stdout=log, stderr=log
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited: {self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{self.ready_path}", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

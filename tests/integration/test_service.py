@@ -268,19 +268,23 @@ def test_first_run_creates_a_secret_and_send_uses_it(
         server.stop()
 
 
+TRACK_OUTCOME = (
+    'dodo_transform_outcomes_total{outcome="deliver",transform="segment_track_payments"}'
+)
+
+
 def test_health_metrics_and_admin_guard(server: Server, standin: SegmentStandIn) -> None:
     assert server.api("GET", "/healthz").json() == {"status": "ok"}
     assert server.api("GET", "/readyz").status_code == 200
     server.post(example("payment.succeeded"))
     server.post(b"nope")
     standin.wait_for(2)
-    metrics = server.api("GET", "/metrics").text
+    metrics = server.wait_until(
+        lambda: TRACK_OUTCOME in (text := server.api("GET", "/metrics").text) and text,
+        what="worker metrics",
+    )
     assert "dodo_webhooks_received_total 1.0" in metrics
     assert 'dodo_webhooks_rejected_total{reason="payload"} 1.0' in metrics
-    assert (
-        'dodo_transform_outcomes_total{outcome="deliver",transform="segment_track_payments"}'
-        in metrics
-    )
     assert "dodo_queue_depth" in metrics
     server.wait_until(
         lambda: "dodo_deliveries_delivered_total" in server.api("GET", "/metrics").text
