@@ -17,11 +17,12 @@ import argparse
 import asyncio
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (
+from harness import (  # noqa: E402
     flood,
     latencies,
     paced,
@@ -34,22 +35,51 @@ from harness import (
 MESSAGES_PER_EVENT = 2  # payment.succeeded: the track and the identify seed handler
 
 
-def measure(mode: str, env: dict[str, str], events: int, rate: float, seconds: float) -> str:
+@dataclass(frozen=True)
+class DeliveryRow:
+    mode: str
+    events_per_second: float
+    requests_per_thousand: float
+    p50_ms: float
+    p99_ms: float
+
+    def line(self) -> str:
+        return (
+            f"{self.mode:22} {self.events_per_second:10.0f} "
+            f"{self.requests_per_thousand:14.0f} {self.p50_ms:9.0f} {self.p99_ms:9.0f}"
+        )
+
+
+def measure_mode(
+    mode: str, env: dict[str, str], events: int, rate: float, seconds: float
+) -> DeliveryRow:
+    tag = mode.split()[0]
     with running_service(**env) as (server, standin):
         url = f"{server.url}/webhooks/dodo"
-        requests = signed_requests(events, f"msg_{mode}")
         started = time.monotonic()
-        asyncio.run(flood(url, requests, 16))
+        asyncio.run(flood(url, signed_requests(events, f"msg_{tag}"), 16))
         last = wait_for_messages(standin, events * MESSAGES_PER_EVENT, time.monotonic() + 120)
         throughput = events / (last - started)
         per_thousand = len(standin.received) / events * 1000
         count = int(rate * seconds)
-        sent = asyncio.run(paced(url, signed_requests(count, f"msg_{mode}_paced"), rate))
+        sent = asyncio.run(paced(url, signed_requests(count, f"msg_{tag}_paced"), rate))
         values = latencies(standin, sent, time.monotonic() + 60)
-    return (
-        f"{mode:22} {throughput:10.0f} {per_thousand:14.0f} "
-        f"{percentile(values, 0.5) * 1000:9.0f} {percentile(values, 0.99) * 1000:9.0f}"
+    return DeliveryRow(
+        mode,
+        throughput,
+        per_thousand,
+        percentile(values, 0.5) * 1000,
+        percentile(values, 0.99) * 1000,
     )
+
+
+def measure(events: int = 600, rate: float = 50, seconds: float = 10) -> list[DeliveryRow]:
+    return [
+        measure_mode("batched", {}, events, rate, seconds),
+        measure_mode(
+            "one request per msg", {"DODO_TRANSFORM_SEGMENT_BATCH_SIZE": "1"}, events, rate, seconds
+        ),
+    ]
 
 
 def main() -> None:
@@ -59,16 +89,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     print(f"{'mode':22} {'events/s':>10} {'requests/1000':>14} {'p50 ms':>9} {'p99 ms':>9}")
-    print(measure("batched", {}, args.events, args.rate, args.seconds), flush=True)
-    print(
-        measure(
-            "one request per msg",
-            {"DODO_TRANSFORM_SEGMENT_BATCH_SIZE": "1"},
-            args.events,
-            args.rate,
-            args.seconds,
-        )
-    )
+    for row in measure(args.events, args.rate, args.seconds):
+        print(row.line(), flush=True)
     print(
         f"(events/s: from the first webhook sent to the last message received, "
         f"{args.events} events x {MESSAGES_PER_EVENT} messages; latency at {args.rate:g} events/s)"

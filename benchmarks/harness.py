@@ -164,13 +164,18 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def running_service(**env: str) -> Iterator[tuple[Server, SegmentStandIn]]:
-    """The shipped transforms served by `dodo-transform serve`, delivering to a stand-in."""
+def running_service(
+    extra: dict[str, str] | None = None, **env: str
+) -> Iterator[tuple[Server, SegmentStandIn]]:
+    """The shipped transforms (plus `extra` files) served by `dodo-transform serve`,
+    delivering to a stand-in."""
     with tempfile.TemporaryDirectory() as tmp, SegmentStandIn("wk_bench").running() as standin:
         workdir = Path(tmp)
         (workdir / "transforms").mkdir()
         for path in (ROOT / "transforms").glob("*.js"):
             (workdir / "transforms" / path.name).write_text(path.read_text())
+        for name, source in (extra or {}).items():
+            (workdir / "transforms" / name).write_text(source)
         server = Server(workdir, server_env(standin, SEGMENT_WRITE_KEY="wk_bench", **env)).start()
         try:
             yield server, standin

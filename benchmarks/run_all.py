@@ -1,0 +1,232 @@
+"""Run every benchmark in one go (a few minutes) and write docs/performance.md.
+
+    .venv/bin/pip install -q -e '.[test,bench]' && .venv/bin/python benchmarks/run_all.py
+
+Each figure is measured in the same run as the reference printed beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_delivery
+import bench_end_to_end
+import bench_engine
+import bench_growth
+import bench_ingest
+import bench_memory
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "docs" / "performance.md"
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"Node.js {node or 'absent'}, {platform.system()} {platform.release()}; "
+        "a shared machine, so figures move between runs: compare within a run"
+    )
+
+
+def engine_section() -> str:
+    rows, fresh = bench_engine.measure(rounds=30, events=250)
+    lines = [
+        "## 1. Engine: one event through a seed handler",
+        "",
+        "Median us/event over alternating rounds. *Floor*: a bare QuickJS context calling the",
+        "same handler, JSON string in and out, no isolation or limits. *Node.js*: V8 running the",
+        "same file, warm JIT, JSON string in and out (`node_engine.js`).",
+        "",
+        "| handler | dodo-transform | floor | ratio to floor | events/s | Node.js | ratio to Node.js |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        node = f"{row.node_us:.1f} us" if row.node_us else "n/a"
+        versus = f"{row.ours_us / row.node_us:.1f}x" if row.node_us else "n/a"
+        lines.append(
+            f"| {row.handler} | {row.ours_us:.1f} us | {row.floor_us:.1f} us | "
+            f"{row.ratio:.2f}x | {1e6 / row.ours_us:,.0f} | {node} | {versus} |"
+        )
+    lines += [
+        "",
+        f"A fresh QuickJS runtime per event (the naive way to isolate events) costs "
+        f"{fresh:,.0f} us, {fresh / rows[0].ours_us:.0f}x an isolated run here.",
+    ]
+    return "\n".join(lines)
+
+
+def ingest_section() -> str:
+    result = bench_ingest.measure(seconds=8)
+    if result is None:
+        return "## 2. Ingest\n\nwrk could not be installed; not measured."
+    return "\n".join(
+        [
+            "## 2. Ingest: signed webhooks answered 2xx and durably stored",
+            "",
+            "wrk (C, one thread, 16 connections, 8 s) sends pre-signed, distinct webhooks.",
+            "",
+            "| endpoint | requests/s | ratio |",
+            "|---|---|---|",
+            f"| bare FastAPI/uvicorn, reads the body (ceiling) | {result.ceiling:,.0f} | 1.00 |",
+            f"| dodo-transform: verify, parse, commit to SQLite, then answer | {result.ours:,.0f} | "
+            f"{result.ratio:.2f} |",
+            "",
+            f"Non-2xx answers from dodo-transform: {result.errors}. The pipeline runs in its worker",
+            "process meanwhile, on the same two cores as wrk and the HTTP process.",
+        ]
+    )
+
+
+def delivery_section() -> str:
+    rows = bench_delivery.measure(events=600, rate=50, seconds=10)
+    lines = [
+        "## 3a. Delivery to Segment: batching against one request per message",
+        "",
+        "600 payments (1,200 Segment messages) posted as fast as answered; then 50 events/s",
+        "for 10 s for latency from sending the webhook to the stand-in receiving the message.",
+        "",
+        "| mode | events/s ingest to Segment | HTTP requests per 1,000 events | p50 | p99 |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.mode} | {row.events_per_second:,.0f} | {row.requests_per_thousand:,.0f} "
+            f"| {row.p50_ms:,.0f} ms | {row.p99_ms:,.0f} ms |"
+        )
+    lines += [
+        "",
+        "One request per message is held to the default 50 requests/s per write key",
+        "(`DODO_TRANSFORM_SEGMENT_REQUESTS_PER_SECOND`), as it would be in production.",
+    ]
+    return "\n".join(lines)
+
+
+def end_to_end_section() -> str:
+    rows = bench_end_to_end.measure(events=600, rate=50, seconds=10)
+    lines = [
+        "## 3b. End to end against a hand-written relay",
+        "",
+        "The reference (`handwritten_app.py`) is what a user would write instead: FastAPI,",
+        "standardwebhooks, the seed handlers' mapping in Python, Segment's Python SDK",
+        "(in-memory queue, background flush). Same webhooks, same stand-in. *Lost*: webhooks",
+        "answered 2xx whose message never reached Segment after a SIGKILL 1.5 s into 300",
+        "webhooks at 100/s, and a restart.",
+        "",
+        "| relay | events/s | p50 | p99 | acknowledged | lost after SIGKILL |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.name} | {row.events_per_second:,.0f} | {row.p50_ms:,.0f} ms | "
+            f"{row.p99_ms:,.0f} ms | {row.acknowledged} | {row.lost} |"
+        )
+    return "\n".join(lines)
+
+
+def memory_section() -> str:
+    memory = bench_memory.measure()
+    return "\n".join(
+        [
+            "## 4. Memory (resident set size)",
+            "",
+            "| | HTTP process | worker process |",
+            "|---|---|---|",
+            f"| idle, seed transforms loaded | {memory.http_idle:.0f} MB | {memory.worker_idle:.0f} MB |",
+            f"| after 1,000 webhooks | {memory.http_loaded:.0f} MB | {memory.worker_loaded:.0f} MB |",
+            "",
+            f"Each further loaded and used transform adds {memory.per_transform:.1f} MB to the worker",
+            "(33 transforms against 3, after running events through all of them): one QuickJS runtime",
+            "per transform per transform thread, with the frozen built-ins.",
+        ]
+    )
+
+
+def growth_section() -> str:
+    growth = bench_growth.measure()
+    base = growth.by_transforms[0][1]
+    lines = [
+        "## 5. How cost grows (transform stage, one thread)",
+        "",
+        "| transforms per event | events/s | transform runs/s, relative to 1 transform |",
+        "|---|---|---|",
+    ]
+    for count, rate in growth.by_transforms:
+        lines.append(f"| {count} | {rate:,.0f} | {rate * count / base:.2f} |")
+    lines += ["", "| body size | us/event | us per KB |", "|---|---|---|"]
+    for size, us in growth.by_size:
+        lines.append(f"| {size / 1024:.0f} KB | {us:,.0f} | {us / (size / 1024):.1f} |")
+    lines += [
+        "",
+        "Cost is linear in the number of transforms while their runtimes stay in the CPU's",
+        "caches; past about ten, each event touches that many separate QuickJS heaps (about",
+        "1.4 MB each) and the runs per second fall below linear. In body size it is a fixed",
+        "cost (crossing into QuickJS, the handler, the typed outcome) plus a part linear in",
+        "the bytes, which QuickJS's `JSON.parse` of the body dominates from about 10 KB on.",
+    ]
+    return "\n".join(lines)
+
+
+PROFILE = """## Where the time goes
+
+From py-spy profiles of the service under wrk load (2026-11-27):
+
+- **Ingest** (HTTP process): about a third of the event loop's time is uvicorn and FastAPI
+  themselves (the ceiling pays it too); the rest is our request: signature check (about
+  25 us), JSON parse (about 25 us), the log line, and waiting for the group commit. The largest
+  cost is that wait: the intake's commit shares SQLite's single write lock with the worker
+  process's claims and results, and SQLite's busy handler backs off in milliseconds. Keeping
+  received events in a file of their own (appended only by the intake, read by the worker with
+  a cursor) would remove that contention.
+- **Engine**: `JSON.parse` of the body and the handler itself are the floor; the isolation adds a
+  factory call per event, the report's serialisation and our contract checks in Python (about
+  1.4x the floor's instructions under callgrind, which the machine's noise does not move).
+"""
+
+
+def main() -> None:
+    started = time.monotonic()
+    sections = []
+    for name, section in [
+        ("engine", engine_section),
+        ("ingest", ingest_section),
+        ("delivery", delivery_section),
+        ("end to end", end_to_end_section),
+        ("memory", memory_section),
+        ("growth", growth_section),
+    ]:
+        print(f"measuring {name} ...", flush=True)
+        sections.append(section())
+    header = "\n".join(
+        [
+            "# Performance",
+            "",
+            f"Generated by `benchmarks/run_all.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+            f"{time.monotonic() - started:.0f} s.",
+            "",
+            f"Machine: {machine()}.",
+        ]
+    )
+    OUTPUT.write_text("\n\n".join([header, *sections, PROFILE]).rstrip() + "\n")
+    print(f"wrote {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()
