@@ -44,32 +44,37 @@ def padded(size: int) -> Event:
     return Event.from_body(json.dumps(body))
 
 
-def events_per_second(transforms: list[Transform], event: Event, seconds: float) -> float:
-    runs = []
-    for _ in range(5):
-        count, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds / 5:
-            for transform in transforms:
-                transform.run(event)
-            count += 1
-        runs.append(count / (time.perf_counter() - started))
-    return statistics.median(runs)
+def runs_per_second(transforms: list[Transform], event: Event, events: int) -> float:
+    """Events/s through all `transforms`, over one short burst of `events` events."""
+    started = time.perf_counter()
+    for _ in range(events):
+        for transform in transforms:
+            transform.run(event)
+    return events / (time.perf_counter() - started)
 
 
-def measure(seconds: float = 2.0) -> Growth:
+def measure(rounds: int = 15) -> Growth:
+    """Each configuration is timed in short bursts, interleaved with the others over `rounds`
+    rounds, so that the machine's noise falls on all of them alike; medians are kept."""
     event = padded(2 * 1024)
-    by_transforms = []
-    for count in (1, 3, 10, 30):
-        transforms = [
-            Transform(name=f"t{n}", source=SOURCE, filename=f"t{n}.js") for n in range(count)
-        ]
-        by_transforms.append((count, events_per_second(transforms, event, seconds)))
+    counts = (1, 3, 10, 30)
+    sets = {
+        count: [Transform(name=f"t{n}", source=SOURCE, filename=f"t{n}.js") for n in range(count)]
+        for count in counts
+    }
     track = Transform(name="track", source=SOURCE, filename="track.js")
-    by_size = []
-    for size in (2 * 1024, 10 * 1024, 100 * 1024):
-        sized = padded(size)
-        by_size.append((len(sized.body), 1e6 / events_per_second([track], sized, seconds)))
-    return Growth(by_transforms, by_size)
+    sizes = {size: padded(size) for size in (2 * 1024, 10 * 1024, 100 * 1024)}
+    by_count: dict[int, list[float]] = {count: [] for count in counts}
+    by_size: dict[int, list[float]] = {size: [] for size in sizes}
+    for _ in range(rounds):
+        for count, transforms in sets.items():
+            by_count[count].append(runs_per_second(transforms, event, max(1, 300 // count)))
+        for size, sized in sizes.items():
+            by_size[size].append(1e6 / runs_per_second([track], sized, max(5, 300 * 1024 // size)))
+    return Growth(
+        [(count, statistics.median(rates)) for count, rates in by_count.items()],
+        [(len(sizes[size].body), statistics.median(us)) for size, us in by_size.items()],
+    )
 
 
 def main() -> None:
