@@ -14,7 +14,6 @@ server is SIGKILLed mid-stream and restarted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
 import threading
@@ -26,21 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (
-    UvicornApp,
-    flood,
-    latencies,
-    paced,
-    percentile,
-    running_service,
-    signed_requests,
-    wait_for_messages,
-)
+from harness import UvicornApp, measure_flow, running_service, signed_requests
 
 from tests.integration.conftest import Server, server_env
 from tests.standin import SegmentStandIn
-
-MESSAGES_PER_EVENT = 2
 
 
 @dataclass(frozen=True)
@@ -63,18 +51,6 @@ def handwritten() -> Iterator[tuple[Server, SegmentStandIn]]:
             yield app, standin
         finally:
             app.stop()
-
-
-def throughput_and_latency(
-    server: Server, standin: SegmentStandIn, name: str, events: int, rate: float, seconds: float
-) -> tuple[float, float, float]:
-    url = f"{server.url}/webhooks/dodo"
-    started = time.monotonic()
-    asyncio.run(flood(url, signed_requests(events, f"msg_{name}_flood"), 16))
-    last = wait_for_messages(standin, events * MESSAGES_PER_EVENT, time.monotonic() + 120)
-    sent = asyncio.run(paced(url, signed_requests(int(rate * seconds), f"msg_{name}_paced"), rate))
-    values = latencies(standin, sent, time.monotonic() + 60)
-    return events / (last - started), percentile(values, 0.5), percentile(values, 0.99)
 
 
 def loss_under_sigkill(server: Server, standin: SegmentStandIn, name: str) -> tuple[int, int]:
@@ -126,9 +102,11 @@ def measure(events: int = 600, rate: float = 50, seconds: float = 10) -> list[En
     for name, setup in setups:
         tag = name.split()[0].replace("-", "")
         with setup() as (server, standin):
-            rate_, p50, p99 = throughput_and_latency(server, standin, tag, events, rate, seconds)
+            flow = measure_flow(server, standin, tag, events, rate, seconds)
             acknowledged, lost = loss_under_sigkill(server, standin, tag)
-        rows.append(EndToEnd(name, rate_, p50 * 1000, p99 * 1000, acknowledged, lost))
+        rows.append(
+            EndToEnd(name, flow.events_per_second, flow.p50_ms, flow.p99_ms, acknowledged, lost)
+        )
     return rows
 
 

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -86,6 +87,42 @@ def latencies(standin: SegmentStandIn, sent_at: dict[str, float], deadline: floa
             return sorted(arrived[user] - sent_at[wanted[user]] for user in wanted)
         time.sleep(0.1)
     raise SystemExit(f"only {len(arrived)} of {len(wanted)} messages arrived in time")
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A flood's events/s to Segment and requests per 1,000 events; a paced run's latency."""
+
+    events_per_second: float
+    requests_per_thousand: float
+    p50_ms: float
+    p99_ms: float
+
+
+def measure_flow(
+    server: Server,
+    standin: SegmentStandIn,
+    tag: str,
+    events: int,
+    rate: float,
+    seconds: float,
+    messages_per_event: int = 2,
+) -> Flow:
+    """Flood `events` payments and time them to the stand-in; then send at `rate` for
+    `seconds` and measure each webhook's latency to Segment."""
+    url = f"{server.url}/webhooks/dodo"
+    started = time.monotonic()
+    asyncio.run(flood(url, signed_requests(events, f"msg_{tag}_flood"), 16))
+    last = wait_for_messages(standin, events * messages_per_event, time.monotonic() + 120)
+    requests = len(standin.received)
+    sent = asyncio.run(paced(url, signed_requests(int(rate * seconds), f"msg_{tag}_paced"), rate))
+    values = latencies(standin, sent, time.monotonic() + 60)
+    return Flow(
+        events / (last - started),
+        requests / events * 1000,
+        percentile(values, 0.5) * 1000,
+        percentile(values, 0.99) * 1000,
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:

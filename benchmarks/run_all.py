@@ -107,10 +107,10 @@ def delivery_section() -> str:
         "| mode | events/s ingest to Segment | HTTP requests per 1,000 events | p50 | p99 |",
         "|---|---|---|---|---|",
     ]
-    for row in rows:
+    for mode, flow in rows:
         lines.append(
-            f"| {row.mode} | {row.events_per_second:,.0f} | {row.requests_per_thousand:,.0f} "
-            f"| {row.p50_ms:,.0f} ms | {row.p99_ms:,.0f} ms |"
+            f"| {mode} | {flow.events_per_second:,.0f} | {flow.requests_per_thousand:,.0f} "
+            f"| {flow.p50_ms:,.0f} ms | {flow.p99_ms:,.0f} ms |"
         )
     lines += [
         "",
