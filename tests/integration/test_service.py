@@ -320,3 +320,15 @@ def test_secrets_never_reach_logs_metrics_or_api_answers(
     for text in [*answers, server.log.read_text()]:
         for secret in (SECRET, SECRET.removeprefix("whsec_"), WRITE_KEY, token):
             assert secret not in text
+
+
+def test_the_pipeline_can_run_inside_the_http_process(
+    workdir: Path, standin: SegmentStandIn
+) -> None:
+    server = Server(workdir, server_env(standin, DODO_TRANSFORM_WORKER_PROCESS="false")).start()
+    try:
+        server.post(example("payment.succeeded"))
+        assert {m["type"] for m in standin.wait_for(2)} == {"track", "identify"}
+        assert server.wait_until(lambda: len(server.deliveries("delivered")) == 2)
+    finally:
+        server.stop()

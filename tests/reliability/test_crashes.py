@@ -113,3 +113,37 @@ def test_sigkill_at_any_moment_loses_no_acknowledged_event(
         assert tracked == wanted  # nothing from the forged (401) requests
     finally:
         server.stop()
+
+
+def test_a_killed_worker_process_is_restarted_and_loses_nothing(
+    workdir: Path, standin: SegmentStandIn
+) -> None:
+    import os
+    import signal
+    import subprocess
+
+    server = Server(workdir, server_env(standin)).start()
+    try:
+        assert server.process is not None
+        children = subprocess.run(
+            ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        worker = next(
+            int(pid)
+            for pid in children
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        standin.default = Reply(503)
+        for n in range(20):
+            body = copy.deepcopy(example("payment.succeeded"))
+            body["data"]["customer"]["customer_id"] = f"cus_w{n}"
+            assert server.post(body, webhook_id=f"msg_w{n}").status_code == 200
+        time.sleep(1.0)
+        os.kill(worker, signal.SIGKILL)
+        standin.default = Reply(200)
+        messages = standin.wait_for(40, timeout=60)
+        assert {m["userId"] for m in messages} == {f"cus_w{n}" for n in range(20)}
+        assert server.api("GET", "/readyz").status_code == 200
+        assert "worker process died, restarting" in server.log.read_text()
+    finally:
+        server.stop()
