@@ -203,18 +203,22 @@ def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 PROFILE = """## Where the time goes
 
-From py-spy profiles of the service under wrk load (2026-11-27):
+From profiles and experiments on this machine (2026-11-27):
 
-- **Ingest** (HTTP process): about a third of the event loop's time is uvicorn and FastAPI
-  themselves (the ceiling pays it too); the rest is our request: signature check (about
-  25 us), JSON parse (about 25 us), the log line, and waiting for the group commit. The largest
-  cost is that wait: the intake's commit shares SQLite's single write lock with the worker
-  process's claims and results, and SQLite's busy handler backs off in milliseconds. Keeping
-  received events in a file of their own (appended only by the intake, read by the worker with
-  a cursor) would remove that contention.
-- **Engine**: `JSON.parse` of the body and the handler itself are the floor; the isolation adds a
-  factory call per event, the report's serialisation and our contract checks in Python (about
-  1.4x the floor's instructions under callgrind, which the machine's noise does not move).
+- **Ingest.** The two cores are shared by wrk, the HTTP process and the worker process. With the
+  pipeline not running at all, the same ingest path reached 910 webhooks/s, 0.48 of the ceiling
+  measured in that run; with the worker transforming and delivering alongside, 0.33 to 0.38.
+  So the largest cost is the pipeline's own CPU (three QuickJS runs, batching, SQLite and a log
+  line per delivery, about a millisecond per event) competing for the same cores, even niced.
+  In the HTTP process itself a webhook costs, beyond the bare endpoint: the signature check
+  (about 25 us), the JSON parse (about 25 us), its log line (about 50 us of CPU) and its share of
+  a group commit (a lone commit costs about 0.6 ms of kernel CPU for the fsync here; under load
+  many events share one). Turning the fsync off changed nothing under load, so the disk is not
+  the limit. What would shrink it: a third core for the worker (it is already a separate
+  process), or less CPU per event in the pipeline.
+- **Engine.** `JSON.parse` of the body and the handler itself are the floor; isolation adds a
+  factory call per event, the report's serialisation and our contract checks in Python: about
+  1.4x the floor's instructions under callgrind, a count the machine's noise does not move.
 """
 
 
