@@ -13,13 +13,12 @@ sending each webhook to Segment receiving it is measured.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Flow, measure_flow, running_service
+from harness import Flow, flow_arguments, measure_flow, running_service
 
 MESSAGES_PER_EVENT = 2  # payment.succeeded: the track and the identify seed handler
 
@@ -41,11 +40,7 @@ def measure(events: int = 600, rate: float = 50, seconds: float = 10) -> list[tu
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=600)
-    parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
+    args = flow_arguments(__doc__.splitlines()[0])
     print(f"{'mode':22} {'events/s':>10} {'requests/1000':>14} {'p50 ms':>9} {'p99 ms':>9}")
     for mode, flow in measure(args.events, args.rate, args.seconds):
         print(

@@ -13,7 +13,6 @@ server is SIGKILLed mid-stream and restarted.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import UvicornApp, measure_flow, running_service, signed_requests
+from harness import UvicornApp, flow_arguments, measure_flow, running_service, signed_requests
 
 from tests.integration.conftest import Server, server_env
 from tests.standin import SegmentStandIn
@@ -111,11 +110,7 @@ def measure(events: int = 600, rate: float = 50, seconds: float = 10) -> list[En
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=600)
-    parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
+    args = flow_arguments(__doc__.splitlines()[0])
     print(f"{'':28} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'acked':>6} {'lost':>5}")
     for row in measure(args.events, args.rate, args.seconds):
         print(

@@ -3,6 +3,7 @@ pre-signed webhooks, a flood and a paced sender, and latency from webhook to Seg
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import copy
 import json
@@ -123,6 +124,15 @@ def measure_flow(
         percentile(values, 0.5) * 1000,
         percentile(values, 0.99) * 1000,
     )
+
+
+def flow_arguments(description: str) -> argparse.Namespace:
+    """--events, --rate and --seconds, as the flow benchmarks take them."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--events", type=int, default=600, help="payments in the flood")
+    parser.add_argument("--rate", type=float, default=50.0, help="events/s in the paced run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced run")
+    return parser.parse_args()
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -51,7 +51,7 @@ class Limits:
 
 
 class SandboxBroken(HandlerError):
-    """A run ended in a state the runtime cannot be trusted after (limit hit, tainted globals)."""
+    """A run hit a time, memory or stack limit: the runtime is not to be trusted after it."""
 
 
 class Sandbox:
