@@ -1,4 +1,4 @@
-"""The worker: stored events -> every enabled transform -> stored deliveries -> sent.
+"""The pipeline: stored events -> every enabled transform -> stored deliveries -> sent.
 
 Two loops on the event loop, each claiming work from the store with a lease:
 - the transform loop runs every enabled transform on each new event in a
