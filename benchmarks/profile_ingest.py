@@ -1,0 +1,106 @@
+"""Where an ingest request's CPU goes, by switching parts of it off, in one process.
+
+    python benchmarks/profile_ingest.py [--requests 2000]
+
+The app is driven in process through httpx's ASGI transport with 16 concurrent
+senders (so group commits form as under load), and CPU time per request is
+compared: the bare endpoint, the full ingest path, without its log line, and
+without the store as well. The client's own cost is in every figure alike, so
+the differences are what each part costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import httpx._transports.asgi as asgi_transport
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bare_app
+from harness import signed_requests
+
+from dodo_transform import logs
+from dodo_transform.service import Service
+from dodo_transform.settings import load_settings
+from dodo_transform.store import NewEvent
+from tests.integration.conftest import SECRET
+
+# The test transport probes for trio by importing it on every request; that probe is not ours.
+asgi_transport.is_running_trio = lambda: False  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class IngestProfile:
+    bare_us: float
+    full_us: float
+    no_log_us: float
+    no_log_no_store_us: float
+
+
+async def cpu_per_request(app: object, count: int, tag: str) -> float:
+    requests = signed_requests(count, f"msg_{tag}_{time.time_ns()}")
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+
+        async def sender() -> None:
+            while requests:
+                body, headers = requests.pop()
+                await client.post("/webhooks/dodo", content=body, headers=headers)
+
+        started = time.process_time()
+        await asyncio.gather(*(sender() for _ in range(16)))
+        return (time.process_time() - started) / count * 1e6
+
+
+async def measure_async(count: int) -> IngestProfile:
+    bare = await cpu_per_request(bare_app.app, count, "bare")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "transforms").mkdir()
+        settings = load_settings(
+            transforms=Path(tmp) / "transforms", data_dir=Path(tmp) / "data", webhook_secret=SECRET
+        )
+        service = Service(settings)
+        listener = logs.setup()
+        try:
+            full = await cpu_per_request(service.app, count, "full")
+            logging.getLogger().setLevel(logging.WARNING)
+            no_log = await cpu_per_request(service.app, count, "nolog")
+
+            async def not_stored(event: NewEvent) -> tuple[int, bool]:
+                return 1, True
+
+            service.intake.add = not_stored  # type: ignore[method-assign]
+            neither = await cpu_per_request(service.app, count, "neither")
+        finally:
+            listener.stop()
+            service.intake.close()
+            service.store.close()
+    return IngestProfile(bare, full, no_log, neither)
+
+
+def measure(count: int = 2000) -> IngestProfile:
+    return asyncio.run(measure_async(count))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    profile = measure(parser.parse_args().requests)
+    print(f"bare endpoint:                  {profile.bare_us:6.0f} us CPU per request")
+    print(f"dodo-transform ingest:          {profile.full_us:6.0f}")
+    print(f"  without its log line:         {profile.no_log_us:6.0f}")
+    print(f"  without log line and store:   {profile.no_log_no_store_us:6.0f}")
+
+
+if __name__ == "__main__":
+    main()
