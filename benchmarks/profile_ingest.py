@@ -1,6 +1,6 @@
 """Where an ingest request's CPU goes, by switching parts of it off, in one process.
 
-    python benchmarks/profile_ingest.py [--requests 2000]
+    python benchmarks/profile_ingest.py [--requests 1000] [--rounds 5]
 
 The app is driven in process through httpx's ASGI transport with 16 concurrent
 senders (so group commits form as under load), and CPU time per request is
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import statistics
 import sys
 import tempfile
 import time
@@ -62,40 +63,55 @@ async def cpu_per_request(app: object, count: int, tag: str) -> float:
         return (time.process_time() - started) / count * 1e6
 
 
-async def measure_async(count: int) -> IngestProfile:
-    bare = await cpu_per_request(bare_app.app, count, "bare")
+async def measure_async(count: int, rounds: int) -> IngestProfile:
+    """Medians over `rounds` rounds, each running every configuration in turn."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "transforms").mkdir()
         settings = load_settings(
             transforms=Path(tmp) / "transforms", data_dir=Path(tmp) / "data", webhook_secret=SECRET
         )
         service = Service(settings)
+        stored = service.intake.add
         listener = logs.setup()
+
+        async def not_stored(event: NewEvent) -> tuple[int, bool]:
+            return 1, True
+
+        def configure(log: bool, store: bool) -> None:
+            logging.getLogger().setLevel(logging.INFO if log else logging.WARNING)
+            service.intake.add = stored if store else not_stored  # type: ignore[method-assign]
+
+        samples: dict[str, list[float]] = {"bare": [], "full": [], "nolog": [], "neither": []}
         try:
-            full = await cpu_per_request(service.app, count, "full")
-            logging.getLogger().setLevel(logging.WARNING)
-            no_log = await cpu_per_request(service.app, count, "nolog")
-
-            async def not_stored(event: NewEvent) -> tuple[int, bool]:
-                return 1, True
-
-            service.intake.add = not_stored  # type: ignore[method-assign]
-            neither = await cpu_per_request(service.app, count, "neither")
+            for round_ in range(rounds):
+                samples["bare"].append(await cpu_per_request(bare_app.app, count, f"b{round_}"))
+                for name, log, store in (
+                    ("full", True, True),
+                    ("nolog", False, True),
+                    ("neither", False, False),
+                ):
+                    configure(log, store)
+                    samples[name].append(
+                        await cpu_per_request(service.app, count, f"{name}{round_}")
+                    )
         finally:
             listener.stop()
             service.intake.close()
             service.store.close()
-    return IngestProfile(bare, full, no_log, neither)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    return IngestProfile(medians["bare"], medians["full"], medians["nolog"], medians["neither"])
 
 
-def measure(count: int = 2000) -> IngestProfile:
-    return asyncio.run(measure_async(count))
+def measure(count: int = 1000, rounds: int = 5) -> IngestProfile:
+    return asyncio.run(measure_async(count, rounds))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    profile = measure(parser.parse_args().requests)
+    parser.add_argument("--requests", type=int, default=1000, help="per configuration and round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    profile = measure(args.requests, args.rounds)
     print(f"bare endpoint:                  {profile.bare_us:6.0f} us CPU per request")
     print(f"dodo-transform ingest:          {profile.full_us:6.0f}")
     print(f"  without its log line:         {profile.no_log_us:6.0f}")

@@ -203,7 +203,7 @@ def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 
 def profile_section() -> str:
-    cost = profile_ingest.measure(2000)
+    cost = profile_ingest.measure()
     log_line = cost.full_us - cost.no_log_us
     store = cost.no_log_us - cost.no_log_no_store_us
     rest = cost.no_log_no_store_us - cost.bare_us
@@ -218,9 +218,9 @@ def profile_section() -> str:
             "|---|---|---|",
             f"| bare endpoint | {cost.bare_us:,.0f} us | |",
             f"| dodo-transform, without log line and store | {cost.no_log_no_store_us:,.0f} us | "
-            f"+{rest:,.0f} us: signature check, JSON parse, answer, metrics |",
-            f"| ... with the store (group commit) | {cost.no_log_us:,.0f} us | +{store:,.0f} us |",
-            f"| ... with its log line (full path) | {cost.full_us:,.0f} us | +{log_line:,.0f} us |",
+            f"{rest:+,.0f} us: signature check, JSON parse, answer, metrics |",
+            f"| ... with the store (group commit) | {cost.no_log_us:,.0f} us | {store:+,.0f} us |",
+            f"| ... with its log line (full path) | {cost.full_us:,.0f} us | {log_line:+,.0f} us |",
             "",
             "The HTTP process is the limit: with the worker running on an empty transforms folder the",
             "ratio to the ceiling was the same as with the seed transforms, and turning the fsync off",
