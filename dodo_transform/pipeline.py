@@ -71,32 +71,10 @@ def outcome_deliveries(transform: Transform, outcome: Outcome) -> list[NewDelive
         return [item(0, outcome.kind.value)]
     deliveries = []
     for index, request in enumerate(outcome.requests):
-        problems = _segment_problems(request.url, request.payload)
+        problems = segment.drops(request.url, request.payload)
         status, error = ("invalid", "; ".join(problems)) if problems else ("pending", None)
         deliveries.append(item(index, status, request=request.to_json(redact=False), error=error))
     return deliveries
-
-
-def _segment_problems(url: str, payload: Any) -> list[str]:
-    """What Segment would silently drop; such messages are held back, never sent."""
-    if not segment.is_segment_url(url):
-        return []
-    kind = segment.call_type(url)
-    if kind is None:
-        return [f"{url} is not a Segment API path"]
-    if kind == "batch":
-        return []  # a handler-built batch is sent as the handler wrote it
-    return segment.problems(kind, payload)
-
-
-def _naming_warnings(outcome: Outcome) -> list[str]:
-    """Advice that does not block a message (Segment accepts it), logged for the user."""
-    return [
-        warning
-        for request in outcome.requests
-        if segment.is_segment_url(request.url)
-        for warning in segment.advice(segment.call_type(request.url) or "", request.payload)
-    ]
 
 
 def write_key_for(settings: Settings, registry: Registry, transform: str) -> str | None:
@@ -318,15 +296,16 @@ class Pipeline:
                         "error": delivery.error,
                     },
                 )
-        for warning in _naming_warnings(outcome):
-            log.warning(
-                "segment naming",
-                extra={
-                    "webhook_id": event.webhook_id,
-                    "transform": transform.name,
-                    "warning": warning,
-                },
-            )
+        for request in outcome.requests:
+            for warning in segment.advice_for(request.url, request.payload):
+                log.warning(
+                    "segment naming",
+                    extra={
+                        "webhook_id": event.webhook_id,
+                        "transform": transform.name,
+                        "warning": warning,
+                    },
+                )
         return deliveries
 
     def _count_strike(self, transform: Transform, outcome: Outcome) -> None:

@@ -1,9 +1,10 @@
 """What Segment's HTTP Tracking API accepts, and what it silently drops.
 
 Segment answers 200 to almost anything and drops bad messages later, so the
-only way to catch a mistake is to look before sending. `problems` lists what
-Segment would drop; `lint` adds the softer advice (naming, timestamps) that
-`dodo-transform test` shows as warnings.
+only way to catch a mistake is to look before sending. `drops` lists what
+Segment would drop (the pipeline holds such messages back); `advice_for` the
+softer advice (naming, timestamps) that is only logged; `lint`, both, as
+`dodo-transform test` shows them.
 """
 
 from __future__ import annotations
@@ -82,17 +83,29 @@ def advice(kind: str, message: Any) -> list[str]:
     return found
 
 
-def lint(request: _Request) -> list[str]:
-    """Every warning for one outgoing request; empty for requests not bound for Segment."""
-    if not is_segment_url(request.url):
+def drops(url: str, payload: Any) -> list[str]:
+    """Why Segment would silently drop this single call; empty for other destinations and for
+    a handler-built `/v1/batch` (sent as written; `lint` checks its items)."""
+    if not is_segment_url(url):
         return []
-    kind = call_type(request.url)
+    kind = call_type(url)
     if kind is None:
         return [
-            f"{urlsplit(request.url).path!r} is not a Segment API path "
+            f"{urlsplit(url).path!r} is not a Segment API path "
             "(/v1/track, /v1/identify, /v1/page, /v1/screen, /v1/group, /v1/alias, /v1/batch)"
         ]
-    if kind == "batch":
+    return [] if kind == "batch" else problems(kind, payload)
+
+
+def advice_for(url: str, payload: Any) -> list[str]:
+    """Naming and timestamp advice for a single Segment call; empty elsewhere."""
+    kind = call_type(url) if is_segment_url(url) else None
+    return advice(kind, payload) if kind in CALL_TYPES else []
+
+
+def lint(request: _Request) -> list[str]:
+    """Every warning for one outgoing request; empty for requests not bound for Segment."""
+    if is_segment_url(request.url) and call_type(request.url) == "batch":
         batch = request.payload.get("batch") if isinstance(request.payload, dict) else None
         if not isinstance(batch, list):
             return ["batch payload has no `batch` array"]
@@ -101,7 +114,7 @@ def lint(request: _Request) -> list[str]:
             for index, item in enumerate(batch)
             for warning in _item_warnings(item)
         ]
-    return problems(kind, request.payload) + advice(kind, request.payload)
+    return drops(request.url, request.payload) + advice_for(request.url, request.payload)
 
 
 def _item_warnings(item: Any) -> list[str]:
