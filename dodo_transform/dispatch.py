@@ -28,7 +28,12 @@ from dodo_transform.delivery import (
     Prepared,
     backoff,
 )
-from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
+from dodo_transform.errors import (
+    BlockedDestination,
+    DeliveryError,
+    FinalDelivery,
+    RetryableDelivery,
+)
 from dodo_transform.ratelimit import RateLimiter
 from dodo_transform.store import Attempt, Delivery, DeliveryUpdate
 
@@ -143,39 +148,41 @@ class Dispatcher:
             shown = prepared.to_json()
             return [Result(d, "dry_run", request=shown) for d in deliveries]
         await self._limiter.acquire(key)
-        at, started = self._clock(), time.monotonic()
-        try:
-            status = await self._send(prepared)
-        except RetryableDelivery as error:
-            if error.status == 429:
-                self._limiter.pause(key, error.retry_after or 1.0)
-            attempt = Attempt(at, error.status, str(error), _ms_since(started))
-            return self._retry_all(deliveries, attempt, error.retry_after)
-        except FinalDelivery as error:
-            if error.status == 400 and len(batch) > 1:
-                middle = len(batch) // 2  # find the message Segment refuses
-                first = await self._send_batch(url, auth, key, batch[:middle])
-                return first + await self._send_batch(url, auth, key, batch[middle:])
-            attempt = Attempt(at, error.status, str(error), _ms_since(started))
-            return [Result(d, "dead", attempt, str(error)) for d in deliveries]
-        attempt = Attempt(at, status, None, _ms_since(started))
-        return [Result(d, "delivered", attempt) for d in deliveries]
+        attempt, error = await self._attempt(prepared)
+        if isinstance(error, RetryableDelivery) and error.status == 429:
+            self._limiter.pause(key, error.retry_after or 1.0)
+        if isinstance(error, FinalDelivery) and error.status == 400 and len(batch) > 1:
+            middle = len(batch) // 2  # find the message Segment refuses
+            first = await self._send_batch(url, auth, key, batch[:middle])
+            return first + await self._send_batch(url, auth, key, batch[middle:])
+        return self._settle(deliveries, attempt, error)
 
     # --- other destinations -------------------------------------------------------------------
 
     async def _send_single(self, delivery: Delivery, prepared: Prepared) -> list[Result]:
         if self._dry_run:
             return [Result(delivery, "dry_run", request=prepared.to_json())]
+        return self._settle([delivery], *await self._attempt(prepared))
+
+    # --- sending and its outcome --------------------------------------------------------------
+
+    async def _attempt(self, prepared: Prepared) -> tuple[Attempt, DeliveryError | None]:
+        """Send once; the attempt as stored, and the error if it failed."""
         at, started = self._clock(), time.monotonic()
         try:
             status = await self._send(prepared)
-        except RetryableDelivery as error:
-            attempt = Attempt(at, error.status, str(error), _ms_since(started))
-            return self._retry_all([delivery], attempt, error.retry_after)
-        except FinalDelivery as error:
-            attempt = Attempt(at, error.status, str(error), _ms_since(started))
-            return [Result(delivery, "dead", attempt, str(error))]
-        return [Result(delivery, "delivered", Attempt(at, status, None, _ms_since(started)))]
+        except DeliveryError as error:
+            return Attempt(at, error.status, str(error), _ms_since(started)), error
+        return Attempt(at, status, None, _ms_since(started)), None
+
+    def _settle(
+        self, deliveries: Sequence[Delivery], attempt: Attempt, error: DeliveryError | None
+    ) -> list[Result]:
+        if error is None:
+            return [Result(d, "delivered", attempt) for d in deliveries]
+        if isinstance(error, RetryableDelivery):
+            return self._retry_all(deliveries, attempt, error.retry_after)
+        return [Result(d, "dead", attempt, str(error)) for d in deliveries]
 
     async def _send(self, prepared: Prepared) -> int:
         async with self._slots:
