@@ -25,7 +25,7 @@ from dodo_transform.errors import PayloadError, SignatureError, StorageError
 from dodo_transform.metrics import CONTENT_TYPE
 from dodo_transform.pipeline import ReplayError
 from dodo_transform.pipeline import replay as replay_delivery
-from dodo_transform.store import REPLAYABLE_STATUSES, Delivery, NewEvent
+from dodo_transform.store import REPLAYABLE_STATUSES, Delivery, NewEvent, StoredEvent
 
 if TYPE_CHECKING:
     from dodo_transform.service import Service
@@ -163,15 +163,17 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+async def stored(method: Callable[..., Any], *args: Any) -> Any:
+    """Call a blocking store operation off the event loop; a store failure answers 503."""
+    try:
+        return await asyncio.to_thread(method, *args)
+    except StorageError as error:
+        raise HTTPException(503, str(error)) from None
+
+
 def add_admin_routes(app: FastAPI, service: Service) -> None:
     guarded = [Depends(admin_guard(service))]
     store = service.store
-
-    async def stored(method: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return await asyncio.to_thread(method, *args)
-        except StorageError as error:
-            raise HTTPException(503, str(error)) from None
 
     @app.get("/api/events", dependencies=guarded)
     async def list_events(limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
@@ -209,11 +211,9 @@ def add_admin_routes(app: FastAPI, service: Service) -> None:
     @app.post("/api/deliveries/{delivery_id}/replay", dependencies=guarded)
     async def replay(delivery_id: int) -> dict[str, Any]:
         try:
-            results = await asyncio.to_thread(replay_delivery, store, service.registry, delivery_id)
+            results = await stored(replay_delivery, store, service.registry, delivery_id)
         except ReplayError as error:
             raise HTTPException(409, str(error)) from None
-        except StorageError as error:
-            raise HTTPException(503, str(error)) from None
         return {"replayed": delivery_id, "statuses": [r.status for r in results]}
 
     @app.post("/api/replay", dependencies=guarded)
@@ -227,7 +227,7 @@ def add_admin_routes(app: FastAPI, service: Service) -> None:
                 continue
             seen.add((delivery.event_id, delivery.transform))
             try:
-                await asyncio.to_thread(replay_delivery, store, service.registry, delivery.id)
+                await stored(replay_delivery, store, service.registry, delivery.id)
                 replayed.append(delivery.id)
             except ReplayError as error:
                 errors.append(str(error))
@@ -250,7 +250,7 @@ def add_admin_routes(app: FastAPI, service: Service) -> None:
         ]
 
 
-def _event_json(event: Any) -> dict[str, Any]:
+def _event_json(event: StoredEvent) -> dict[str, Any]:
     return {
         "id": event.id,
         "webhook_id": event.webhook_id,
@@ -260,7 +260,7 @@ def _event_json(event: Any) -> dict[str, Any]:
 
 
 async def _with_attempts(service: Service, delivery: Delivery) -> dict[str, Any]:
-    attempts = await asyncio.to_thread(service.store.attempts, delivery.id)
+    attempts = await stored(service.store.attempts, delivery.id)
     return delivery.to_json() | {
         "attempt_log": [
             {
