@@ -26,7 +26,7 @@ from pathlib import Path
 
 import quickjs
 
-from dodo_transform.engine import Event, Transform
+from dodo_transform.transforms.engine import Event, Transform
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = {

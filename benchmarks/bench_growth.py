@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dodo_transform.engine import Event, Transform
+from dodo_transform.transforms.engine import Event, Transform
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = (ROOT / "transforms" / "segment_track_payments.js").read_text()

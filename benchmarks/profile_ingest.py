@@ -33,7 +33,7 @@ from harness import signed_requests
 from dodo_transform import logs
 from dodo_transform.service import Service
 from dodo_transform.settings import load_settings
-from dodo_transform.store import NewEvent
+from dodo_transform.store.sqlite import NewEvent
 from tests.integration.conftest import SECRET
 
 # The test transport probes for trio by importing it on every request; that probe is not ours.

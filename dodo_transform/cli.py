@@ -17,11 +17,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dodo_transform import checks, service, signing
-from dodo_transform.engine import Event, Outcome, OutcomeKind
+from dodo_transform import service, signing
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
-from dodo_transform.registry import load_file
 from dodo_transform.settings import Settings, load_settings
+from dodo_transform.transforms import checks
+from dodo_transform.transforms.engine import Event, Outcome, OutcomeKind
+from dodo_transform.transforms.registry import load_file
 
 app = typer.Typer(
     add_completion=False,

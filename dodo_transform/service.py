@@ -16,16 +16,16 @@ from pathlib import Path
 import uvicorn
 
 from dodo_transform import logs, signing
-from dodo_transform.app import create_app
 from dodo_transform.errors import ConfigError, StorageError
-from dodo_transform.intake import Intake
 from dodo_transform.metrics import IngestMetrics, PipelineMetrics
-from dodo_transform.pipeline import Pipeline
-from dodo_transform.registry import Registry
-from dodo_transform.reload import Watcher, reload_on_change, watch_folder
+from dodo_transform.pipeline.runner import Pipeline
+from dodo_transform.pipeline.worker import WorkerProcess
 from dodo_transform.settings import Settings
-from dodo_transform.store import SqliteStore, Store
-from dodo_transform.worker import WorkerProcess
+from dodo_transform.store.intake import Intake
+from dodo_transform.store.sqlite import SqliteStore, Store
+from dodo_transform.transforms.registry import Registry
+from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
+from dodo_transform.web.app import create_app
 
 log = logging.getLogger("dodo_transform.service")
 SECRET_FILE = "webhook-secret"

@@ -16,7 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dodo_transform.errors import ConfigError
-from dodo_transform.sandbox import Limits
+from dodo_transform.transforms.sandbox import Limits
 
 DEFAULT_CONFIG_FILE = Path("dodo-transform.env")
 SEGMENT_REGIONS = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dodo_transform.engine import Event
+from dodo_transform.transforms.engine import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from dodo_transform.delivery import (
+from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
+from dodo_transform.outbound.sender import (
     MAX_ATTEMPTS,
     RETRY_WINDOW_SECONDS,
     Deliverer,
     backoff,
     parse_retry_after,
 )
-from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
 
 TRACK = {
     "method": "POST",

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from dodo_transform import batching
-from dodo_transform.delivery import Deliverer
-from dodo_transform.dispatch import Dispatcher, Result
-from dodo_transform.ratelimit import RateLimiter
-from dodo_transform.store import Delivery
+from dodo_transform.outbound import batching
+from dodo_transform.outbound.dispatcher import Dispatcher, Result
+from dodo_transform.outbound.ratelimit import RateLimiter
+from dodo_transform.outbound.sender import Deliverer
+from dodo_transform.store.sqlite import Delivery
 
 NOW = time.time()
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from dodo_transform import checks
-from dodo_transform.engine import Event, OutcomeKind
-from dodo_transform.registry import load_file
+from dodo_transform.transforms import checks
+from dodo_transform.transforms.engine import Event, OutcomeKind
+from dodo_transform.transforms.registry import load_file
 from tests.conftest import EXAMPLES, TRANSFORMS, event_from, sample
 
 HANDLERS = sorted((EXAMPLES / "handlers").glob("*.js"))

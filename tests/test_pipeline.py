@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from dodo_transform.engine import Transform
-from dodo_transform.pipeline import ReplayError, outcome_deliveries, replay, write_key_for
-from dodo_transform.registry import Registry
+from dodo_transform.pipeline.runner import ReplayError, outcome_deliveries, replay, write_key_for
 from dodo_transform.settings import load_settings
-from dodo_transform.store import NewDelivery, NewEvent, SqliteStore
+from dodo_transform.store.sqlite import NewDelivery, NewEvent, SqliteStore
+from dodo_transform.transforms.engine import Transform
+from dodo_transform.transforms.registry import Registry
 from tests.conftest import event_from
 
 

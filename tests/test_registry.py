@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dodo_transform.errors import ConfigError
-from dodo_transform.registry import Registry, read_settings
+from dodo_transform.transforms.registry import Registry, read_settings
 
 GOOD = "function handler(w) { return w; }"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from dodo_transform import segment
-from dodo_transform.engine import Request
+from dodo_transform.outbound import segment
+from dodo_transform.transforms.engine import Request
 
 
 def lint(url: str, payload: Any) -> list[str]:

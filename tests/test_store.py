@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from dodo_transform.errors import StorageError
-from dodo_transform.store import Attempt, DeliveryUpdate, NewDelivery, NewEvent, SqliteStore, Store
+from dodo_transform.store.sqlite import (
+    Attempt,
+    DeliveryUpdate,
+    NewDelivery,
+    NewEvent,
+    SqliteStore,
+    Store,
+)
 
 
 class Clock:

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dodo_transform.engine import OutcomeKind, Transform
 from dodo_transform.service import Service
 from dodo_transform.settings import load_settings
+from dodo_transform.transforms.engine import OutcomeKind, Transform
 from tests.conftest import EXAMPLES, event_from, sample
 from tests.integration.conftest import SECRET, WRITE_KEY, Server, example, server_env
 from tests.standin import Reply, SegmentStandIn

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from dodo_transform.errors import StorageError
-from dodo_transform.store import NewEvent, Store
+from dodo_transform.store.sqlite import NewEvent, Store
 
 MAX_GROUP = 256
 

@@ -20,22 +20,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dodo_transform import batching
-from dodo_transform.delivery import (
-    MAX_ATTEMPTS,
-    RETRY_WINDOW_SECONDS,
-    Deliverer,
-    Prepared,
-    backoff,
-)
 from dodo_transform.errors import (
     BlockedDestination,
     DeliveryError,
     FinalDelivery,
     RetryableDelivery,
 )
-from dodo_transform.ratelimit import RateLimiter
-from dodo_transform.store import Attempt, Delivery, DeliveryUpdate
+from dodo_transform.outbound import batching
+from dodo_transform.outbound.ratelimit import RateLimiter
+from dodo_transform.outbound.sender import (
+    MAX_ATTEMPTS,
+    RETRY_WINDOW_SECONDS,
+    Deliverer,
+    Prepared,
+    backoff,
+)
+from dodo_transform.store.sqlite import Attempt, Delivery, DeliveryUpdate
 
 
 @dataclass(frozen=True)

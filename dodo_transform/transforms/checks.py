@@ -14,9 +14,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from dodo_transform.engine import Event, Outcome
 from dodo_transform.errors import HandlerError, PayloadError
-from dodo_transform.registry import load_file
+from dodo_transform.transforms.engine import Event, Outcome
+from dodo_transform.transforms.registry import load_file
 
 
 class Verdict(StrEnum):

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dodo_transform import segment
 from dodo_transform.errors import HandlerError, PayloadError
-from dodo_transform.sandbox import Limits, Sandbox, SandboxBroken
+from dodo_transform.outbound import segment
+from dodo_transform.transforms.sandbox import Limits, Sandbox, SandboxBroken
 
 METHODS = ("POST", "PUT", "PATCH")
 _RETURN_HINT = "return the webhook object (set webhook.cancel = true to skip an event)"

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 
 import watchfiles
 
-from dodo_transform.registry import Registry
+from dodo_transform.transforms.registry import Registry
 
-log = logging.getLogger("dodo_transform.reload")
+log = logging.getLogger("dodo_transform.transforms.reload")
 DEBOUNCE_MS = 100
 Watcher = Callable[[Registry, asyncio.Event], AsyncIterator[object]]
 

@@ -23,18 +23,18 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
-from dodo_transform import batching, segment
-from dodo_transform.delivery import Deliverer
-from dodo_transform.dispatch import Dispatcher, Result
-from dodo_transform.engine import Event, Outcome, OutcomeKind, Transform
 from dodo_transform.errors import DodoTransformError, StorageError
 from dodo_transform.metrics import PipelineMetrics
-from dodo_transform.ratelimit import RateLimiter
-from dodo_transform.registry import Registry
+from dodo_transform.outbound import batching, segment
+from dodo_transform.outbound.dispatcher import Dispatcher, Result
+from dodo_transform.outbound.ratelimit import RateLimiter
+from dodo_transform.outbound.sender import Deliverer
 from dodo_transform.settings import Settings
-from dodo_transform.store import REPLAYABLE_STATUSES, NewDelivery, Store, StoredEvent
+from dodo_transform.store.sqlite import REPLAYABLE_STATUSES, NewDelivery, Store, StoredEvent
+from dodo_transform.transforms.engine import Event, Outcome, OutcomeKind, Transform
+from dodo_transform.transforms.registry import Registry
 
-log = logging.getLogger("dodo_transform.pipeline")
+log = logging.getLogger("dodo_transform.pipeline.runner")
 T = TypeVar("T")
 IDLE_POLL_SECONDS = 0.5
 STORE_RETRY_SECONDS = 1.0

@@ -23,8 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from dodo_transform import segment
 from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
+from dodo_transform.outbound import segment
 
 RETRYABLE_STATUS = frozenset({408, 429})
 # Capped exponential backoff: 5 s, 15 s, 45 s, ... up to 4 h between tries. With the jitter

@@ -30,7 +30,9 @@ import quickjs
 
 from dodo_transform.errors import HandlerError
 
-_PRELUDE_TEMPLATE = resources.files("dodo_transform").joinpath("sandbox.js").read_text("utf-8")
+_PRELUDE_TEMPLATE = (
+    resources.files("dodo_transform.transforms").joinpath("sandbox.js").read_text("utf-8")
+)
 # `new Function(body)` puts the body two lines below the start of its source.
 _FACTORY_LINE_OFFSET = 2
 _FRAME = re.compile(r"^\s*at (?:(?P<func>[^(]*?) )?\(?<input>:(?P<line>\d+):(?P<col>\d+)\)?\s*$")

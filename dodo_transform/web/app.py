@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from dodo_transform.engine import Event
 from dodo_transform.errors import PayloadError, SignatureError, StorageError
 from dodo_transform.metrics import CONTENT_TYPE
-from dodo_transform.pipeline import ReplayError
-from dodo_transform.pipeline import replay as replay_delivery
-from dodo_transform.store import REPLAYABLE_STATUSES, Delivery, NewEvent, StoredEvent
+from dodo_transform.pipeline.runner import ReplayError
+from dodo_transform.pipeline.runner import replay as replay_delivery
+from dodo_transform.store.sqlite import REPLAYABLE_STATUSES, Delivery, NewEvent, StoredEvent
+from dodo_transform.transforms.engine import Event
 
 if TYPE_CHECKING:
     from dodo_transform.service import Service

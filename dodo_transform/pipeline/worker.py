@@ -24,13 +24,13 @@ from pathlib import Path
 
 from dodo_transform import logs
 from dodo_transform.metrics import PipelineMetrics
-from dodo_transform.pipeline import Pipeline
-from dodo_transform.registry import Registry
-from dodo_transform.reload import reload_on_change
+from dodo_transform.pipeline.runner import Pipeline
 from dodo_transform.settings import Settings
-from dodo_transform.store import SqliteStore
+from dodo_transform.store.sqlite import SqliteStore
+from dodo_transform.transforms.registry import Registry
+from dodo_transform.transforms.reload import reload_on_change
 
-log = logging.getLogger("dodo_transform.worker")
+log = logging.getLogger("dodo_transform.pipeline.worker")
 METRICS_FILE = "worker-metrics.prom"
 POLL_SECONDS = 0.05  # how soon the worker sees an event stored by the HTTP process
 WATCH_PARENT_SECONDS = 0.5

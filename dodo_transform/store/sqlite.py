@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dodo_transform.errors import StorageError
-from dodo_transform.segment import redact_headers
+from dodo_transform.outbound.segment import redact_headers
 
 FINAL_STATUSES = ("delivered", "dry_run", "dead", "blocked", "invalid", "skipped", "cancelled")
 REPLAYABLE_STATUSES = ("failed", "dead")

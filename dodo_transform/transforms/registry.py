@@ -18,9 +18,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from dodo_transform.engine import Transform
 from dodo_transform.errors import ConfigError, HandlerError
-from dodo_transform.sandbox import Limits
+from dodo_transform.transforms.engine import Transform
+from dodo_transform.transforms.sandbox import Limits
 
 CONFIG_FILE = "transforms.toml"
 log = logging.getLogger(__name__)
