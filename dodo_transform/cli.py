@@ -17,12 +17,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dodo_transform import service, signing
+from dodo_transform import signing
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
-from dodo_transform.settings import Settings, load_settings
+from dodo_transform.settings import WEBHOOK_PATH, Settings, load_settings
 from dodo_transform.transforms import checks
-from dodo_transform.transforms.engine import Event, Outcome, OutcomeKind
+from dodo_transform.transforms.engine import Outcome, OutcomeKind
+from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import load_file
+from dodo_transform.webhook_secret import signing_secrets
 
 app = typer.Typer(
     add_completion=False,
@@ -80,7 +82,7 @@ def show_outcome(outcome: Outcome) -> None:
     if outcome.error:
         out.print(outcome.error, style="red", markup=False)
     for request in outcome.requests:
-        shown = request.to_json()
+        shown = request.redacted()
         out.print(f"\n{shown['method']} {shown['url']}", style="bold", markup=False)
         for name, value in shown["headers"].items():
             out.print(f"  {name}: {value}", markup=False)
@@ -151,6 +153,8 @@ def serve(
 ) -> None:
     """Receive Dodo webhooks, run the transforms and deliver the results."""
     settings = settings_from(config, host=host, port=port, transforms=transforms, data_dir=data_dir)
+    from dodo_transform import service  # FastAPI and uvicorn load only for `serve`
+
     try:
         service.serve(settings)
     except (ConfigError, StorageError) as error:
@@ -170,10 +174,10 @@ def send(
     settings = settings_from(config)
     body = read_event(event).body.encode("utf-8")
     try:
-        secrets, _ = service.signing_secrets(settings, create=False)
+        secrets, _ = signing_secrets(settings, create=False)
     except ConfigError as error:
         fail(str(error))
-    target = url or f"http://{settings.host}:{settings.port}{service.WEBHOOK_PATH}"
+    target = url or f"http://{settings.host}:{settings.port}{WEBHOOK_PATH}"
     headers = signing.sign(secrets[0], webhook_id or f"msg_{uuid.uuid4().hex}", body)
     headers["Content-Type"] = "application/json"
     try:

@@ -1,7 +1,11 @@
-"""The running service: its long-lived parts, built from the settings, started and stopped in order.
+"""The composition root: the service's parts, built from the settings, started and stopped in order.
 
-Start: open the store, load the transforms, start the pipeline (by default in
-its own worker process, see worker.py), watch the folder.
+`build_service(settings, **parts)` is the one place parts are made and wired,
+for the HTTP process (`serve`), the worker process and the tests alike; a test
+replaces a part (store, clock, transport, watcher) by passing it.
+
+Start: load the transforms, start the pipeline (by default in its own worker
+process, see pipeline/worker.py), watch the folder.
 Stop: stop watching, stop the pipeline (in-flight work finishes or is released),
 commit what the intake holds, close the store.
 """
@@ -10,116 +14,128 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import time
 from collections.abc import Callable
-from pathlib import Path
+from functools import cached_property, partial
 
+import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from dodo_transform import logs, signing
 from dodo_transform.errors import ConfigError, StorageError
 from dodo_transform.metrics import IngestMetrics, PipelineMetrics
-from dodo_transform.pipeline.runner import Pipeline
+from dodo_transform.outbound.dispatcher import Dispatcher
+from dodo_transform.outbound.ratelimit import RateLimiter
+from dodo_transform.outbound.sender import Sender
+from dodo_transform.pipeline import worker
+from dodo_transform.pipeline.outcomes import write_key_for
+from dodo_transform.pipeline.runner import IDLE_POLL_SECONDS, Pipeline
 from dodo_transform.pipeline.worker import WorkerProcess
-from dodo_transform.settings import Settings
+from dodo_transform.settings import WEBHOOK_PATH, Settings
+from dodo_transform.store import DeliveryStatus, Store, open_store
 from dodo_transform.store.intake import Intake
-from dodo_transform.store.sqlite import SqliteStore, Store
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
 from dodo_transform.web.app import create_app
+from dodo_transform.web.context import WebContext
+from dodo_transform.webhook_secret import SECRET_FILE, signing_secrets
 
 log = logging.getLogger("dodo_transform.service")
-SECRET_FILE = "webhook-secret"
-WEBHOOK_PATH = "/webhooks/dodo"
-
-
-def stored_secret(data_dir: Path, *, create: bool) -> tuple[str | None, bool]:
-    """The secret kept in the data dir, made on first use when `create`; (secret, created)."""
-    path = data_dir / SECRET_FILE
-    if path.is_file():
-        return path.read_text().strip(), False
-    if not create:
-        return None, False
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = signing.new_secret()
-    path.touch(mode=0o600)
-    path.write_text(secret + "\n")
-    return secret, True
-
-
-def signing_secrets(settings: Settings, *, create: bool) -> tuple[list[str], bool]:
-    """The configured secrets, else the data dir's (made on first run); (secrets, created)."""
-    if settings.secrets:
-        return settings.secrets, False
-    secret, created = stored_secret(settings.data_dir, create=create)
-    if secret is None:
-        raise ConfigError(
-            f"no webhook secret: set DODO_WEBHOOK_SECRET or run `serve` once to create "
-            f"{settings.data_dir / SECRET_FILE}"
-        )
-    return [secret], created
 
 
 class Service:
-    """The HTTP side (ingest, health, metrics, admin API) and the pipeline, in-process or not."""
+    """The parts of one process and their order of starting and stopping.
 
-    def __init__(self, settings: Settings, *, watch: Watcher = watch_folder) -> None:
+    `intake`, `verifier` and `worker` exist in the HTTP process; `pipeline` where the
+    pipeline runs (the worker process, or the HTTP process when it runs in-process).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        registry: Registry,
+        watcher: Watcher,
+        pipeline: Pipeline | None = None,
+        pipeline_metrics: PipelineMetrics | None = None,
+        worker: WorkerProcess | None = None,
+        intake: Intake | None = None,
+        verifier: signing.Verifier | None = None,
+        created_secret: bool = False,
+    ) -> None:
         self.settings = settings
-        secrets, self.created_secret = signing_secrets(settings, create=True)
-        self.verifier = signing.Verifier(secrets)
+        self.store = store
+        self.registry = registry
+        self.pipeline = pipeline
+        self.pipeline_metrics = pipeline_metrics or PipelineMetrics()
+        self.worker = worker
+        self.intake = intake
+        self.verifier = verifier
+        self.created_secret = created_secret
         self.metrics = IngestMetrics()
-        self.store: Store = SqliteStore(settings.database, claims_work=not settings.worker_process)
-        self.intake = Intake(self.store)
-        self.registry = Registry(settings.transforms, settings.limits)
-        self.worker: WorkerProcess | None = None
-        self.pipeline: Pipeline | None = None
-        self.pipeline_metrics = PipelineMetrics()  # used when the pipeline runs in this process
-        if settings.worker_process:
-            self.worker = WorkerProcess(settings)
-        else:
-            self.pipeline = Pipeline.from_settings(
-                settings, self.store, self.registry, self.pipeline_metrics
-            )
         self.loaded = False
-        self._watch = watch
+        self._watch = watcher
         self._stopping = asyncio.Event()
         self._helpers: list[asyncio.Task[None]] = []
-        self.metrics.watch_queue("events", self._depth(self.store.pending_events))
+
+    # --- what the web edge sees ---------------------------------------------------------------
+
+    @cached_property
+    def app(self) -> FastAPI:
+        """The HTTP app (ingest, health, metrics, admin API), running this service."""
+        return create_app(self.web_context())
+
+    def web_context(self) -> WebContext:
+        if self.intake is None or self.verifier is None:
+            raise ConfigError("this service has no HTTP side (it is a worker)")
+        self.metrics.watch_queue("events", _depth(self.store.pending_events))
         self.metrics.watch_queue(
-            "deliveries", self._depth(lambda: self.store.counts().get("pending", 0))
+            "deliveries", _depth(lambda: self.store.counts().get(DeliveryStatus.PENDING, 0))
         )
-        self.app = create_app(self)
-
-    @staticmethod
-    def _depth(read: Callable[[], int]) -> Callable[[], float]:
-        def depth() -> float:
-            try:
-                return float(read())
-            except StorageError:
-                return float("nan")  # a scrape must not fail because the store does
-
-        return depth
-
-    @property
-    def pipeline_running(self) -> bool:
-        return self.worker.alive if self.worker is not None else self.pipeline is not None
+        return WebContext(
+            store=self.store,
+            intake=self.intake,
+            verifier=self.verifier,
+            registry=self.registry,
+            metrics=self.metrics,
+            max_body_bytes=self.settings.max_body_bytes,
+            admin_token=self.settings.admin_token,
+            notify=self.notify,
+            problems=self.problems,
+            pipeline_metrics=self.render_pipeline_metrics,
+            start=self.start,
+            stop=self.stop,
+            loaded=lambda: self.loaded,
+        )
 
     def notify(self) -> None:
-        """An event was stored. The in-process pipeline starts on it now; a worker polls."""
+        """New work was stored. An in-process pipeline starts on it now; a worker polls."""
         if self.pipeline is not None:
             self.pipeline.notify()
 
-    def render_metrics(self) -> bytes:
-        pipeline = (
-            self.worker.metrics_text()
-            if self.worker is not None
-            else self.pipeline_metrics.render()
-        )
-        return self.metrics.render() + pipeline
+    def problems(self) -> list[str]:
+        """Why the pipeline cannot work now (empty when it can)."""
+        if self.worker is not None:
+            return self.worker.problems()
+        if self.pipeline is not None:
+            return self.pipeline.problems()
+        return ["the pipeline is not running"]
+
+    def render_pipeline_metrics(self) -> bytes:
+        if self.worker is not None:
+            return self.worker.metrics_text()
+        return self.pipeline_metrics.render()
+
+    # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         if not self.settings.transforms.is_dir():
             raise ConfigError(f"transforms folder {self.settings.transforms} does not exist")
-        await asyncio.to_thread(self.registry.reload)  # for the admin API and replays
+        await asyncio.to_thread(self.registry.reload)
         self.loaded = True
         self._stopping = asyncio.Event()
         if self.worker is not None:
@@ -142,8 +158,87 @@ class Service:
             await asyncio.to_thread(self.worker.stop)
         if self.pipeline is not None:
             await self.pipeline.stop()
-        await asyncio.to_thread(self.intake.close)
+        if self.intake is not None:
+            await asyncio.to_thread(self.intake.close)
         self.store.close()
+
+
+def build_service(
+    settings: Settings,
+    *,
+    in_worker: bool = False,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+    transport: httpx.AsyncBaseTransport | None = None,
+    watcher: Watcher = watch_folder,
+    idle_poll_seconds: float = IDLE_POLL_SECONDS,
+) -> Service:
+    """The service for this process, each part replaceable.
+
+    The HTTP process (`in_worker=False`) gets the signing secret, the intake and the web
+    edge, and runs the pipeline in a worker process unless `worker_process` is off. The
+    worker process (`in_worker=True`) gets only the pipeline.
+    """
+    pipeline_here = in_worker or not settings.worker_process
+    secrets, created = ([], False) if in_worker else signing_secrets(settings, create=True)
+    if store is None:
+        # The worker's writes can all be derived again from the events, which the HTTP
+        # process commits durably; only one process releases stale leases at startup.
+        store = open_store(settings, clock=clock, durable=not in_worker, claims_work=pipeline_here)
+    registry = Registry(settings.transforms, settings.limits)
+    metrics = PipelineMetrics()
+    pipeline = None
+    if pipeline_here:
+        sender = Sender(
+            segment_base_url=settings.segment_base_url,
+            allowed_hosts=settings.extra_allowed_hosts,
+            timeout=settings.delivery_timeout,
+            transport=transport,
+        )
+        dispatcher = Dispatcher(
+            sender,
+            write_key_for=partial(write_key_for, settings, registry),
+            limiter=RateLimiter(settings.segment_requests_per_second),
+            dry_run=settings.dry_run,
+            retry_base_seconds=settings.retry_base_seconds,
+            concurrency=settings.delivery_concurrency,
+            batch_size=settings.segment_batch_size,
+            clock=clock,
+        )
+        pipeline = Pipeline(
+            settings=settings,
+            store=store,
+            registry=registry,
+            dispatcher=dispatcher,
+            metrics=metrics,
+            clock=clock,
+            idle_poll_seconds=idle_poll_seconds,
+        )
+    return Service(
+        settings=settings,
+        store=store,
+        registry=registry,
+        watcher=watcher,
+        pipeline=pipeline,
+        pipeline_metrics=metrics,
+        worker=None if pipeline_here else WorkerProcess(settings, worker_main),
+        intake=None if in_worker else Intake(store),
+        verifier=None if in_worker else signing.Verifier(secrets),
+        created_secret=created,
+    )
+
+
+def _depth(read: Callable[[], int]) -> Callable[[], float]:
+    def depth() -> float:
+        try:
+            return float(read())
+        except StorageError:
+            return float("nan")  # a scrape must not fail because the store does
+
+    return depth
+
+
+# --- the processes ----------------------------------------------------------------------------
 
 
 def banner(service: Service) -> str:
@@ -171,9 +266,9 @@ def banner(service: Service) -> str:
 
 
 def serve(settings: Settings) -> None:
-    """Run the service until interrupted."""
+    """Run the HTTP process until interrupted."""
     listener = logs.setup()
-    service = Service(settings)
+    service = build_service(settings)
     print(banner(service), flush=True)
     config = uvicorn.Config(
         service.app,
@@ -187,3 +282,36 @@ def serve(settings: Settings) -> None:
         uvicorn.Server(config).run()
     finally:
         listener.stop()
+
+
+def worker_main(settings: Settings, parent_pid: int) -> None:
+    """The worker process's entry point: the pipeline, until stopped or orphaned."""
+    # Answering Dodo comes first: when both want the CPU, the kernel favours the HTTP
+    # process, and the worker catches up in the gaps (its work is safe in the store).
+    os.nice(worker.WORKER_NICENESS)
+    listener = logs.setup()
+    try:
+        asyncio.run(_run_worker(settings, parent_pid))
+    finally:
+        listener.stop()
+
+
+async def _run_worker(settings: Settings, parent_pid: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    service = build_service(settings, in_worker=True, idle_poll_seconds=worker.POLL_SECONDS)
+    assert service.pipeline is not None
+    await service.start()
+    helpers = [
+        asyncio.create_task(worker.watch_parent(parent_pid, stop)),
+        asyncio.create_task(
+            worker.report(service.pipeline, service.pipeline_metrics, settings.data_dir, stop)
+        ),
+    ]
+    log.info("worker started", extra={"pid": os.getpid()})
+    await stop.wait()
+    await service.stop()
+    await asyncio.gather(*helpers, return_exceptions=True)
+    log.info("worker stopped")

@@ -16,9 +16,10 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dodo_transform.errors import ConfigError
-from dodo_transform.transforms.sandbox import Limits
+from dodo_transform.transforms.limits import Limits
 
 DEFAULT_CONFIG_FILE = Path("dodo-transform.env")
+WEBHOOK_PATH = "/webhooks/dodo"  # where the service takes Dodo's webhooks
 SEGMENT_REGIONS = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
 
 
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
         default="us", validation_alias=AliasChoices("segment_region", "SEGMENT_REGION")
     )
     admin_token: SecretStr | None = None
+    # Where events are stored: unset means SQLite in the data dir; sqlite:///path/file.db names
+    # another file.
+    database_url: str | None = None
 
     allowed_hosts: str = ""
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -97,7 +101,15 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> Path:
+        """The SQLite file in the data dir, used when no database URL is set."""
         return self.data_dir / "dodo-transform.db"
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file a `sqlite:///path` database URL names (else the data dir's)."""
+        if self.database_url is None:
+            return self.database
+        return Path(self.database_url.removeprefix("sqlite:").removeprefix("//"))
 
 
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dodo_transform.transforms.engine import Event
+from dodo_transform.transforms.event import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

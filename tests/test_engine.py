@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from dodo_transform.errors import PayloadError
-from dodo_transform.transforms.engine import Event, OutcomeKind, Transform
+from dodo_transform.transforms.engine import OutcomeKind, Transform
+from dodo_transform.transforms.event import Event
 from tests.conftest import event_from
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from dodo_transform.transforms import checks
-from dodo_transform.transforms.engine import Event, OutcomeKind
+from dodo_transform.transforms.engine import OutcomeKind
+from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import load_file
 from tests.conftest import EXAMPLES, TRANSFORMS, event_from, sample
 

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from dodo_transform.pipeline.runner import ReplayError, outcome_deliveries, replay, write_key_for
+from dodo_transform.pipeline.outcomes import outcome_deliveries, write_key_for
+from dodo_transform.pipeline.replay import ReplayError, replay
 from dodo_transform.settings import load_settings
-from dodo_transform.store.sqlite import NewDelivery, NewEvent, SqliteStore
+from dodo_transform.store import NewDelivery, NewEvent
+from dodo_transform.store.sqlite import SqliteStore
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.registry import Registry
 from tests.conftest import event_from
@@ -27,10 +29,8 @@ def test_each_outcome_becomes_stored_deliveries(payment: dict[str, Any]) -> None
         " w.payload = {userId: 'u', event: 'Payment Completed'}; return w; }"
     )
     (pending,) = run(track, payment)
-    assert (pending.status, pending.request["url"]) == (
-        "pending",
-        "https://api.segment.io/v1/track",
-    )  # type: ignore[index]
+    assert pending.request is not None
+    assert (pending.status, pending.request.url) == ("pending", "https://api.segment.io/v1/track")
     (invalid,) = run(track.replace("userId: 'u', ", ""), payment)
     assert invalid.status == "invalid" and "neither userId nor anonymousId" in (invalid.error or "")
     assert [d.status for d in run("function handler(w) { return w; }", payment)] == ["skipped"]

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from dodo_transform.outbound import segment
-from dodo_transform.transforms.engine import Request
+from dodo_transform.outgoing import OutgoingRequest, redact_headers
 
 
 def lint(url: str, payload: Any) -> list[str]:
-    return segment.lint(Request("POST", url, {}, payload))
+    return segment.lint(OutgoingRequest("POST", url, {}, payload))
 
 
 GOOD_TRACK = {
@@ -85,7 +85,7 @@ def test_redact_headers_hides_credentials_only() -> None:
         "webhook-signature": "v1,x",
         "Content-Type": "application/json",
     }
-    assert segment.redact_headers(headers) == {
+    assert redact_headers(headers) == {
         "Authorization": "[redacted]",
         "X-Api-Key": "[redacted]",
         "webhook-signature": "[redacted]",

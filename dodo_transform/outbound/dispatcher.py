@@ -1,4 +1,4 @@
-"""Sending a round of due deliveries: Segment calls in batches, everything else one by one.
+"""Dispatching a round of due deliveries: Segment calls in batches, everything else one by one.
 
 `Dispatcher.dispatch` takes the deliveries the pipeline claimed and returns one
 `Result` per delivery; it never touches the store. Segment calls for the same
@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from dodo_transform.errors import (
     BlockedDestination,
@@ -28,14 +27,10 @@ from dodo_transform.errors import (
 )
 from dodo_transform.outbound import batching
 from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.outbound.sender import (
-    MAX_ATTEMPTS,
-    RETRY_WINDOW_SECONDS,
-    Deliverer,
-    Prepared,
-    backoff,
-)
-from dodo_transform.store.sqlite import Attempt, Delivery, DeliveryUpdate
+from dodo_transform.outbound.retry import MAX_ATTEMPTS, RETRY_WINDOW_SECONDS, backoff
+from dodo_transform.outbound.sender import Sender
+from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.store import Attempt, Delivery, DeliveryStatus, DeliveryUpdate
 
 
 @dataclass(frozen=True)
@@ -43,11 +38,11 @@ class Result:
     """What became of one delivery in this round."""
 
     delivery: Delivery
-    status: str  # delivered | pending (retry later) | dead | blocked | dry_run
+    status: DeliveryStatus  # delivered | pending (retry later) | dead | blocked | dry_run
     attempt: Attempt | None = None
     error: str | None = None
     next_attempt_at: float = 0.0
-    request: dict[str, Any] | None = None  # the exact request, kept for dry runs
+    request: OutgoingRequest | None = None  # the exact request, kept for dry runs
 
     def update(self) -> DeliveryUpdate:
         return DeliveryUpdate(
@@ -69,7 +64,7 @@ class _Message:
 class Dispatcher:
     def __init__(
         self,
-        deliverer: Deliverer,
+        sender: Sender,
         *,
         write_key_for: Callable[[str], str | None],
         limiter: RateLimiter,
@@ -80,7 +75,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self.deliverer = deliverer
+        self.sender = sender
         self._write_key_for = write_key_for
         self._limiter = limiter
         self._dry_run = dry_run
@@ -93,21 +88,21 @@ class Dispatcher:
     async def dispatch(self, due: Sequence[Delivery]) -> list[Result]:
         results: list[Result] = []
         batches: dict[tuple[str, str], list[_Message]] = defaultdict(list)
-        singles: list[tuple[Delivery, Prepared]] = []
+        singles: list[tuple[Delivery, OutgoingRequest]] = []
         for delivery in due:
             assert delivery.request is not None
             try:
-                prepared = self.deliverer.prepare(
+                prepared = self.sender.prepare(
                     delivery.request, self._write_key_for(delivery.transform)
                 )
             except BlockedDestination as error:
-                results.append(Result(delivery, "blocked", error=str(error)))
+                results.append(Result(delivery, DeliveryStatus.BLOCKED, error=str(error)))
                 continue
-            kind = batching.batchable(delivery.request["url"], delivery.request.get("payload"))
+            kind = batching.batchable(delivery.request.url, delivery.request.payload)
             if kind is None:
                 singles.append((delivery, prepared))
                 continue
-            message = batching.enrich(delivery.request["payload"], kind, _message_id(delivery))
+            message = batching.enrich(delivery.request.payload, kind, _message_id(delivery))
             encoded = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
             auth = next(
                 (v for k, v in prepared.headers.items() if k.lower() == "authorization"), ""
@@ -132,7 +127,9 @@ class Dispatcher:
             paused = self._limiter.paused_for(key)
             if paused > 0:  # a 429 earlier in this round: wait, without spending an attempt
                 later = self._clock() + paused
-                results.extend(Result(d, "pending", next_attempt_at=later) for d, _ in batch)
+                results.extend(
+                    Result(d, DeliveryStatus.PENDING, next_attempt_at=later) for d, _ in batch
+                )
                 continue
             results.extend(await self._send_batch(url, auth, key, batch))
         return results
@@ -143,10 +140,10 @@ class Dispatcher:
         deliveries = [delivery for delivery, _ in batch]
         body = batching.batch_body([encoded for _, encoded in batch], _now_iso())
         headers = {"Content-Type": "application/json"} | ({"Authorization": auth} if auth else {})
-        prepared = Prepared("POST", url, headers, body)
         if self._dry_run:
-            shown = prepared.to_json()
-            return [Result(d, "dry_run", request=shown) for d in deliveries]
+            shown = OutgoingRequest("POST", url, headers, json.loads(body))
+            return [Result(d, DeliveryStatus.DRY_RUN, request=shown) for d in deliveries]
+        prepared = OutgoingRequest("POST", url, headers, None, body=body)
         await self._limiter.acquire(key)
         attempt, error = await self._attempt(prepared)
         if isinstance(error, RetryableDelivery) and error.status == 429:
@@ -159,14 +156,14 @@ class Dispatcher:
 
     # --- other destinations -------------------------------------------------------------------
 
-    async def _send_single(self, delivery: Delivery, prepared: Prepared) -> list[Result]:
+    async def _send_single(self, delivery: Delivery, prepared: OutgoingRequest) -> list[Result]:
         if self._dry_run:
-            return [Result(delivery, "dry_run", request=prepared.to_json())]
+            return [Result(delivery, DeliveryStatus.DRY_RUN, request=prepared)]
         return self._settle([delivery], *await self._attempt(prepared))
 
     # --- sending and its outcome --------------------------------------------------------------
 
-    async def _attempt(self, prepared: Prepared) -> tuple[Attempt, DeliveryError | None]:
+    async def _attempt(self, prepared: OutgoingRequest) -> tuple[Attempt, DeliveryError | None]:
         """Send once; the attempt as stored, and the error if it failed."""
         at, started = self._clock(), time.monotonic()
         try:
@@ -179,14 +176,14 @@ class Dispatcher:
         self, deliveries: Sequence[Delivery], attempt: Attempt, error: DeliveryError | None
     ) -> list[Result]:
         if error is None:
-            return [Result(d, "delivered", attempt) for d in deliveries]
+            return [Result(d, DeliveryStatus.DELIVERED, attempt) for d in deliveries]
         if isinstance(error, RetryableDelivery):
             return self._retry_all(deliveries, attempt, error.retry_after)
-        return [Result(d, "dead", attempt, str(error)) for d in deliveries]
+        return [Result(d, DeliveryStatus.DEAD, attempt, str(error)) for d in deliveries]
 
-    async def _send(self, prepared: Prepared) -> int:
+    async def _send(self, prepared: OutgoingRequest) -> int:
         async with self._slots:
-            return await self.deliverer.send(prepared)
+            return await self.sender.send(prepared)
 
     def _retry_all(
         self, deliveries: Sequence[Delivery], attempt: Attempt, retry_after: float | None
@@ -201,9 +198,11 @@ class Dispatcher:
                 delivery.created_at + RETRY_WINDOW_SECONDS
             ):
                 error = f"gave up after {delivery.attempts + 1} tries: {attempt.error}"
-                results.append(Result(delivery, "dead", attempt, error))
+                results.append(Result(delivery, DeliveryStatus.DEAD, attempt, error))
             else:
-                results.append(Result(delivery, "pending", attempt, attempt.error, next_at))
+                results.append(
+                    Result(delivery, DeliveryStatus.PENDING, attempt, attempt.error, next_at)
+                )
         return results
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Protocol
@@ -22,9 +21,6 @@ CALL_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"}
 MAX_MESSAGE_BYTES = 32 * 1024
 # "Object Action" in Title Case: "Payment Completed", "Order Refunded".
 _EVENT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(?: [A-Z0-9][A-Za-z0-9]*)+$")
-_SECRET_HEADER = re.compile(r"auth|key|secret|token|signature|cookie|password", re.IGNORECASE)
-
-
 class _Request(Protocol):
     @property
     def url(self) -> str: ...
@@ -123,13 +119,6 @@ def _item_warnings(item: Any) -> list[str]:
         return ["has no valid `type` (track, identify, page, screen, group, alias)"]
     return problems(kind, item) + advice(kind, item)
 
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers fit to show a person or a log: credentials replaced by `[redacted]`."""
-    return {
-        name: "[redacted]" if _SECRET_HEADER.search(name) else value
-        for name, value in headers.items()
-    }
 
 
 def _is_iso8601(value: Any) -> bool:

@@ -1,10 +1,10 @@
-"""Sending one stored request: Segment rewriting and auth, the allowlist, httpx, and retry timing.
+"""Sending one request: Segment rewriting and auth, the allowlist, and httpx.
 
-`Deliverer.prepare` turns a handler's request into the exact one that goes
+`Sender.prepare` turns a handler's request into the exact one that goes
 out: Segment URLs are pointed at the configured endpoint (region, or a local
 server) and get `Authorization: Basic base64("<writeKey>:")` unless the
 handler set its own. Anything bound for a host off the allowlist raises
-`BlockedDestination` and is never sent. `Deliverer.send` raises
+`BlockedDestination` and is never sent. `Sender.send` raises
 `RetryableDelivery` (network error, 408, 429, 5xx) or `FinalDelivery` (any
 other non-2xx, including redirects, which are never followed).
 """
@@ -12,79 +12,19 @@ other non-2xx, including redirects, which are never followed).
 from __future__ import annotations
 
 import base64
-import email.utils
-import json
-import random
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
 from dodo_transform.outbound import segment
-
-RETRYABLE_STATUS = frozenset({408, 429})
-# Capped exponential backoff: 5 s, 15 s, 45 s, ... up to 4 h between tries. With the jitter
-# below, the last of MAX_ATTEMPTS tries falls within ~18 h of the first, inside Segment's
-# 24 h messageId dedup window, so a retry is never counted twice.
-BACKOFF_BASE_SECONDS = 5.0
-BACKOFF_FACTOR = 3.0
-BACKOFF_CAP_SECONDS = 4 * 3600.0
-MAX_ATTEMPTS = 12
-RETRY_WINDOW_SECONDS = 23 * 3600.0
-MAX_RETRY_AFTER_SECONDS = 3600.0
+from dodo_transform.outbound.retry import RETRYABLE_STATUS, parse_retry_after
+from dodo_transform.outgoing import OutgoingRequest
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """The exact request that goes out."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "url": self.url,
-            "headers": self.headers,
-            "payload": json.loads(self.body),
-        }
-
-
-def backoff(
-    attempts: int,
-    rng: random.Random,
-    retry_after: float | None = None,
-    base: float = BACKOFF_BASE_SECONDS,
-) -> float:
-    """Seconds to wait after `attempts` failed tries: jittered exponential, or `Retry-After`."""
-    delay = min(BACKOFF_CAP_SECONDS, base * BACKOFF_FACTOR ** max(attempts - 1, 0))
-    delay *= rng.uniform(0.5, 1.0)  # jitter spreads a recovering destination's load
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
-    return delay
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """`Retry-After` as seconds from now: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-class Deliverer:
+class Sender:
     """Prepares and sends requests over one pooled httpx client."""
 
     def __init__(
@@ -110,10 +50,10 @@ class Deliverer:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 
-    def prepare(self, request: Mapping[str, Any], write_key: str | None) -> Prepared:
+    def prepare(self, request: OutgoingRequest, write_key: str | None) -> OutgoingRequest:
         """The exact outgoing request; `BlockedDestination` if its host is not allowed."""
-        url = str(request["url"])
-        headers = {str(name): str(value) for name, value in (request.get("headers") or {}).items()}
+        url = request.url
+        headers = dict(request.headers)
         if segment.is_segment_url(url):
             url = self._to_segment_endpoint(url)
             if write_key and not any(name.lower() == "authorization" for name in headers):
@@ -126,14 +66,13 @@ class Deliverer:
                 "DODO_TRANSFORM_ALLOWED_HOSTS to send there"
             )
         headers.setdefault("Content-Type", "application/json")
-        body = json.dumps(request.get("payload"), ensure_ascii=False).encode("utf-8")
-        return Prepared(str(request.get("method", "POST")), url, headers, body)
+        return replace(request, url=url, headers=headers)
 
-    async def send(self, prepared: Prepared) -> int:
+    async def send(self, prepared: OutgoingRequest) -> int:
         """Send once; return the 2xx status or raise `RetryableDelivery`/`FinalDelivery`."""
         try:
             response = await self._client.request(
-                prepared.method, prepared.url, headers=prepared.headers, content=prepared.body
+                prepared.method, prepared.url, headers=prepared.headers, content=prepared.encoded()
             )
         except httpx.TransportError as error:
             raise RetryableDelivery(f"{type(error).__name__}: {error or 'no response'}") from None

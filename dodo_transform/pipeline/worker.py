@@ -1,72 +1,128 @@
-"""The pipeline in a process of its own.
+"""The pipeline in a process of its own, and the HTTP process's handle on it.
 
 `serve` answers webhooks in one process and transforms and delivers them in
 another, so the two never compete for one interpreter lock: a burst of
 webhooks is stored at full speed while the worker catches up, and a handler
 that misbehaves cannot slow the answers Dodo waits for. The two share only the
-store (SQLite in WAL mode takes writers from both) and the transforms folder.
+store and the transforms folder.
 
-The worker polls the store for new work, exits when its parent goes away
-(even after a SIGKILL), and leaves its metrics in a file that the HTTP
-process's `/metrics` appends to its own.
+The worker reports through two files in the data dir, rewritten every second:
+its metrics (which the HTTP process's `/metrics` appends to its own) and a
+heartbeat naming its problems. The HTTP process restarts a worker that died,
+stopped reporting, or reports a dead or stuck loop, backing off when it keeps
+failing. The worker exits when its parent goes away (even after a SIGKILL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
-import signal
+import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from dodo_transform import logs
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.pipeline.runner import Pipeline
 from dodo_transform.settings import Settings
-from dodo_transform.store.sqlite import SqliteStore
-from dodo_transform.transforms.registry import Registry
-from dodo_transform.transforms.reload import reload_on_change
 
-log = logging.getLogger("dodo_transform.pipeline.worker")
+log = logging.getLogger("dodo_transform.worker")
 METRICS_FILE = "worker-metrics.prom"
+HEARTBEAT_FILE = "worker-heartbeat.json"
 POLL_SECONDS = 0.05  # how soon the worker sees an event stored by the HTTP process
+REPORT_SECONDS = 1.0
 WATCH_PARENT_SECONDS = 0.5
 STOP_TIMEOUT_SECONDS = 15.0
 WORKER_NICENESS = 10
+# A new worker loads every transform before its first heartbeat.
+STARTUP_GRACE_SECONDS = 30.0
+HEARTBEAT_STALE_SECONDS = 10.0
+# Restart delays double while restarts keep coming within RESTART_WINDOW_SECONDS.
+RESTART_WINDOW_SECONDS = 300.0
+MAX_RESTART_DELAY_SECONDS = 60.0
+
+WorkerMain = Callable[[Settings, int], None]
 
 
 class WorkerProcess:
     """The HTTP process's handle on its worker: start, watch, restart, stop."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, target: WorkerMain) -> None:
         self.settings = settings
+        self._target = target
         self._context = multiprocessing.get_context("spawn")  # no fork with threads running
         self._process: BaseProcess | None = None
+        self._started_at = 0.0
+        self._restarts: list[float] = []
         self.metrics_file = settings.data_dir / METRICS_FILE
+        self.heartbeat_file = settings.data_dir / HEARTBEAT_FILE
 
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def start(self) -> None:
         self.metrics_file.unlink(missing_ok=True)
+        self.heartbeat_file.unlink(missing_ok=True)
         self._process = self._context.Process(
-            target=main, args=(self.settings, os.getpid()), name="dodo-transform-worker"
+            target=self._target, args=(self.settings, os.getpid()), name="dodo-transform-worker"
         )
         self._process.start()
+        self._started_at = time.time()
+
+    def problems(self) -> list[str]:
+        """Why the worker cannot work now, from its liveness and its last heartbeat."""
+        if not self.alive:
+            return ["the worker process is not running"]
+        now = time.time()
+        try:
+            beat = json.loads(self.heartbeat_file.read_text())
+        except (OSError, ValueError):
+            if now - self._started_at < STARTUP_GRACE_SECONDS:
+                return []  # still loading its transforms
+            return ["the worker process has never reported"]
+        age = now - float(beat.get("at", 0))
+        if age > HEARTBEAT_STALE_SECONDS:
+            return [f"the worker process has not reported for {age:.0f} s"]
+        return [str(problem) for problem in beat.get("problems", [])]
 
     async def supervise(self, stop: asyncio.Event) -> None:
-        """Restart the worker if it dies (its work is in the store: nothing is lost)."""
+        """Restart the worker when it is not working (its work is in the store: none is lost)."""
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
-            if not stop.is_set() and not self.alive:
-                code = self._process.exitcode if self._process else None
-                log.error("worker process died, restarting", extra={"exit_code": code})
+                await asyncio.wait_for(stop.wait(), REPORT_SECONDS)
+            if stop.is_set():
+                return
+            problems = self.problems()
+            if not problems:
+                continue
+            delay = self._restart_delay()
+            code = self._process.exitcode if self._process else None
+            log.error(
+                "worker process died, restarting" if not self.alive else "worker stuck, restarting",
+                extra={"problems": problems, "exit_code": code, "delay_s": delay},
+            )
+            await asyncio.to_thread(self.stop)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if not stop.is_set():
                 self.start()
+
+    def _restart_delay(self) -> float:
+        """0 for the first restart in a while; then 1, 2, 4 ... s, so a crash loop backs off."""
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_SECONDS]
+        self._restarts.append(now)
+        recent = len(self._restarts) - 1
+        return 0.0 if recent == 0 else min(MAX_RESTART_DELAY_SECONDS, 2.0 ** (recent - 1))
 
     def stop(self) -> None:
         """Ask the worker to finish or release its work; kill it if it takes too long."""
@@ -86,48 +142,20 @@ class WorkerProcess:
             return b""
 
 
-def main(settings: Settings, parent_pid: int) -> None:
-    """The worker process's entry point."""
-    # Answering Dodo comes first: when both want the CPU, the kernel favours the HTTP
-    # process, and the worker catches up in the gaps (its work is safe in the store).
-    os.nice(WORKER_NICENESS)
-    listener = logs.setup()
-    try:
-        asyncio.run(_run(settings, parent_pid))
-    finally:
-        listener.stop()
+async def report(
+    pipeline: Pipeline, metrics: PipelineMetrics, data_dir: Path, stop: asyncio.Event
+) -> None:
+    """In the worker: publish metrics and a heartbeat every second until stopped."""
+    while not stop.is_set():
+        beat = {"at": time.time(), "pid": os.getpid(), "problems": pipeline.problems()}
+        _replace(data_dir / HEARTBEAT_FILE, json.dumps(beat).encode())
+        _replace(data_dir / METRICS_FILE, metrics.render())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), REPORT_SECONDS)
 
 
-async def _run(settings: Settings, parent_pid: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    store = SqliteStore(settings.database, durable=False)
-    registry = Registry(settings.transforms, settings.limits)
-    await asyncio.to_thread(registry.reload)
-    metrics = PipelineMetrics()
-    pipeline = Pipeline.from_settings(
-        settings, store, registry, metrics, idle_poll_seconds=POLL_SECONDS
-    )
-    await pipeline.start()
-    helpers = [
-        asyncio.create_task(reload_on_change(registry, stop)),
-        asyncio.create_task(_watch_parent(parent_pid, stop)),
-        asyncio.create_task(_publish_metrics(metrics, settings.data_dir / METRICS_FILE, stop)),
-    ]
-    log.info("worker started", extra={"pid": os.getpid()})
-    await stop.wait()
-    await pipeline.stop()
-    for task in helpers:
-        task.cancel()
-    await asyncio.gather(*helpers, return_exceptions=True)
-    store.close()
-    log.info("worker stopped")
-
-
-async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
-    """Stop when the HTTP process is gone, however it went."""
+async def watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    """In the worker: stop when the HTTP process is gone, however it went."""
     while not stop.is_set():
         if os.getppid() != parent_pid:
             log.warning("parent process gone, worker stopping")
@@ -137,10 +165,7 @@ async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), WATCH_PARENT_SECONDS)
 
 
-async def _publish_metrics(metrics: PipelineMetrics, path: Path, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        staging = path.with_suffix(".tmp")
-        staging.write_bytes(metrics.render())
-        staging.replace(path)  # the HTTP process never reads half a file
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 1.0)
+def _replace(path: Path, content: bytes) -> None:
+    staging = path.with_suffix(".tmp")
+    staging.write_bytes(content)
+    staging.replace(path)  # the HTTP process never reads half a file

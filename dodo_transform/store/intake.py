@@ -15,7 +15,8 @@ import threading
 from dataclasses import dataclass
 
 from dodo_transform.errors import StorageError
-from dodo_transform.store.sqlite import NewEvent, Store
+from dodo_transform.store.base import Store
+from dodo_transform.store.records import NewEvent
 
 MAX_GROUP = 256
 

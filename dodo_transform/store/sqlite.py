@@ -1,27 +1,10 @@
-"""The durable store: received events, what each transform made of them, and every delivery attempt.
+"""`Store` on embedded SQLite: one file in WAL mode with `synchronous=FULL`.
 
-`Store` is the interface the pipeline uses; `SqliteStore` implements it on
-embedded SQLite in WAL mode with `synchronous=FULL`, so a returned call is on
-disk. A PostgreSQL store for several instances would implement the same
-interface and pass the same tests (`tests/test_store.py`).
-
-Work is claimed with a lease: a claimed event or delivery carries
+A returned call is on disk. Work is claimed with a lease: a claimed event or delivery carries
 `lease_until`, and a worker that dies simply lets the lease run out. One
 process claims work (the worker), so at its startup it releases every lease at
 once; the HTTP process opens the same file to store events and answer the
-admin API.
-
-Delivery statuses:
-    pending    waiting for its next attempt
-    delivered  the destination answered 2xx
-    dry_run    recorded, not sent (no write key configured)
-    dead       retries exhausted, or a final 4xx
-    blocked    the destination is not on the allowlist; never sent
-    invalid    Segment would drop it silently; never sent
-    failed     the transform failed (its error is kept); not retried until replayed
-    skipped    the handler left `url` empty
-    cancelled  the handler set `cancel`
-    replayed   superseded by a replay
+admin API. The schema lives in `migrations.py`.
 """
 
 from __future__ import annotations
@@ -33,178 +16,25 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from dodo_transform.errors import StorageError
-from dodo_transform.outbound.segment import redact_headers
+from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.store.migrations import migrate_sqlite
+from dodo_transform.store.records import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    DeliveryUpdate,
+    NewDelivery,
+    NewEvent,
+    ReplayRequest,
+    StoredEvent,
+)
 
-FINAL_STATUSES = ("delivered", "dry_run", "dead", "blocked", "invalid", "skipped", "cancelled")
-REPLAYABLE_STATUSES = ("failed", "dead")
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """A verified webhook, about to be stored."""
-
-    webhook_id: str
-    event_type: str
-    body: bytes
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    id: int
-    webhook_id: str
-    event_type: str
-    body: bytes
-    received_at: float
-
-
-@dataclass(frozen=True)
-class NewDelivery:
-    """One item of a transform's outcome for one event, about to be stored."""
-
-    transform: str
-    version: str
-    index: int
-    status: str
-    request: dict[str, Any] | None = None
-    logs: list[Any] | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class Delivery:
-    id: int
-    event_id: int
-    webhook_id: str
-    event_type: str
-    transform: str
-    version: str
-    generation: int
-    index: int
-    status: str
-    request: dict[str, Any] | None
-    logs: list[Any]
-    error: str | None
-    attempts: int
-    next_attempt_at: float
-    created_at: float
-    updated_at: float
-    received_at: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "event_id": self.event_id,
-            "webhook_id": self.webhook_id,
-            "event_type": self.event_type,
-            "transform": self.transform,
-            "version": self.version,
-            "generation": self.generation,
-            "index": self.index,
-            "status": self.status,
-            "request": _shown(self.request),
-            "logs": self.logs,
-            "error": self.error,
-            "attempts": self.attempts,
-            "next_attempt_at": self.next_attempt_at,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "received_at": self.received_at,
-        }
-
-
-@dataclass(frozen=True)
-class Attempt:
-    at: float
-    status_code: int | None
-    error: str | None
-    duration_ms: float
-
-
-@dataclass(frozen=True)
-class DeliveryUpdate:
-    """A delivery's new status after a round, with the attempt made (None if none was)."""
-
-    delivery_id: int
-    status: str
-    attempt: Attempt | None = None
-    error: str | None = None
-    next_attempt_at: float = 0.0
-    request: dict[str, Any] | None = None  # replaces the stored request (a dry run's exact one)
-
-
-class Store(Protocol):
-    """What the pipeline needs from durable storage. Every method may raise `StorageError`."""
-
-    def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]: ...
-    def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]: ...
-    def record_outcomes(self, outcomes: Mapping[int, Sequence[NewDelivery]]) -> None: ...
-    def replace_outcomes(
-        self, event_id: int, transform: str, results: Sequence[NewDelivery]
-    ) -> None: ...
-    def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]: ...
-    def record_results(self, updates: Sequence[DeliveryUpdate]) -> None: ...
-    def release(self, delivery_ids: Sequence[int]) -> None: ...
-    def get_event(self, event_id: int) -> StoredEvent | None: ...
-    def get_delivery(self, delivery_id: int) -> Delivery | None: ...
-    def attempts(self, delivery_id: int) -> list[Attempt]: ...
-    def list_deliveries(
-        self, status: str | None = None, limit: int = 100, event_id: int | None = None
-    ) -> list[Delivery]: ...
-    def list_events(self, limit: int = 100) -> list[StoredEvent]: ...
-    def counts(self) -> dict[str, int]: ...
-    def pending_events(self) -> int: ...
-    def prune(self, older_than: float) -> int: ...
-    def ping(self) -> None: ...
-    def close(self) -> None: ...
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    webhook_id TEXT NOT NULL UNIQUE,
-    event_type TEXT NOT NULL,
-    body BLOB NOT NULL,
-    received_at REAL NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    lease_until REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS events_by_state ON events (state, lease_until);
-CREATE INDEX IF NOT EXISTS events_by_age ON events (received_at);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY,
-    event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
-    transform TEXT NOT NULL,
-    version TEXT NOT NULL,
-    generation INTEGER NOT NULL DEFAULT 0,
-    idx INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    request TEXT,
-    logs TEXT NOT NULL DEFAULT '[]',
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL DEFAULT 0,
-    lease_until REAL NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    UNIQUE (event_id, transform, generation, idx)
-);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS deliveries_by_event ON deliveries (event_id);
-CREATE TABLE IF NOT EXISTS attempts (
-    id INTEGER PRIMARY KEY,
-    delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
-    at REAL NOT NULL,
-    status_code INTEGER,
-    error TEXT,
-    duration_ms REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS attempts_by_delivery ON attempts (delivery_id);
-"""
+_REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+_NO_CURSOR = 2**63 - 1  # larger than any id: the first page
 
 _DELIVERY_COLUMNS = """
     d.id, d.event_id, e.webhook_id, e.event_type, d.transform, d.version, d.generation, d.idx,
@@ -242,7 +72,7 @@ class SqliteStore:
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
+            migrate_sqlite(self._db)
             if claims_work:
                 self._db.execute("UPDATE events SET lease_until = 0 WHERE lease_until > 0")
                 self._db.execute("UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0")
@@ -340,9 +170,9 @@ class SqliteStore:
             ).fetchone()
             generation = int(row[0]) + 1
             db.execute(
-                "UPDATE deliveries SET status = 'replayed', updated_at = ?"
-                " WHERE event_id = ? AND transform = ? AND status IN ('failed', 'dead')",
-                (self._clock(), event_id, transform),
+                "UPDATE deliveries SET status = ?, updated_at = ?"
+                " WHERE event_id = ? AND transform = ? AND status IN (?, ?)",
+                (DeliveryStatus.REPLAYED, self._clock(), event_id, transform, *_REPLAYABLE),
             )
             self._insert(db, event_id, generation, results)
 
@@ -366,7 +196,7 @@ class SqliteStore:
                     generation,
                     item.index,
                     item.status,
-                    None if item.request is None else json.dumps(item.request),
+                    _request_json(item.request),
                     json.dumps(item.logs or []),
                     item.error,
                     now,
@@ -379,9 +209,9 @@ class SqliteStore:
     def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]:
         now = self._clock()
         if not self._read(
-            "SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
+            "SELECT 1 FROM deliveries WHERE status = ? AND next_attempt_at <= ?"
             " AND lease_until <= ? LIMIT 1",
-            (now, now),
+            (DeliveryStatus.PENDING, now, now),
         ):
             return []
         with self._transaction() as db:
@@ -389,9 +219,9 @@ class SqliteStore:
                 row[0]
                 for row in db.execute(
                     "UPDATE deliveries SET lease_until = ? WHERE id IN (SELECT id FROM deliveries"
-                    " WHERE status = 'pending' AND next_attempt_at <= ? AND lease_until <= ?"
+                    " WHERE status = ? AND next_attempt_at <= ? AND lease_until <= ?"
                     " ORDER BY next_attempt_at, id LIMIT ?) RETURNING id",
-                    (now + lease_seconds, now, now, limit),
+                    (now + lease_seconds, DeliveryStatus.PENDING, now, now, limit),
                 ).fetchall()
             ]
             if not ids:
@@ -433,7 +263,7 @@ class SqliteStore:
                         u.next_attempt_at,
                         0 if u.attempt is None else 1,
                         now,
-                        None if u.request is None else json.dumps(u.request),
+                        _request_json(u.request),
                         u.delivery_id,
                     )
                     for u in updates
@@ -446,6 +276,55 @@ class SqliteStore:
                 "UPDATE deliveries SET lease_until = 0 WHERE id = ?", [(i,) for i in delivery_ids]
             )
 
+    def request_replays(self, delivery_ids: Sequence[int]) -> None:
+        """Ask the worker to replay these deliveries; asking again redoes a finished request."""
+        now = self._clock()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO replays (delivery_id, requested_at) VALUES (?, ?)"
+                " ON CONFLICT (delivery_id) DO UPDATE SET requested_at = excluded.requested_at,"
+                " lease_until = 0, done_at = NULL, statuses = NULL, error = NULL"
+                " WHERE replays.done_at IS NOT NULL",
+                [(delivery_id, now) for delivery_id in delivery_ids],
+            )
+
+    def claim_replays(self, limit: int, lease_seconds: float) -> list[ReplayRequest]:
+        now = self._clock()
+        if not self._read(
+            "SELECT 1 FROM replays WHERE done_at IS NULL AND lease_until <= ? LIMIT 1", (now,)
+        ):
+            return []
+        with self._transaction() as db:
+            rows = db.execute(
+                "UPDATE replays SET lease_until = ? WHERE delivery_id IN (SELECT delivery_id"
+                " FROM replays WHERE done_at IS NULL AND lease_until <= ?"
+                " ORDER BY requested_at LIMIT ?) RETURNING delivery_id, requested_at",
+                (now + lease_seconds, now, limit),
+            ).fetchall()
+        return sorted((ReplayRequest(*row) for row in rows), key=lambda r: r.requested_at)
+
+    def finish_replay(
+        self, delivery_id: int, statuses: Sequence[DeliveryStatus], error: str | None
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE replays SET done_at = ?, lease_until = 0, statuses = ?, error = ?"
+                " WHERE delivery_id = ?",
+                (self._clock(), json.dumps([str(s) for s in statuses]), error, delivery_id),
+            )
+
+    def get_replay(self, delivery_id: int) -> ReplayRequest | None:
+        rows = self._read(
+            "SELECT delivery_id, requested_at, done_at, statuses, error FROM replays"
+            " WHERE delivery_id = ?",
+            (delivery_id,),
+        )
+        if not rows:
+            return None
+        delivery, requested_at, done_at, statuses, error = rows[0]
+        shown = tuple(DeliveryStatus(s) for s in json.loads(statuses)) if statuses else ()
+        return ReplayRequest(delivery, requested_at, done_at, shown, error)
+
     def get_event(self, event_id: int) -> StoredEvent | None:
         rows = self._read(
             "SELECT id, webhook_id, event_type, body, received_at FROM events WHERE id = ?",
@@ -453,11 +332,12 @@ class SqliteStore:
         )
         return StoredEvent(*rows[0]) if rows else None
 
-    def list_events(self, limit: int = 100) -> list[StoredEvent]:
+    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]:
+        """Newest first; `before` (an event id) continues a previous page."""
         rows = self._read(
             "SELECT id, webhook_id, event_type, body, received_at FROM events"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
+            " WHERE id < ? ORDER BY id DESC LIMIT ?",
+            (_NO_CURSOR if before is None else before, limit),
         )
         return [StoredEvent(*row) for row in rows]
 
@@ -478,28 +358,37 @@ class SqliteStore:
         return [Attempt(*row) for row in rows]
 
     def list_deliveries(
-        self, status: str | None = None, limit: int = 100, event_id: int | None = None
+        self,
+        status: DeliveryStatus | None = None,
+        limit: int = 100,
+        event_id: int | None = None,
+        *,
+        event_ids: Sequence[int] | None = None,
+        before: int | None = None,
     ) -> list[Delivery]:
-        conditions: list[str] = []
-        params: list[Any] = []
+        """Newest first, optionally of one status or of some events; `before` (a delivery
+        id) continues a previous page."""
+        conditions = ["d.id < ?"]
+        params: list[Any] = [_NO_CURSOR if before is None else before]
         if status is not None:
             conditions.append("d.status = ?")
-            params.append(status)
+            params.append(str(status))
         if event_id is not None:
-            conditions.append("d.event_id = ?")
-            params.append(event_id)
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+            event_ids = [*(event_ids or ()), event_id]
+        if event_ids is not None:
+            conditions.append(f"d.event_id IN ({','.join('?' * len(event_ids))})")
+            params.extend(event_ids)
         rows = self._read(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
-            f" {where} ORDER BY d.id DESC LIMIT ?",
+            f" WHERE {' AND '.join(conditions)} ORDER BY d.id DESC LIMIT ?",
             [*params, limit],
         )
         return [_delivery(row) for row in rows]
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[DeliveryStatus, int]:
         """Deliveries by status."""
         rows = self._read("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
-        return {status: int(count) for status, count in rows}
+        return {DeliveryStatus(status): int(count) for status, count in rows}
 
     def pending_events(self) -> int:
         rows = self._read("SELECT COUNT(*) FROM events WHERE state = 'pending'")
@@ -511,8 +400,8 @@ class SqliteStore:
             cursor = db.execute(
                 "DELETE FROM events WHERE received_at < ? AND state = 'done' AND NOT EXISTS"
                 " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id"
-                " AND d.status = 'pending')",
-                (older_than,),
+                " AND d.status = ?)",
+                (older_than, DeliveryStatus.PENDING),
             )
             return cursor.rowcount
 
@@ -524,15 +413,13 @@ class SqliteStore:
             self._db.close()
 
 
-def _shown(request: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A stored request fit for an API answer: credentials in headers redacted."""
-    if request is None:
-        return None
-    return request | {"headers": redact_headers(request.get("headers") or {})}
+def _request_json(request: OutgoingRequest | None) -> str | None:
+    return None if request is None else json.dumps(request.to_json())
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
     values = list(row)
-    values[9] = None if values[9] is None else json.loads(values[9])
+    values[8] = DeliveryStatus(values[8])
+    values[9] = None if values[9] is None else OutgoingRequest.from_json(json.loads(values[9]))
     values[10] = json.loads(values[10])
     return Delivery(*values)

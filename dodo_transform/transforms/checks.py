@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from dodo_transform.errors import HandlerError, PayloadError
-from dodo_transform.transforms.engine import Event, Outcome
+from dodo_transform.transforms.engine import Outcome
+from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import load_file
 
 

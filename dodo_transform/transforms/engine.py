@@ -30,9 +30,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dodo_transform.errors import HandlerError, PayloadError
+from dodo_transform.errors import HandlerError
 from dodo_transform.outbound import segment
-from dodo_transform.transforms.sandbox import Limits, Sandbox, SandboxBroken
+from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.limits import Limits
+from dodo_transform.transforms.sandbox import Sandbox, SandboxBroken
 
 METHODS = ("POST", "PUT", "PATCH")
 _RETURN_HINT = "return the webhook object (set webhook.cancel = true to skip an event)"
@@ -47,25 +50,11 @@ class OutcomeKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class Request:
-    """One outgoing HTTP request a handler asked for."""
-
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    payload: Any
-
-    def to_json(self, *, redact: bool = True) -> dict[str, Any]:
-        headers = segment.redact_headers(self.headers) if redact else dict(self.headers)
-        return {"method": self.method, "url": self.url, "headers": headers, "payload": self.payload}
-
-
-@dataclass(frozen=True)
 class Outcome:
     """What one transform made of one event."""
 
     kind: OutcomeKind
-    requests: tuple[Request, ...] = ()
+    requests: tuple[OutgoingRequest, ...] = ()
     logs: tuple[tuple[str, str], ...] = ()
     error: str | None = None
     hit_limit: bool = False  # the error is a time, memory or stack limit
@@ -79,38 +68,11 @@ class Outcome:
         """The shape `dodo-transform test --json` prints and the golden files hold."""
         return {
             "outcome": self.kind.value,
-            "requests": [request.to_json() for request in self.requests],
+            "requests": [request.redacted() for request in self.requests],
             "logs": [{"level": level, "message": message} for level, message in self.logs],
             "warnings": list(self.warnings),
             "error": self.error,
         }
-
-
-@dataclass(frozen=True)
-class Event:
-    """One webhook body, as received: the raw JSON text and its `type`."""
-
-    event_type: str
-    body: str
-    webhook_id: str = ""
-
-    @classmethod
-    def from_body(cls, body: str | bytes, webhook_id: str = "") -> Event:
-        """Parse enough of a body to know its type; `PayloadError` when it is unusable."""
-        try:
-            text = body.decode("utf-8") if isinstance(body, bytes) else body
-            parsed = json.loads(text)
-        except UnicodeDecodeError:
-            raise PayloadError("body is not UTF-8 text") from None
-        except RecursionError:
-            raise PayloadError("body is nested too deeply") from None
-        except ValueError as error:
-            raise PayloadError(f"body is not valid JSON: {error}") from None
-        if not isinstance(parsed, dict):
-            raise PayloadError("body is not a JSON object")
-        if not isinstance(parsed.get("type"), str):
-            raise PayloadError("body has no string field `type`")
-        return cls(event_type=parsed["type"], body=text, webhook_id=webhook_id)
 
 
 @dataclass
@@ -181,7 +143,7 @@ class Transform:
             )
         items: list[dict[str, Any]] = report["items"]
         fan_out: bool = report["fanOut"]
-        requests: list[Request] = []
+        requests: list[OutgoingRequest] = []
         cancelled = 0
         for index, item in enumerate(items):
             where = f"item {index} of the returned array" if fan_out else "the returned value"
@@ -200,7 +162,7 @@ class Transform:
             return Outcome(OutcomeKind.CANCELLED, logs=logs)
         return Outcome(OutcomeKind.SKIPPED, logs=logs)
 
-    def _request(self, item: dict[str, Any], where: str) -> Request | None:
+    def _request(self, item: dict[str, Any], where: str) -> OutgoingRequest | None:
         url = item.get("url")
         if url is None or url == "":
             return None
@@ -221,7 +183,7 @@ class Transform:
                 f"{self.filename}: payload in {where} is {item['payloadType']}, "
                 "not JSON-serialisable; set webhook.payload to an object"
             )
-        return Request(
+        return OutgoingRequest(
             method.upper(), url, self._headers(item.get("headers"), where), item.get("payload")
         )
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from dodo_transform.errors import ConfigError, HandlerError
 from dodo_transform.transforms.engine import Transform
-from dodo_transform.transforms.sandbox import Limits
+from dodo_transform.transforms.limits import Limits
 
 CONFIG_FILE = "transforms.toml"
 log = logging.getLogger(__name__)

@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import quickjs
 
 from dodo_transform.errors import HandlerError
+from dodo_transform.transforms.limits import Limits
 
 _PRELUDE_TEMPLATE = (
     resources.files("dodo_transform.transforms").joinpath("sandbox.js").read_text("utf-8")
@@ -40,16 +40,6 @@ _MAX_ATTEMPTS = 4
 _STACK_OVERFLOW = "Maximum call stack size exceeded"
 _ERROR_HEADLINE = re.compile(r"^[A-Za-z]*Error\b")
 _ABSENT = ("require", "fetch", "XMLHttpRequest", "setTimeout", "setInterval", "process", "Deno")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-event resource limits for a handler."""
-
-    time_seconds: float = 1.0
-    memory_bytes: int = 64 * 1024 * 1024
-    stack_bytes: int = 512 * 1024
-    log_bytes: int = 4096
 
 
 class SandboxBroken(HandlerError):

@@ -13,8 +13,9 @@ import pytest
 from dodo_transform.outbound import batching
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.outbound.sender import Deliverer
-from dodo_transform.store.sqlite import Delivery
+from dodo_transform.outbound.sender import Sender
+from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.store import Delivery, DeliveryStatus
 
 NOW = time.time()
 
@@ -27,7 +28,7 @@ def delivery(
     transform: str = "t",
 ) -> Delivery:
     payload = payload if payload is not None else {"userId": f"u{n}", "event": "Payment Completed"}
-    request = {"method": "POST", "url": url, "headers": {}, "payload": payload}
+    request = OutgoingRequest("POST", url, {}, payload)
     return Delivery(
         n,
         n,
@@ -37,7 +38,7 @@ def delivery(
         "v1",
         0,
         0,
-        "pending",
+        DeliveryStatus.PENDING,
         request,
         [],
         None,
@@ -66,7 +67,7 @@ class Recorder:
 
 
 def dispatcher(recorder: Recorder, *, dry_run: bool = False, rate: float = 1000.0) -> Dispatcher:
-    deliverer = Deliverer(
+    deliverer = Sender(
         segment_base_url="https://api.segment.io",
         allowed_hosts=frozenset({"hooks.example.com"}),
         transport=httpx.MockTransport(recorder),
@@ -188,8 +189,8 @@ def test_dry_run_records_the_exact_batch_and_sends_nothing() -> None:
     results = run(dispatcher(recorder, dry_run=True), [delivery(1), delivery(2)])
     assert recorder.requests == []
     shown = results[1].request
-    assert shown is not None and shown["url"] == "https://api.segment.io/v1/batch"
-    assert [m["userId"] for m in shown["payload"]["batch"]] == ["u1", "u2"]
+    assert shown is not None and shown.url == "https://api.segment.io/v1/batch"
+    assert [m["userId"] for m in shown.payload["batch"]] == ["u1", "u2"]
 
 
 @pytest.mark.parametrize("count", [1, 5])
@@ -215,7 +216,7 @@ def test_rate_limiter_paces_requests() -> None:
 
 def test_batch_size_one_sends_one_request_per_message() -> None:
     recorder = Recorder()
-    deliverer = Deliverer(
+    deliverer = Sender(
         segment_base_url="https://api.segment.io", transport=httpx.MockTransport(recorder)
     )
     unbatched = Dispatcher(

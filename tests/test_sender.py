@@ -5,33 +5,32 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
 from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
-from dodo_transform.outbound.sender import (
+from dodo_transform.outbound.retry import (
     MAX_ATTEMPTS,
     RETRY_WINDOW_SECONDS,
-    Deliverer,
     backoff,
     parse_retry_after,
 )
+from dodo_transform.outbound.sender import Sender
+from dodo_transform.outgoing import OutgoingRequest
 
-TRACK = {
-    "method": "POST",
-    "url": "https://api.segment.io/v1/track",
-    "headers": {},
-    "payload": {"userId": "u", "event": "Payment Completed"},
-}
+TRACK = OutgoingRequest(
+    "POST", "https://api.segment.io/v1/track", {}, {"userId": "u", "event": "Payment Completed"}
+)
 
 
 def deliverer(
     handler: Any = None, base: str = "https://api.segment.io", **options: Any
-) -> Deliverer:
+) -> Sender:
     transport = httpx.MockTransport(handler or (lambda request: httpx.Response(200)))
-    return Deliverer(segment_base_url=base, transport=transport, **options)
+    return Sender(segment_base_url=base, transport=transport, **options)
 
 
 def test_segment_calls_get_basic_auth_with_the_write_key() -> None:
@@ -42,7 +41,7 @@ def test_segment_calls_get_basic_auth_with_the_write_key() -> None:
 
 
 def test_a_handler_authorization_header_is_kept() -> None:
-    request = TRACK | {"headers": {"authorization": "Basic own"}}
+    request = replace(TRACK, headers={"authorization": "Basic own"})
     prepared = deliverer().prepare(request, "wk_123")
     assert prepared.headers == {"authorization": "Basic own", "Content-Type": "application/json"}
 
@@ -68,12 +67,12 @@ def test_segment_urls_are_rewritten_to_the_configured_endpoint() -> None:
 )
 def test_hosts_off_the_allowlist_are_blocked(url: str) -> None:
     with pytest.raises(BlockedDestination, match="not an allowed destination"):
-        deliverer().prepare(TRACK | {"url": url}, "k")
+        deliverer().prepare(replace(TRACK, url=url), "k")
 
 
 def test_listed_hosts_are_allowed() -> None:
     allowed = deliverer(allowed_hosts=frozenset({"hooks.example.com"}))
-    assert allowed.prepare(TRACK | {"url": "https://hooks.example.com/x"}, None).url.endswith("/x")
+    assert allowed.prepare(replace(TRACK, url="https://hooks.example.com/x"), None).url.endswith("/x")
 
 
 def send(status: int, headers: dict[str, str] | None = None) -> int:

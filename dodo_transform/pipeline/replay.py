@@ -1,0 +1,72 @@
+"""Replays: re-run the current version of a transform on a stored event.
+
+The web edge and the CLI only ask (`Store.request_replays`); the worker,
+where transforms are compiled and user JavaScript runs, claims the requests
+and runs them here. The old outcome is marked `replayed` and the new one is
+stored for the delivery stage, exactly as for a new event.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dodo_transform.errors import DodoTransformError
+from dodo_transform.pipeline.outcomes import outcome_deliveries
+from dodo_transform.store import REPLAYABLE_STATUSES, NewDelivery, Store
+from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.registry import Registry
+
+log = logging.getLogger("dodo_transform.pipeline")
+
+
+class ReplayError(DodoTransformError):
+    """A delivery cannot be replayed (unknown, not failed or dead, or its transform is gone)."""
+
+
+def check_replayable(store: Store, delivery_id: int) -> None:
+    """Raise `ReplayError` unless the delivery exists and is failed or dead."""
+    delivery = store.get_delivery(delivery_id)
+    if delivery is None:
+        raise ReplayError(f"no delivery {delivery_id}")
+    if delivery.status not in REPLAYABLE_STATUSES:
+        raise ReplayError(
+            f"delivery {delivery_id} is {delivery.status}; "
+            "only failed or dead deliveries are replayed"
+        )
+
+
+def replay(store: Store, registry: Registry, delivery_id: int) -> list[NewDelivery]:
+    """Run the replay of one delivery now; the new deliveries stored for it."""
+    check_replayable(store, delivery_id)
+    delivery = store.get_delivery(delivery_id)
+    assert delivery is not None
+    transform = registry.current().get(delivery.transform)
+    if transform is None:
+        raise ReplayError(f"transform {delivery.transform} is no longer loaded")
+    stored = store.get_event(delivery.event_id)
+    if stored is None:
+        raise ReplayError(f"the event of delivery {delivery_id} has been pruned")
+    event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+    results = outcome_deliveries(transform, transform.run(event))
+    store.replace_outcomes(stored.id, transform.name, results)
+    log.info(
+        "replayed",
+        extra={
+            "webhook_id": stored.webhook_id,
+            "transform": transform.name,
+            "version": transform.version,
+            "delivery_id": delivery_id,
+        },
+    )
+    return results
+
+
+def run_requested(store: Store, registry: Registry, delivery_id: int) -> None:
+    """Run one claimed replay request and record how it ended (never raises `ReplayError`)."""
+    try:
+        results = replay(store, registry, delivery_id)
+    except ReplayError as error:
+        log.warning("replay refused", extra={"delivery_id": delivery_id, "error": str(error)})
+        store.finish_replay(delivery_id, (), str(error))
+        return
+    store.finish_replay(delivery_id, [result.status for result in results], None)

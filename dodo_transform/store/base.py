@@ -1,0 +1,72 @@
+"""The `Store` protocol: what the pipeline and the web edge need from durable storage.
+
+A store must commit before it returns (an acknowledged webhook is on disk),
+claim work with leases (a worker that dies lets its leases run out), and
+raise only `StorageError` for its own failures. The behavioural suite in
+`tests/test_store.py` is what "implements `Store`" means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from dodo_transform.store.records import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    DeliveryUpdate,
+    NewDelivery,
+    NewEvent,
+    ReplayRequest,
+    StoredEvent,
+)
+
+
+class Store(Protocol):
+    """Durable storage. Every method may raise `StorageError`."""
+
+    # --- ingest -------------------------------------------------------------------------------
+    def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]: ...
+
+    # --- the transform stage ------------------------------------------------------------------
+    def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]: ...
+    def record_outcomes(self, outcomes: Mapping[int, Sequence[NewDelivery]]) -> None: ...
+    def replace_outcomes(
+        self, event_id: int, transform: str, results: Sequence[NewDelivery]
+    ) -> None: ...
+
+    # --- the delivery stage -------------------------------------------------------------------
+    def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]: ...
+    def record_results(self, updates: Sequence[DeliveryUpdate]) -> None: ...
+    def release(self, delivery_ids: Sequence[int]) -> None: ...
+
+    # --- replays: asked for by the web edge, run by the worker --------------------------------
+    def request_replays(self, delivery_ids: Sequence[int]) -> None: ...
+    def claim_replays(self, limit: int, lease_seconds: float) -> list[ReplayRequest]: ...
+    def finish_replay(
+        self, delivery_id: int, statuses: Sequence[DeliveryStatus], error: str | None
+    ) -> None: ...
+    def get_replay(self, delivery_id: int) -> ReplayRequest | None: ...
+
+    # --- reading ------------------------------------------------------------------------------
+    def get_event(self, event_id: int) -> StoredEvent | None: ...
+    def get_delivery(self, delivery_id: int) -> Delivery | None: ...
+    def attempts(self, delivery_id: int) -> list[Attempt]: ...
+    def list_deliveries(
+        self,
+        status: DeliveryStatus | None = None,
+        limit: int = 100,
+        event_id: int | None = None,
+        *,
+        event_ids: Sequence[int] | None = None,
+        before: int | None = None,
+    ) -> list[Delivery]: ...
+    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]: ...
+    def counts(self) -> dict[DeliveryStatus, int]: ...
+    def pending_events(self) -> int: ...
+
+    # --- upkeep -------------------------------------------------------------------------------
+    def prune(self, older_than: float) -> int: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...

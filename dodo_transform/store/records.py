@@ -1,0 +1,133 @@
+"""What the store keeps, as typed records: events, deliveries, attempts, replay requests.
+
+Every store (SQLite today, PostgreSQL next) takes and returns these, so the
+pipeline, the web edge and the CLI never see a row or a column name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dodo_transform.outgoing import OutgoingRequest
+
+
+class DeliveryStatus(StrEnum):
+    """Where one delivery stands. Stored as its value; the API shows the same words."""
+
+    PENDING = "pending"  # waiting for its next attempt
+    DELIVERED = "delivered"  # the destination answered 2xx
+    DRY_RUN = "dry_run"  # recorded, not sent (no write key configured)
+    DEAD = "dead"  # retries exhausted, or a final 4xx
+    BLOCKED = "blocked"  # the destination is not on the allowlist; never sent
+    INVALID = "invalid"  # Segment would drop it silently; never sent
+    FAILED = "failed"  # the transform failed (its error is kept); not retried until replayed
+    SKIPPED = "skipped"  # the handler left `url` empty
+    CANCELLED = "cancelled"  # the handler set `cancel`
+    REPLAYED = "replayed"  # superseded by a replay
+
+    @property
+    def replayable(self) -> bool:
+        return self in REPLAYABLE_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.DRY_RUN,
+        DeliveryStatus.DEAD,
+        DeliveryStatus.BLOCKED,
+        DeliveryStatus.INVALID,
+        DeliveryStatus.SKIPPED,
+        DeliveryStatus.CANCELLED,
+    }
+)
+# In the order the API names them.
+REPLAYABLE_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A verified webhook, about to be stored."""
+
+    webhook_id: str
+    event_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    webhook_id: str
+    event_type: str
+    body: bytes
+    received_at: float
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """One item of a transform's outcome for one event, about to be stored."""
+
+    transform: str
+    version: str
+    index: int
+    status: DeliveryStatus
+    request: OutgoingRequest | None = None
+    logs: list[list[str]] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    event_id: int
+    webhook_id: str
+    event_type: str
+    transform: str
+    version: str
+    generation: int
+    index: int
+    status: DeliveryStatus
+    request: OutgoingRequest | None
+    logs: list[list[str]]
+    error: str | None
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+    updated_at: float
+    received_at: float
+
+
+@dataclass(frozen=True)
+class Attempt:
+    at: float
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    """A delivery's new status after a round, with the attempt made (None if none was)."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    attempt: Attempt | None = None
+    error: str | None = None
+    next_attempt_at: float = 0.0
+    request: OutgoingRequest | None = None  # replaces the stored request (a dry run's exact one)
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    """A replay asked for by the API or the CLI, run by the worker.
+
+    `done_at` is None until the worker has run it; then either `statuses` (of the new
+    deliveries) or `error` (why it could not run) is set.
+    """
+
+    delivery_id: int
+    requested_at: float
+    done_at: float | None = None
+    statuses: tuple[DeliveryStatus, ...] = ()
+    error: str | None = None

@@ -1,0 +1,39 @@
+"""`Event`: one received webhook body as the engine sees it.
+
+Kept apart from the engine so that ingest can check a body without loading
+QuickJS.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from dodo_transform.errors import PayloadError
+
+
+@dataclass(frozen=True)
+class Event:
+    """One webhook body, as received: the raw JSON text and its `type`."""
+
+    event_type: str
+    body: str
+    webhook_id: str = ""
+
+    @classmethod
+    def from_body(cls, body: str | bytes, webhook_id: str = "") -> Event:
+        """Parse enough of a body to know its type; `PayloadError` when it is unusable."""
+        try:
+            text = body.decode("utf-8") if isinstance(body, bytes) else body
+            parsed = json.loads(text)
+        except UnicodeDecodeError:
+            raise PayloadError("body is not UTF-8 text") from None
+        except RecursionError:
+            raise PayloadError("body is nested too deeply") from None
+        except ValueError as error:
+            raise PayloadError(f"body is not valid JSON: {error}") from None
+        if not isinstance(parsed, dict):
+            raise PayloadError("body is not a JSON object")
+        if not isinstance(parsed.get("type"), str):
+            raise PayloadError("body has no string field `type`")
+        return cls(event_type=parsed["type"], body=text, webhook_id=webhook_id)

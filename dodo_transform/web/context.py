@@ -1,0 +1,44 @@
+"""`WebContext`: everything the web edge may use, and nothing more.
+
+The web package never imports the service: the composition root
+(`service.build_service`) fills one of these, and routes reach the store, the
+intake and the registry only through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+from dodo_transform.metrics import IngestMetrics
+from dodo_transform.signing import Verifier
+from dodo_transform.store import Store
+from dodo_transform.store.intake import Intake
+from dodo_transform.transforms.registry import Registry
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass
+class WebContext:
+    store: Store
+    intake: Intake
+    verifier: Verifier
+    registry: Registry
+    metrics: IngestMetrics
+    max_body_bytes: int
+    admin_token: SecretStr | None
+    # New work was stored (an event, a replay request): wake an in-process pipeline.
+    notify: Callable[[], None] = lambda: None
+    # Why the service is not ready, besides the store (checked by the health route itself).
+    problems: Callable[[], list[str]] = list
+    # The pipeline's metrics, wherever it runs, in Prometheus' text format.
+    pipeline_metrics: Callable[[], bytes] = bytes
+    # The service's own start and stop, run by the app's lifespan.
+    start: Callable[[], Awaitable[None]] = _nothing
+    stop: Callable[[], Awaitable[None]] = _nothing
+    loaded: Callable[[], bool] = field(default=lambda: True)

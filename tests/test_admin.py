@@ -1,0 +1,181 @@
+"""The admin API over a whole in-process service (real store, real QuickJS, Segment at the
+httpx seam): typed answers, cursor pages, redaction at the edge, replays run by the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dodo_transform import signing
+from dodo_transform.service import Service, build_service
+from dodo_transform.settings import load_settings
+from tests.conftest import sample
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+TRACK = (
+    "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+    " w.payload = {userId: 'u', event: 'Payment Completed'}; return w; }"
+)
+BROKEN = "function handler(w) { throw new Error('broken'); }"
+
+
+class Relay:
+    def __init__(self, service: Service, client: httpx.AsyncClient, folder: Path) -> None:
+        self.service, self.client, self.folder = service, client, folder
+
+    async def post(self, webhook_id: str) -> None:
+        body = json.dumps(sample("payment.succeeded")).encode()
+        headers = signing.sign(SECRET, webhook_id, body)
+        answer = await self.client.post("/webhooks/dodo", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+
+    async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = 20) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = await check()
+            if found:
+                return found
+            await asyncio.sleep(0.02)
+        raise AssertionError("not reached in time")
+
+    async def deliveries(self, status: str) -> list[dict[str, Any]]:
+        answer = await self.client.get("/api/deliveries", params={"status": status})
+        return list(answer.json())
+
+    async def reload_with(self, source: str) -> None:
+        (self.folder / "t.js").write_text(source)
+        await asyncio.to_thread(self.service.registry.reload)
+
+
+def run_with_relay(
+    tmp_path: Path, test: Callable[[Relay], Awaitable[None]], **settings: Any
+) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "t.js").write_text(BROKEN)
+    config = load_settings(
+        transforms=folder,
+        data_dir=tmp_path / "data",
+        webhook_secret=SECRET,
+        worker_process=False,
+        **settings,
+    )
+    segment = httpx.MockTransport(lambda request: httpx.Response(200))
+
+    async def no_watching(path: Path) -> AsyncIterator[object]:
+        await asyncio.Event().wait()
+        yield None
+
+    async def main() -> None:
+        service = build_service(config, transport=segment, watcher=no_watching)
+        transport = httpx.ASGITransport(app=service.app)
+        await service.start()
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+                await test(Relay(service, client, folder))
+        finally:
+            await service.stop()
+
+    asyncio.run(main())
+
+
+def test_a_replay_is_run_by_the_pipeline_and_answers_its_statuses(tmp_path: Path) -> None:
+    async def test(relay: Relay) -> None:
+        await relay.post("msg_1")
+        (failed,) = await relay.until(lambda: relay.deliveries("failed"))
+        refused = await relay.client.post(f"/api/deliveries/{failed['id']}/replay")
+        assert refused.status_code == 200  # the still-broken version ran again: failed again
+        assert refused.json()["statuses"] == ["failed"]
+        await relay.reload_with(TRACK)
+        (failed,) = await relay.deliveries("failed")
+        answer = await relay.client.post(f"/api/deliveries/{failed['id']}/replay")
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"replayed": failed["id"], "statuses": ["pending"], "queued": False}
+        await relay.until(lambda: relay.deliveries("delivered"))
+        again = await relay.client.post(f"/api/deliveries/{failed['id']}/replay")
+        assert again.status_code == 409 and "only failed or dead" in again.json()["detail"]
+
+    run_with_relay(tmp_path, test, segment_write_key="wk_test")
+
+
+def test_bulk_replay_queues_once_per_event_and_the_pipeline_runs_them(tmp_path: Path) -> None:
+    async def test(relay: Relay) -> None:
+        for n in range(3):
+            await relay.post(f"msg_{n}")
+        await relay.until(lambda: _count(relay, "failed", 3))
+        await relay.reload_with(TRACK)
+        answer = await relay.client.post("/api/replay", params={"status": "failed"})
+        assert answer.status_code == 200
+        assert len(answer.json()["replayed"]) == 3 and answer.json()["errors"] == []
+        await relay.until(lambda: _count(relay, "delivered", 3))
+        bad = await relay.client.post("/api/replay", params={"status": "delivered"})
+        assert bad.status_code == 400
+
+    run_with_relay(tmp_path, test, segment_write_key="wk_test")
+
+
+async def _count(relay: Relay, status: str, wanted: int) -> bool:
+    return len(await relay.deliveries(status)) == wanted
+
+
+def test_lists_page_by_cursor_with_a_link_header(tmp_path: Path) -> None:
+    async def test(relay: Relay) -> None:
+        for n in range(5):
+            await relay.post(f"msg_{n}")
+        await relay.until(lambda: _count(relay, "failed", 5))
+        first = await relay.client.get("/api/events", params={"limit": 2})
+        assert [e["webhook_id"] for e in first.json()] == ["msg_4", "msg_3"]
+        assert all(len(e["deliveries"]) == 1 for e in first.json())
+        link = first.headers["link"]
+        assert link.endswith('>; rel="next"')
+        second = await relay.client.get(link[1 : link.index(">")])
+        assert [e["webhook_id"] for e in second.json()] == ["msg_2", "msg_1"]
+        last = await relay.client.get("/api/deliveries", params={"limit": 10})
+        assert len(last.json()) == 5 and "link" not in last.headers
+
+    run_with_relay(tmp_path, test)
+
+
+def test_credentials_are_redacted_at_the_edge_and_kept_in_the_store(tmp_path: Path) -> None:
+    async def test(relay: Relay) -> None:
+        # A transform's own write key, and no default one: a dry run records the exact request.
+        (relay.folder / "transforms.toml").write_text('[t]\nwrite_key = "wk_secret"\n')
+        await relay.reload_with(TRACK)
+        await relay.post("msg_1")
+        (shown,) = await relay.until(lambda: relay.deliveries("dry_run"))
+        assert shown["request"]["headers"]["Authorization"] == "[redacted]"
+        assert "wk_secret" not in json.dumps(shown)
+        stored = relay.service.store.get_delivery(shown["id"])
+        assert stored is not None and stored.request is not None
+        assert stored.request.headers["Authorization"].startswith("Basic ")
+
+    run_with_relay(tmp_path, test)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/events/9223372036854775808", "/api/deliveries/99999999999999999999"]
+)
+def test_ids_out_of_range_are_not_found(tmp_path: Path, path: str) -> None:
+    async def test(relay: Relay) -> None:
+        answer = await relay.client.get(path)
+        assert answer.status_code == 404, answer.text
+
+    run_with_relay(tmp_path, test)
+
+
+def test_openapi_describes_the_admin_answers(tmp_path: Path) -> None:
+    async def test(relay: Relay) -> None:
+        spec = (await relay.client.get("/openapi.json")).json()
+        listed = spec["paths"]["/api/deliveries"]["get"]["responses"]["200"]["content"]
+        assert listed["application/json"]["schema"]["items"]["$ref"].endswith("/DeliveryOut")
+        status = spec["components"]["schemas"]["DeliveryStatus"]["enum"]
+        assert "dry_run" in status and "replayed" in status and len(status) == 10
+
+    run_with_relay(tmp_path, test)
