@@ -187,33 +187,11 @@ def build_service(
         store = open_store(settings, clock=clock, durable=not in_worker, claims_work=pipeline_here)
     registry = Registry(settings.transforms, settings.limits)
     metrics = PipelineMetrics()
-    pipeline = None
-    if pipeline_here:
-        sender = Sender(
-            segment_base_url=settings.segment_base_url,
-            allowed_hosts=settings.extra_allowed_hosts,
-            timeout=settings.delivery_timeout,
-            transport=transport,
-        )
-        dispatcher = Dispatcher(
-            sender,
-            write_key_for=partial(write_key_for, settings, registry),
-            limiter=RateLimiter(settings.segment_requests_per_second),
-            dry_run=settings.dry_run,
-            retry_base_seconds=settings.retry_base_seconds,
-            concurrency=settings.delivery_concurrency,
-            batch_size=settings.segment_batch_size,
-            clock=clock,
-        )
-        pipeline = Pipeline(
-            settings=settings,
-            store=store,
-            registry=registry,
-            dispatcher=dispatcher,
-            metrics=metrics,
-            clock=clock,
-            idle_poll_seconds=idle_poll_seconds,
-        )
+    pipeline = (
+        _pipeline(settings, store, registry, metrics, clock, transport, idle_poll_seconds)
+        if pipeline_here
+        else None
+    )
     return Service(
         settings=settings,
         store=store,
@@ -225,6 +203,43 @@ def build_service(
         intake=None if in_worker else Intake(store),
         verifier=None if in_worker else signing.Verifier(secrets),
         created_secret=created,
+    )
+
+
+def _pipeline(
+    settings: Settings,
+    store: Store,
+    registry: Registry,
+    metrics: PipelineMetrics,
+    clock: Callable[[], float],
+    transport: httpx.AsyncBaseTransport | None,
+    idle_poll_seconds: float,
+) -> Pipeline:
+    """The pipeline with its sender, rate limiter and dispatcher, as configured."""
+    sender = Sender(
+        segment_base_url=settings.segment_base_url,
+        allowed_hosts=settings.extra_allowed_hosts,
+        timeout=settings.delivery_timeout,
+        transport=transport,
+    )
+    dispatcher = Dispatcher(
+        sender,
+        write_key_for=partial(write_key_for, settings, registry),
+        limiter=RateLimiter(settings.segment_requests_per_second),
+        dry_run=settings.dry_run,
+        retry_base_seconds=settings.retry_base_seconds,
+        concurrency=settings.delivery_concurrency,
+        batch_size=settings.segment_batch_size,
+        clock=clock,
+    )
+    return Pipeline(
+        settings=settings,
+        store=store,
+        registry=registry,
+        dispatcher=dispatcher,
+        metrics=metrics,
+        clock=clock,
+        idle_poll_seconds=idle_poll_seconds,
     )
 
 

@@ -21,7 +21,6 @@ RETRY_WINDOW_SECONDS = 23 * 3600.0
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
-
 def backoff(
     attempts: int,
     rng: random.Random,

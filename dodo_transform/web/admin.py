@@ -30,7 +30,7 @@ from dodo_transform.store import (
     DeliveryStatus,
     StoredEvent,
 )
-from dodo_transform.web.context import WebContext
+from dodo_transform.web.context import Context
 
 T = TypeVar("T")
 MAX_ID = 2**63 - 1  # ids are SQL integers: anything larger names nothing
@@ -174,23 +174,19 @@ def add_error_handlers(app: FastAPI) -> None:
 # --- access -----------------------------------------------------------------------------------
 
 
-def admin_guard(context: WebContext) -> Callable[[Request], Any]:
+async def admin_guard(request: Request, context: Context) -> None:
     """Bearer token when one is set; otherwise loopback callers only."""
-
-    async def guard(request: Request) -> None:
-        token = context.admin_token
-        if token is not None and token.get_secret_value():
-            offered = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(offered.encode(), token.get_secret_value().encode()):
-                raise HTTPException(401, "admin API: send Authorization: Bearer <token>")
-            return
-        host = request.client.host if request.client else ""
-        if not _is_loopback(host):
-            raise HTTPException(
-                403, "admin API answers only on loopback unless DODO_TRANSFORM_ADMIN_TOKEN is set"
-            )
-
-    return guard
+    token = context.admin_token
+    if token is not None and token.get_secret_value():
+        offered = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(offered.encode(), token.get_secret_value().encode()):
+            raise HTTPException(401, "admin API: send Authorization: Bearer <token>")
+        return
+    host = request.client.host if request.client else ""
+    if not _is_loopback(host):
+        raise HTTPException(
+            403, "admin API answers only on loopback unless DODO_TRANSFORM_ADMIN_TOKEN is set"
+        )
 
 
 def _is_loopback(host: str) -> bool:
@@ -203,128 +199,140 @@ def _is_loopback(host: str) -> bool:
 # --- routes -----------------------------------------------------------------------------------
 
 
-def router(context: WebContext) -> APIRouter:
-    routes = APIRouter(prefix="/api", dependencies=[Depends(admin_guard(context))])
+routes = APIRouter(prefix="/api", dependencies=[Depends(admin_guard)])
+
+
+async def stored(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A blocking store call, off the event loop (a `StorageError` answers 503)."""
+    return await asyncio.to_thread(method, *args, **kwargs)
+
+
+def next_page(request: Request, response: Response, ids: list[int], limit: int) -> None:
+    """A full page links to the next one."""
+    if len(ids) == limit:
+        url = request.url.include_query_params(before=min(ids))
+        response.headers["Link"] = f'<{url}>; rel="next"'
+
+
+@routes.get("/events")
+async def list_events(
+    context: Context,
+    request: Request,
+    response: Response,
+    limit: int = Query(50, ge=1, le=1000),
+    before: int | None = Query(None, ge=1, le=MAX_ID),
+) -> list[EventOut]:
     store = context.store
-
-    async def stored(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """A blocking store call, off the event loop (a `StorageError` answers 503)."""
-        return await asyncio.to_thread(method, *args, **kwargs)
-
-    def next_page(request: Request, response: Response, ids: list[int], limit: int) -> None:
-        if len(ids) == limit:
-            url = request.url.include_query_params(before=min(ids))
-            response.headers["Link"] = f'<{url}>; rel="next"'
-
-    @routes.get("/events")
-    async def list_events(
-        request: Request,
-        response: Response,
-        limit: int = Query(50, ge=1, le=1000),
-        before: int | None = Query(None, ge=1, le=MAX_ID),
-    ) -> list[EventOut]:
-        events: list[StoredEvent] = await stored(store.list_events, limit, before=before)
-        deliveries: list[Delivery] = await stored(
-            store.list_deliveries, None, 1_000_000, event_ids=[e.id for e in events]
-        )
-        by_event: dict[int, list[DeliveryOut]] = {}
-        for delivery in deliveries:
-            by_event.setdefault(delivery.event_id, []).append(delivery_out(delivery))
-        next_page(request, response, [e.id for e in events], limit)
-        return [
-            EventOut(
-                id=event.id,
-                webhook_id=event.webhook_id,
-                event_type=event.event_type,
-                received_at=event.received_at,
-                deliveries=by_event.get(event.id, []),
-            )
-            for event in events
-        ]
-
-    @routes.get("/events/{event_id}")
-    async def get_event(event_id: int) -> EventDetailOut:
-        event = await stored(store.get_event, event_id) if event_id <= MAX_ID else None
-        if event is None:
-            raise NotFound(f"no event {event_id}")
-        deliveries = await stored(store.list_deliveries, None, 1000, event_id)
-        return EventDetailOut(
+    events: list[StoredEvent] = await stored(store.list_events, limit, before=before)
+    deliveries: list[Delivery] = await stored(
+        store.list_deliveries, None, 1_000_000, event_ids=[e.id for e in events]
+    )
+    by_event: dict[int, list[DeliveryOut]] = {}
+    for delivery in deliveries:
+        by_event.setdefault(delivery.event_id, []).append(delivery_out(delivery))
+    next_page(request, response, [e.id for e in events], limit)
+    return [
+        EventOut(
             id=event.id,
             webhook_id=event.webhook_id,
             event_type=event.event_type,
             received_at=event.received_at,
-            body=event.body.decode("utf-8", errors="replace"),
-            deliveries=[delivery_detail(d, await stored(store.attempts, d.id)) for d in deliveries],
+            deliveries=by_event.get(event.id, []),
         )
+        for event in events
+    ]
 
-    @routes.get("/deliveries")
-    async def list_deliveries(
-        request: Request,
-        response: Response,
-        status: DeliveryStatus | None = None,
-        limit: int = Query(100, ge=1, le=1000),
-        before: int | None = Query(None, ge=1, le=MAX_ID),
-    ) -> list[DeliveryOut]:
-        deliveries = await stored(store.list_deliveries, status, limit, before=before)
-        next_page(request, response, [d.id for d in deliveries], limit)
-        return [delivery_out(d) for d in deliveries]
 
-    @routes.get("/deliveries/{delivery_id}")
-    async def get_delivery(delivery_id: int) -> DeliveryDetailOut:
-        delivery = await stored(store.get_delivery, delivery_id) if delivery_id <= MAX_ID else None
-        if delivery is None:
-            raise NotFound(f"no delivery {delivery_id}")
-        return delivery_detail(delivery, await stored(store.attempts, delivery_id))
+@routes.get("/events/{event_id}")
+async def get_event(event_id: int, context: Context) -> EventDetailOut:
+    store = context.store
+    event = await stored(store.get_event, event_id) if event_id <= MAX_ID else None
+    if event is None:
+        raise NotFound(f"no event {event_id}")
+    deliveries = await stored(store.list_deliveries, None, 1000, event_id)
+    return EventDetailOut(
+        id=event.id,
+        webhook_id=event.webhook_id,
+        event_type=event.event_type,
+        received_at=event.received_at,
+        body=event.body.decode("utf-8", errors="replace"),
+        deliveries=[delivery_detail(d, await stored(store.attempts, d.id)) for d in deliveries],
+    )
 
-    @routes.post("/deliveries/{delivery_id}/replay", responses={202: {"model": ReplayOut}})
-    async def replay(delivery_id: int, response: Response) -> ReplayOut:
-        """Ask the worker to replay; answer with the new statuses once it has (or 202)."""
-        if delivery_id > MAX_ID:
-            raise ReplayError(f"no delivery {delivery_id}")
-        await stored(check_replayable, store, delivery_id)
-        await stored(store.request_replays, [delivery_id])
+
+@routes.get("/deliveries")
+async def list_deliveries(
+    context: Context,
+    request: Request,
+    response: Response,
+    status: DeliveryStatus | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    before: int | None = Query(None, ge=1, le=MAX_ID),
+) -> list[DeliveryOut]:
+    store = context.store
+    deliveries = await stored(store.list_deliveries, status, limit, before=before)
+    next_page(request, response, [d.id for d in deliveries], limit)
+    return [delivery_out(d) for d in deliveries]
+
+
+@routes.get("/deliveries/{delivery_id}")
+async def get_delivery(delivery_id: int, context: Context) -> DeliveryDetailOut:
+    store = context.store
+    delivery = await stored(store.get_delivery, delivery_id) if delivery_id <= MAX_ID else None
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    return delivery_detail(delivery, await stored(store.attempts, delivery_id))
+
+
+@routes.post("/deliveries/{delivery_id}/replay", responses={202: {"model": ReplayOut}})
+async def replay(delivery_id: int, response: Response, context: Context) -> ReplayOut:
+    """Ask the worker to replay; answer with the new statuses once it has (or 202)."""
+    store = context.store
+    if delivery_id > MAX_ID:
+        raise ReplayError(f"no delivery {delivery_id}")
+    await stored(check_replayable, store, delivery_id)
+    await stored(store.request_replays, [delivery_id])
+    context.notify()
+    deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        done = await stored(store.get_replay, delivery_id)
+        if done is not None and done.done_at is not None:
+            if done.error is not None:
+                raise ReplayError(done.error)
+            return ReplayOut(replayed=delivery_id, statuses=list(done.statuses))
+        await asyncio.sleep(REPLAY_POLL_SECONDS)
+    response.status_code = 202
+    return ReplayOut(replayed=delivery_id, statuses=[], queued=True)
+
+
+@routes.post("/replay")
+async def replay_all(context: Context, status: str = Query("failed")) -> BulkReplayOut:
+    """Ask the worker to replay every failed (or dead) delivery, once per event and
+    transform; the answer lists what was asked for."""
+    store = context.store
+    if status not in REPLAYABLE_STATUSES:
+        raise HTTPException(400, f"status must be one of {', '.join(REPLAYABLE_STATUSES)}")
+    chosen: dict[tuple[int, str], int] = {}
+    for delivery in await stored(store.list_deliveries, DeliveryStatus(status), BULK_REPLAY_LIMIT):
+        chosen.setdefault((delivery.event_id, delivery.transform), delivery.id)
+    ids = sorted(chosen.values())
+    if ids:
+        await stored(store.request_replays, ids)
         context.notify()
-        deadline = time.monotonic() + REPLAY_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            done = await stored(store.get_replay, delivery_id)
-            if done is not None and done.done_at is not None:
-                if done.error is not None:
-                    raise ReplayError(done.error)
-                return ReplayOut(replayed=delivery_id, statuses=list(done.statuses))
-            await asyncio.sleep(REPLAY_POLL_SECONDS)
-        response.status_code = 202
-        return ReplayOut(replayed=delivery_id, statuses=[], queued=True)
+    return BulkReplayOut(replayed=ids, errors=[])
 
-    @routes.post("/replay")
-    async def replay_all(status: str = Query("failed")) -> BulkReplayOut:
-        """Ask the worker to replay every failed (or dead) delivery, once per event and
-        transform; the answer lists what was asked for."""
-        if status not in REPLAYABLE_STATUSES:
-            raise HTTPException(400, f"status must be one of {', '.join(REPLAYABLE_STATUSES)}")
-        chosen: dict[tuple[int, str], int] = {}
-        for delivery in await stored(
-            store.list_deliveries, DeliveryStatus(status), BULK_REPLAY_LIMIT
-        ):
-            chosen.setdefault((delivery.event_id, delivery.transform), delivery.id)
-        ids = sorted(chosen.values())
-        if ids:
-            await stored(store.request_replays, ids)
-            context.notify()
-        return BulkReplayOut(replayed=ids, errors=[])
 
-    @routes.get("/transforms")
-    async def transforms() -> list[TransformOut]:
-        registry = context.registry
-        current, errors = registry.current(), registry.errors
-        return [
-            TransformOut(
-                name=name,
-                version=current[name].version if name in current else None,
-                file=current[name].filename if name in current else None,
-                enabled=registry.settings(name).enabled,
-                load_error=errors.get(name),
-            )
-            for name in sorted(current.keys() | errors.keys())
-        ]
-
-    return routes
+@routes.get("/transforms")
+async def transforms(context: Context) -> list[TransformOut]:
+    registry = context.registry
+    current, errors = registry.current(), registry.errors
+    return [
+        TransformOut(
+            name=name,
+            version=current[name].version if name in current else None,
+            file=current[name].filename if name in current else None,
+            enabled=registry.settings(name).enabled,
+            load_error=errors.get(name),
+        )
+        for name in sorted(current.keys() | errors.keys())
+    ]

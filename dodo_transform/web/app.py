@@ -21,8 +21,9 @@ def create_app(context: WebContext) -> FastAPI:
             await context.stop()
 
     app = FastAPI(title="dodo-transform", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.include_router(ingest.router(context))
-    app.include_router(health.router(context))
-    app.include_router(admin.router(context))
+    app.state.context = context  # what routes reach through `context_of`
+    app.include_router(ingest.routes)
+    app.include_router(health.routes)
+    app.include_router(admin.routes)
     admin.add_error_handlers(app)
     return app

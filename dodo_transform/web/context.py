@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
+from fastapi import Depends, Request
 from pydantic import SecretStr
 
 from dodo_transform.metrics import IngestMetrics
@@ -42,3 +44,13 @@ class WebContext:
     start: Callable[[], Awaitable[None]] = _nothing
     stop: Callable[[], Awaitable[None]] = _nothing
     loaded: Callable[[], bool] = field(default=lambda: True)
+
+
+def context_of(request: Request) -> WebContext:
+    """The `WebContext` the app was made with (see `web.app.create_app`)."""
+    context: WebContext = request.app.state.context
+    return context
+
+
+# A route parameter of this type receives the context.
+Context = Annotated[WebContext, Depends(context_of)]
