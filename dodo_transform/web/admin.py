@@ -118,26 +118,9 @@ class TransformOut(BaseModel):
 
 
 def delivery_out(delivery: Delivery) -> DeliveryOut:
-    request = delivery.request
-    return DeliveryOut(
-        id=delivery.id,
-        event_id=delivery.event_id,
-        webhook_id=delivery.webhook_id,
-        event_type=delivery.event_type,
-        transform=delivery.transform,
-        version=delivery.version,
-        generation=delivery.generation,
-        index=delivery.index,
-        status=delivery.status,
-        request=None if request is None else RequestOut(**request.redacted()),
-        logs=delivery.logs,
-        error=delivery.error,
-        attempts=delivery.attempts,
-        next_attempt_at=delivery.next_attempt_at,
-        created_at=delivery.created_at,
-        updated_at=delivery.updated_at,
-        received_at=delivery.received_at,
-    )
+    """A stored delivery as the API shows it: its request with credentials redacted."""
+    request = None if delivery.request is None else delivery.request.redacted()
+    return DeliveryOut.model_validate(vars(delivery) | {"request": request})
 
 
 def delivery_detail(delivery: Delivery, attempts: list[Attempt]) -> DeliveryDetailOut:
