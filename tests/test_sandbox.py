@@ -10,7 +10,7 @@ import pytest
 
 from dodo_transform.errors import HandlerError
 from dodo_transform.transforms.engine import OutcomeKind, Transform
-from dodo_transform.transforms.sandbox import Limits
+from dodo_transform.transforms.limits import Limits
 from tests.conftest import event_from
 
 FAST = Limits(time_seconds=0.3, memory_bytes=16 * 1024 * 1024, stack_bytes=256 * 1024)
@@ -69,6 +69,10 @@ def make(source: str, limits: Limits = FAST) -> Transform:
             "function handler(w) { throw 'plain string'; }",
             "transforms/t.js: uncaught exception: plain string",
         ),
+        (
+            "function handler(w) {\n  total = 1;\n  return w;\n}",
+            "transforms/t.js:2:3 ReferenceError: total is not defined",
+        ),
     ],
 )
 def test_hostile_handlers_give_clear_errors(
@@ -96,9 +100,91 @@ def test_the_same_transform_recovers_after_a_limit_error(payment: dict[str, Any]
 
 
 @pytest.mark.parametrize(
+    "item", ["'x'.repeat(1000) + a.length", "'s' + a.length", "{n: a.length}", "[a.length]"]
+)
+def test_running_out_of_memory_is_the_memory_limit(item: str, payment: dict[str, Any]) -> None:
+    """Small allocations leave QuickJS no room for the error object, so it throws null."""
+    source = f"function handler(w) {{ const a = []; while (true) a.push({item}); }}"
+    outcome = make(source).run(event_from(payment))
+    assert outcome.hit_limit
+    assert outcome.error == (
+        "transforms/t.js: memory limit of 16 MB exceeded (the handler builds something too large)"
+    )
+
+
+def test_out_of_memory_after_a_memory_hungry_event_is_still_the_memory_limit(
+    payment: dict[str, Any],
+) -> None:
+    """An event that held most of the limit must not leave the next one's bomb unrecognised."""
+    transform = make(
+        "function handler(w) {\n  if (w.payload.data.total_amount > 0) {\n"
+        "    const a = []; while (true) a.push('s' + a.length);\n  }\n"
+        "  const held = new ArrayBuffer(13 * 1024 * 1024); const after = {};\n"
+        "  w.url = 'https://api.segment.io/v1/track'; w.payload = {userId: 'u', event: 'A B'};"
+        " return w;\n}"
+    )
+    payment["data"]["total_amount"] = 0
+    assert transform.run(event_from(payment)).kind is OutcomeKind.DELIVER
+    payment["data"]["total_amount"] = 1
+    outcome = transform.run(event_from(payment))
+    assert outcome.hit_limit
+    assert outcome.error is not None and "memory limit of 16 MB exceeded" in outcome.error
+
+
+@pytest.mark.parametrize("value", ["null", "undefined"])
+def test_throwing_null_is_the_handlers_error_not_a_limit(
+    value: str, payment: dict[str, Any]
+) -> None:
+    transform = make(f"function handler(w) {{\n  console.log('before');\n  throw {value};\n}}")
+    runtime = transform._sandbox()._context
+    outcome = transform.run(event_from(payment))
+    assert outcome.kind is OutcomeKind.ERROR and not outcome.hit_limit
+    assert outcome.error == f"transforms/t.js: handler threw {value}"
+    assert outcome.logs == (("log", "before"),)
+    assert transform._sandbox()._context is runtime  # kept: nothing was wrong with it
+
+
+def test_running_out_of_memory_while_serialising_is_the_memory_limit(
+    payment: dict[str, Any],
+) -> None:
+    outcome = make(
+        "function handler(w) { const s = 'x'.repeat(3 * 1024 * 1024);\n"
+        "  w.url = 'https://api.segment.io/v1/track';"
+        " w.payload = {userId: 'u', event: 'A B', parts: [s, s, s, s, s, s]}; return w; }"
+    ).run(event_from(payment))
+    assert outcome.hit_limit
+    assert outcome.error is not None and "memory limit of 16 MB exceeded" in outcome.error
+
+
+PAYLOAD_TRICKS = {
+    "getter that changes after the check": "let reads = 0; Object.defineProperty(w, 'payload',"
+    " {get() { reads++; return reads === 1 ? {userId: 'u', event: 'A B'} : function () {}; },"
+    " enumerable: true});",
+    "toJSON that returns undefined": "w.payload = {toJSON() { return undefined; }};",
+    "toJSON that returns a function": "w.payload = {toJSON() { return function () {}; }};",
+}
+
+
+@pytest.mark.parametrize("trick", sorted(PAYLOAD_TRICKS))
+def test_the_payload_that_is_checked_is_the_payload_that_is_sent(
+    trick: str, payment: dict[str, Any]
+) -> None:
+    source = (
+        "function handler(w) { w.url = 'https://api.segment.io/v1/track';\n"
+        f"  {PAYLOAD_TRICKS[trick]}\n  return w; }}"
+    )
+    outcome = make(source).run(event_from(payment))
+    if outcome.kind is OutcomeKind.DELIVER:
+        assert outcome.requests[0].payload == {"userId": "u", "event": "A B"}
+    else:
+        assert outcome.error is not None and "not JSON-serialisable" in outcome.error
+
+
+@pytest.mark.parametrize(
     ("source", "expected"),
     [
         ("function handler(w) {\n  return w +;\n}", "transforms/t.js:2:"),
+        ("leaked = 1;\nfunction handler(w) { return w; }", "transforms/t.js:1:1 ReferenceError"),
         ("var notAHandler = 1;", "no handler function"),
         ("function handler(w) { return w; }\nwhile (true) {}", "time limit"),
     ],
@@ -133,12 +219,12 @@ def test_console_is_captured_per_event_and_bounded(payment: dict[str, Any]) -> N
 
 ISOLATION_PROBES = {
     "top-level variable": "var count = 0; function handler(w) { count++; return mark(w, count); }",
-    "globalThis property": "function handler(w) { globalThis.seen = (globalThis.seen || 0) + 1;"
-    " return mark(w, globalThis.seen || 1); }",
+    "globalThis property": "function handler(w) { try { globalThis.seen = (globalThis.seen || 0) + 1;"
+    " } catch (e) {} return mark(w, globalThis.seen || 1); }",
     "implicit global": "function handler(w) { try { total = (typeof total === 'number' ? total : 0) + 1;"
     " return mark(w, total); } catch (e) { return mark(w, 1); } }",
-    "built-in prototype": "function handler(w) { Array.prototype.hits = ([].hits || 0) + 1;"
-    " return mark(w, [].hits || 1); }",
+    "built-in prototype": "function handler(w) { try { Array.prototype.hits = ([].hits || 0) + 1;"
+    " } catch (e) {} return mark(w, [].hits || 1); }",
     "defineProperty on global": "function handler(w) { try { Object.defineProperty(globalThis, 'k',"
     " {value: 7, configurable: false}); } catch (e) {}"
     " return mark(w, typeof k === 'undefined' ? 1 : 2); }",

@@ -1,26 +1,34 @@
 // Evaluated once in every new QuickJS runtime, before any user code.
 //
-// It leaves three globals for the host: __dodo_load(source) compiles a
-// transform, __dodo_run(...) runs it for one event, __dodo_logs() tells what
-// the last run printed. Everything else lives in this closure, out of the
-// handler's reach.
+// Its value is the host's only way in: a function that hands out the entry
+// points by name. load(source) compiles a transform, run(...) runs it for one
+// event, logs() tells what a run that threw had printed, calibrate(bytes) is
+// explained below with the canary. None of them is a global, so a handler
+// cannot call them (to recompile itself, say): sandbox.py takes them right
+// after this file runs and holds the only references. Everything else lives
+// in this closure, out of reach too.
 //
 // Isolation between events, without paying for a fresh runtime per event:
-// - top-level variables: the transform's source is compiled once as the body
-//   of a factory function, and the factory is called again for every event,
-//   so each event gets fresh top-level bindings;
-// - built-ins and globalThis: every object reachable from globalThis is
-//   frozen up front and globalThis itself is made read-only and
-//   non-extensible, so there is nowhere an event can leave state behind.
-//   The price: assigning an undeclared name (an implicit global) is a
-//   ReferenceError, as in strict mode.
+// - top-level variables: the transform's source is compiled once, in strict
+//   mode, as the body of a factory function, and the factory is called again
+//   for every event, so each event gets fresh top-level bindings; assigning an
+//   undeclared name is a ReferenceError (sloppy mode would silently drop it);
+// - built-ins and globalThis: every intrinsic is frozen up front, the ones
+//   reachable from globalThis and the ones only engine-made objects lead to
+//   (iterator, generator and async function prototypes, ...), and globalThis
+//   itself is made read-only and non-extensible, so there is nowhere an event
+//   can leave state behind;
+// - engine settings: the two that live outside any object, Error's stack
+//   hooks, are pinned (see __dodo_pinStackHooks).
 "use strict";
 (function (global) {
   const LOG_LIMIT = __DODO_LOG_LIMIT__;
+  const InternalErrorClass = global.InternalError;
   let logs = [];
   let logBytes = 0;
   let logsTruncated = false;
   let factory = null;
+  let canary = null;
 
   function __dodo_show(value) {
     if (typeof value === "string") return value;
@@ -45,9 +53,9 @@
     };
   }
 
-  // Assigning an inherited, frozen data property (obj.toString = f) silently
-  // fails in sloppy code: the "override mistake". Turning these few common
-  // ones into accessors keeps ordinary code working after the freeze.
+  // Assigning an inherited, frozen data property (obj.toString = f) throws in
+  // strict code: the "override mistake". Turning these few common ones into
+  // accessors keeps ordinary code working after the freeze.
   function __dodo_allowOverride(proto, name) {
     const desc = Object.getOwnPropertyDescriptor(proto, name);
     if (!desc || !("value" in desc)) return;
@@ -65,9 +73,40 @@
     });
   }
 
-  function __dodo_reachableFrom(root) {
+  // Intrinsics no property path from globalThis leads to: only objects the
+  // engine makes inherit from them. Each entry is one such object's prototype;
+  // the walk goes on from there (constructor, prototype, the prototype's own
+  // prototype), so %GeneratorFunction%, %GeneratorPrototype%,
+  // %IteratorPrototype%, %AsyncIteratorPrototype% and the like come along.
+  // Not listed: %AsyncFromSyncIteratorPrototype%, which QuickJS never hands to
+  // JavaScript, and the CallSite prototype, which only Error.prepareStackTrace
+  // sees and which is pinned to undefined. Bound, arrow and class functions
+  // inherit from Function.prototype, and %TypedArray% and %ThrowTypeError% are
+  // reachable already; they are listed so that nothing rests on that.
+  function __dodo_hiddenIntrinsics() {
+    const protoOf = Object.getPrototypeOf;
+    const done = { next() { return { done: true, value: undefined }; } };
+    return [
+      protoOf([][Symbol.iterator]()),
+      protoOf(new Map()[Symbol.iterator]()),
+      protoOf(new Set()[Symbol.iterator]()),
+      protoOf(""[Symbol.iterator]()),
+      protoOf(/x/g[Symbol.matchAll]("")),
+      protoOf([].values().map((x) => x)),
+      protoOf(Iterator.from(done)),
+      protoOf(function* () {}),
+      protoOf(async function () {}),
+      protoOf(async function* () {}),
+      protoOf(Int8Array),
+      protoOf(function () {}.bind(null)),
+      protoOf(() => {}),
+      Object.getOwnPropertyDescriptor(function () { return arguments; }.call(), "callee").get,
+    ];
+  }
+
+  function __dodo_reachableFrom(roots) {
     const seen = new Set();
-    const stack = [root];
+    const stack = [...roots];
     while (stack.length > 0) {
       const item = stack.pop();
       if (item === null || (typeof item !== "object" && typeof item !== "function")) continue;
@@ -83,6 +122,24 @@
     return seen;
   }
 
+  // Error.prepareStackTrace and Error.stackTraceLimit are accessors over
+  // engine state, so freezing Error leaves them settable and what one event
+  // sets, the next inherits. Pinned rather than reset before each run: it is
+  // free per event, it matches every other frozen built-in (assigning throws a
+  // TypeError, the handler's own error), and no handler code ever runs inside
+  // the engine's error construction. A hook that throws or loops there turns an
+  // out-of-memory or time-limit error into a bare null, and a hook that
+  // rewrites frames misleads the error locations the host reports.
+  function __dodo_pinStackHooks() {
+    for (const name of ["prepareStackTrace", "stackTraceLimit"]) {
+      const desc = Object.getOwnPropertyDescriptor(Error, name);
+      if (desc === undefined) continue;
+      Object.defineProperty(Error, name, {
+        value: Error[name], writable: false, enumerable: desc.enumerable, configurable: false,
+      });
+    }
+  }
+
   function __dodo_lockDown() {
     for (const name of ["toString", "valueOf", "constructor", "hasOwnProperty",
                         "toLocaleString", "isPrototypeOf", "propertyIsEnumerable"]) {
@@ -92,7 +149,8 @@
       __dodo_allowOverride(Error.prototype, name);
     }
     __dodo_allowOverride(Function.prototype, "toString");
-    for (const item of __dodo_reachableFrom(global)) {
+    __dodo_pinStackHooks();
+    for (const item of __dodo_reachableFrom([global, ...__dodo_hiddenIntrinsics()])) {
       if (item !== global) Object.freeze(item);
     }
     for (const key of Reflect.ownKeys(global)) {
@@ -104,7 +162,47 @@
     Object.preventExtensions(global);
   }
 
-  function __dodo_describe(result) {
+  // Telling `throw null` from running out of memory. When QuickJS cannot
+  // allocate even the error object for an out-of-memory failure it throws a
+  // bare null, the very value `throw null` gives the host. What differs is the
+  // memory the event used. A collection QuickJS triggers at live size S sets
+  // the next trigger at 1.5 S, so calibrate(limit / 3) (holding a third of the
+  // limit while an object is allocated) puts the trigger at about half the
+  // limit. The canary, a WeakRef to an unreachable cycle, dies in the next
+  // collection. An event that runs out of memory passes the trigger, at the
+  // latest when QuickJS creates the out-of-memory error object (which is why
+  // internalErrorShape is held: with that object's shape cached, creating the
+  // error gets as far as the allocation that triggers the collection), so a
+  // null with a live canary is the handler's own. A collection raises the
+  // trigger again; the host replaces a runtime once an event has killed the
+  // canary, before the trigger can climb past the limit.
+  const internalErrorShape = Object.create(InternalErrorClass.prototype);
+
+  function __dodo_plantCanary() {
+    const ring = {};
+    ring.ring = ring;
+    canary = new WeakRef(ring);
+  }
+
+  function __dodo_collected() {
+    void internalErrorShape; // held for as long as the canary is read
+    return canary.deref() === undefined;
+  }
+
+  function __dodo_calibrate(bytes) {
+    const ballast = new ArrayBuffer(bytes);
+    __dodo_plantCanary(); // allocates, so the collection runs here, with the ballast held
+    return ballast.byteLength;
+  }
+
+  function __dodo_isOutOfMemory(error) {
+    return error === null
+      || (error instanceof InternalErrorClass && error.message === "out of memory");
+  }
+
+  // Each field of a returned webhook is read once, here, so a getter cannot
+  // show the checks one value and the request another.
+  function __dodo_fields(result) {
     if (result === null) return { type: "null" };
     if (Array.isArray(result)) return { type: "array" };
     if (typeof result !== "object") return { type: typeof result };
@@ -114,9 +212,20 @@
       url: result.url,
       cancel: result.cancel,
       headers: result.headers,
-      payloadType: typeof result.payload,
       payload: result.payload,
     };
+  }
+
+  // The payload is serialised once, and its type is that of what was
+  // serialised: an object whose toJSON gives undefined has nothing to send.
+  function __dodo_serialise(fields) {
+    if (fields.type !== "object") return JSON.stringify(fields);
+    const payload = fields.payload;
+    const text = JSON.stringify(payload);
+    fields.payload = undefined; // left out below; its text is spliced in instead
+    fields.payloadType = text === undefined && typeof payload === "object" ? "undefined" : typeof payload;
+    const json = JSON.stringify(fields);
+    return text === undefined ? json : json.slice(0, -1) + ',"payload":' + text + "}";
   }
 
   function __dodo_outcome(eventType, body, url, env) {
@@ -127,32 +236,51 @@
       cancel: false, headers: {}, env: env === "{}" ? {} : JSON.parse(env),
     };
     const result = handler(webhook);
-    if (Array.isArray(result)) return { fanOut: true, items: result.map(__dodo_describe) };
-    return { fanOut: false, items: [__dodo_describe(result)] };
+    if (!Array.isArray(result)) return { fanOut: false, items: [__dodo_fields(result)] };
+    const items = [];
+    for (let index = 0; index < result.length; index++) items.push(__dodo_fields(result[index]));
+    return { fanOut: true, items };
+  }
+
+  // join() makes one flat string; `+` may make a rope, which the binding
+  // cannot read back.
+  function __dodo_report(head) {
+    return [head, ',"logs":', JSON.stringify(logs), ',"logsTruncated":', logsTruncated,
+            ',"collected":', __dodo_collected(), "}"].join("");
+  }
+
+  function __dodo_finish(outcome) {
+    if (outcome.missingHandler) return __dodo_report('{"missingHandler":true');
+    let items;
+    try {
+      items = outcome.items.map(__dodo_serialise).join(",");
+    } catch (error) {
+      // Out of memory is the limit, not the webhook's shape: the host must see it.
+      if (__dodo_isOutOfMemory(error)) throw error;
+      let reason;
+      try { reason = String(error); } catch (_) { reason = "[unprintable]"; }
+      return __dodo_report('{"unserialisable":' + JSON.stringify(reason));
+    }
+    return __dodo_report('{"fanOut":' + outcome.fanOut + ',"items":[' + items + "]");
   }
 
   // A throw (the handler's, or a limit) propagates to the host, which then
-  // asks __dodo_logs for what the handler printed before it.
+  // asks logs() for what the handler printed before it.
   function __dodo_run(eventType, body, url, env) {
     logs = [];
     logBytes = 0;
     logsTruncated = false;
-    const report = __dodo_outcome(eventType, body, url, env);
-    report.logs = logs;
-    report.logsTruncated = logsTruncated;
-    try {
-      return JSON.stringify(report);
-    } catch (error) {
-      return JSON.stringify({ unserialisable: String(error), logs, logsTruncated });
-    }
+    if (__dodo_collected()) __dodo_plantCanary();
+    return __dodo_finish(__dodo_outcome(eventType, body, url, env));
   }
 
   function __dodo_logs() {
-    return JSON.stringify({ logs, logsTruncated });
+    return JSON.stringify({ logs, logsTruncated, collected: __dodo_collected() });
   }
 
   function __dodo_load(source) {
-    factory = new Function(source + "\n;return typeof handler === \"function\" ? handler : undefined;");
+    factory = new Function("\"use strict\";\n" + source
+      + "\n;return typeof handler === \"function\" ? handler : undefined;");
     return typeof factory() === "function";
   }
 
@@ -160,9 +288,13 @@
     log: __dodo_capture("log"), info: __dodo_capture("info"), warn: __dodo_capture("warn"),
     error: __dodo_capture("error"), debug: __dodo_capture("debug"),
   };
-  for (const name of ["console", "__dodo_load", "__dodo_run", "__dodo_logs"]) {
-    const value = { console, __dodo_load, __dodo_run, __dodo_logs }[name];
-    Object.defineProperty(global, name, { value, writable: false, enumerable: false, configurable: false });
-  }
+  Object.defineProperty(global, "console", {
+    value: console, writable: false, enumerable: false, configurable: false,
+  });
   __dodo_lockDown();
+  __dodo_plantCanary();
+  const entries = {
+    load: __dodo_load, run: __dodo_run, logs: __dodo_logs, calibrate: __dodo_calibrate,
+  };
+  return function __dodo_entry(name) { return entries[name]; };
 })(globalThis);

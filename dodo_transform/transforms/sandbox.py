@@ -15,10 +15,16 @@ handler's budget. `Sandbox.run` measures the handler's own thread CPU time;
 when the binding interrupts a handler that has not yet used its own budget,
 the run is repeated with the process budget scaled by the contention it saw.
 Re-running is safe because each run starts from the same clean state.
+
+`throw null` or out of memory: QuickJS throws a bare null when it cannot even
+allocate the error for an out-of-memory failure. The prelude's canary (see
+sandbox.js) tells the two apart; a run that killed it leaves QuickJS's
+collection threshold higher, so the next run starts in a new runtime.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -33,8 +39,9 @@ from dodo_transform.transforms.limits import Limits
 _PRELUDE_TEMPLATE = (
     resources.files("dodo_transform.transforms").joinpath("sandbox.js").read_text("utf-8")
 )
-# `new Function(body)` puts the body two lines below the start of its source.
-_FACTORY_LINE_OFFSET = 2
+# `new Function(body)` puts the body two lines below the start of its source, and the
+# prelude starts the body with a "use strict" line.
+_FACTORY_LINE_OFFSET = 3
 _FRAME = re.compile(r"^\s*at (?:(?P<func>[^(]*?) )?\(?<input>:(?P<line>\d+):(?P<col>\d+)\)?\s*$")
 _MAX_ATTEMPTS = 4
 _STACK_OVERFLOW = "Maximum call stack size exceeded"
@@ -52,22 +59,31 @@ class Sandbox:
     def __init__(self, source: str, filename: str, limits: Limits) -> None:
         self.filename = filename
         self.limits = limits
-        self._context = quickjs.Context()
-        self._context.set_memory_limit(limits.memory_bytes)
-        self._context.set_max_stack_size(limits.stack_bytes)
-        self._context.set_time_limit(limits.time_seconds)
+        self._source = source
+        self._start()
+
+    def _start(self) -> None:
+        """A new runtime: the prelude, the transform's source, then the canary's calibration."""
+        limits = self.limits
+        context = quickjs.Context()
+        context.set_memory_limit(limits.memory_bytes)
+        context.set_max_stack_size(limits.stack_bytes)
+        context.set_time_limit(limits.time_seconds)
         prelude = _PRELUDE_TEMPLATE.replace("__DODO_LOG_LIMIT__", str(limits.log_bytes))
-        self._context.eval(prelude)
-        self._run = self._context.get("__dodo_run")
+        # The prelude's value is the only way to its entry points: none is a global.
+        entry = context.eval(prelude)
         try:
-            has_handler = self._context.get("__dodo_load")(source)
+            has_handler = entry("load")(self._source)
         except quickjs.JSException as error:
             raise HandlerError(self.explain(error)) from None
         if not has_handler:
             raise HandlerError(
-                f"{filename}: no handler function: declare "
+                f"{self.filename}: no handler function: declare "
                 "`function handler(webhook) { ... return webhook; }`"
             )
+        entry("calibrate")(limits.memory_bytes // 3)
+        self._context, self._run, self._logs = context, entry("run"), entry("logs")
+        self._stale = False
 
     def run(self, event_type: str, body: str, url: str, env_json: str) -> dict[str, Any]:
         """Run the handler once; return the prelude's report (see sandbox.js `__dodo_run`).
@@ -75,6 +91,11 @@ class Sandbox:
         A handler that throws gives a report with `error`, the message explained.
         Raises `SandboxBroken` when a limit was hit: the caller must discard this sandbox.
         """
+        if self._stale:
+            # Failing that (a time limit while loading, under contention), the old runtime
+            # serves: its state is as clean, only its canary is less sure. Next event retries.
+            with contextlib.suppress(HandlerError):
+                self._start()
         budget = self.limits.time_seconds
         for attempt in range(_MAX_ATTEMPTS):
             if attempt:
@@ -95,6 +116,7 @@ class Sandbox:
             else:
                 if attempt:
                     self._context.set_time_limit(self.limits.time_seconds)
+                self._stale = report.pop("collected")
                 return report
         self._context.set_time_limit(self.limits.time_seconds)
         raise SandboxBroken(self.explain("InternalError: interrupted"))
@@ -103,11 +125,19 @@ class Sandbox:
         headline = str(error).split("\n", 1)[0]
         if "out of memory" in headline or _STACK_OVERFLOW in headline:
             raise SandboxBroken(self.explain(error)) from None
-        if headline == "null":
-            # QuickJS throws null when it has no memory left even for the error object.
-            raise SandboxBroken(self.explain("out of memory") + " (or the handler threw null)")
-        report: dict[str, Any] = json.loads(self._context.get("__dodo_logs")())
-        report["error"] = self.explain(error)
+        try:
+            report: dict[str, Any] = json.loads(self._logs())
+        except quickjs.JSException as failure:
+            # The runtime cannot even hand over its logs: it is out of time or out of memory.
+            cause = failure if _is_interrupt(failure) else "out of memory"
+            raise SandboxBroken(self.explain(cause)) from None
+        self._stale = collected = report.pop("collected")
+        if headline in ("null", "undefined"):
+            if headline == "null" and collected:
+                raise SandboxBroken(self.explain("out of memory"))
+            report["error"] = f"{self.filename}: handler threw {headline}"
+        else:
+            report["error"] = self.explain(error)
         return report
 
     def explain(self, error: BaseException | str) -> str:
