@@ -11,8 +11,6 @@ worker runs them (see pipeline/replay.py).
 from __future__ import annotations
 
 import asyncio
-import hmac
-import ipaddress
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,6 +28,7 @@ from dodo_transform.store import (
     DeliveryStatus,
     StoredEvent,
 )
+from dodo_transform.web.access import admin_guard
 from dodo_transform.web.context import Context
 
 T = TypeVar("T")
@@ -152,31 +151,6 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StorageError, unavailable)
     app.add_exception_handler(ReplayError, conflict)
     app.add_exception_handler(NotFound, not_found)
-
-
-# --- access -----------------------------------------------------------------------------------
-
-
-async def admin_guard(request: Request, context: Context) -> None:
-    """Bearer token when one is set; otherwise loopback callers only."""
-    token = context.admin_token
-    if token is not None and token.get_secret_value():
-        offered = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(offered.encode(), token.get_secret_value().encode()):
-            raise HTTPException(401, "admin API: send Authorization: Bearer <token>")
-        return
-    host = request.client.host if request.client else ""
-    if not _is_loopback(host):
-        raise HTTPException(
-            403, "admin API answers only on loopback unless DODO_TRANSFORM_ADMIN_TOKEN is set"
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 # --- routes -----------------------------------------------------------------------------------
