@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,9 @@ from dodo_transform.store import (
     Store,
 )
 from dodo_transform.store.migrations import LATEST
+from dodo_transform.store.postgres import PostgresStore
 from dodo_transform.store.sqlite import SqliteStore
+from tests.postgres import fresh_database
 
 
 class Clock:
@@ -34,20 +37,27 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def open_store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
 ) -> Iterator[Callable[[], Store]]:
+    """Opens the store under test; each call is the same instance (re)starting."""
     opened: list[Store] = []
+    with ExitStack() as cleanup:
+        url = cleanup.enter_context(fresh_database()) if request.param == "postgres" else ""
 
-    def make() -> Store:
-        store = SqliteStore(tmp_path / "store.db", clock=clock)
-        opened.append(store)
-        return store
+        def make() -> Store:
+            store: Store = (
+                PostgresStore(url, owner="test-instance", clock=clock)
+                if url
+                else SqliteStore(tmp_path / "store.db", clock=clock)
+            )
+            opened.append(store)
+            return store
 
-    yield make
-    for store in opened:
-        store.close()
+        yield make
+        for store in opened:
+            store.close()
 
 
 @pytest.fixture
@@ -134,6 +144,28 @@ def test_a_restart_releases_every_lease(open_store: Callable[[], Store]) -> None
     reopened = open_store()
     assert len(reopened.claim_deliveries(10, 60)) == 1
     assert [e.webhook_id for e in reopened.claim_events(10, 60)] == ["msg_2"]
+
+
+def test_the_claimer_keeps_its_leases_by_renewing_them(store: Store, clock: Clock) -> None:
+    event_id, _ = add(store, "msg_1")
+    add(store, "msg_2")
+    store.record_outcomes({event_id: [pending()]})
+    assert store.claim_events(10, 60) and store.claim_deliveries(10, 60)
+    clock.now += 50
+    assert store.renew(60) == 2
+    clock.now += 50  # past the first lease, within the renewed one
+    assert store.claim_events(10, 60) == [] and store.claim_deliveries(10, 60) == []
+    clock.now += 11  # not renewed since: the work is anyone's again
+    assert len(store.claim_events(10, 60)) == 1 and len(store.claim_deliveries(10, 60)) == 1
+
+
+def test_finished_work_holds_no_lease_to_renew(store: Store, clock: Clock) -> None:
+    event_id, _ = add(store, "msg_1")
+    store.claim_events(10, 60)
+    store.record_outcomes({event_id: [pending()]})
+    (delivery,) = store.claim_deliveries(10, 60)
+    store.record_results([DeliveryUpdate(delivery.id, DeliveryStatus.DELIVERED)])
+    assert store.renew(60) == 0
 
 
 def test_replace_outcomes_supersedes_failed_ones(store: Store) -> None:

@@ -1,14 +1,15 @@
 """The `Store` protocol: what the pipeline and the web edge need from durable storage.
 
 A store must commit before it returns (an acknowledged webhook is on disk),
-claim work with leases (a worker that dies lets its leases run out), and
-raise only `StorageError` for its own failures. The behavioural suite in
+claim work with leases that the claimer renews while it works (a worker that
+dies stops renewing and lets its leases run out), and raise only
+`StorageError` for its own failures. The behavioural suite in
 `tests/test_store.py` is what "implements `Store`" means.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from dodo_transform.store.records import (
@@ -40,6 +41,14 @@ class Store(Protocol):
     def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]: ...
     def record_results(self, updates: Sequence[DeliveryUpdate]) -> None: ...
     def release(self, delivery_ids: Sequence[int]) -> None: ...
+
+    # --- leases and wake-ups ------------------------------------------------------------------
+    # Extend every lease this process holds to `lease_seconds` from now; how many there were.
+    def renew(self, lease_seconds: float) -> int: ...
+    # Call `wake` (from any thread) when another process stores new work (an event, a replay
+    # request); the function returned stops it. A store that cannot tell never calls it, and
+    # the pipeline finds the work by polling.
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]: ...
 
     # --- replays: asked for by the web edge, run by the worker --------------------------------
     def request_replays(self, delivery_ids: Sequence[int]) -> None: ...

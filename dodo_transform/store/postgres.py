@@ -1,0 +1,573 @@
+"""`Store` on PostgreSQL, shared by several instances (psycopg 3 and its connection pool).
+
+Every call is one transaction, committed before it returns. Work is claimed in batches with
+`FOR UPDATE SKIP LOCKED`, so instances claiming at the same moment take different rows without
+waiting on each other. Each claim records its owner (this instance) and a lease, which the owner
+renews while it works (`renew`); an instance that dies stops renewing, its leases run out, and
+any other instance takes the work over. At startup an instance releases only its own leases
+from before it restarted, never another's. Storing an event or a replay request NOTIFYs in the
+same transaction, so every listening worker (`listen`) starts on it at once; workers still
+poll, for retries that come due by time and for anything said while they were disconnected.
+Work that must run once (schema migrations, pruning) takes an advisory lock. Psycopg's errors
+become `StorageError` here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from dodo_transform.errors import StorageError
+from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.store.migrations import migrate_postgres
+from dodo_transform.store.records import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    DeliveryUpdate,
+    NewDelivery,
+    NewEvent,
+    ReplayRequest,
+    StoredEvent,
+)
+
+log = logging.getLogger("dodo_transform.store")
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+SCHEMES = ("postgresql", "postgres")
+CHANNEL = "dodo_transform"  # NOTIFY payloads: "events", "replays"
+PRUNE_LOCK = 0x646F_646F_0002  # one instance prunes at a time; the others skip their turn
+POOL_SIZE = 8
+# A call waits at most this long for a connection: ingest answers 503 (Dodo retries) rather
+# than hold a webhook while the database is away.
+CONNECT_TIMEOUT_SECONDS = 5.0
+LISTEN_POLL_SECONDS = 0.5  # how soon a listener notices it is asked to stop
+LISTEN_RETRY_SECONDS = 1.0
+
+_REPLAYABLE = (DeliveryStatus.FAILED.value, DeliveryStatus.DEAD.value)
+_PENDING = DeliveryStatus.PENDING.value
+_NO_CURSOR = 2**63 - 1  # larger than any id: the first page
+
+_DELIVERY_COLUMNS = """
+    d.id, d.event_id, e.webhook_id, e.event_type, d.transform, d.version, d.generation, d.idx,
+    d.status, d.request, d.logs, d.error, d.attempts, d.next_attempt_at, d.created_at, d.updated_at,
+    e.received_at
+"""
+_EVENT_COLUMNS = "id, webhook_id, event_type, body, received_at"
+
+
+class PostgresStore:
+    """`Store` on a PostgreSQL database that several instances share. Thread-safe."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        owner: str,
+        clock: Callable[[], float] = time.time,
+        durable: bool = True,
+        claims_work: bool = True,
+        pool_size: int = POOL_SIZE,
+    ) -> None:
+        """Open the store, migrating the schema if this release is newer.
+
+        `owner` names this instance in the leases it takes; it must be the same after a
+        restart and differ between instances (`open_store` uses the host and the data dir).
+        `durable=False` commits without waiting for the disk (`synchronous_commit=off`): the
+        worker's writes can all be derived again from the events, which ingest always commits
+        durably. `claims_work` marks a process that takes work: it releases, at startup, the
+        leases its owner held before a restart.
+        """
+        self.url = url
+        self.owner = owner
+        self._clock = clock
+        self._listeners: list[_Listener] = []
+        try:
+            with psycopg.connect(url, connect_timeout=int(CONNECT_TIMEOUT_SECONDS)) as db:
+                migrate_postgres(db)
+                if claims_work:
+                    with db.transaction():
+                        _release_owned(db, owner)
+        except psycopg.Error as error:
+            raise StorageError(f"cannot open the store at {shown(url)}: {error}") from None
+        self._pool: ConnectionPool[Connection] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            check=ConnectionPool.check_connection,  # a connection the server dropped is replaced
+            configure=None if durable else _commit_without_waiting,
+            kwargs={"connect_timeout": int(CONNECT_TIMEOUT_SECONDS)},
+            name="dodo-transform",
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
+        except psycopg.Error as error:
+            self._pool.close()
+            raise StorageError(f"cannot open the store at {shown(url)}: {error}") from None
+
+    @contextmanager
+    def _transaction(self, what: str = "write") -> Iterator[Connection]:
+        """One transaction on a pooled connection, committed on leaving the block."""
+        try:
+            with self._pool.connection() as db:
+                yield db
+        except psycopg.Error as error:
+            raise StorageError(f"store {what} failed: {_one_line(error)}") from None
+
+    def _read(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._transaction("read") as db:
+            return db.execute(query, params).fetchall()
+
+    # --- ingest -------------------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]:
+        """Store received events in one transaction: (id, True) for each new one, and
+        (id of the stored one, False) for a webhook-id already known, by any instance."""
+        now = self._clock()
+        with self._transaction() as db:
+            results = [self._insert_event(db, event, now) for event in events]
+            if any(created for _, created in results):
+                db.execute("SELECT pg_notify(%s, 'events')", (CHANNEL,))
+        return results
+
+    def _insert_event(self, db: Connection, event: NewEvent, now: float) -> tuple[int, bool]:
+        row = db.execute(
+            "INSERT INTO events (webhook_id, event_type, body, received_at)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (webhook_id) DO NOTHING RETURNING id",
+            (event.webhook_id, event.event_type, event.body, now),
+        ).fetchone()
+        if row is not None:
+            return int(row[0]), True
+        # The unique constraint decided: another transaction (here or on another instance)
+        # stored this webhook-id first, and has committed, so it is visible now.
+        existing = db.execute(
+            "SELECT id FROM events WHERE webhook_id = %s", (event.webhook_id,)
+        ).fetchone()
+        if existing is None:  # pruned between the two statements
+            raise StorageError(f"webhook {event.webhook_id} vanished while being stored")
+        return int(existing[0]), False
+
+    # --- the transform stage ------------------------------------------------------------------
+
+    def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]:
+        now = self._clock()
+        with self._transaction() as db:
+            rows = db.execute(
+                "WITH picked AS (SELECT id FROM events WHERE state = 'pending'"
+                " AND lease_until <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " UPDATE events e SET lease_until = %s, lease_owner = %s FROM picked"
+                " WHERE e.id = picked.id"
+                " RETURNING e.id, e.webhook_id, e.event_type, e.body, e.received_at",
+                (now, limit, now + lease_seconds, self.owner),
+            ).fetchall()
+        return sorted((_event(row) for row in rows), key=lambda event: event.id)
+
+    def record_outcomes(self, outcomes: Mapping[int, Sequence[NewDelivery]]) -> None:
+        """Store every transform's outcome for these events and mark them done, atomically."""
+        with self._transaction() as db:
+            for event_id, results in outcomes.items():
+                self._insert(db, event_id, 0, results)
+            db.execute(
+                "UPDATE events SET state = 'done', lease_until = 0, lease_owner = NULL"
+                " WHERE id = ANY(%s)",
+                (list(outcomes),),
+            )
+
+    def replace_outcomes(
+        self, event_id: int, transform: str, results: Sequence[NewDelivery]
+    ) -> None:
+        """A replay: supersede one transform's current outcome for an event with a new one."""
+        with self._transaction() as db:
+            # Two replays of one event (on two instances) take their generations in turn.
+            db.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE", (event_id,))
+            row = db.execute(
+                "SELECT COALESCE(MAX(generation), -1) FROM deliveries"
+                " WHERE event_id = %s AND transform = %s",
+                (event_id, transform),
+            ).fetchone()
+            generation = int(row[0]) + 1 if row is not None else 0
+            db.execute(
+                "UPDATE deliveries SET status = %s, updated_at = %s"
+                " WHERE event_id = %s AND transform = %s AND status = ANY(%s)",
+                (
+                    DeliveryStatus.REPLAYED.value,
+                    self._clock(),
+                    event_id,
+                    transform,
+                    list(_REPLAYABLE),
+                ),
+            )
+            self._insert(db, event_id, generation, results)
+
+    def _insert(
+        self, db: Connection, event_id: int, generation: int, results: Sequence[NewDelivery]
+    ) -> None:
+        if not results:
+            return
+        now = self._clock()
+        with db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO deliveries (event_id, transform, version, generation, idx, status,"
+                " request, logs, error, created_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [
+                    (
+                        event_id,
+                        item.transform,
+                        item.version,
+                        generation,
+                        item.index,
+                        str(item.status),
+                        _request_json(item.request),
+                        json.dumps(item.logs or []),
+                        item.error,
+                        now,
+                        now,
+                    )
+                    for item in results
+                ],
+            )
+
+    # --- the delivery stage -------------------------------------------------------------------
+
+    def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]:
+        now = self._clock()
+        with self._transaction() as db:
+            rows = db.execute(
+                "WITH picked AS (SELECT id FROM deliveries WHERE status = %s"
+                " AND next_attempt_at <= %s AND lease_until <= %s"
+                " ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " UPDATE deliveries d SET lease_until = %s, lease_owner = %s"
+                " FROM picked, events e WHERE d.id = picked.id AND e.id = d.event_id"
+                f" RETURNING {_DELIVERY_COLUMNS}",
+                (_PENDING, now, now, limit, now + lease_seconds, self.owner),
+            ).fetchall()
+        return sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.id)
+
+    def record_results(self, updates: Sequence[DeliveryUpdate]) -> None:
+        """Store attempts and new statuses for a round of deliveries, releasing their leases."""
+        if not updates:
+            return
+        now = self._clock()
+        attempts = [
+            (
+                u.delivery_id,
+                u.attempt.at,
+                u.attempt.status_code,
+                u.attempt.error,
+                u.attempt.duration_ms,
+            )
+            for u in updates
+            if u.attempt is not None
+        ]
+        with self._transaction() as db, db.cursor() as cursor:
+            if attempts:
+                cursor.executemany(
+                    "INSERT INTO attempts (delivery_id, at, status_code, error, duration_ms)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    attempts,
+                )
+            cursor.executemany(
+                "UPDATE deliveries SET status = %s, error = %s, next_attempt_at = %s,"
+                " lease_until = 0, lease_owner = NULL, attempts = attempts + %s,"
+                " updated_at = %s, request = COALESCE(%s, request) WHERE id = %s",
+                [
+                    (
+                        str(u.status),
+                        u.error,
+                        u.next_attempt_at,
+                        0 if u.attempt is None else 1,
+                        now,
+                        _request_json(u.request),
+                        u.delivery_id,
+                    )
+                    for u in updates
+                ],
+            )
+
+    def release(self, delivery_ids: Sequence[int]) -> None:
+        """Make these deliveries claimable again at once, if this instance still holds them."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET lease_until = 0, lease_owner = NULL"
+                " WHERE id = ANY(%s) AND lease_owner = %s",
+                (list(delivery_ids), self.owner),
+            )
+
+    # --- leases and wake-ups ------------------------------------------------------------------
+
+    def renew(self, lease_seconds: float) -> int:
+        """Extend every lease this instance holds to `lease_seconds` from now; how many."""
+        until = self._clock() + lease_seconds
+        renewed = 0
+        with self._transaction() as db:
+            for table, unfinished in _LEASED:
+                cursor = db.execute(
+                    f"UPDATE {table} SET lease_until = %s WHERE lease_owner = %s AND {unfinished}",
+                    (until, self.owner),
+                )
+                renewed += max(cursor.rowcount, 0)
+        return renewed
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call `wake` (from a thread of the store's) whenever any instance stores an event or
+        a replay request; the function returned stops listening."""
+        listener = _Listener(self.url, wake)
+        self._listeners.append(listener)
+        listener.start()
+        return listener.stop
+
+    # --- replays: asked for by the web edge, run by a worker ----------------------------------
+
+    def request_replays(self, delivery_ids: Sequence[int]) -> None:
+        """Ask a worker to replay these deliveries; asking again redoes a finished request."""
+        now = self._clock()
+        with self._transaction() as db:
+            with db.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO replays (delivery_id, requested_at) VALUES (%s, %s)"
+                    " ON CONFLICT (delivery_id) DO UPDATE SET"
+                    " requested_at = excluded.requested_at, lease_until = 0, lease_owner = NULL,"
+                    " done_at = NULL, statuses = NULL, error = NULL"
+                    " WHERE replays.done_at IS NOT NULL",
+                    [(delivery_id, now) for delivery_id in delivery_ids],
+                )
+            db.execute("SELECT pg_notify(%s, 'replays')", (CHANNEL,))
+
+    def claim_replays(self, limit: int, lease_seconds: float) -> list[ReplayRequest]:
+        now = self._clock()
+        with self._transaction() as db:
+            rows = db.execute(
+                "WITH picked AS (SELECT delivery_id FROM replays WHERE done_at IS NULL"
+                " AND lease_until <= %s ORDER BY requested_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " UPDATE replays r SET lease_until = %s, lease_owner = %s FROM picked"
+                " WHERE r.delivery_id = picked.delivery_id"
+                " RETURNING r.delivery_id, r.requested_at",
+                (now, limit, now + lease_seconds, self.owner),
+            ).fetchall()
+        return sorted((ReplayRequest(*row) for row in rows), key=lambda r: r.requested_at)
+
+    def finish_replay(
+        self, delivery_id: int, statuses: Sequence[DeliveryStatus], error: str | None
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE replays SET done_at = %s, lease_until = 0, lease_owner = NULL,"
+                " statuses = %s, error = %s WHERE delivery_id = %s",
+                (self._clock(), json.dumps([str(s) for s in statuses]), error, delivery_id),
+            )
+
+    def get_replay(self, delivery_id: int) -> ReplayRequest | None:
+        rows = self._read(
+            "SELECT delivery_id, requested_at, done_at, statuses, error FROM replays"
+            " WHERE delivery_id = %s",
+            (delivery_id,),
+        )
+        if not rows:
+            return None
+        delivery, requested_at, done_at, statuses, error = rows[0]
+        shown_statuses = tuple(DeliveryStatus(s) for s in json.loads(statuses)) if statuses else ()
+        return ReplayRequest(delivery, requested_at, done_at, shown_statuses, error)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get_event(self, event_id: int) -> StoredEvent | None:
+        rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = %s", (event_id,))
+        return _event(rows[0]) if rows else None
+
+    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]:
+        """Newest first; `before` (an event id) continues a previous page."""
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id < %s ORDER BY id DESC LIMIT %s",
+            (_NO_CURSOR if before is None else before, limit),
+        )
+        return [_event(row) for row in rows]
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        rows = self._read(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
+            " WHERE d.id = %s",
+            (delivery_id,),
+        )
+        return _delivery(rows[0]) if rows else None
+
+    def attempts(self, delivery_id: int) -> list[Attempt]:
+        rows = self._read(
+            "SELECT at, status_code, error, duration_ms FROM attempts"
+            " WHERE delivery_id = %s ORDER BY id",
+            (delivery_id,),
+        )
+        return [Attempt(*row) for row in rows]
+
+    def list_deliveries(
+        self,
+        status: DeliveryStatus | None = None,
+        limit: int = 100,
+        event_id: int | None = None,
+        *,
+        event_ids: Sequence[int] | None = None,
+        before: int | None = None,
+    ) -> list[Delivery]:
+        """Newest first, optionally of one status or of some events; `before` (a delivery
+        id) continues a previous page."""
+        conditions = ["d.id < %s"]
+        params: list[Any] = [_NO_CURSOR if before is None else before]
+        if status is not None:
+            conditions.append("d.status = %s")
+            params.append(str(status))
+        if event_id is not None:
+            event_ids = [*(event_ids or ()), event_id]
+        if event_ids is not None:
+            conditions.append("d.event_id = ANY(%s)")
+            params.append(list(event_ids))
+        rows = self._read(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
+            f" WHERE {' AND '.join(conditions)} ORDER BY d.id DESC LIMIT %s",
+            [*params, limit],
+        )
+        return [_delivery(row) for row in rows]
+
+    def counts(self) -> dict[DeliveryStatus, int]:
+        """Deliveries by status."""
+        rows = self._read("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+        return {DeliveryStatus(status): int(count) for status, count in rows}
+
+    def pending_events(self) -> int:
+        rows = self._read("SELECT COUNT(*) FROM events WHERE state = 'pending'")
+        return int(rows[0][0])
+
+    # --- upkeep -------------------------------------------------------------------------------
+
+    def prune(self, older_than: float) -> int:
+        """Delete events received before `older_than` (and their records) once settled.
+
+        One instance prunes at a time; an instance that finds another pruning skips its turn
+        (0), since the other one does the same work.
+        """
+        with self._transaction() as db:
+            row = db.execute("SELECT pg_try_advisory_xact_lock(%s)", (PRUNE_LOCK,)).fetchone()
+            if row is None or not row[0]:
+                return 0
+            cursor = db.execute(
+                "DELETE FROM events WHERE received_at < %s AND state = 'done' AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = %s)",
+                (older_than, _PENDING),
+            )
+            return max(cursor.rowcount, 0)
+
+    def ping(self) -> None:
+        self._read("SELECT 1")
+
+    def close(self) -> None:
+        for listener in self._listeners:
+            listener.stop()
+        self._pool.close()
+
+
+# The leased tables, with the condition of a row whose work is not finished.
+_LEASED = (
+    ("events", "state = 'pending'"),
+    ("deliveries", f"status = '{_PENDING}'"),
+    ("replays", "done_at IS NULL"),
+)
+
+
+def _release_owned(db: Connection, owner: str) -> None:
+    """Leases `owner` held before it restarted: its previous run is gone, take them back now."""
+    for table, _ in _LEASED:
+        db.execute(
+            f"UPDATE {table} SET lease_until = 0, lease_owner = NULL WHERE lease_owner = %s",
+            (owner,),
+        )
+
+
+def _commit_without_waiting(db: Connection) -> None:
+    db.execute("SET synchronous_commit = off")
+    db.commit()
+
+
+class _Listener:
+    """A thread holding one connection that LISTENs, calling `wake` on every notification.
+
+    On a lost connection it reconnects (once a second) and wakes once, for anything said
+    while it was away; meanwhile the pipeline's polling carries on.
+    """
+
+    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+        self._url = url
+        self._wake = wake
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="store-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(LISTEN_POLL_SECONDS * 4)
+
+    def _run(self) -> None:
+        failing = False
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except psycopg.Error as error:
+                if not failing:
+                    log.warning(
+                        "not hearing about new work, polling until the database is back: %s",
+                        _one_line(error),
+                    )
+                failing = True
+                self._stopping.wait(LISTEN_RETRY_SECONDS)
+
+    def _listen(self) -> None:
+        with psycopg.connect(
+            self._url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_SECONDS)
+        ) as db:
+            db.execute(f"LISTEN {CHANNEL}")
+            self._wake()  # whatever was stored while no one listened
+            while not self._stopping.is_set():
+                for _ in db.notifies(timeout=LISTEN_POLL_SECONDS):
+                    self._wake()
+
+
+def shown(url: str) -> str:
+    """`url` with its password hidden, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _request_json(request: OutgoingRequest | None) -> str | None:
+    return None if request is None else json.dumps(request.to_json())
+
+
+def _event(row: Sequence[Any]) -> StoredEvent:
+    event_id, webhook_id, event_type, body, received_at = row
+    return StoredEvent(event_id, webhook_id, event_type, bytes(body), received_at)
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    values = list(row)
+    values[8] = DeliveryStatus(values[8])
+    values[9] = None if values[9] is None else OutgoingRequest.from_json(json.loads(values[9]))
+    values[10] = json.loads(values[10])
+    return Delivery(*values)
