@@ -5,13 +5,6 @@ A returned call is on disk. Work is claimed with a lease: a claimed event or del
 process claims work (the worker), so at its startup it releases every lease at
 once; the HTTP process opens the same file to store events and answer the
 admin API. The schema lives in `migrations.py`.
-
-Text goes into SQLite as UTF-8, which a lone surrogate (from a JSON escape such
-as `"\ud83d"` in an event's `type`, or in a handler's error) cannot be: such
-text is stored with U+FFFD in its place (`outgoing.well_formed`), never
-refused, as one unencodable string must not fail a whole group of writes.
-Bodies are stored as the raw bytes received, and requests and logs as
-ASCII-escaped JSON, so those keep every character exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dodo_transform.errors import StorageError
-from dodo_transform.outgoing import OutgoingRequest, well_formed
+from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.store.migrations import migrate_sqlite
 from dodo_transform.store.records import (
     Attempt,
@@ -130,12 +123,12 @@ class SqliteStore:
         row = db.execute(
             "INSERT INTO events (webhook_id, event_type, body, received_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (webhook_id) DO NOTHING RETURNING id",
-            (_text(event.webhook_id), _text(event.event_type), event.body, self._clock()),
+            (event.webhook_id, event.event_type, event.body, self._clock()),
         ).fetchone()
         if row is not None:
             return int(row[0]), True
         existing = db.execute(
-            "SELECT id FROM events WHERE webhook_id = ?", (_text(event.webhook_id),)
+            "SELECT id FROM events WHERE webhook_id = ?", (event.webhook_id,)
         ).fetchone()
         return int(existing[0]), False
 
@@ -198,14 +191,14 @@ class SqliteStore:
             [
                 (
                     event_id,
-                    _text(item.transform),
-                    _text(item.version),
+                    item.transform,
+                    item.version,
                     generation,
                     item.index,
                     item.status,
                     _request_json(item.request),
                     json.dumps(item.logs or []),
-                    _text(item.error),
+                    item.error,
                     now,
                     now,
                 )
@@ -252,7 +245,7 @@ class SqliteStore:
                         u.delivery_id,
                         u.attempt.at,
                         u.attempt.status_code,
-                        _text(u.attempt.error),
+                        u.attempt.error,
                         u.attempt.duration_ms,
                     )
                     for u in updates
@@ -266,7 +259,7 @@ class SqliteStore:
                 [
                     (
                         u.status,
-                        _text(u.error),
+                        u.error,
                         u.next_attempt_at,
                         0 if u.attempt is None else 1,
                         now,
@@ -337,7 +330,7 @@ class SqliteStore:
             db.execute(
                 "UPDATE replays SET done_at = ?, lease_until = 0, statuses = ?, error = ?"
                 " WHERE delivery_id = ?",
-                (self._clock(), json.dumps([str(s) for s in statuses]), _text(error), delivery_id),
+                (self._clock(), json.dumps([str(s) for s in statuses]), error, delivery_id),
             )
 
     def get_replay(self, delivery_id: int) -> ReplayRequest | None:
@@ -438,10 +431,6 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _text(value: str | None) -> str | None:
-    return None if value is None else well_formed(value)
 
 
 def _request_json(request: OutgoingRequest | None) -> str | None:
