@@ -1,0 +1,352 @@
+"""Handlers run in sandbox processes, so that no built-in call can outlast its time limit.
+
+QuickJS checks its interrupt only between bytecodes: one long C built-in call
+(`Array.prototype.join.call({length: 2**32}, "")`) runs on past any limit, and
+no thread can stop it. A process can be stopped. The pipeline hands its runs
+to a `SandboxPool`: a few long-lived child processes, each holding compiled
+transforms, that run a batch of (transform, event) pairs and send back the
+outcomes in one message.
+
+The backstop is cheap because nothing crosses the pipe per run: before each
+run the child writes the run's index and its own CPU time into shared memory.
+The parent polls that while it waits; a run whose process has used more than
+`limit * BACKSTOP_FACTOR + BACKSTOP_MARGIN_SECONDS` of CPU since the run began
+is stuck in C, so the child is killed and replaced, that run ends as a
+time-limit error (counted toward quarantine), and the rest of the batch runs
+again in the new child (runs are pure: running one twice is harmless).
+
+A child also exits with its parent (a thread watches for it), so a stuck one
+never lives on as an orphan.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from dodo_transform.errors import HandlerError
+from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
+from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.limits import Limits
+
+log = logging.getLogger("dodo_transform.sandbox")
+# The interrupt stops ordinary code at the limit; the backstop waits a little longer so it
+# only ever catches what the interrupt cannot.
+BACKSTOP_FACTOR = 1.5
+BACKSTOP_MARGIN_SECONDS = 0.5
+POLL_SECONDS = 0.02
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WATCH_PARENT_SECONDS = 0.2
+_IDLE = -1.0
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """What a child needs to compile a transform: everything but its runtimes."""
+
+    name: str
+    version: str
+    source: str
+    filename: str
+    default_url: str
+    env: dict[str, str]
+    limits: Limits
+
+    @classmethod
+    def of(cls, transform: Transform) -> TransformSpec:
+        return cls(
+            transform.name,
+            transform.version,
+            transform.source,
+            transform.filename,
+            transform.default_url,
+            dict(transform.env),
+            transform.limits,
+        )
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.version)
+
+
+@dataclass(frozen=True)
+class Run:
+    spec: TransformSpec
+    event: Event
+
+
+# --- the child ---------------------------------------------------------------------------------
+
+
+def _child_main(conn: Connection, progress: Any) -> None:
+    """A sandbox process: compile on demand, run batches, report progress in shared memory."""
+    _exit_with_parent(os.getppid())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    compiled: dict[tuple[str, str], Transform | HandlerError] = {}
+    while True:
+        try:
+            specs, runs = conn.recv()
+        except (EOFError, OSError):
+            return
+        for spec in specs:
+            compiled.pop(spec.key, None)
+        outcomes = []
+        for index, (key, event_type, body, webhook_id) in enumerate(runs):
+            progress[1] = time.process_time()
+            progress[0] = index
+            event = Event(event_type, body, webhook_id)
+            outcomes.append(_flat(_run_one(compiled, specs, key, event)))
+        progress[0] = _IDLE
+        conn.send(outcomes)
+        live = {run[0] for run in runs} | {spec.key for spec in specs}
+        for stale in [key for key in compiled if key not in live and len(compiled) > 64]:
+            del compiled[stale]
+
+
+def _run_one(
+    compiled: dict[tuple[str, str], Transform | HandlerError],
+    specs: Sequence[TransformSpec],
+    key: tuple[str, str],
+    event: Event,
+) -> Outcome:
+    transform = compiled.get(key)
+    if transform is None:
+        spec = next(s for s in specs if s.key == key)
+        try:
+            transform = Transform(
+                name=spec.name,
+                source=spec.source,
+                filename=spec.filename,
+                default_url=spec.default_url,
+                env=spec.env,
+                limits=spec.limits,
+            )
+        except HandlerError as error:
+            transform = error
+        compiled[key] = transform
+    if isinstance(transform, HandlerError):
+        return Outcome(OutcomeKind.ERROR, error=str(transform))
+    return transform.run(event)
+
+
+# Outcomes and events cross the pipe as plain tuples: pickling dataclasses costs several
+# times more, and this is paid on every run.
+_Flat = tuple[str, tuple[tuple[str, str, dict[str, str], Any], ...], Any, str | None, bool]
+
+
+def _flat(outcome: Outcome) -> _Flat:
+    requests = tuple((r.method, r.url, dict(r.headers), r.payload) for r in outcome.requests)
+    return (outcome.kind.value, requests, outcome.logs, outcome.error, outcome.hit_limit)
+
+
+def _unflat(flat: _Flat) -> Outcome:
+    kind, requests, logs, error, hit_limit = flat
+    return Outcome(
+        OutcomeKind(kind),
+        tuple(OutgoingRequest(*request) for request in requests),
+        logs,
+        error,
+        hit_limit,
+    )
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Exit when the parent process is gone, even while a handler is stuck in C.
+
+    A thread, not a parent-death signal: Linux sends that when the parent *thread* that
+    started the child exits, and the pool starts replacements from short-lived threads.
+    The binding releases the GIL while QuickJS runs, so this thread runs meanwhile.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCH_PARENT_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+# --- the parent --------------------------------------------------------------------------------
+
+
+@dataclass
+class SandboxProcess:
+    """The parent's handle on one child: send a batch, watch it, kill and replace it."""
+
+    context: Any = field(default_factory=lambda: multiprocessing.get_context("spawn"))
+    process: BaseProcess | None = None
+    conn: Connection | None = None
+    progress: Any = None
+    known: set[tuple[str, str]] = field(default_factory=set)
+    restarts: int = 0
+
+    def start(self) -> None:
+        self.progress = self.context.Array("d", [_IDLE, 0.0], lock=False)
+        parent_end, child_end = self.context.Pipe()
+        self.process = self.context.Process(
+            target=_child_main,
+            args=(child_end, self.progress),
+            name="dodo-transform-sandbox",
+            daemon=True,
+        )
+        self.process.start()
+        child_end.close()
+        self.conn = parent_end
+        self.known = set()
+
+    def run(self, runs: Sequence[Run]) -> list[Outcome]:
+        """Run a batch; a run stuck past the backstop ends as a time-limit error."""
+        outcomes: list[Outcome | None] = [None] * len(runs)
+        while True:
+            todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
+            if not todo:
+                return [outcome for outcome in outcomes if outcome is not None]
+            batch = [runs[i] for i in todo]
+            finished, stuck_at, reason = self._run_batch(batch)
+            if finished is not None:
+                for i, outcome in zip(todo, finished, strict=True):
+                    outcomes[i] = outcome
+            elif stuck_at is not None:
+                outcomes[todo[stuck_at]] = _stopped(batch[stuck_at].spec, reason)
+
+    def _run_batch(self, batch: Sequence[Run]) -> tuple[list[Outcome] | None, int | None, str]:
+        """The batch's outcomes, or (None, index of the run that stopped the child, why)."""
+        if self.process is None or not self.process.is_alive():
+            self.start()
+        assert self.conn is not None and self.process is not None
+        specs = {run.spec.key: run.spec for run in batch if run.spec.key not in self.known}
+        self.known.update(specs)
+        self.progress[0] = _IDLE
+        runs = [(r.spec.key, r.event.event_type, r.event.body, r.event.webhook_id) for r in batch]
+        self.conn.send((list(specs.values()), runs))
+        while True:
+            if self.conn.poll(POLL_SECONDS):
+                try:
+                    flat: list[_Flat] = self.conn.recv()
+                except (EOFError, OSError):
+                    return self._replace(batch, "the sandbox process crashed")
+                return [_unflat(outcome) for outcome in flat], None, ""
+            if not self.process.is_alive():
+                return self._replace(batch, "the sandbox process crashed")
+            index = int(self.progress[0])
+            if index >= 0 and self._cpu_seconds() - self.progress[1] > _backstop(batch[index]):
+                return self._replace(batch, "")
+
+    def _replace(self, batch: Sequence[Run], crashed: str) -> tuple[None, int, str]:
+        index = max(int(self.progress[0]), 0)
+        self.kill()
+        self.restarts += 1
+        run = batch[index]
+        log.error(
+            "sandbox process stopped and replaced",
+            extra={
+                "transform": run.spec.name,
+                "webhook_id": run.event.webhook_id,
+                "reason": crashed or "time limit overrun in a built-in call",
+            },
+        )
+        return None, index, crashed
+
+    def _cpu_seconds(self) -> float:
+        """The child's CPU time so far, from the kernel's accounting."""
+        assert self.process is not None
+        try:
+            with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        if self.conn is not None:
+            self.conn.close()
+        self.process, self.conn = None, None
+
+
+def _backstop(run: Run) -> float:
+    return run.spec.limits.time_seconds * BACKSTOP_FACTOR + BACKSTOP_MARGIN_SECONDS
+
+
+def _stopped(spec: TransformSpec, crashed: str) -> Outcome:
+    if crashed:
+        return Outcome(
+            OutcomeKind.ERROR, error=f"{spec.filename}: {crashed} while running it", hit_limit=True
+        )
+    return Outcome(
+        OutcomeKind.ERROR,
+        error=(
+            f"{spec.filename}: time limit of {spec.limits.time_seconds:g} s exceeded inside a "
+            "built-in call (stopped by the supervisor); make the handler do less work"
+        ),
+        hit_limit=True,
+    )
+
+
+class SandboxPool:
+    """`size` sandbox processes; `run` spreads a batch over them and waits for all.
+
+    Thread-safe: each process serves one batch at a time, taken from a free list.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = [SandboxProcess() for _ in range(size)]
+        self._all = list(self._free)
+        self._lock = threading.Condition()
+
+    def run(self, runs: Sequence[Run]) -> list[Outcome]:
+        """Every run's outcome, in order (blocking: call it off the event loop)."""
+        if not runs:
+            return []
+        shares = min(len(self._all), len(runs))
+        if shares == 1:
+            return self._on_one(runs)
+        slices = [list(range(i, len(runs), shares)) for i in range(shares)]
+        results: list[list[Outcome]] = [[] for _ in slices]
+
+        def work(n: int) -> None:
+            results[n] = self._on_one([runs[i] for i in slices[n]])
+
+        helpers = [threading.Thread(target=work, args=(n,)) for n in range(1, shares)]
+        for helper in helpers:
+            helper.start()
+        work(0)
+        for helper in helpers:
+            helper.join()
+        outcomes: list[Outcome | None] = [None] * len(runs)
+        for indexes, found in zip(slices, results, strict=True):
+            for i, outcome in zip(indexes, found, strict=True):
+                outcomes[i] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _on_one(self, runs: Sequence[Run]) -> list[Outcome]:
+        with self._lock:
+            while not self._free:
+                self._lock.wait()
+            process = self._free.pop()
+        try:
+            return process.run(runs)
+        finally:
+            with self._lock:
+                self._free.append(process)
+                self._lock.notify()
+
+    @property
+    def restarts(self) -> int:
+        return sum(process.restarts for process in self._all)
+
+    def close(self) -> None:
+        for process in self._all:
+            process.kill()

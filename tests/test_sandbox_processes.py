@@ -1,0 +1,132 @@
+"""Sandbox processes: the backstop that stops what the interrupt cannot, at a bounded cost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dodo_transform.transforms.engine import OutcomeKind, Transform
+from dodo_transform.transforms.limits import Limits
+from dodo_transform.transforms.sandbox_processes import Run, SandboxPool, TransformSpec
+from tests.conftest import event_from, sample
+
+LIMITS = Limits(time_seconds=0.3)
+TRACK = (
+    "function handler(w) { console.log('hi'); w.url = 'https://api.segment.io/v1/track';"
+    " w.headers = {'X-Id': w.eventType};"
+    " w.payload = {userId: 'u', event: 'Payment Completed'}; return w; }"
+)
+# One C call that QuickJS's interrupt never sees: it would run for minutes.
+STUCK_IN_C = "function handler(w) { Array.prototype.join.call({length: 2**32}, ''); return w; }"
+
+
+def spec(name: str, source: str) -> TransformSpec:
+    return TransformSpec.of(
+        Transform(name=name, source=source, filename=f"{name}.js", limits=LIMITS)
+    )
+
+
+@pytest.fixture
+def pool() -> Iterator[SandboxPool]:
+    made = SandboxPool(2)
+    yield made
+    made.close()
+
+
+def test_outcomes_cross_the_process_boundary_unchanged(pool: SandboxPool) -> None:
+    event = event_from(sample("payment.succeeded"), "msg_same")
+    direct = Transform(name="t", source=TRACK, filename="t.js", limits=LIMITS).run(event)
+    (through,) = pool.run([Run(spec("t", TRACK), event)])
+    assert through == direct
+    assert through.requests[0].headers == {"X-Id": "payment.succeeded"}
+    assert through.logs == (("log", "hi"),)
+
+
+def test_a_run_stuck_in_a_builtin_is_stopped_and_the_rest_deliver(pool: SandboxPool) -> None:
+    event = event_from(sample("payment.succeeded"))
+    good, stuck = spec("good", TRACK), spec("stuck", STUCK_IN_C)
+    runs = [Run(good, event)] * 5 + [Run(stuck, event)] + [Run(good, event)] * 5
+    started = time.monotonic()
+    outcomes = pool.run(runs)
+    took = time.monotonic() - started
+    kinds = [o.kind for o in outcomes]
+    assert kinds == [OutcomeKind.DELIVER] * 5 + [OutcomeKind.ERROR] + [OutcomeKind.DELIVER] * 5
+    assert outcomes[5].hit_limit
+    assert "stuck.js: time limit of 0.3 s exceeded inside a built-in call" in (
+        outcomes[5].error or ""
+    )
+    assert pool.restarts == 1
+    # Backstop at 1.5 x 0.3 + 0.5 s of the child's CPU; wall time allows a busy machine.
+    assert took < 30
+    assert [o.kind for o in pool.run([Run(good, event)] * 3)] == [OutcomeKind.DELIVER] * 3
+
+
+def test_a_transform_that_does_not_compile_is_an_error_outcome(pool: SandboxPool) -> None:
+    broken = TransformSpec("b", "v1", "function handler(w) {", "b.js", "", {}, LIMITS)
+    (outcome,) = pool.run([Run(broken, event_from(sample("payment.succeeded")))])
+    assert outcome.kind is OutcomeKind.ERROR and "b.js" in (outcome.error or "")
+
+
+def test_a_new_version_is_compiled_anew(pool: SandboxPool) -> None:
+    event = event_from(sample("payment.succeeded"))
+    first = TransformSpec("t", "v1", TRACK, "t.js", "", {}, LIMITS)
+    second = TransformSpec(
+        "t", "v2", TRACK.replace("Payment Completed", "Paid"), "t.js", "", {}, LIMITS
+    )
+    (a,) = pool.run([Run(first, event)])
+    (b,) = pool.run([Run(second, event)])
+    assert a.requests[0].payload["event"] == "Payment Completed"
+    assert b.requests[0].payload["event"] == "Paid"
+
+
+def test_sandbox_processes_die_with_their_parent(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys
+            from dodo_transform.transforms.engine import Transform
+            from dodo_transform.transforms.limits import Limits
+            from dodo_transform.transforms.sandbox_processes import Run, SandboxPool, TransformSpec
+            from tests.conftest import event_from, sample
+
+            if __name__ == "__main__":
+                pool = SandboxPool(1)
+                stuck = TransformSpec.of(Transform(name="s", source={STUCK_IN_C!r},
+                    filename="s.js", limits=Limits(time_seconds=600)))
+                pool.run([Run(TransformSpec.of(Transform(name="g", source="function handler(w) {{ return w; }}", filename="g.js")), event_from(sample("payment.succeeded")))])
+                print(json.dumps(pool._all[0].process.pid), flush=True)
+                pool.run([Run(stuck, event_from(sample("payment.succeeded")))])
+            """
+        )
+    )
+    root = Path(__file__).resolve().parents[1]
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        cwd=root,
+        env=os.environ | {"PYTHONPATH": str(root)},
+    )
+    assert parent.stdout is not None
+    with parent.stdout:
+        child = json.loads(parent.stdout.readline())
+    time.sleep(0.5)  # the child is now inside the endless C call
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            break  # dead, waiting only to be reaped by init
+        time.sleep(0.05)
+    else:
+        assert not Path(f"/proc/{child}").exists(), "the sandbox process outlived its parent"
