@@ -319,8 +319,8 @@ async def _run_worker(settings: Settings, parent_pid: int) -> None:
     service = build_service(settings, in_worker=True, idle_poll_seconds=worker.POLL_SECONDS)
     assert service.pipeline is not None
     await service.start()
+    worker.exit_with_parent(parent_pid, partial(loop.call_soon_threadsafe, stop.set))
     helpers = [
-        asyncio.create_task(worker.watch_parent(parent_pid, stop)),
         asyncio.create_task(
             worker.report(service.pipeline, service.pipeline_metrics, settings.data_dir, stop)
         ),

@@ -21,6 +21,7 @@ import json
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -154,15 +155,23 @@ async def report(
             await asyncio.wait_for(stop.wait(), REPORT_SECONDS)
 
 
-async def watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
-    """In the worker: stop when the HTTP process is gone, however it went."""
-    while not stop.is_set():
-        if os.getppid() != parent_pid:
-            log.warning("parent process gone, worker stopping")
-            stop.set()
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), WATCH_PARENT_SECONDS)
+def exit_with_parent(parent_pid: int, request_stop: Callable[[], object]) -> None:
+    """In the worker: stop when the HTTP process is gone, however it went.
+
+    A thread, so that it acts even if the event loop is stuck: it asks for a graceful
+    stop first (leases released, in-flight results recorded), and ends the process
+    outright if that has not happened within `STOP_TIMEOUT_SECONDS`.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCH_PARENT_SECONDS)
+        log.warning("parent process gone, worker stopping")
+        request_stop()
+        time.sleep(STOP_TIMEOUT_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def _replace(path: Path, content: bytes) -> None:
