@@ -150,9 +150,27 @@ def serve(
         Path | None, typer.Option(help="Where events are stored [./.dodo-transform].")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql://... for a database instances share [SQLite in the data dir]."
+        ),
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="all, ingest (webhooks and API) or worker (the pipeline) [all]."),
+    ] = None,
 ) -> None:
     """Receive Dodo webhooks, run the transforms and deliver the results."""
-    settings = settings_from(config, host=host, port=port, transforms=transforms, data_dir=data_dir)
+    settings = settings_from(
+        config,
+        host=host,
+        port=port,
+        transforms=transforms,
+        data_dir=data_dir,
+        database_url=database_url,
+        role=role,
+    )
     from dodo_transform import service  # FastAPI and uvicorn load only for `serve`
 
     try:

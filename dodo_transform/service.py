@@ -18,6 +18,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cached_property, partial
 
 import httpx
@@ -35,7 +36,7 @@ from dodo_transform.pipeline.outcomes import write_key_for
 from dodo_transform.pipeline.runner import IDLE_POLL_SECONDS, Pipeline
 from dodo_transform.pipeline.worker import WorkerProcess
 from dodo_transform.settings import WEBHOOK_PATH, Settings
-from dodo_transform.store import DeliveryStatus, Store, open_store
+from dodo_transform.store import DeliveryStatus, Store, is_postgres, open_store
 from dodo_transform.store.intake import Intake
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
@@ -92,6 +93,14 @@ class Service:
     def web_context(self) -> WebContext:
         if self.intake is None or self.verifier is None:
             raise ConfigError("this service has no HTTP side (it is a worker)")
+        if self.settings.role == "worker":
+            # Health, readiness and metrics only: the HTTP process supervises the worker
+            # process, and orchestrators probe it; webhooks sent here by mistake get a 404.
+            return replace(self._full_web_context(), serves_webhooks=False)
+        return self._full_web_context()
+
+    def _full_web_context(self) -> WebContext:
+        assert self.intake is not None and self.verifier is not None
         self.metrics.watch_queue("events", _depth(self.store.pending_events))
         self.metrics.watch_queue(
             "deliveries", _depth(lambda: self.store.counts().get(DeliveryStatus.PENDING, 0))
@@ -123,6 +132,8 @@ class Service:
             return self.worker.problems()
         if self.pipeline is not None:
             return self.pipeline.problems()
+        if self.settings.role == "ingest":
+            return []  # other instances run the pipeline
         return ["the pipeline is not running"]
 
     def render_pipeline_metrics(self) -> bytes:
@@ -179,7 +190,10 @@ def build_service(
     edge, and runs the pipeline in a worker process unless `worker_process` is off. The
     worker process (`in_worker=True`) gets only the pipeline.
     """
-    pipeline_here = in_worker or not settings.worker_process
+    _check_role(settings)
+    runs_pipeline = in_worker or settings.role != "ingest"
+    pipeline_here = in_worker or (runs_pipeline and not settings.worker_process)
+    separate_worker = runs_pipeline and not pipeline_here
     secrets, created = ([], False) if in_worker else signing_secrets(settings, create=True)
     if store is None:
         # The worker's writes can all be derived again from the events, which the HTTP
@@ -199,11 +213,27 @@ def build_service(
         watcher=watcher,
         pipeline=pipeline,
         pipeline_metrics=metrics,
-        worker=None if pipeline_here else WorkerProcess(settings, worker_main),
+        worker=WorkerProcess(settings, worker_main) if separate_worker else None,
         intake=None if in_worker else Intake(store),
         verifier=None if in_worker else signing.Verifier(secrets),
         created_secret=created,
     )
+
+
+def _check_role(settings: Settings) -> None:
+    """Refuse settings with which instances sharing a database would not form one service."""
+    shared = is_postgres(settings.database_url)
+    if shared and not settings.secrets:
+        raise ConfigError(
+            "DODO_WEBHOOK_SECRET is not set: with a PostgreSQL database every instance must "
+            "verify webhooks with the same secret(s), the one Dodo's dashboard shows for the "
+            "endpoint; a secret made up by one instance would fail on the others"
+        )
+    if settings.role != "all" and not shared:
+        raise ConfigError(
+            f"DODO_TRANSFORM_ROLE={settings.role} needs a database the instances share: set "
+            "DODO_TRANSFORM_DATABASE_URL=postgresql://..., or use the role all"
+        )
 
 
 def _pipeline(

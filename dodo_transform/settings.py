@@ -46,8 +46,11 @@ class Settings(BaseSettings):
     )
     admin_token: SecretStr | None = None
     # Where events are stored: unset means SQLite in the data dir; sqlite:///path/file.db names
-    # another file.
+    # another file; postgresql://... a database several instances share.
     database_url: str | None = None
+    # What this instance does: "all" (webhooks, the admin API and the pipeline), "ingest"
+    # (webhooks and the admin API only) or "worker" (the pipeline only).
+    role: Literal["all", "ingest", "worker"] = "all"
 
     allowed_hosts: str = ""
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)

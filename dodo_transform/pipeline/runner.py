@@ -38,6 +38,12 @@ STORE_RETRY_SECONDS = 1.0
 STEP_FAILED_BACKOFF_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 3600.0
 REPLAY_CLAIM_LIMIT = 100
+# Claims are renewed every third of their lease while the work runs, so the lease can be short:
+# when an instance dies, another takes its work over once this has passed.
+CLAIM_LEASE_SECONDS = 15.0
+# With a store that wakes the pipeline on new work (PostgreSQL's LISTEN), polling is only the
+# fallback: for retries that come due by time, and work a dead instance left.
+LISTENING_POLL_SECONDS = 0.5
 
 
 class Pipeline:
@@ -61,6 +67,8 @@ class Pipeline:
         self.metrics = metrics
         self._clock = clock
         self._idle_poll = idle_poll_seconds
+        # How long a claim lasts unrenewed; `settings.lease_seconds` is how long a step may run.
+        self.lease_seconds = min(settings.lease_seconds, CLAIM_LEASE_SECONDS)
         self._executor = ThreadPoolExecutor(settings.transform_threads, "transform")
         self.transforming = TransformStage(
             store=store,
@@ -68,14 +76,14 @@ class Pipeline:
             metrics=metrics,
             executor=self._executor,
             store_call=self._store,
-            lease_seconds=settings.lease_seconds,
+            lease_seconds=self.lease_seconds,
         )
         self.delivering = DeliveryStage(
             store=store,
             dispatcher=dispatcher,
             metrics=metrics,
             store_call=self._store,
-            lease_seconds=settings.lease_seconds,
+            lease_seconds=self.lease_seconds,
             batch_size=settings.segment_batch_size,
             clock=clock,
         )
@@ -84,6 +92,8 @@ class Pipeline:
         self._replays = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._renewer: asyncio.Task[None] | None = None  # runs until the loops have stopped
+        self._unlisten: Callable[[], None] | None = None
         self._step_started: dict[str, float] = {}  # loop name -> when its current step began
 
     async def start(self) -> None:
@@ -97,6 +107,15 @@ class Pipeline:
             self._tasks, ("transform", "deliver", "replay", "prune"), strict=True
         ):
             task.set_name(name)
+        self._renewer = asyncio.create_task(self._renew_periodically(), name="renew")
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:  # called on the store's listening thread
+            loop.call_soon_threadsafe(self.notify)
+
+        self._unlisten = self.store.listen(wake)
+        if self._unlisten is not None:
+            self._idle_poll = max(self._idle_poll, LISTENING_POLL_SECONDS)
 
     def notify(self) -> None:
         """A new event or replay request was stored: start on it now, not at the next poll."""
@@ -105,8 +124,9 @@ class Pipeline:
 
     def problems(self) -> list[str]:
         """What keeps the pipeline from working now: dead loops and stuck steps."""
+        tasks = [*self._tasks, *([self._renewer] if self._renewer else [])]
         found = (
-            [f"the {task.get_name()} loop has stopped" for task in self._tasks if task.done()]
+            [f"the {task.get_name()} loop has stopped" for task in tasks if task.done()]
             if not self._stopping.is_set()
             else []
         )
@@ -120,12 +140,17 @@ class Pipeline:
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming work, let in-flight work finish for `timeout`, release the rest."""
         self._stopping.set()
+        if self._unlisten is not None:
+            self._unlisten()
         for wake in (self._work, self._due, self._replays):
             wake.set()
         _, pending = await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
         if self.delivering.sending:
             try:
                 await self._store(self.store.release, sorted(self.delivering.sending))
@@ -168,7 +193,7 @@ class Pipeline:
 
     async def _replay_some(self) -> bool:
         requests = await self._store(
-            self.store.claim_replays, REPLAY_CLAIM_LIMIT, self.settings.lease_seconds
+            self.store.claim_replays, REPLAY_CLAIM_LIMIT, self.lease_seconds
         )
         loop = asyncio.get_running_loop()
         for request in requests:
@@ -178,6 +203,16 @@ class Pipeline:
         if requests:
             self._due.set()
         return bool(requests)
+
+    async def _renew_periodically(self) -> None:
+        """Keep this process's claims alive while it works on them (until cancelled by `stop`,
+        after the loops: in-flight work stays ours while it drains)."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                await self._store(self.store.renew, self.lease_seconds)
+            except StorageError as error:
+                log.error("could not renew leases, retrying: %s", error)
 
     async def _prune_periodically(self) -> None:
         while not self._stopping.is_set():

@@ -45,10 +45,10 @@ class Store(Protocol):
     # --- leases and wake-ups ------------------------------------------------------------------
     # Extend every lease this process holds to `lease_seconds` from now; how many there were.
     def renew(self, lease_seconds: float) -> int: ...
-    # Call `wake` (from any thread) when another process stores new work (an event, a replay
-    # request); the function returned stops it. A store that cannot tell never calls it, and
-    # the pipeline finds the work by polling.
-    def listen(self, wake: Callable[[], None]) -> Callable[[], None]: ...
+    # Call `wake` (from any thread) when any process stores new work (an event, a replay
+    # request); the function returned stops it. None: this store cannot tell, and the pipeline
+    # finds new work by polling often.
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None] | None: ...
 
     # --- replays: asked for by the web edge, run by the worker --------------------------------
     def request_replays(self, delivery_ids: Sequence[int]) -> None: ...

@@ -292,9 +292,9 @@ class SqliteStore:
                 )
             )
 
-    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+    def listen(self, wake: Callable[[], None]) -> None:
         """SQLite cannot tell one process about another's writes: the pipeline polls."""
-        return lambda: None
+        return None
 
     def request_replays(self, delivery_ids: Sequence[int]) -> None:
         """Ask the worker to replay these deliveries; asking again redoes a finished request."""

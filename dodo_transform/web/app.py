@@ -22,8 +22,9 @@ def create_app(context: WebContext) -> FastAPI:
 
     app = FastAPI(title="dodo-transform", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.context = context  # what routes reach through `context_of`
-    app.include_router(ingest.routes)
     app.include_router(health.routes)
-    app.include_router(admin.routes)
+    if context.serves_webhooks:
+        app.include_router(ingest.routes)
+        app.include_router(admin.routes)
     admin.add_error_handlers(app)
     return app

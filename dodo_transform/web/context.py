@@ -44,6 +44,8 @@ class WebContext:
     start: Callable[[], Awaitable[None]] = _nothing
     stop: Callable[[], Awaitable[None]] = _nothing
     loaded: Callable[[], bool] = field(default=lambda: True)
+    # False on a worker-only instance: it answers health, readiness and metrics, nothing else.
+    serves_webhooks: bool = True
 
 
 def context_of(request: Request) -> WebContext:

@@ -1,0 +1,142 @@
+"""One instance among several on PostgreSQL: the settings it refuses, its role, and a pipeline
+that starts on an event another instance stored at once (LISTEN/NOTIFY), not at its next poll."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from dodo_transform.cli import app as cli
+from dodo_transform.errors import ConfigError
+from dodo_transform.service import build_service
+from dodo_transform.settings import Settings, load_settings
+from dodo_transform.store import DeliveryStatus, NewEvent
+from dodo_transform.store.postgres import PostgresStore
+from tests.conftest import TRANSFORMS, sample
+from tests.postgres import fresh_database
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+WRITE_KEY = "wk_instances"
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    with fresh_database() as database:
+        yield database
+
+
+def settings_for(tmp_path: Path, url: str | None, **extra: Any) -> Settings:
+    if not (tmp_path / "transforms").exists():
+        shutil.copytree(TRANSFORMS, tmp_path / "transforms")
+    options: dict[str, Any] = {
+        "transforms": tmp_path / "transforms",
+        "data_dir": tmp_path / "data",
+        "webhook_secret": SECRET,
+    }
+    return load_settings(**(options | {"database_url": url} | extra))
+
+
+def test_postgres_without_a_webhook_secret_is_refused_at_startup(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="DODO_WEBHOOK_SECRET is not set"):
+        build_service(settings_for(tmp_path, url, webhook_secret=None))
+    assert not (tmp_path / "data" / "webhook-secret").exists()  # none made up either
+
+
+@pytest.mark.parametrize("role", ["ingest", "worker"])
+def test_a_partial_role_needs_a_shared_database(tmp_path: Path, role: str) -> None:
+    with pytest.raises(ConfigError, match=f"DODO_TRANSFORM_ROLE={role} needs a database"):
+        build_service(settings_for(tmp_path, None, role=role))
+
+
+def test_serve_takes_the_database_url_and_the_role_as_flags(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["serve", "--role", "ingest", "--data-dir", str(tmp_path), "--port", "0"]
+    )
+    assert result.exit_code == 2
+    assert "DODO_TRANSFORM_ROLE=ingest needs a database the instances share" in result.output
+    result = CliRunner().invoke(cli, ["serve", "--role", "boss", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "role" in result.output
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--database-url", "postgresql://root@127.0.0.1:1/x", "--port", "0"],
+        env={"DODO_WEBHOOK_SECRET": SECRET},
+    )
+    assert result.exit_code == 2 and "cannot open the store" in result.output
+
+
+def test_an_ingest_instance_runs_no_pipeline_and_is_ready(tmp_path: Path, url: str) -> None:
+    service = build_service(settings_for(tmp_path, url, role="ingest"))
+    try:
+        assert service.pipeline is None and service.worker is None
+        assert service.problems() == []
+    finally:
+        service.store.close()
+
+
+def test_a_worker_instance_answers_health_but_not_webhooks(tmp_path: Path, url: str) -> None:
+    service = build_service(settings_for(tmp_path, url, role="worker"))
+    assert service.worker is not None  # the pipeline, in its own supervised process
+
+    async def statuses() -> list[int]:
+        # The app is not started (no lifespan): what is checked is which routes it has.
+        transport = httpx.ASGITransport(app=service.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+            return [
+                (await client.get("/healthz")).status_code,
+                (await client.post("/webhooks/dodo", content=b"{}")).status_code,
+                (await client.get("/api/deliveries")).status_code,
+            ]
+
+    try:
+        assert asyncio.run(statuses()) == [200, 404, 404]
+    finally:
+        if service.intake is not None:
+            service.intake.close()
+        service.store.close()
+
+
+def test_a_pipeline_starts_on_an_event_stored_by_another_instance_at_once(
+    tmp_path: Path, url: str
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def segment(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"success": True})
+
+    settings = settings_for(tmp_path, url, segment_write_key=WRITE_KEY, segment_batch_size=1)
+    # A poll every 30 s: only the notification can make this quick.
+    worker = build_service(
+        settings, in_worker=True, transport=httpx.MockTransport(segment), idle_poll_seconds=30
+    )
+    other = PostgresStore(url, owner="another-instance")
+    body = json.dumps(sample("payment.succeeded")).encode()
+
+    async def run() -> float:
+        await worker.start()
+        try:
+            await asyncio.sleep(1.0)  # settled: the first polls are done
+            started = time.monotonic()
+            other.add_events([NewEvent("msg_elsewhere", "payment.succeeded", body)])
+            while not any(d.status is DeliveryStatus.DELIVERED for d in other.list_deliveries()):
+                assert time.monotonic() - started < 10, other.list_deliveries()
+                await asyncio.sleep(0.02)
+            return time.monotonic() - started
+        finally:
+            await worker.stop()
+
+    try:
+        took = asyncio.run(run())
+    finally:
+        other.close()
+    assert took < 3.0
+    assert sent and all(request.url.path == "/v1/batch" for request in sent)
