@@ -40,6 +40,7 @@ from dodo_transform.store import DeliveryStatus, Store, is_postgres, open_store
 from dodo_transform.store.intake import Intake
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
+from dodo_transform.transforms.sandbox_processes import Run, SandboxPool
 from dodo_transform.web.app import create_app
 from dodo_transform.web.context import WebContext
 from dodo_transform.webhook_secret import SECRET_FILE, signing_secrets
@@ -105,6 +106,13 @@ class Service:
         self.metrics.watch_queue(
             "deliveries", _depth(lambda: self.store.counts().get(DeliveryStatus.PENDING, 0))
         )
+        # The console's test runs: one sandbox process of their own, started on the first.
+        trials = SandboxPool(1)
+
+        async def stop() -> None:
+            await self.stop()
+            trials.close()
+
         return WebContext(
             store=self.store,
             intake=self.intake,
@@ -117,8 +125,10 @@ class Service:
             problems=self.problems,
             pipeline_metrics=self.render_pipeline_metrics,
             start=self.start,
-            stop=self.stop,
+            stop=stop,
             loaded=lambda: self.loaded,
+            run_trial=lambda spec, event: trials.run([Run(spec, event)])[0],
+            dry_run=self.settings.dry_run,
         )
 
     def notify(self) -> None:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from dodo_transform.web import admin, health, ingest
+from dodo_transform.web.console import mount as console
 from dodo_transform.web.context import WebContext
 
 
@@ -26,5 +27,6 @@ def create_app(context: WebContext) -> FastAPI:
     if context.serves_webhooks:
         app.include_router(ingest.routes)
         app.include_router(admin.routes)
+        console.install(app)
     admin.add_error_handlers(app)
     return app

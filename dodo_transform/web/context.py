@@ -18,7 +18,10 @@ from dodo_transform.metrics import IngestMetrics
 from dodo_transform.signing import Verifier
 from dodo_transform.store import Store
 from dodo_transform.store.intake import Intake
+from dodo_transform.transforms.engine import Outcome
+from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
+from dodo_transform.transforms.sandbox_processes import TransformSpec
 
 
 async def _nothing() -> None:
@@ -44,6 +47,10 @@ class WebContext:
     start: Callable[[], Awaitable[None]] = _nothing
     stop: Callable[[], Awaitable[None]] = _nothing
     loaded: Callable[[], bool] = field(default=lambda: True)
+    # The console: run an unsaved handler on one event in a sandbox process of its own
+    # (blocking; None: no test runs here), and whether deliveries are only recorded.
+    run_trial: Callable[[TransformSpec, Event], Outcome] | None = None
+    dry_run: bool = False
     # False on a worker-only instance: it answers health, readiness and metrics, nothing else.
     serves_webhooks: bool = True
 

@@ -1,0 +1,145 @@
+"""What the console changes or runs: test runs, saves and replays. Every one is a POST with
+a CSRF token (see `session.py`).
+
+The pages' script sends the editor's forms with `X-Console-Fragment: 1` and puts
+the answer (a fragment) into the page; without script, the same POST answers
+the whole page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from dodo_transform.pipeline.replay import ReplayError, check_replayable
+from dodo_transform.web.console import files, samples, session, trials
+from dodo_transform.web.console.pages import MAX_ID, blocking, delivery_values, editor_values
+from dodo_transform.web.console.rendering import page, redirect
+from dodo_transform.web.context import Context
+
+MAX_SOURCE_CHARS = 512 * 1024
+REPLAY_WAIT_SECONDS = 10.0
+REPLAY_POLL_SECONDS = 0.05
+
+routes = APIRouter(dependencies=[Depends(session.console_guard)], include_in_schema=False)
+Text = Annotated[str, Form()]
+
+
+def wants_fragment(request: Request) -> bool:
+    return request.headers.get("x-console-fragment") == "1"
+
+
+def _source(text: str) -> str:
+    if len(text) > MAX_SOURCE_CHARS:
+        raise HTTPException(413, f"a transform is limited to {MAX_SOURCE_CHARS} characters")
+    # Browsers send a form's line breaks as CRLF; the file keeps what the editor showed.
+    return text.replace("\r\n", "\n")
+
+
+@routes.post("/transforms/{name}/test", response_class=HTMLResponse)
+async def run_test(
+    request: Request,
+    name: str,
+    context: Context,
+    source: Text,
+    csrf: Text = "",
+    sample: Text = "",
+    custom: Text = "",
+) -> HTMLResponse:
+    """Run the editor's source (unsaved) on the chosen sample, in the console's sandbox."""
+    session.check_csrf(request, csrf)
+    code = _source(source)
+    if context.run_trial is None:
+        raise HTTPException(503, "test runs are not available in this process")
+    custom = custom.replace("\r\n", "\n")
+    if len(custom.encode()) > context.max_body_bytes:
+        raise HTTPException(413, f"a sample body is limited to {context.max_body_bytes} bytes")
+    await blocking(files.path_of, context.registry.directory, name)
+    try:
+        event = await blocking(samples.resolve, sample, custom, context.store)
+        trial, sample_error = await blocking(trials.run, context, name, code, event), None
+    except samples.SampleError as error:
+        trial, sample_error = None, str(error)
+    values: dict[str, Any] = {"trial": trial, "sample_error": sample_error}
+    if wants_fragment(request):
+        return await page(request, "_test_result.html", **values)
+    full = await editor_values(context, name, source=code, chosen=sample, custom=custom, **values)
+    return await page(request, "transform.html", **full)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """How a save ended: `live` with the new version, or the compile error and the version
+    still in service (None if there was never a good one)."""
+
+    live: bool
+    version: str | None
+    error: str | None = None
+
+
+@routes.post("/transforms/{name}/save", response_class=HTMLResponse)
+async def save(
+    request: Request, name: str, context: Context, source: Text, csrf: Text = ""
+) -> HTMLResponse:
+    """Write the file (atomically) and reload: the registry says whether it went live."""
+    session.check_csrf(request, csrf)
+    code = _source(source)
+    registry = context.registry
+    await blocking(files.write, registry.directory, name, code)
+    await blocking(registry.reload)
+    saved = outcome_of_save(context, name, code)
+    if wants_fragment(request):
+        return await page(request, "_save_result.html", saved=saved)
+    return await page(request, "transform.html", **await editor_values(context, name, saved=saved))
+
+
+def outcome_of_save(context: Context, name: str, source: str) -> Saved:
+    registry = context.registry
+    current = registry.current().get(name)
+    error = registry.errors.get(name)
+    expected = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+    if error is None and current is not None and current.version == expected:
+        return Saved(live=True, version=current.version)
+    return Saved(
+        live=False,
+        version=current.version if current else None,
+        error=error or "the file changed again while it was saved; reload the page",
+    )
+
+
+@routes.post("/deliveries/{delivery_id}/replay")
+async def replay(request: Request, delivery_id: int, context: Context, csrf: Text = "") -> Response:
+    """Ask the worker to replay, wait for it a little, and show the delivery again."""
+    session.check_csrf(request, csrf)
+    store = context.store
+    if delivery_id > MAX_ID:
+        raise HTTPException(404, f"no delivery {delivery_id}")
+    try:
+        await blocking(check_replayable, store, delivery_id)
+        await blocking(store.request_replays, [delivery_id])
+        context.notify()
+        await _wait_for_replay(context, delivery_id)
+    except ReplayError as error:
+        values: dict[str, Any] = await delivery_values(
+            context, delivery_id, replay_error=str(error)
+        )
+        return await page(request, "delivery.html", status_code=409, **values)
+    return redirect(f"/deliveries/{delivery_id}")
+
+
+async def _wait_for_replay(context: Context, delivery_id: int) -> None:
+    """Until the worker has run the replay (or REPLAY_WAIT_SECONDS: it stays queued)."""
+    deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        done = await blocking(context.store.get_replay, delivery_id)
+        if done is not None and done.done_at is not None:
+            if done.error is not None:
+                raise ReplayError(done.error)
+            return
+        await asyncio.sleep(REPLAY_POLL_SECONDS)

@@ -1,0 +1,126 @@
+// The console's behaviour: the editor, test runs and saves without a page load, keyboard
+// shortcuts, and pages that keep themselves up to date. Every page works without it.
+"use strict";
+
+(function () {
+  const LIVE_SECONDS = 4;
+  let editor = null;
+
+  function setUpEditor(form) {
+    const textarea = form.querySelector("#source");
+    const holder = form.querySelector("#editor");
+    if (!textarea || !holder || !window.DodoEditor) return;
+    editor = window.DodoEditor.create(holder, {
+      doc: textarea.value,
+      language: "javascript",
+      label: "transform source",
+      onChange: (text) => (textarea.value = text),
+      onRun: () => send(form, "test"),
+      onSave: () => send(form, "save"),
+    });
+    holder.classList.add("enhanced");
+  }
+
+  function targetOf(action) {
+    return document.getElementById(action === "save" ? "save-result" : "test-result");
+  }
+
+  async function send(form, action) {
+    const button = form.querySelector(`[data-action="${action}"]`);
+    const target = targetOf(action);
+    if (!button || button.disabled) return;
+    if (editor) form.querySelector("#source").value = editor.getValue();
+    button.disabled = true;
+    target.setAttribute("aria-busy", "true");
+    target.classList.add("busy");
+    try {
+      const answer = await fetch(button.getAttribute("formaction") || form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { "X-Console-Fragment": "1" },
+        credentials: "same-origin",
+      });
+      if (answer.redirected) {
+        window.location.assign(answer.url); // the session ended: the login page
+        return;
+      }
+      target.innerHTML = await answer.text();
+      if (action === "save") showVersion(target);
+    } catch (error) {
+      target.textContent = `Could not reach the server: ${error.message}`;
+    } finally {
+      button.disabled = false;
+      target.removeAttribute("aria-busy");
+      target.classList.remove("busy");
+    }
+  }
+
+  function showVersion(target) {
+    const live = target.querySelector('[data-state="live"] code');
+    const shown = document.querySelector('[data-testid="version"]');
+    if (live && shown) shown.textContent = live.textContent;
+  }
+
+  function setUpWorkbench() {
+    const form = document.getElementById("transform-form");
+    if (!form) return;
+    setUpEditor(form);
+    form.addEventListener("submit", (event) => {
+      const action = event.submitter && event.submitter.dataset.action;
+      if (!action) return;
+      event.preventDefault();
+      send(form, action);
+    });
+    const sample = form.querySelector("#sample");
+    const custom = document.getElementById("custom-box");
+    const showCustom = () => custom.classList.toggle("hidden", sample.value !== "custom");
+    sample.addEventListener("change", showCustom);
+    showCustom();
+    document.addEventListener("keydown", (event) => {
+      if (!(event.ctrlKey || event.metaKey)) return;
+      if (event.key === "Enter") {
+        event.preventDefault();
+        send(form, "test");
+      } else if (event.key === "s" || event.key === "S") {
+        event.preventDefault();
+        send(form, "save");
+      }
+    });
+    document.addEventListener("click", (event) => {
+      const go = event.target.closest(".go-to");
+      if (go && editor) editor.goTo(Number(go.dataset.line), Number(go.dataset.column));
+    });
+  }
+
+  // Elements with `data-live` and an id are refreshed from their page every few seconds;
+  // a replay result stops once nothing in it is still moving.
+  function setUpLive() {
+    const parts = Array.from(document.querySelectorAll("[data-live][id]"));
+    if (!parts.length) return;
+    const refresh = async () => {
+      if (document.hidden) return;
+      for (const part of parts) {
+        if (part.dataset.settled) continue;
+        try {
+          const answer = await fetch(part.dataset.live, { credentials: "same-origin" });
+          if (!answer.ok || answer.redirected) continue;
+          const fresh = new DOMParser()
+            .parseFromString(await answer.text(), "text/html")
+            .getElementById(part.id);
+          if (fresh && fresh.innerHTML !== part.innerHTML) part.innerHTML = fresh.innerHTML;
+          if (part.dataset.until && !part.querySelector(part.dataset.until)) {
+            part.dataset.settled = "1";
+          }
+        } catch (error) {
+          // The server is restarting: try again next time.
+        }
+      }
+    };
+    window.setInterval(refresh, LIVE_SECONDS * 1000);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    setUpWorkbench();
+    setUpLive();
+  });
+})();

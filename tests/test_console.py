@@ -1,0 +1,432 @@
+"""The web console's routes over a whole in-process service (real store, real QuickJS in the
+console's sandbox process, Segment at the httpx seam): pages, test runs, saves, replays,
+login and CSRF. The same flows in a real browser are in tests/browser/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dodo_transform import signing
+from dodo_transform.service import Service, build_service
+from dodo_transform.settings import load_settings
+from dodo_transform.web.console import samples, session
+from tests.conftest import TRANSFORMS, sample
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+DOCS_HANDLER = "segment_track_payments"
+GOOD = (
+    "function handler(w) {\n  w.url = 'https://api.segment.io/v1/track';\n"
+    "  w.payload = {userId: w.payload.data.customer.customer_id, event: 'Payment Completed'};\n"
+    "  return w;\n}\n"
+)
+THROWS = "function handler(w) {\n  const x = undefined;\n  return x.y;\n}\n"
+SYNTAX_ERROR = "function handler(w) {\n  return w\n  }}\n"
+BASE_URL = "http://127.0.0.1:8000"
+
+
+class Console:
+    """A browser's view of the console: pages as text, forms posted with the CSRF token."""
+
+    def __init__(self, service: Service, client: httpx.AsyncClient, folder: Path) -> None:
+        self.service, self.client, self.folder = service, client, folder
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.client.get(path, headers={"Accept": "text/html"}, **kwargs)
+
+    async def csrf(self) -> str:
+        page = await self.get("/transforms")
+        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        token = found.group(1) if found else self.client.cookies.get(session.CSRF_COOKIE)
+        assert token, page.text
+        return token
+
+    async def post(
+        self, path: str, data: dict[str, str], *, fragment: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        headers = {"Accept": "text/html"} | ({"X-Console-Fragment": "1"} if fragment else {})
+        form = {"csrf": await self.csrf()} | data
+        return await self.client.post(path, data=form, headers=headers, **kwargs)
+
+    async def send_webhook(self, webhook_id: str, body: dict[str, Any] | None = None) -> None:
+        raw = json.dumps(body or sample("payment.succeeded")).encode()
+        answer = await self.client.post(
+            "/webhooks/dodo", content=raw, headers=signing.sign(SECRET, webhook_id, raw)
+        )
+        assert answer.status_code == 200, answer.text
+
+    async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = 20) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = await check()
+            if found:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError("not reached in time")
+
+    async def deliveries(self, status: str) -> list[dict[str, Any]]:
+        answer = await self.client.get("/api/deliveries", params={"status": status})
+        return list(answer.json())
+
+
+def run_console(
+    tmp_path: Path,
+    test: Callable[[Console], Awaitable[None]],
+    *,
+    base_url: str = BASE_URL,
+    **settings: Any,
+) -> None:
+    folder = tmp_path / "transforms"
+    shutil.copytree(TRANSFORMS, folder)
+    config = load_settings(
+        transforms=folder,
+        data_dir=tmp_path / "data",
+        webhook_secret=SECRET,
+        worker_process=False,
+        **settings,
+    )
+    segment = httpx.MockTransport(lambda request: httpx.Response(200))
+
+    async def no_watching(path: Path) -> AsyncIterator[object]:
+        await asyncio.Event().wait()
+        yield None
+
+    async def main() -> None:
+        service = build_service(config, transport=segment, watcher=no_watching)
+        transport = httpx.ASGITransport(app=service.app)
+        context = service.app.state.context
+        await context.start()
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+                await test(Console(service, client, folder))
+        finally:
+            await context.stop()
+
+    asyncio.run(main())
+
+
+def test_every_page_answers_with_a_strict_content_security_policy(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        await console.send_webhook("msg_pages")
+        made, *_ = await console.until(lambda: console.deliveries("dry_run"))
+        for path in (
+            "/",
+            "/transforms",
+            f"/transforms/{DOCS_HANDLER}",
+            "/deliveries",
+            f"/deliveries/{made['id']}",
+            f"/events/{made['event_id']}",
+        ):
+            page = await console.get(path)
+            assert page.status_code == 200, (path, page.text)
+            policy = page.headers["content-security-policy"]
+            assert "script-src 'self'" in policy and "default-src 'none'" in policy
+            assert "unsafe-inline" not in policy
+            assert "<script>" not in page.text and " on" + "click=" not in page.text
+            assert re.findall(r'(?:src|href)="(https?:)?//', page.text) == [], path
+
+    run_console(tmp_path, test)
+
+
+def test_the_transforms_page_lists_each_transform_with_its_state(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        (console.folder / "broken.js").write_text(SYNTAX_ERROR)
+        await asyncio.to_thread(console.service.registry.reload)
+        page = await console.get("/transforms")
+        rows = re.findall(r'<tr data-testid="transform-row">(.*?)</tr>', page.text, re.S)
+        assert len(rows) == 4
+        by_name = {re.search(r'href="/transforms/([^"]+)"', row).group(1): row for row in rows}  # type: ignore[union-attr]
+        assert set(by_name) == {
+            "broken",
+            "segment_identify_customer",
+            "segment_subscription_lifecycle",
+            DOCS_HANDLER,
+        }
+        assert ">live<" in by_name[DOCS_HANDLER]
+        assert ">broken<" in by_name["broken"] and "SyntaxError" in by_name["broken"]
+
+    run_console(tmp_path, test)
+
+
+def test_the_sample_chooser_offers_every_example_recent_events_and_a_custom_body(
+    tmp_path: Path,
+) -> None:
+    async def test(console: Console) -> None:
+        await console.send_webhook("msg_sample")
+        page = await console.get(f"/transforms/{DOCS_HANDLER}")
+        chooser = re.search(r'<select name="sample".*?</select>', page.text, re.S)
+        assert chooser is not None
+        labels = re.findall(r'<option value="example:[^"]+"[^>]*>([^<]+)</option>', chooser[0])
+        assert len(labels) == 47 and labels == sorted(labels)
+        assert "payment.succeeded" in labels and "dispute.opened" in labels
+        assert 'value="event:1"' in chooser[0] and "msg_sample" in chooser[0]
+        assert 'value="custom"' in chooser[0]
+
+    run_console(tmp_path, test)
+
+
+def test_a_test_run_of_the_docs_handler_shows_the_request_it_would_send(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        source = (console.folder / f"{DOCS_HANDLER}.js").read_text()
+        answer = await console.post(
+            f"/transforms/{DOCS_HANDLER}/test",
+            {"source": source, "sample": "example:payment.succeeded"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert 'data-testid="outcome">deliver<' in answer.text
+        assert "POST https://api.segment.io/v1/track" in answer.text
+        assert "Payment Completed" in answer.text
+        assert 'class="add"' in answer.text and 'class="remove"' in answer.text  # the diff
+        skipped = await console.post(
+            f"/transforms/{DOCS_HANDLER}/test",
+            {"source": source, "sample": "example:dispute.opened"},
+        )
+        assert 'data-testid="outcome">skipped<' in skipped.text
+
+    run_console(tmp_path, test)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (THROWS, r"TypeError.*segment_track_payments\.js:3:\d+|segment_track_payments\.js:3:\d+"),
+        (SYNTAX_ERROR, r"SyntaxError"),
+        ("function handler(w) { while (true) {} }", r"time limit"),
+        ("function handler(w) { console.log('hi', w.eventType); return w; }", r"hi payment"),
+    ],
+)
+def test_a_test_run_reports_errors_limits_and_console_output(
+    tmp_path: Path, source: str, expected: str
+) -> None:
+    async def test(console: Console) -> None:
+        answer = await console.post(
+            f"/transforms/{DOCS_HANDLER}/test",
+            {"source": source, "sample": "example:payment.succeeded"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert re.search(expected, answer.text), answer.text
+        assert (await console.client.get("/healthz")).status_code == 200
+
+    run_console(tmp_path, test)
+
+
+def test_a_test_run_takes_a_custom_body_and_says_what_is_wrong_with_a_bad_one(
+    tmp_path: Path,
+) -> None:
+    async def test(console: Console) -> None:
+        body = json.dumps(sample("payment.succeeded") | {"business_id": "biz_custom"})
+        ok = await console.post(
+            f"/transforms/{DOCS_HANDLER}/test",
+            {"source": GOOD, "sample": "custom", "custom": body},
+        )
+        assert 'data-testid="outcome">deliver<' in ok.text
+        bad = await console.post(
+            f"/transforms/{DOCS_HANDLER}/test",
+            {"source": GOOD, "sample": "custom", "custom": "[1, 2]"},
+        )
+        assert "the custom body: body is not a JSON object" in bad.text
+
+    run_console(tmp_path, test)
+
+
+def test_a_broken_save_keeps_the_last_good_version_and_a_good_one_goes_live(
+    tmp_path: Path,
+) -> None:
+    async def test(console: Console) -> None:
+        registry = console.service.registry
+        path = console.folder / f"{DOCS_HANDLER}.js"
+        path.chmod(0o640)
+        before = registry.current()[DOCS_HANDLER].version
+        broken = await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": SYNTAX_ERROR})
+        assert broken.status_code == 200
+        assert "SyntaxError" in broken.text and f"<code>{before}</code>, stays in service" in (
+            broken.text
+        )
+        assert path.read_text() == SYNTAX_ERROR  # the file is the source of truth
+        assert registry.current()[DOCS_HANDLER].version == before
+        good = await console.post(
+            f"/transforms/{DOCS_HANDLER}/save", {"source": GOOD.replace("\n", "\r\n")}
+        )
+        assert 'data-state="live"' in good.text
+        assert path.read_text() == GOOD and path.stat().st_mode & 0o777 == 0o640
+        assert registry.current()[DOCS_HANDLER].version != before
+        assert registry.current()[DOCS_HANDLER].version in good.text
+        assert [p.name for p in console.folder.iterdir() if p.name.startswith(".")] == []
+
+    run_console(tmp_path, test)
+
+
+def test_a_failed_delivery_is_replayed_from_its_page(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        path = console.folder / f"{DOCS_HANDLER}.js"
+        path.write_text(THROWS)
+        await asyncio.to_thread(console.service.registry.reload)
+        await console.send_webhook("msg_fix_me")
+        (failed,) = await console.until(lambda: console.deliveries("failed"))
+        page = await console.get(f"/deliveries/{failed['id']}")
+        assert 'data-testid="replay"' in page.text and "TypeError" in page.text
+        await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": GOOD})
+        answer = await console.post(f"/deliveries/{failed['id']}/replay", {}, fragment=False)
+        assert answer.status_code == 303 and answer.headers["location"] == (
+            f"/deliveries/{failed['id']}"
+        )
+
+        async def replayed_and_sent() -> str:
+            page = await console.get(f"/deliveries/{failed['id']}")
+            result = re.search(r'data-testid="replay-result".*?</div>', page.text, re.S)
+            return result[0] if result and 'data-testid="status">delivered<' in result[0] else ""
+
+        assert "Replayed with the transform's current version" in await console.until(
+            replayed_and_sent
+        )
+        again = await console.post(f"/deliveries/{failed['id']}/replay", {}, fragment=False)
+        assert again.status_code == 409 and "only failed or dead" in again.text
+
+    run_console(tmp_path, test, segment_write_key="wk_test")
+
+
+def test_deliveries_are_filtered_by_status_transform_type_and_search(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        await console.send_webhook("msg_one")
+        other = sample("payment.succeeded")
+        other["data"]["customer"]["customer_id"] = "cus_findme"
+        await console.send_webhook("msg_two", other)
+        await console.until(lambda: _count(console, "dry_run", 4))
+
+        async def rows(**query: str) -> list[str]:
+            page = await console.get("/deliveries", params=query)
+            assert page.status_code == 200, page.text
+            return re.findall(r'data-testid="delivery-row" data-id="(\d+)"', page.text)
+
+        everything = await rows()
+        assert len(everything) == 6  # three transforms, two events
+        assert everything == sorted(everything, key=int, reverse=True)
+        assert len(await rows(status="dry_run")) == 4  # identify and track; lifecycle skips
+        assert len(await rows(transform=DOCS_HANDLER)) == 2
+        assert len(await rows(event_type="payment.succeeded", range="1h")) == 6
+        assert len(await rows(event_type="refund.succeeded")) == 0
+        assert len(await rows(q="msg_two")) == 3
+        assert len(await rows(q="cus_findme")) == 3
+        assert (await console.get("/deliveries", params={"status": "nope"})).status_code == 400
+
+    run_console(tmp_path, test)
+
+
+def test_an_empty_console_says_how_to_send_a_first_webhook(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        page = await console.get("/deliveries")
+        assert "No deliveries yet" in page.text and "dodo-transform send" in page.text
+        overview = await console.get("/")
+        assert 'data-testid="dry-run-banner"' in overview.text
+
+    run_console(tmp_path, test)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/transforms/nope",
+        "/transforms/..%2Fsecret",
+        "/deliveries/9",
+        "/events/99999999999999999999",
+    ],
+)
+def test_unknown_things_answer_404_pages(tmp_path: Path, path: str) -> None:
+    async def test(console: Console) -> None:
+        page = await console.get(path)
+        assert page.status_code in (404, 422), page.text
+        api = await console.client.get("/api/deliveries/9")
+        assert api.headers["content-type"] == "application/json"
+
+    run_console(tmp_path, test)
+
+
+def test_state_changing_forms_need_the_csrf_token_and_the_same_origin(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        path = console.folder / f"{DOCS_HANDLER}.js"
+        before = path.read_text()
+        save = f"/transforms/{DOCS_HANDLER}/save"
+        token = await console.csrf()
+        missing = await console.client.post(save, data={"source": GOOD})
+        assert missing.status_code == 403
+        wrong = await console.client.post(save, data={"source": GOOD, "csrf": "x" * 43})
+        assert wrong.status_code == 403
+        cross = await console.client.post(
+            save,
+            data={"source": GOOD, "csrf": token},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert cross.status_code == 403
+        assert path.read_text() == before
+        same = await console.client.post(
+            save, data={"source": GOOD, "csrf": token}, headers={"Origin": BASE_URL}
+        )
+        assert same.status_code == 200
+
+    run_console(tmp_path, test)
+
+
+def test_with_a_token_the_console_asks_for_it_and_keeps_a_strict_session(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        first = await console.get("/deliveries?status=failed")
+        assert first.status_code == 303
+        assert first.headers["location"] == "/login?next=/deliveries%3Fstatus%3Dfailed"
+        login = await console.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', login.text).group(1)  # type: ignore[union-attr]
+        refused = await console.client.post(
+            "/login", data={"csrf": token, "token": "wrong", "next": "/"}
+        )
+        assert refused.status_code == 401 and "not the admin token" in refused.text
+        accepted = await console.client.post(
+            "/login", data={"csrf": token, "token": "s3cret-token", "next": "//evil.example"}
+        )
+        assert accepted.status_code == 303 and accepted.headers["location"] == "/"
+        cookie = accepted.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert (await console.get("/deliveries")).status_code == 200
+        console.client.cookies.delete(session.SESSION_COOKIE)
+        assert (await console.get("/transforms")).status_code == 303
+        bearer = await console.client.get(
+            "/transforms", headers={"Authorization": "Bearer s3cret-token"}
+        )
+        assert bearer.status_code == 200
+
+    run_console(tmp_path, test, admin_token="s3cret-token")
+
+
+def test_sessions_are_signed_with_the_token_and_expire() -> None:
+    cookie = session.new_session("token-a", now=1000)
+    assert session.session_valid(cookie, "token-a", now=1001)
+    assert not session.session_valid(cookie, "token-b", now=1001)
+    assert not session.session_valid(cookie, "token-a", now=1000 + session.SESSION_SECONDS + 1)
+    assert not session.session_valid(cookie.replace(".", "9."), "token-a", now=1001)
+    assert session.safe_next("/deliveries?x=1") == "/deliveries?x=1"
+    for target in ("//evil.example", "https://evil.example", "/\\evil", ""):
+        assert session.safe_next(target) == "/"
+
+
+def test_without_a_token_only_loopback_host_names_are_served(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        rebound = await console.client.get("/", headers={"Host": "attacker.example"})
+        assert rebound.status_code == 403
+        for host in ("localhost:8000", "127.0.0.1", "[::1]:8000"):
+            assert (await console.client.get("/", headers={"Host": host})).status_code == 200
+
+    run_console(tmp_path, test)
+
+
+def test_every_example_event_type_is_offered() -> None:
+    assert len(samples.example_types()) == 47
+
+
+async def _count(console: Console, status: str, count: int) -> bool:
+    return len(await console.deliveries(status)) >= count
