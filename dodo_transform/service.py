@@ -41,6 +41,7 @@ from dodo_transform.store.intake import Intake
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
 from dodo_transform.transforms.sandbox_processes import Run, SandboxPool
+from dodo_transform.web import server as http_server
 from dodo_transform.web.app import create_app
 from dodo_transform.web.context import WebContext
 from dodo_transform.webhook_secret import SECRET_FILE, signing_secrets
@@ -316,6 +317,11 @@ def banner(service: Service) -> str:
         lines.append(f"  new signing secret (kept in {settings.data_dir / SECRET_FILE}): {secret}")
     elif not settings.secrets:
         lines.append(f"  signing secret: kept in {settings.data_dir / SECRET_FILE}")
+    if settings.admin_token is None or not settings.admin_token.get_secret_value():
+        lines.append(
+            "  admin API:  loopback only, no proxies (set DODO_TRANSFORM_ADMIN_TOKEN to use it"
+            " behind a proxy)"
+        )
     lines.append("  try it: dodo-transform send examples/events/payment.succeeded.json")
     return "\n".join(lines)
 
@@ -323,18 +329,11 @@ def banner(service: Service) -> str:
 def serve(settings: Settings) -> None:
     """Run the HTTP process until interrupted."""
     listener = logs.setup()
+    file_limit = http_server.raise_file_limit()  # before the worker starts: it inherits it
     service = build_service(settings)
     print(banner(service), flush=True)
-    config = uvicorn.Config(
-        service.app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-        access_log=False,
-    )
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(http_server.config(service.app, settings, file_limit)).run()
     finally:
         listener.stop()
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         default="us", validation_alias=AliasChoices("segment_region", "SEGMENT_REGION")
     )
     admin_token: SecretStr | None = None
+    # Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's `forwarded_allow_ips`, comma
+    # separated addresses or networks). Empty: no proxy headers are believed, from anyone.
+    forwarded_allow_ips: str = ""
     # Where events are stored: unset means SQLite in the data dir; sqlite:///path/file.db names
     # another file; postgresql://... a database several instances share.
     database_url: str | None = None
@@ -54,6 +57,12 @@ class Settings(BaseSettings):
 
     allowed_hosts: str = ""
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Seconds a connection has to send a complete request head (from connecting, or from the
+    # end of its previous response), and a webhook to send its whole body; then it is closed.
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=10.0, gt=0)
+    # Open HTTP connections at most; unset, derived from the process's file-descriptor limit.
+    max_connections: int | None = Field(default=None, ge=1)
     retention_days: int = Field(default=14, gt=0)
     handler_time_limit: float = Field(default=1.0, gt=0)
     handler_memory_mb: int = Field(default=64, ge=4)
@@ -89,6 +98,13 @@ class Settings(BaseSettings):
             for host in self.allowed_hosts.replace(" ", ",").split(",")
             if host.strip()
         )
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        """The proxy addresses whose forwarding headers are believed (none by default)."""
+        return [
+            ip.strip() for ip in self.forwarded_allow_ips.replace(" ", ",").split(",") if ip.strip()
+        ]
 
     @property
     def dry_run(self) -> bool:

@@ -19,6 +19,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "SEGMENT_REGION",
         "DODO_TRANSFORM_PORT",
         "DODO_TRANSFORM_ADMIN_TOKEN",
+        "DODO_TRANSFORM_HEADER_TIMEOUT",
+        "DODO_TRANSFORM_BODY_TIMEOUT",
+        "DODO_TRANSFORM_MAX_CONNECTIONS",
+        "DODO_TRANSFORM_FORWARDED_ALLOW_IPS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -72,3 +76,29 @@ def test_bad_settings_are_config_errors_without_values(tmp_path: Path) -> None:
         load_settings(port=70000)
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.env")
+
+
+def test_http_edge_defaults_believe_no_proxy_and_time_out_slow_clients() -> None:
+    settings = load_settings()
+    assert (settings.header_timeout, settings.body_timeout) == (10.0, 10.0)
+    assert settings.max_connections is None  # derived from the file limit at startup
+    assert settings.trusted_proxies == []
+
+
+def test_http_edge_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DODO_TRANSFORM_HEADER_TIMEOUT", "2.5")
+    monkeypatch.setenv("DODO_TRANSFORM_BODY_TIMEOUT", "4")
+    monkeypatch.setenv("DODO_TRANSFORM_MAX_CONNECTIONS", "100")
+    monkeypatch.setenv("DODO_TRANSFORM_FORWARDED_ALLOW_IPS", "10.0.0.2, 10.0.0.0/24,")
+    settings = load_settings()
+    assert (settings.header_timeout, settings.body_timeout) == (2.5, 4.0)
+    assert settings.max_connections == 100
+    assert settings.trusted_proxies == ["10.0.0.2", "10.0.0.0/24"]
+
+
+@pytest.mark.parametrize(
+    "flag", [{"header_timeout": 0}, {"body_timeout": -1}, {"max_connections": 0}]
+)
+def test_http_edge_limits_must_be_positive(flag: dict[str, float]) -> None:
+    with pytest.raises(ConfigError, match=next(iter(flag))):
+        load_settings(**flag)

@@ -3,7 +3,8 @@
 Read the body (with a limit), verify the signature, check the body is an
 event, and commit it to the store. Transforms and deliveries happen later, in
 the pipeline. Answers: 200 stored (or already stored), 400 unusable body, 401
-bad signature, 413 too large, 503 the store failed (Dodo retries).
+bad signature, 408 body not received in time (sent by `web.server`), 413 too large,
+503 the store failed (Dodo retries).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from dodo_transform.errors import PayloadError, SignatureError, StorageError
 from dodo_transform.settings import WEBHOOK_PATH
@@ -26,17 +28,25 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyIncomplete(Exception):
+    """The body stopped short: the client went away, or the server's body deadline (see
+    `web.server`) cut it off and has already answered 408."""
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing more than `limit` bytes without reading them all."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BodyIncomplete from None
     return b"".join(chunks)
 
 
@@ -59,6 +69,9 @@ async def receive_webhook(request: Request) -> JSONResponse:
         return refuse(
             context, 413, "too_large", f"body is larger than {context.max_body_bytes} bytes"
         )
+    except BodyIncomplete:
+        # Seldom heard: the connection is gone, or already answered 408.
+        return refuse(context, 408, "incomplete", "the body stopped before its end")
     try:
         webhook_id = context.verifier.verify(body, request.headers)
     except SignatureError as error:

@@ -1,0 +1,255 @@
+"""How uvicorn runs the app: deadlines and a connection cap for clients that are slow on purpose.
+
+uvicorn closes a connection only when it stays idle for `timeout_keep_alive` after a response.
+One that sends nothing, half a request head, or a body a byte a minute stays open for good and
+holds a file descriptor; enough of them and `accept()` fails with EMFILE, a real webhook waits
+in the kernel's queue, and asyncio logs the failure thousands of times a second. The protocol
+here adds what uvicorn lacks, as Go's `ReadHeaderTimeout` and nginx's `client_header_timeout`
+and `client_body_timeout` do:
+
+- a request head must arrive within `header_timeout` of the connection opening or of the
+  previous response, else the connection is closed;
+- a request body within `body_timeout` of its head, else it is answered 408 and closed;
+- at most `max_connections` are open, below the file-descriptor limit: one more closes the
+  connection that has waited longest for a request head (an idle or slow one, never one whose
+  request is being served), so a new webhook, which sends its head at once, always gets in.
+
+uvicorn's own `limit_concurrency` does not help here: it still accepts every connection and
+only answers 503 to requests, so idle connections keep their descriptors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import h11
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from dodo_transform.settings import Settings
+
+log = logging.getLogger("dodo_transform.web.server")
+
+# Files the HTTP process keeps for itself: the store, the log, the worker's pipes, the watcher.
+RESERVED_FILES = 64
+# Connections at most by default, whatever the file limit: each one also costs memory.
+DEFAULT_MAX_CONNECTIONS = 4096
+# The soft file limit is raised toward the hard one, up to this.
+WANTED_FILE_LIMIT = 65536
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    header_timeout: float
+    body_timeout: float
+    max_connections: int
+    backlog: int
+
+
+def raise_file_limit(wanted: int = WANTED_FILE_LIMIT) -> int:
+    """Raise this process's soft file-descriptor limit toward its hard limit (at most
+    `wanted`), and return the soft limit now in force. Children inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass  # some platforms refuse (macOS past OPEN_MAX): keep the limit we have
+    return wanted if soft == resource.RLIM_INFINITY else soft
+
+
+def connection_limits(settings: Settings, file_limit: int) -> ConnectionLimits:
+    """The limits for a process that may hold `file_limit` open files.
+
+    asyncio accepts up to `backlog` connections per turn of the loop before the protocol sees
+    any of them, and frees a closed one's descriptor a turn later; so three backlogs of files
+    are kept spare beside the process's own.
+    """
+    backlog = min(2048, max(8, file_limit // 16))
+    budget = file_limit - RESERVED_FILES - 3 * backlog
+    wanted = settings.max_connections or DEFAULT_MAX_CONNECTIONS
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=max(1, min(wanted, budget)),
+        backlog=backlog,
+    )
+
+
+def config(app: FastAPI, settings: Settings, file_limit: int) -> uvicorn.Config:
+    """uvicorn's configuration for `app`: the guarded protocol, and proxy headers believed
+    only from the proxies the settings name (uvicorn's default believes 127.0.0.1)."""
+    limits = connection_limits(settings, file_limit)
+    log.info(
+        "connection limits",
+        extra={
+            "file_limit": file_limit,
+            **vars(limits),
+            "trusted_proxies": settings.trusted_proxies,
+        },
+    )
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        access_log=False,
+        http=ConnectionGuard(limits).protocol(),
+        ws="none",
+        backlog=limits.backlog,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
+    )
+
+
+class ConnectionGuard:
+    """What the connections of one server share: the limits, the open connections, and those
+    waiting for a request head, longest-waiting first."""
+
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        self.open: set[GuardedH11Protocol] = set()
+        self.waiting: dict[GuardedH11Protocol, None] = {}
+
+    def protocol(self) -> type[GuardedH11Protocol]:
+        """The protocol class uvicorn makes each connection with, bound to this guard."""
+        guard = self
+
+        class Protocol(GuardedH11Protocol):
+            pass
+
+        Protocol.guard = guard
+        return Protocol
+
+    def admit(self, connection: GuardedH11Protocol) -> None:
+        """Count a new connection in (already waiting for its head); if that is one too many,
+        close the one that has waited longest."""
+        self.open.add(connection)
+        if len(self.open) > self.limits.max_connections:
+            oldest = next(iter(self.waiting))
+            log.warning(
+                "connection limit reached: closed the connection waiting longest for a request",
+                extra={"max_connections": self.limits.max_connections},
+            )
+            self.forget(oldest)
+            oldest.transport.close()
+
+    def awaiting_head(self, connection: GuardedH11Protocol) -> None:
+        self.waiting.pop(connection, None)
+        self.waiting[connection] = None  # to the back of the queue
+
+    def head_received(self, connection: GuardedH11Protocol) -> None:
+        self.waiting.pop(connection, None)
+
+    def forget(self, connection: GuardedH11Protocol) -> None:
+        self.open.discard(connection)
+        self.waiting.pop(connection, None)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request head and body."""
+
+    guard: ClassVar[ConnectionGuard]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.phase: Literal["head", "body", "served"] = "head"
+        self.deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.await_head()
+        self.guard.admit(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.guard.forget(self)
+        self.disarm()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.transport.is_closing():
+            return
+        if self.cycle is not cycle:  # a request head arrived and its app is running
+            self.guard.head_received(self)
+            self.arm("body", self.guard.limits.body_timeout, self.body_late)
+        if self.phase == "body" and not self.cycle.more_body:
+            self.phase = "served"
+            self.disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Not when a pipelined request has already started in the call above.
+        if not self.transport.is_closing() and self.cycle.response_complete:
+            self.await_head()
+
+    # --- deadlines ----------------------------------------------------------------------------
+
+    def await_head(self) -> None:
+        self.arm("head", self.guard.limits.header_timeout, self.head_late)
+        self.guard.awaiting_head(self)
+
+    def arm(self, phase: Literal["head", "body"], seconds: float, late: Any) -> None:
+        self.disarm()
+        self.phase = phase
+        self.deadline = self.loop.call_later(seconds, late)
+
+    def disarm(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def head_late(self) -> None:
+        log.info(
+            "connection closed: no complete request head in time",
+            extra={"seconds": self.guard.limits.header_timeout, "client": self.client_host()},
+        )
+        self.guard.forget(self)
+        self.transport.close()
+
+    def body_late(self) -> None:
+        seconds = self.guard.limits.body_timeout
+        log.info(
+            "request body not received in time: answered 408",
+            extra={"seconds": seconds, "client": self.client_host()},
+        )
+        if not self.cycle.response_started:
+            self.send_408(seconds)
+        # The app's receive() now answers http.disconnect, and its send() does nothing.
+        self.cycle.disconnected = True
+        self.cycle.message_event.set()
+        self.guard.forget(self)
+        self.transport.close()
+
+    def send_408(self, seconds: float) -> None:
+        body = json.dumps(
+            {"error": f"the request body did not arrive within {seconds:g} s", "reason": "timeout"}
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        events = [
+            h11.Response(status_code=408, headers=headers, reason=b"Request Timeout"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ]
+        try:
+            for event in events:
+                self.transport.write(self.conn.send(event) or b"")
+        except h11.LocalProtocolError:
+            pass  # the connection cannot carry a response any more: closing it is the answer
+
+    def client_host(self) -> str:
+        return self.client[0] if self.client else ""

@@ -1,0 +1,150 @@
+"""The HTTP server's guard: limits derived from the file limit, proxy headers believed only when
+configured, and a full house that makes room by closing the connection idle longest."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from dodo_transform.settings import Settings, load_settings
+from dodo_transform.web.server import (
+    ConnectionGuard,
+    ConnectionLimits,
+    GuardedH11Protocol,
+    config,
+    connection_limits,
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.chdir(tmp_path)
+    for name in ("FORWARDED_ALLOW_IPS", "DODO_TRANSFORM_FORWARDED_ALLOW_IPS"):
+        monkeypatch.delenv(name, raising=False)
+    return load_settings()
+
+
+@pytest.mark.parametrize(
+    ("file_limit", "max_connections", "backlog"),
+    [(256, 144, 16), (1024, 768, 64), (65536, 4096, 2048)],
+)
+def test_connections_stay_below_the_file_limit(
+    settings: Settings, file_limit: int, max_connections: int, backlog: int
+) -> None:
+    limits = connection_limits(settings, file_limit)
+    assert (limits.max_connections, limits.backlog) == (max_connections, backlog)
+    assert limits.max_connections + 3 * limits.backlog < file_limit
+
+
+def test_a_configured_cap_is_kept_below_the_file_limit_too(settings: Settings) -> None:
+    assert (
+        connection_limits(settings.model_copy(update={"max_connections": 50}), 1024).max_connections
+        == 50
+    )
+    assert (
+        connection_limits(
+            settings.model_copy(update={"max_connections": 5000}), 1024
+        ).max_connections
+        == 768
+    )
+
+
+def test_the_soft_file_limit_is_raised_to_the_hard_one() -> None:
+    code = "from dodo_transform.web.server import raise_file_limit; print(raise_file_limit())"
+    shown = subprocess.run(
+        ["prlimit", "--nofile=300:900", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert shown.strip() == "900"
+
+
+def test_proxy_headers_are_off_unless_proxies_are_named(settings: Settings) -> None:
+    plain = config(FastAPI(), settings, 1024)
+    assert plain.proxy_headers is False
+    named = config(
+        FastAPI(), settings.model_copy(update={"forwarded_allow_ips": "10.0.0.2, 10.0.0.3"}), 1024
+    )
+    assert named.proxy_headers is True
+    assert named.forwarded_allow_ips == ["10.0.0.2", "10.0.0.3"]
+
+
+def test_the_server_speaks_guarded_http_and_no_websockets(settings: Settings) -> None:
+    built = config(FastAPI(), settings, 1024)
+    assert isinstance(built.http, type) and issubclass(built.http, GuardedH11Protocol)
+    assert built.ws == "none"
+    assert built.backlog == 64
+
+
+# --- a full house, with fake transports ---------------------------------------------------------
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+        self.written = b""
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def never_answers(scope: Any, receive: Any, send: Any) -> None:
+    await asyncio.Event().wait()
+
+
+def test_a_full_house_closes_the_connection_idle_longest_never_one_being_served() -> None:
+    async def scenario() -> dict[str, bool]:
+        guard = ConnectionGuard(ConnectionLimits(60.0, 60.0, max_connections=3, backlog=8))
+        uvicorn_config = Config(
+            never_answers, http=guard.protocol(), ws="none", lifespan="off", log_config=None
+        )
+        uvicorn_config.load()
+        state = ServerState()
+        transports: dict[str, FakeTransport] = {}
+
+        def connect(name: str, sends: bytes = b"") -> None:
+            protocol = uvicorn_config.http_protocol_class(
+                config=uvicorn_config, server_state=state, app_state={}
+            )  # type: ignore[call-arg]
+            transports[name] = FakeTransport()
+            protocol.connection_made(transports[name])
+            if sends:
+                protocol.data_received(sends)
+
+        connect("idle")
+        connect("served", b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        connect("half", b"GET / HTTP/1.1\r\n")
+        connect("new")  # one too many: the one idle longest goes
+        connect("newer")  # and then the next
+        for task in list(state.tasks):
+            task.cancel()
+        await asyncio.gather(*state.tasks, return_exceptions=True)
+        return {name: transport.closed for name, transport in transports.items()}
+
+    closed = asyncio.run(scenario())
+    assert closed == {"idle": True, "served": False, "half": True, "new": False, "newer": False}
