@@ -69,15 +69,122 @@ def test_settings_reach_the_transform(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[a]\nbogus = 1\n", "unknown keys: bogus"),
-        ("[a]\nenv = { K = 1 }\n", "table of strings"),
+        ("[a]\nbogus = 1\n", "[a] bogus: unknown key (known: enabled, env, url, write_key)"),
+        ("[a]\nenv = { K = 1 }\n", "[a] env.K must be a string, not 1 (an integer)"),
+        ('[a]\nenv = "K=v"\n', "[a] env must be a table of strings, not 'K=v' (a string)"),
+        ('[a]\nenabled = "false"\n', "[a] enabled must be true or false, not 'false' (a string)"),
+        ("[a]\nenabled = 0\n", "[a] enabled must be true or false, not 0 (an integer)"),
+        ("[a]\nwrite_key = 123\n", "[a] write_key must be a string, not 123 (an integer)"),
+        ('[a]\nurl = ["https://x"]\n', "[a] url must be a string, not ['https://x'] (an array)"),
+        ("a = 1\n", "[a] must be a table, not 1 (an integer)"),
         ("not toml [", "transforms.toml"),
     ],
 )
-def test_bad_settings_are_reported(tmp_path: Path, text: str, message: str) -> None:
+def test_bad_settings_are_reported_naming_the_file_table_and_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
     (tmp_path / "transforms.toml").write_text(text)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError) as raised:
         read_settings(tmp_path)
+    assert message in str(raised.value)
+    assert str(tmp_path / "transforms.toml") in str(raised.value)
     registry = Registry(tmp_path)
     registry.reload()
     assert message in registry.errors["transforms.toml"]
+
+
+def test_every_problem_in_the_file_is_reported_at_once(tmp_path: Path) -> None:
+    (tmp_path / "transforms.toml").write_text(
+        '[a]\nenabled = "no"\nwrte_key = "k"\n[b]\nwrite_key = 1\n[c]\nenabled = false\n'
+    )
+    with pytest.raises(ConfigError) as raised:
+        read_settings(tmp_path)
+    text = str(raised.value)
+    assert "[a] enabled" in text and "[a] wrte_key: unknown key" in text
+    assert "[b] write_key" in text and "[c]" not in text
+
+
+def test_a_transform_whose_settings_are_broken_at_startup_is_not_loaded(tmp_path: Path) -> None:
+    """A typo must not run a transform that was meant to be off: with no good settings to fall
+    back on, the transform stays out of service and says why; the others load."""
+    (tmp_path / "off.js").write_text(GOOD)
+    (tmp_path / "other.js").write_text(GOOD)
+    (tmp_path / "transforms.toml").write_text('[off]\nenabled = "false"\n[other]\nenabled = true\n')
+    registry = Registry(tmp_path)
+    registry.reload()
+    assert sorted(registry.current()) == ["other"]
+    assert "[off] enabled must be true or false" in registry.errors["off"]
+    assert "other" not in registry.errors
+    (tmp_path / "transforms.toml").write_text("[off]\nenabled = false\n")
+    registry.reload()
+    assert sorted(registry.current()) == ["off", "other"]
+    assert registry.settings("off").enabled is False
+    assert registry.errors == {}
+
+
+def test_broken_settings_on_reload_keep_the_last_good_ones(tmp_path: Path) -> None:
+    (tmp_path / "a.js").write_text(GOOD)
+    (tmp_path / "b.js").write_text(GOOD)
+    toml = tmp_path / "transforms.toml"
+    toml.write_text('[a]\nenabled = false\nwrite_key = "wk_a"\n[b]\nurl = "https://one.example"\n')
+    registry = Registry(tmp_path)
+    registry.reload()
+    a = registry.current()["a"]
+    toml.write_text('[a]\nenabled = "true"\n[b]\nurl = "https://two.example"\n')
+    registry.reload()
+    assert registry.current()["a"] is a
+    assert (registry.settings("a").enabled, registry.settings("a").write_key) == (False, "wk_a")
+    assert "the settings in force stay in service" in registry.errors["a"]
+    assert registry.current()["b"].default_url == "https://two.example"  # its table is fine
+
+
+def test_a_broken_table_never_puts_a_transform_in_service(tmp_path: Path) -> None:
+    """Not even one added while the service runs: it waits for its table to be fixed."""
+    (tmp_path / "a.js").write_text(GOOD)
+    registry = Registry(tmp_path)
+    registry.reload()
+    (tmp_path / "transforms.toml").write_text('[late]\nenabled = "false"\n')
+    (tmp_path / "late.js").write_text(GOOD)
+    registry.reload()
+    assert sorted(registry.current()) == ["a"]
+    assert registry.errors["late"].startswith("not loaded: ")
+
+
+def test_a_broken_file_at_startup_loads_nothing_and_on_reload_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """When the file cannot be read at all, which transforms are meant to be off is unknown."""
+    (tmp_path / "a.js").write_text(GOOD)
+    toml = tmp_path / "transforms.toml"
+    toml.write_text("[a]\nenabled = flase\n")  # not TOML
+    registry = Registry(tmp_path)
+    registry.reload()
+    assert dict(registry.current()) == {}
+    assert "transforms.toml" in registry.errors["a"]
+    toml.write_text("[a]\nenabled = false\n")
+    registry.reload()
+    assert registry.settings("a").enabled is False
+    toml.write_text("[a]\nenabled = tru\n")
+    registry.reload()
+    assert "a" in registry.current() and registry.settings("a").enabled is False
+    assert "transforms.toml" in registry.errors
+
+
+def test_settings_keep_their_public_shape(tmp_path: Path) -> None:
+    (tmp_path / "transforms.toml").write_text(
+        '[a]\nurl = "https://x.example"\nwrite_key = "wk"\nenabled = true\nenv = { K = "v" }\n'
+    )
+    settings = read_settings(tmp_path)["a"]
+    assert (settings.url, settings.write_key, settings.enabled, dict(settings.env)) == (
+        "https://x.example",
+        "wk",
+        True,
+        {"K": "v"},
+    )
+    default = Registry(tmp_path).settings("unknown")
+    assert (default.url, default.write_key, default.enabled, dict(default.env)) == (
+        "",
+        None,
+        True,
+        {},
+    )

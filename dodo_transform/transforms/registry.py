@@ -13,10 +13,11 @@ import logging
 import threading
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dodo_transform.errors import ConfigError, HandlerError
 from dodo_transform.transforms.engine import Transform
@@ -26,45 +27,81 @@ CONFIG_FILE = "transforms.toml"
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TransformSettings:
-    """One table of `transforms.toml`."""
+class TransformSettings(BaseModel):
+    """One table of `transforms.toml`, typed strictly: `enabled = "false"` is an error, not
+    true, and an unknown key is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     url: str = ""
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
     write_key: str | None = None
 
-    @classmethod
-    def parse(cls, name: str, table: Any) -> TransformSettings:
-        if not isinstance(table, dict):
-            raise ConfigError(f"{CONFIG_FILE}: [{name}] must be a table")
-        unknown = set(table) - {"url", "env", "enabled", "write_key"}
-        if unknown:
-            raise ConfigError(
-                f"{CONFIG_FILE}: [{name}] has unknown keys: {', '.join(sorted(unknown))}"
-            )
-        env = table.get("env", {})
-        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-            raise ConfigError(f"{CONFIG_FILE}: [{name}] env must be a table of strings")
-        return cls(
-            url=str(table.get("url", "")),
-            env=dict(env),
-            enabled=bool(table.get("enabled", True)),
-            write_key=table.get("write_key"),
-        )
-
 
 def read_settings(directory: Path) -> dict[str, TransformSettings]:
-    """Parse `transforms.toml` in `directory`; an absent file means defaults for all."""
+    """Parse `transforms.toml` in `directory`; an absent file means defaults for all.
+
+    Raises `ConfigError` naming every problem (file, table and key) if any table is bad.
+    """
+    tables, problems = _read_tables(directory)
+    if problems:
+        raise ConfigError(f"{directory / CONFIG_FILE}: " + "; ".join(problems.values()))
+    return tables
+
+
+def _read_tables(directory: Path) -> tuple[dict[str, TransformSettings], dict[str, str]]:
+    """The good tables of `transforms.toml`, and a problem for each bad one, by table name.
+
+    Raises `ConfigError` when the file cannot be read as TOML at all.
+    """
     path = directory / CONFIG_FILE
     try:
         tables = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
-        return {}
+        return {}, {}
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: {error}") from None
-    return {name: TransformSettings.parse(name, table) for name, table in tables.items()}
+    good: dict[str, TransformSettings] = {}
+    problems: dict[str, str] = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            problems[name] = f"[{name}] must be a table, not {_shown(table)}"
+            continue
+        try:
+            good[name] = TransformSettings.model_validate(table)
+        except ValidationError as error:
+            problems[name] = "; ".join(_problem(name, item) for item in error.errors())
+    return good, problems
+
+
+_EXPECTED = {
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "a table of strings",
+}
+_TOML_TYPES = [
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a float"),
+    (str, "a string"),
+    (dict, "a table"),
+    (list, "an array"),
+]
+
+
+def _problem(name: str, item: Any) -> str:
+    key = ".".join(str(part) for part in item["loc"])
+    if item["type"] == "extra_forbidden":
+        known = ", ".join(sorted(TransformSettings.model_fields))
+        return f"[{name}] {key}: unknown key (known: {known})"
+    expected = _EXPECTED.get(item["type"], item["msg"].lower())
+    return f"[{name}] {key} must be {expected}, not {_shown(item['input'])}"
+
+
+def _shown(value: object) -> str:
+    kind = next((kind for type_, kind in _TOML_TYPES if isinstance(value, type_)), "a date or time")
+    return f"{value!r} ({kind})"
 
 
 def load_file(path: Path, limits: Limits | None = None) -> Transform:
@@ -99,26 +136,54 @@ class Registry:
         return dict(self._errors)
 
     def reload(self) -> None:
-        """Re-read the folder; log what changed and what failed."""
+        """Re-read the folder; log what changed and what failed.
+
+        Bad settings never change what runs, as a broken edit of a file does not: a transform
+        in service whose table of `transforms.toml` is bad (or the whole file, if it is not
+        TOML) keeps the settings it runs with, and one not yet in service is not put in service
+        until its table is fixed, for a typo must not run a transform meant to be off.
+        """
         with self._lock:
             errors: dict[str, str] = {}
-            try:
-                self._settings = read_settings(self.directory)
-            except ConfigError as error:
-                errors[CONFIG_FILE] = str(error)  # keep the previous settings
+            unsettled = self._read_settings(errors)
             loaded: dict[str, Transform] = {}
             for path in sorted(self.directory.glob("*.js")):
                 name = path.stem
+                if (unsettled is None or name in unsettled) and name not in self._transforms:
+                    errors[name] = f"not loaded: {errors.get(name) or errors[CONFIG_FILE]}"
+                    continue
                 try:
                     loaded[name] = self._load_if_changed(path, name)
                 except HandlerError as error:
-                    errors[name] = str(error)
+                    errors[name] = _joined(errors.get(name), str(error))
                     log.error("transform %s failed to load: %s", name, error)
                     if name in self._transforms:
                         loaded[name] = self._transforms[name]
             self._log_changes(loaded)
             self._transforms = MappingProxyType(loaded)
             self._errors = errors
+
+    def _read_settings(self, errors: dict[str, str]) -> set[str] | None:
+        """Take in the good tables of `transforms.toml`, keep the settings in force for the
+        bad, and note each problem in `errors`. Return the names whose tables are bad (None:
+        the file is not readable, so every name)."""
+        path = self.directory / CONFIG_FILE
+        try:
+            tables, problems = _read_tables(self.directory)
+        except ConfigError as error:
+            errors[CONFIG_FILE] = str(error)
+            return None
+        for name, problem in problems.items():
+            if name in self._transforms:
+                errors[name] = f"{path}: {problem}; the settings in force stay in service"
+                if name in self._settings:
+                    tables[name] = self._settings[name]
+            else:
+                errors[name] = f"{path}: {problem}"
+        if problems:
+            errors[CONFIG_FILE] = f"{path}: " + "; ".join(problems.values())
+        self._settings = tables
+        return set(problems)
 
     def _load_if_changed(self, path: Path, name: str) -> Transform:
         settings = self.settings(name)
@@ -157,3 +222,7 @@ class Registry:
                 )
         for name in self._transforms.keys() - loaded.keys():
             log.info("transform %s removed", name)
+
+
+def _joined(first: str | None, second: str) -> str:
+    return second if first is None else f"{first}; {second}"
