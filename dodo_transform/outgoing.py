@@ -5,6 +5,17 @@ the store, rewritten by the sender (Segment endpoint, write key) and shown by
 the web and CLI edges. It holds credentials exactly as they will be sent;
 `redacted()` is the form for showing a person or a log, and only the edges
 call it, so nothing in between can lose a header by accident.
+
+Text that cannot be encoded: JavaScript strings may hold lone UTF-16
+surrogates (`"\\ud83d Ada"` is valid JSON), and so may the payloads handlers
+return. The store keeps them exactly (received bodies as raw bytes, requests
+as ASCII-escaped JSON), so nothing is lost; whatever is encoded for someone
+else, the wire or an API answer, goes through `well_formed`/`encode_json`,
+which replace each lone surrogate with U+FFFD. Replacing one character of a
+name beats losing the message, and the replacement is what every UTF-8
+decoder would show anyway. Headers and URLs are not repaired but refused (see
+`outbound/wire.py`): there a changed character changes where or as whom a
+request goes.
 """
 
 from __future__ import annotations
@@ -16,6 +27,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _SECRET_HEADER = re.compile(r"auth|key|secret|token|signature|cookie|password", re.IGNORECASE)
+
+
+def well_formed(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD, so that it encodes as UTF-8.
+
+    A high and a low surrogate side by side are joined into the character they spell.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-16 pairs up surrogates that make a character; the decoder replaces the rest.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def encode_json(value: Any) -> bytes:
+    """`value` as compact JSON in well-formed UTF-8 (see the module docstring)."""
+    return well_formed(json.dumps(value, ensure_ascii=False, separators=(",", ":"))).encode()
+
+
+def well_formed_json(value: Any) -> Any:
+    """A JSON value whose strings are all well-formed (`value` itself when they were)."""
+    text = json.dumps(value, ensure_ascii=False)
+    repaired = well_formed(text)
+    return value if repaired is text else json.loads(repaired)
 
 
 @dataclass(frozen=True)
@@ -32,7 +68,7 @@ class OutgoingRequest:
         """The body as sent: the payload as UTF-8 JSON, unless exact bytes were given."""
         if self.body is not None:
             return self.body
-        return json.dumps(self.payload, ensure_ascii=False).encode("utf-8")
+        return encode_json(self.payload)
 
     def to_json(self) -> dict[str, Any]:
         """The stored form: everything, credentials included (see `redacted` for display)."""
@@ -53,8 +89,12 @@ class OutgoingRequest:
         )
 
     def redacted(self) -> dict[str, Any]:
-        """The form to show a person or a log: credentials in headers replaced."""
-        return self.to_json() | {"headers": redact_headers(self.headers)}
+        """The form to show a person or a log: credentials in headers replaced, and every
+        string well-formed, so that printing it cannot fail."""
+        shown: dict[str, Any] = well_formed_json(
+            self.to_json() | {"headers": redact_headers(self.headers)}
+        )
+        return shown
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

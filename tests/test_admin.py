@@ -14,8 +14,10 @@ import httpx
 import pytest
 
 from dodo_transform import signing
+from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.service import Service, build_service
 from dodo_transform.settings import load_settings
+from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent
 from tests.conftest import sample
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -179,3 +181,82 @@ def test_openapi_describes_the_admin_answers(tmp_path: Path) -> None:
         assert "dry_run" in status and "replayed" in status and len(status) == 10
 
     run_with_relay(tmp_path, test)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/deliveries/9223372036854775808/replay", "/api/deliveries/12345/replay"]
+)
+def test_replaying_an_unknown_delivery_is_not_found(tmp_path: Path, path: str) -> None:
+    async def test(relay: Relay) -> None:
+        answer = await relay.client.post(path)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["detail"].startswith("no delivery ")
+
+    run_with_relay(tmp_path, test)
+
+
+def nested(depth: int) -> Any:
+    value: Any = {}
+    for _ in range(depth - 1):
+        value = {"p": value}
+    return value
+
+
+def depth_of(value: Any) -> int:
+    depth = 0
+    while isinstance(value, dict):
+        value, depth = value.get("p"), depth + 1
+    return depth
+
+
+# Copies the customer's name into the message and the console, and nests the message 300 deep.
+COPIES_THE_NAME = (
+    "function handler(w) { const name = w.payload.data.customer.name; console.log(name);"
+    " let p = {}; for (let i = 1; i < 300; i++) p = {p};"
+    " w.url = 'https://api.segment.io/v1/identify';"
+    " w.payload = {userId: 'u', traits: {name}, p}; return w; }"
+)
+
+
+def test_every_stored_payload_and_text_is_shown(tmp_path: Path) -> None:
+    """Pydantic's serialiser answered 500 for payloads nested past 255 levels and for lone
+    surrogates; every list and detail answer shows them now, the text made well-formed."""
+
+    async def test(relay: Relay) -> None:
+        await relay.reload_with(COPIES_THE_NAME)
+        body = sample("payment.succeeded")
+        body["data"]["customer"]["name"] = "\ud83d Ada"
+        raw = json.dumps(body).encode()  # ASCII: the lone surrogate is the escape \ud83d
+        answer = await relay.client.post(
+            "/webhooks/dodo", content=raw, headers=signing.sign(SECRET, "msg_lone", raw)
+        )
+        assert answer.status_code == 200, answer.text
+        (sent,) = await relay.until(lambda: relay.deliveries("delivered"))
+        assert sent["request"]["payload"]["traits"]["name"] == "\ufffd Ada"
+        assert sent["logs"] == [["log", "\ufffd Ada"]]
+        assert depth_of(sent["request"]["payload"]["p"]) == 300
+        store = relay.service.store
+        ((legacy, _),) = store.add_events([NewEvent("msg_old", "payment.succeeded", b"{}")])
+        # Stored by an older version, before payload depth was limited.
+        request = OutgoingRequest("POST", "https://api.segment.io/v1/track", {}, nested(900))
+        store.record_outcomes(
+            {legacy: [NewDelivery("t", "v0", 0, DeliveryStatus.DEAD, request=request)]}
+        )
+        (old,) = store.list_deliveries(event_id=legacy)
+        for path in (
+            "/api/events",
+            f"/api/events/{sent['event_id']}",
+            f"/api/events/{legacy}",
+            "/api/deliveries",
+            f"/api/deliveries/{sent['id']}",
+            f"/api/deliveries/{old.id}",
+        ):
+            shown = await relay.client.get(path)
+            assert shown.status_code == 200, (path, shown.text[:300])
+            assert shown.headers["content-type"] == "application/json"
+        detail = (await relay.client.get(f"/api/deliveries/{old.id}")).json()
+        assert depth_of(detail["request"]["payload"]) == 900
+        event = (await relay.client.get(f"/api/events/{sent['event_id']}")).json()
+        assert json.loads(event["body"]) == body  # the body exactly as received
+
+    run_with_relay(tmp_path, test, segment_write_key="wk_test")

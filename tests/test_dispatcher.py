@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -229,3 +230,58 @@ def test_batch_size_one_sends_one_request_per_message() -> None:
     results = run(unbatched, [delivery(n) for n in range(1, 6)])
     assert {r.status for r in results.values()} == {"delivered"}
     assert [len(b) for b in recorder.batches()] == [1, 1, 1, 1, 1]
+
+
+def poisoned(n: int, **changes: Any) -> Delivery:
+    """A stored delivery whose request was changed after it was stored (as by an older
+    version, before the rules of the wire)."""
+    original = delivery(n)
+    assert original.request is not None
+    return replace(original, request=replace(original.request, **changes))
+
+
+def test_deliveries_that_cannot_be_sent_are_dead_and_the_rest_of_the_round_goes_out() -> None:
+    """One stored request that cannot be prepared, encoded or sent is that delivery's
+    outcome; it never stops the round (before: the whole round raised, after every restart)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/explodes":
+            raise ValueError("the transport broke on this one")
+        return httpx.Response(200)
+
+    recorder = Recorder(answer)
+    hooks = "https://hooks.example.com"
+    poisons = {
+        101: poisoned(101, headers={"X-A": "a\r\nInjected: 1"}),
+        102: poisoned(102, headers={"X-Name": "\ud83d Ada"}),
+        103: poisoned(103, headers={"Content-Length": "3"}),
+        104: poisoned(104, url=hooks + "/x?q=a\x01b", payload={"a": 1}),
+        105: poisoned(105, url=hooks + "/explodes", payload={"a": 1}),
+        106: replace(delivery(106), request=None),
+    }
+    good = [delivery(n) for n in range(1, 4)]
+    latin1 = poisoned(107, url=hooks + "/latin1", headers={"X-Name": "José"}, payload={"a": 1})
+    results = run(dispatcher(recorder), [*good, *poisons.values(), latin1])
+    assert {n: results[n].status for n in (1, 2, 3, 107)} == dict.fromkeys(
+        (1, 2, 3, 107), "delivered"
+    )
+    assert {n: results[n].status for n in poisons} == dict.fromkeys(poisons, "dead")
+    errors = {n: results[n].error or "" for n in poisons}
+    assert "header 'X-A' holds the character U+000D" in errors[101]
+    assert "beyond Latin-1" in errors[102]
+    assert "'Content-Length' is set by the HTTP client" in errors[103]
+    assert "U+0001, which a URL cannot carry" in errors[104]
+    assert errors[105] == "cannot be sent: ValueError: the transport broke on this one"
+    assert "no request" in errors[106]
+    assert all(results[n].next_attempt_at == 0.0 for n in poisons)  # never retried
+    (sent,) = [r for r in recorder.requests if r.url.path == "/latin1"]
+    assert (b"X-Name", b"Jos\xe9") in sent.headers.raw
+
+
+def test_a_lone_surrogate_in_a_message_is_sent_as_the_replacement_character() -> None:
+    recorder = Recorder()
+    lone = delivery(1, {"userId": "\ud83d Ada", "event": "Payment Completed"})
+    results = run(dispatcher(recorder), [lone, delivery(2)])
+    assert {r.status for r in results.values()} == {"delivered"}
+    (batch,) = recorder.batches()
+    assert [m["userId"] for m in batch] == ["\ufffd Ada", "u2"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from dodo_transform.errors import PayloadError
 from dodo_transform.transforms.engine import OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.sandbox import Sandbox
 from tests.conftest import event_from
 
 
@@ -161,3 +163,113 @@ def test_outcome_json_has_the_documented_keys(payment: dict[str, Any]) -> None:
     assert list(shown) == ["outcome", "requests", "logs", "warnings", "error"]
     assert shown["requests"][0]["headers"] == {"Authorization": "[redacted]"}
     assert any("neither userId nor anonymousId" in warning for warning in shown["warnings"])
+
+
+def nest(depth: int) -> str:
+    """JavaScript that sets `w.payload` to an object nested `depth` levels deep."""
+    return (
+        f"let p = {{}}; for (let i = 1; i < {depth}; i++) p = {{p}};"
+        " w.url = 'https://api.segment.io/v1/track'; w.payload = p;"
+    )
+
+
+@pytest.mark.parametrize(
+    ("depth", "message"),
+    [
+        (2_000, "t.js: the returned webhook is nested too deeply to read"),
+        (600, "t.js: in the returned value, payload is nested more than 512 levels deep"),
+    ],
+)
+def test_a_payload_nested_too_deeply_is_an_error_outcome(
+    depth: int, message: str, payment: dict[str, Any]
+) -> None:
+    outcome = run(f"function handler(w) {{ {nest(depth)} return w; }}", payment)
+    assert outcome.kind is OutcomeKind.ERROR
+    assert outcome.error is not None and outcome.error.startswith(message)
+
+
+def test_a_payload_nested_300_deep_is_delivered(payment: dict[str, Any]) -> None:
+    outcome = run(f"function handler(w) {{ {nest(300)} return w; }}", payment)
+    assert outcome.kind is OutcomeKind.DELIVER
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        RecursionError("maximum recursion depth exceeded"),
+        KeyError("items"),
+        TypeError("'NoneType' object is not subscriptable"),
+        ValueError("bad report"),
+        MemoryError(),
+        RuntimeError("anything at all"),
+    ],
+)
+def test_any_exception_while_running_is_an_error_outcome_and_the_next_event_runs(
+    failure: Exception, payment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transform = Transform(name="t", source="function handler(w) { return w; }", filename="t.js")
+
+    def broken(*args: Any) -> Any:
+        raise failure
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Sandbox, "run", broken)
+        outcome = transform.run(event_from(payment))
+    assert outcome.kind is OutcomeKind.ERROR
+    assert outcome.error is not None and outcome.error.startswith("t.js: ")
+    assert not outcome.hit_limit
+    assert transform.run(event_from(payment)).kind is OutcomeKind.SKIPPED
+
+
+@pytest.mark.parametrize(
+    ("headers", "url", "message"),
+    [
+        ("{'X-A': 'a\\r\\nInjected: 1'}", "", "header 'X-A' holds the character U+000D"),
+        ("{'Bad Name': 'x'}", "", "header name 'Bad Name' is not a valid HTTP header name"),
+        ("{'Content-Length': '5'}", "", "header 'Content-Length' is set by the HTTP client"),
+        ("{'Transfer-Encoding': 'chunked'}", "", "'Transfer-Encoding' is set by the HTTP client"),
+        ("{'Host': 'internal'}", "", "header 'Host' is set by the HTTP client"),
+        ("{'X-City': 'Łódź'}", "", "header 'X-City' holds the character U+0141, beyond Latin-1"),
+        ("{'X-Name': '\\ud83d Ada'}", "", "U+D83D, beyond Latin-1"),
+        ("{}", "?q=a\\u0001b", "holds the character U+0001, which a URL cannot carry"),
+        ("{}", "?q=a b", "holds the character U+0020"),
+    ],
+)
+def test_requests_that_can_never_be_sent_are_errors_naming_the_file(
+    headers: str, url: str, message: str, payment: dict[str, Any]
+) -> None:
+    source = (
+        f"function handler(w) {{ w.url = 'https://hooks.example.com/x{url}';"
+        f" w.headers = {headers}; return w; }}"
+    )
+    outcome = run(source, payment)
+    assert outcome.kind is OutcomeKind.ERROR
+    assert outcome.error is not None
+    assert outcome.error.startswith("t.js: in the returned value, ") and message in outcome.error
+
+
+def test_a_latin1_header_value_is_a_request(payment: dict[str, Any]) -> None:
+    source = (
+        "function handler(w) { w.url = 'https://hooks.example.com/x';"
+        " w.headers = {'X-Customer-Name': 'José'}; return w; }"
+    )
+    (request,) = run(source, payment).requests
+    assert request.headers == {"X-Customer-Name": "José"}
+
+
+def test_a_lone_surrogate_in_the_payload_is_kept_and_in_logs_is_replaced(
+    payment: dict[str, Any],
+) -> None:
+    payment["data"]["customer"]["name"] = "\ud83d Ada"
+    source = (
+        "function handler(w) { console.log(w.payload.data.customer.name);"
+        " w.url = 'https://api.segment.io/v1/identify';"
+        " w.payload = {userId: 'u', traits: {name: w.payload.data.customer.name}}; return w; }"
+    )
+    outcome = run(source, payment)
+    (request,) = outcome.requests
+    assert request.payload["traits"]["name"] == "\ud83d Ada"
+    assert json.loads(request.encoded())["traits"]["name"] == "\ufffd Ada"
+    assert outcome.logs == (("log", "\ufffd Ada"),)
+    shown = json.dumps(outcome.to_json(), ensure_ascii=False)  # as `dodo-transform test --json`
+    assert "\ufffd Ada" in shown

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dodo_transform.metrics import PipelineMetrics
+from dodo_transform.pipeline import replay as replay_module
+from dodo_transform.pipeline import transform_stage
 from dodo_transform.pipeline.outcomes import outcome_deliveries, write_key_for
-from dodo_transform.pipeline.replay import ReplayError, replay
+from dodo_transform.pipeline.replay import ReplayError, replay, run_requested
+from dodo_transform.pipeline.transform_stage import TransformStage
 from dodo_transform.settings import load_settings
-from dodo_transform.store import NewDelivery, NewEvent
+from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent
 from dodo_transform.store.sqlite import SqliteStore
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.registry import Registry
@@ -76,4 +83,113 @@ def test_replay_reruns_the_current_version_on_the_stored_event(
     assert [d.status for d in store.list_deliveries(event_id=event_id)] == ["pending", "replayed"]
     with pytest.raises(ReplayError, match="only failed or dead"):
         replay(store, registry, failed.id)
+    store.close()
+
+
+TRACK = (
+    "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+    " w.payload = {userId: 'u', event: 'Payment Completed'}; return w; }"
+)
+DEEP = (
+    "function handler(w) { let p = {}; for (let i = 0; i < 2000; i++) p = {p};"
+    " w.url = 'https://api.segment.io/v1/track'; w.payload = p; return w; }"
+)
+
+
+def stage_over(tmp_path: Path, sources: dict[str, str]) -> tuple[TransformStage, SqliteStore]:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    for name, source in sources.items():
+        (folder / f"{name}.js").write_text(source)
+    registry = Registry(folder)
+    registry.reload()
+    store = SqliteStore(tmp_path / "db.sqlite")
+
+    async def direct(method: Callable[..., Any], *args: Any) -> Any:
+        return method(*args)
+
+    stage = TransformStage(
+        store=store,
+        registry=registry,
+        metrics=PipelineMetrics(),
+        executor=ThreadPoolExecutor(2),
+        store_call=direct,
+        lease_seconds=30,
+    )
+    return stage, store
+
+
+def add_events(store: SqliteStore, *bodies: bytes) -> None:
+    store.add_events([NewEvent(f"msg_{n}", "payment.succeeded", b) for n, b in enumerate(bodies)])
+
+
+def test_an_event_a_handler_cannot_return_fails_that_handler_only_not_the_batch(
+    tmp_path: Path, payment: dict[str, Any]
+) -> None:
+    """A payload nested 2,000 deep raised RecursionError from the run, and the whole batch of
+    events was claimed and failed again and again."""
+    stage, store = stage_over(tmp_path, {"deep": DEEP, "track": TRACK})
+    body = json.dumps(payment).encode()
+    add_events(store, body, body)
+    assert asyncio.run(stage.step()) is True
+    assert store.pending_events() == 0
+    deliveries = store.list_deliveries()
+    assert sorted((d.transform, d.status) for d in deliveries) == [
+        ("deep", "failed"),
+        ("deep", "failed"),
+        ("track", "pending"),
+        ("track", "pending"),
+    ]
+    assert all(
+        "deep.js: the returned webhook is nested too deeply" in (d.error or "")
+        for d in deliveries
+        if d.transform == "deep"
+    )
+    store.close()
+
+
+def test_an_exception_around_one_transform_is_its_failed_delivery(
+    tmp_path: Path, payment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage, store = stage_over(tmp_path, {"a": TRACK, "b": TRACK})
+    real = transform_stage.outcome_deliveries
+
+    def breaks_for_a(transform: Transform, outcome: Any) -> list[NewDelivery]:
+        if transform.name == "a":
+            raise KeyError("boom")
+        return real(transform, outcome)
+
+    monkeypatch.setattr(transform_stage, "outcome_deliveries", breaks_for_a)
+    add_events(store, json.dumps(payment).encode(), b"\xff not UTF-8")
+    assert asyncio.run(stage.step()) is True
+    assert store.pending_events() == 0
+    by_event = {
+        (d.webhook_id, d.transform): (d.status, d.error or "") for d in store.list_deliveries()
+    }
+    assert by_event[("msg_0", "b")] == ("pending", "")
+    status, error = by_event[("msg_0", "a")]
+    assert status == "failed" and error.endswith("could not transform this event: KeyError: 'boom'")
+    for name in ("a", "b"):
+        status, error = by_event[("msg_1", name)]
+        assert status == "failed" and "the stored event body is not UTF-8 text" in error
+    store.close()
+
+
+def test_a_replay_that_fails_unexpectedly_is_finished_with_the_reason(
+    tmp_path: Path, payment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage, store = stage_over(tmp_path, {"t": "function handler(w) { throw new Error('x'); }"})
+    add_events(store, json.dumps(payment).encode())
+    asyncio.run(stage.step())
+    (failed,) = store.list_deliveries(status=DeliveryStatus.FAILED)
+    store.request_replays([failed.id])
+
+    def broken(*args: Any) -> Any:
+        raise ValueError("unexpected")
+
+    monkeypatch.setattr(replay_module, "outcome_deliveries", broken)
+    run_requested(store, stage.registry, failed.id)
+    done = store.get_replay(failed.id)
+    assert done is not None and done.done_at is not None
+    assert done.error == "the replay failed: ValueError: unexpected"
     store.close()

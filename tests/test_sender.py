@@ -26,9 +26,7 @@ TRACK = OutgoingRequest(
 )
 
 
-def deliverer(
-    handler: Any = None, base: str = "https://api.segment.io", **options: Any
-) -> Sender:
+def deliverer(handler: Any = None, base: str = "https://api.segment.io", **options: Any) -> Sender:
     transport = httpx.MockTransport(handler or (lambda request: httpx.Response(200)))
     return Sender(segment_base_url=base, transport=transport, **options)
 
@@ -72,7 +70,9 @@ def test_hosts_off_the_allowlist_are_blocked(url: str) -> None:
 
 def test_listed_hosts_are_allowed() -> None:
     allowed = deliverer(allowed_hosts=frozenset({"hooks.example.com"}))
-    assert allowed.prepare(replace(TRACK, url="https://hooks.example.com/x"), None).url.endswith("/x")
+    assert allowed.prepare(replace(TRACK, url="https://hooks.example.com/x"), None).url.endswith(
+        "/x"
+    )
 
 
 def send(status: int, headers: dict[str, str] | None = None) -> int:
@@ -124,7 +124,7 @@ def test_the_exact_body_is_sent() -> None:
             "POST",
             "https://api.segment.io/v1/track",
             "Basic " + base64.b64encode(b"k:").decode(),
-            b'{"userId": "u", "event": "Payment Completed"}',
+            b'{"userId":"u","event":"Payment Completed"}',  # compact, as in a Segment batch
         )
     ]
 
@@ -150,3 +150,57 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470) == 10
     assert parse_retry_after("soon", 0) is None
     assert parse_retry_after(None, 0) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "url", "message"),
+    [
+        ({"X-A": "a\r\nInjected: 1"}, TRACK.url, "header 'X-A' holds the character U+000D"),
+        ({"Bad Name": "x"}, TRACK.url, "header name 'Bad Name' is not a valid HTTP header name"),
+        ({"Content-Length": "5"}, TRACK.url, "'Content-Length' is set by the HTTP client"),
+        ({"Transfer-Encoding": "chunked"}, TRACK.url, "set by the HTTP client"),
+        ({"X-Name": "\ud83d Ada"}, TRACK.url, "U+D83D, beyond Latin-1"),
+        ({"X-City": "Łódź"}, TRACK.url, "U+0141, beyond Latin-1"),
+        ({}, TRACK.url + "?q=a\x01b", "U+0001, which a URL cannot carry"),
+        ({}, TRACK.url + "?q=a b", "U+0020, which a URL cannot carry"),
+    ],
+)
+def test_a_stored_request_that_can_never_be_sent_is_final(
+    headers: dict[str, str], url: str, message: str
+) -> None:
+    """Requests stored before these rules existed are refused before any attempt."""
+    sent: list[httpx.Request] = []
+    d = deliverer(lambda request: sent.append(request) or httpx.Response(200))
+    with pytest.raises(FinalDelivery, match="cannot be sent: ") as refused:
+        d.prepare(replace(TRACK, url=url, headers=headers), "k")
+    assert message in str(refused.value) and sent == []
+
+
+def test_a_latin1_header_value_goes_out_as_latin1_bytes() -> None:
+    seen: list[httpx.Request] = []
+    d = deliverer(lambda request: seen.append(request) or httpx.Response(200))
+    request = replace(TRACK, headers={"X-Customer-Name": "José "})
+    assert asyncio.run(d.send(d.prepare(request, "k"))) == 200
+    assert (b"X-Customer-Name", b"Jos\xe9") in seen[0].headers.raw
+
+
+def test_a_content_type_set_by_the_handler_is_not_doubled() -> None:
+    prepared = deliverer().prepare(replace(TRACK, headers={"content-type": "text/plain"}), "k")
+    assert [name for name in prepared.headers if name.lower() == "content-type"] == ["content-type"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.LocalProtocolError("Illegal header value b'a\\r\\nb'"),
+        httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'."),
+        httpx.InvalidURL("Invalid port: '99999'"),
+    ],
+)
+def test_a_request_the_http_client_refuses_is_final_not_retried(error: Exception) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    d = deliverer(refuse)
+    with pytest.raises(FinalDelivery, match=f"cannot be sent: {type(error).__name__}"):
+        asyncio.run(d.send(d.prepare(TRACK, "k")))

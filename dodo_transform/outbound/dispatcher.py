@@ -6,12 +6,18 @@ endpoint and write key are coalesced into `/v1/batch` requests. A batch that
 Segment refuses with 400 is split in halves until the bad message is alone:
 only that one is `dead`. A 429 pauses that destination until `Retry-After`,
 and the rest of the round for it waits without spending an attempt.
+
+Whatever goes wrong with one delivery is that delivery's result: a request
+that cannot be prepared, encoded or sent is `dead` with the reason (it would
+fail the same way every time), and `dispatch` itself never raises, so one
+stored request cannot stop a round, nor every round after a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from collections import defaultdict
@@ -29,8 +35,10 @@ from dodo_transform.outbound import batching
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.retry import MAX_ATTEMPTS, RETRY_WINDOW_SECONDS, backoff
 from dodo_transform.outbound.sender import Sender
-from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing import OutgoingRequest, encode_json
 from dodo_transform.store import Attempt, Delivery, DeliveryStatus, DeliveryUpdate
+
+log = logging.getLogger("dodo_transform.outbound")
 
 
 @dataclass(frozen=True)
@@ -90,25 +98,18 @@ class Dispatcher:
         batches: dict[tuple[str, str], list[_Message]] = defaultdict(list)
         singles: list[tuple[Delivery, OutgoingRequest]] = []
         for delivery in due:
-            assert delivery.request is not None
             try:
-                prepared = self.sender.prepare(
-                    delivery.request, self._write_key_for(delivery.transform)
-                )
+                planned = self._plan(delivery)
             except BlockedDestination as error:
                 results.append(Result(delivery, DeliveryStatus.BLOCKED, error=str(error)))
-                continue
-            kind = batching.batchable(delivery.request.url, delivery.request.payload)
-            if kind is None:
-                singles.append((delivery, prepared))
-                continue
-            message = batching.enrich(delivery.request.payload, kind, _message_id(delivery))
-            encoded = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
-            auth = next(
-                (v for k, v in prepared.headers.items() if k.lower() == "authorization"), ""
-            )
-            batch_url = prepared.url.rsplit("/v1/", 1)[0] + "/v1/batch"
-            batches[(batch_url, auth)].append(_Message(delivery, encoded))
+            except Exception as error:
+                results.append(Result(delivery, DeliveryStatus.DEAD, error=_unsendable(error)))
+            else:
+                if isinstance(planned, OutgoingRequest):
+                    singles.append((delivery, planned))
+                else:
+                    key, message = planned
+                    batches[key].append(message)
         sent = await asyncio.gather(
             *(self._send_group(url, auth, messages) for (url, auth), messages in batches.items()),
             *(self._send_single(delivery, prepared) for delivery, prepared in singles),
@@ -116,6 +117,19 @@ class Dispatcher:
         for group in sent:
             results.extend(group)
         return results
+
+    def _plan(self, delivery: Delivery) -> OutgoingRequest | tuple[tuple[str, str], _Message]:
+        """The prepared request to send alone, or the batch (url, auth) and message it joins."""
+        if delivery.request is None:
+            raise FinalDelivery("the stored delivery has no request")
+        prepared = self.sender.prepare(delivery.request, self._write_key_for(delivery.transform))
+        kind = batching.batchable(delivery.request.url, delivery.request.payload)
+        if kind is None:
+            return prepared
+        message = batching.enrich(delivery.request.payload, kind, _message_id(delivery))
+        auth = next((v for k, v in prepared.headers.items() if k.lower() == "authorization"), "")
+        batch_url = prepared.url.rsplit("/v1/", 1)[0] + "/v1/batch"
+        return (batch_url, auth), _Message(delivery, encode_json(message))
 
     # --- Segment batches ----------------------------------------------------------------------
 
@@ -170,6 +184,9 @@ class Dispatcher:
             status = await self._send(prepared)
         except DeliveryError as error:
             return Attempt(at, error.status, str(error), _ms_since(started)), error
+        except Exception as error:
+            final = FinalDelivery(_unsendable(error))
+            return Attempt(at, None, str(final), _ms_since(started)), final
         return Attempt(at, status, None, _ms_since(started)), None
 
     def _settle(
@@ -204,6 +221,15 @@ class Dispatcher:
                     Result(delivery, DeliveryStatus.PENDING, attempt, attempt.error, next_at)
                 )
         return results
+
+
+def _unsendable(error: Exception) -> str:
+    """A failure that is no `DeliveryError`: final, since the same request fails alike."""
+    if isinstance(error, DeliveryError):
+        return str(error)
+    if not isinstance(error, ValueError | RecursionError):
+        log.error("unexpected error preparing or sending a request", exc_info=error)
+    return f"cannot be sent: {type(error).__name__}: {error}"
 
 
 def _message_id(delivery: Delivery) -> str:

@@ -21,6 +21,8 @@ CALL_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"}
 MAX_MESSAGE_BYTES = 32 * 1024
 # "Object Action" in Title Case: "Payment Completed", "Order Refunded".
 _EVENT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(?: [A-Z0-9][A-Za-z0-9]*)+$")
+
+
 class _Request(Protocol):
     @property
     def url(self) -> str: ...
@@ -118,7 +120,6 @@ def _item_warnings(item: Any) -> list[str]:
     if kind not in CALL_TYPES:
         return ["has no valid `type` (track, identify, page, screen, group, alias)"]
     return problems(kind, item) + advice(kind, item)
-
 
 
 def _is_iso8601(value: Any) -> bool:

@@ -4,9 +4,11 @@
 out: Segment URLs are pointed at the configured endpoint (region, or a local
 server) and get `Authorization: Basic base64("<writeKey>:")` unless the
 handler set its own. Anything bound for a host off the allowlist raises
-`BlockedDestination` and is never sent. `Sender.send` raises
-`RetryableDelivery` (network error, 408, 429, 5xx) or `FinalDelivery` (any
-other non-2xx, including redirects, which are never followed).
+`BlockedDestination` and is never sent; a request that breaks a rule of the
+wire (see `wire.py`) raises `FinalDelivery`, as it can never be sent.
+`Sender.send` raises `RetryableDelivery` (network error, 408, 429, 5xx) or
+`FinalDelivery` (any other non-2xx, including redirects, which are never
+followed, and a request the HTTP client refuses to send).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
-from dodo_transform.outbound import segment
+from dodo_transform.outbound import segment, wire
 from dodo_transform.outbound.retry import RETRYABLE_STATUS, parse_retry_after
 from dodo_transform.outgoing import OutgoingRequest
 
@@ -51,12 +53,17 @@ class Sender:
         )
 
     def prepare(self, request: OutgoingRequest, write_key: str | None) -> OutgoingRequest:
-        """The exact outgoing request; `BlockedDestination` if its host is not allowed."""
+        """The exact outgoing request; `BlockedDestination` if its host is not allowed,
+        `FinalDelivery` if it can never be sent (checked again here for requests stored
+        before a rule of the wire existed)."""
+        problem = wire.problem(request)
+        if problem:
+            raise FinalDelivery(f"cannot be sent: {problem}")
         url = request.url
         headers = dict(request.headers)
         if segment.is_segment_url(url):
             url = self._to_segment_endpoint(url)
-            if write_key and not any(name.lower() == "authorization" for name in headers):
+            if write_key and not _has(headers, "authorization"):
                 token = base64.b64encode(f"{write_key}:".encode()).decode()
                 headers["Authorization"] = f"Basic {token}"
         parts = urlsplit(url)
@@ -65,15 +72,27 @@ class Sender:
                 f"{parts.hostname or url!r} is not an allowed destination: add it to "
                 "DODO_TRANSFORM_ALLOWED_HOSTS to send there"
             )
-        headers.setdefault("Content-Type", "application/json")
+        if not _has(headers, "content-type"):
+            headers["Content-Type"] = "application/json"
         return replace(request, url=url, headers=headers)
 
     async def send(self, prepared: OutgoingRequest) -> int:
         """Send once; return the 2xx status or raise `RetryableDelivery`/`FinalDelivery`."""
         try:
             response = await self._client.request(
-                prepared.method, prepared.url, headers=prepared.headers, content=prepared.encoded()
+                prepared.method,
+                prepared.url,
+                headers=wire.wire_headers(prepared.headers),
+                content=prepared.encoded(),
             )
+        except httpx.LocalProtocolError:
+            # The client refuses the request itself, so it would refuse it again. Its message
+            # may quote a header value, which may be a credential: not repeated.
+            raise FinalDelivery(
+                "cannot be sent: LocalProtocolError (the HTTP client refused the request)"
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
+            raise FinalDelivery(f"cannot be sent: {type(error).__name__}: {error}") from None
         except httpx.TransportError as error:
             raise RetryableDelivery(f"{type(error).__name__}: {error or 'no response'}") from None
         status = response.status_code
@@ -95,6 +114,10 @@ class Sender:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _has(headers: dict[str, str], name: str) -> bool:
+    return any(key.lower() == name for key in headers)
 
 
 def _netloc(netloc: str, scheme: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from dodo_transform.errors import DodoTransformError
+from dodo_transform.errors import DodoTransformError, StorageError
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.store import REPLAYABLE_STATUSES, NewDelivery, Store
 from dodo_transform.transforms.event import Event
@@ -23,11 +23,15 @@ class ReplayError(DodoTransformError):
     """A delivery cannot be replayed (unknown, not failed or dead, or its transform is gone)."""
 
 
+class UnknownDelivery(ReplayError):
+    """No delivery has this id."""
+
+
 def check_replayable(store: Store, delivery_id: int) -> None:
     """Raise `ReplayError` unless the delivery exists and is failed or dead."""
     delivery = store.get_delivery(delivery_id)
     if delivery is None:
-        raise ReplayError(f"no delivery {delivery_id}")
+        raise UnknownDelivery(f"no delivery {delivery_id}")
     if delivery.status not in REPLAYABLE_STATUSES:
         raise ReplayError(
             f"delivery {delivery_id} is {delivery.status}; "
@@ -46,7 +50,10 @@ def replay(store: Store, registry: Registry, delivery_id: int) -> list[NewDelive
     stored = store.get_event(delivery.event_id)
     if stored is None:
         raise ReplayError(f"the event of delivery {delivery_id} has been pruned")
-    event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+    try:
+        event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+    except UnicodeDecodeError:
+        raise ReplayError(f"the event of delivery {delivery_id} is not UTF-8 text") from None
     results = outcome_deliveries(transform, transform.run(event))
     store.replace_outcomes(stored.id, transform.name, results)
     log.info(
@@ -62,11 +69,18 @@ def replay(store: Store, registry: Registry, delivery_id: int) -> list[NewDelive
 
 
 def run_requested(store: Store, registry: Registry, delivery_id: int) -> None:
-    """Run one claimed replay request and record how it ended (never raises `ReplayError`)."""
+    """Run one claimed replay request and record how it ended. Only a `StorageError`
+    is raised: the request stays claimable and is tried again once the store is back."""
     try:
         results = replay(store, registry, delivery_id)
     except ReplayError as error:
         log.warning("replay refused", extra={"delivery_id": delivery_id, "error": str(error)})
         store.finish_replay(delivery_id, (), str(error))
+        return
+    except StorageError:
+        raise
+    except Exception as error:
+        log.exception("replay failed", extra={"delivery_id": delivery_id})
+        store.finish_replay(delivery_id, (), f"the replay failed: {type(error).__name__}: {error}")
         return
     store.finish_replay(delivery_id, [result.status for result in results], None)

@@ -4,6 +4,11 @@ Claims a batch of events with a lease, runs every enabled transform on each
 in a thread pool (QuickJS releases the GIL), and stores all outcomes for the
 batch in one transaction. A transform version that keeps hitting its resource
 limits is quarantined (see `STRIKES`).
+
+Whatever goes wrong with one event is that event's outcome: an exception while
+one transform handles it is that transform's `failed` delivery, so the rest of
+the event and of the batch are stored as usual and nothing is claimed again
+and again.
 """
 
 from __future__ import annotations
@@ -83,12 +88,15 @@ class TransformStage:
         self, stored: StoredEvent, transforms: Mapping[str, Transform]
     ) -> list[NewDelivery]:
         """Every enabled transform's deliveries for one event (runs on a pool thread)."""
-        event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
-        deliveries: list[NewDelivery] = []
-        for name, transform in transforms.items():
-            if not self.registry.settings(name).enabled:
-                continue
-            deliveries.extend(self._run(transform, event))
+        enabled = [t for name, t in transforms.items() if self.registry.settings(name).enabled]
+        try:
+            event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+        except UnicodeDecodeError:
+            # Ingest only stores UTF-8 bodies; a store written otherwise still ends here.
+            error = "the stored event body is not UTF-8 text"
+            deliveries = [_failed(transform, error) for transform in enabled]
+        else:
+            deliveries = [d for transform in enabled for d in self._run_safely(transform, event)]
         log.info(
             "event transformed",
             extra={
@@ -102,6 +110,16 @@ class TransformStage:
     def quarantined(self) -> list[tuple[str, str]]:
         """(name, version) of every transform version in quarantine."""
         return [key for key, strikes in self._quarantine.items() if strikes >= STRIKES]
+
+    def _run_safely(self, transform: Transform, event: Event) -> list[NewDelivery]:
+        try:
+            return self._run(transform, event)
+        except Exception as error:
+            log.exception(
+                "transform step failed",
+                extra={"webhook_id": event.webhook_id, "transform": transform.name},
+            )
+            return [_failed(transform, f"{type(error).__name__}: {error}")]
 
     def _run(self, transform: Transform, event: Event) -> list[NewDelivery]:
         quarantined = self._quarantine.get((transform.name, transform.version), 0) >= STRIKES
@@ -141,3 +159,9 @@ class TransformStage:
                     "error": outcome.error,
                 },
             )
+
+
+def _failed(transform: Transform, reason: str) -> NewDelivery:
+    """A failed outcome for something that went wrong around the handler, not in it."""
+    error = f"{transform.filename}: could not transform this event: {reason}"
+    return NewDelivery(transform.name, transform.version, 0, DeliveryStatus.FAILED, error=error)

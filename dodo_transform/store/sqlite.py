@@ -5,6 +5,13 @@ A returned call is on disk. Work is claimed with a lease: a claimed event or del
 process claims work (the worker), so at its startup it releases every lease at
 once; the HTTP process opens the same file to store events and answer the
 admin API. The schema lives in `migrations.py`.
+
+Text goes into SQLite as UTF-8, which a lone surrogate (from a JSON escape such
+as `"\ud83d"` in an event's `type`, or in a handler's error) cannot be: such
+text is stored with U+FFFD in its place (`outgoing.well_formed`), never
+refused, as one unencodable string must not fail a whole group of writes.
+Bodies are stored as the raw bytes received, and requests and logs as
+ASCII-escaped JSON, so those keep every character exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from dodo_transform.errors import StorageError
-from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing import OutgoingRequest, well_formed
 from dodo_transform.store.migrations import migrate_sqlite
 from dodo_transform.store.records import (
     Attempt,
@@ -123,12 +130,12 @@ class SqliteStore:
         row = db.execute(
             "INSERT INTO events (webhook_id, event_type, body, received_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (webhook_id) DO NOTHING RETURNING id",
-            (event.webhook_id, event.event_type, event.body, self._clock()),
+            (_text(event.webhook_id), _text(event.event_type), event.body, self._clock()),
         ).fetchone()
         if row is not None:
             return int(row[0]), True
         existing = db.execute(
-            "SELECT id FROM events WHERE webhook_id = ?", (event.webhook_id,)
+            "SELECT id FROM events WHERE webhook_id = ?", (_text(event.webhook_id),)
         ).fetchone()
         return int(existing[0]), False
 
@@ -162,6 +169,7 @@ class SqliteStore:
         self, event_id: int, transform: str, results: Sequence[NewDelivery]
     ) -> None:
         """A replay: supersede one transform's current outcome for an event with a new one."""
+        transform = well_formed(transform)
         with self._transaction() as db:
             row = db.execute(
                 "SELECT COALESCE(MAX(generation), -1) FROM deliveries"
@@ -191,14 +199,14 @@ class SqliteStore:
             [
                 (
                     event_id,
-                    item.transform,
-                    item.version,
+                    _text(item.transform),
+                    _text(item.version),
                     generation,
                     item.index,
                     item.status,
                     _request_json(item.request),
                     json.dumps(item.logs or []),
-                    item.error,
+                    _text(item.error),
                     now,
                     now,
                 )
@@ -245,7 +253,7 @@ class SqliteStore:
                         u.delivery_id,
                         u.attempt.at,
                         u.attempt.status_code,
-                        u.attempt.error,
+                        _text(u.attempt.error),
                         u.attempt.duration_ms,
                     )
                     for u in updates
@@ -259,7 +267,7 @@ class SqliteStore:
                 [
                     (
                         u.status,
-                        u.error,
+                        _text(u.error),
                         u.next_attempt_at,
                         0 if u.attempt is None else 1,
                         now,
@@ -330,7 +338,7 @@ class SqliteStore:
             db.execute(
                 "UPDATE replays SET done_at = ?, lease_until = 0, statuses = ?, error = ?"
                 " WHERE delivery_id = ?",
-                (self._clock(), json.dumps([str(s) for s in statuses]), error, delivery_id),
+                (self._clock(), json.dumps([str(s) for s in statuses]), _text(error), delivery_id),
             )
 
     def get_replay(self, delivery_id: int) -> ReplayRequest | None:
@@ -431,6 +439,10 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else well_formed(value)
 
 
 def _request_json(request: OutgoingRequest | None) -> str | None:

@@ -11,6 +11,11 @@ returns it, changed; `Transform.run` turns that into a typed `Outcome`:
   events they do not handle);
 - `error`: the handler is wrong; the message names file:line:col and what to do.
 
+`run` never raises: whatever goes wrong while running one event (the handler, a
+limit, a returned value Python cannot read) is that event's `error` outcome.
+A returned request that could never be sent (see `outbound/wire.py`) is an
+error here already, naming the file, rather than a dead delivery later.
+
 Thread safety: `Transform.run` may be called from any number of threads at
 once. Each thread gets its own QuickJS runtime for the transform (a runtime
 must stay on the thread that made it), created on first use and kept for the
@@ -31,8 +36,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dodo_transform.errors import HandlerError
-from dodo_transform.outbound import segment
-from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outbound import segment, wire
+from dodo_transform.outgoing import OutgoingRequest, well_formed
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.limits import Limits
 from dodo_transform.transforms.sandbox import Sandbox, SandboxBroken
@@ -103,23 +108,42 @@ class Transform:
         return cls(name=path.stem, source=source, filename=str(path), **options)
 
     def run(self, event: Event) -> Outcome:
-        """Run the handler on `event`; handler mistakes are `error` outcomes, never raised."""
+        """Run the handler on `event`; every failure is an `error` outcome, never raised."""
         try:
-            report = self._sandbox().run(
-                event.event_type, event.body, self.default_url, self._env_json
-            )
+            return self._run(event)
         except SandboxBroken as error:
             self._local.sandbox = None
             return Outcome(OutcomeKind.ERROR, error=str(error), hit_limit=True)
+        except RecursionError:
+            self._local.sandbox = None
+            return Outcome(
+                OutcomeKind.ERROR,
+                error=f"{self.filename}: the returned webhook is nested too deeply to read; "
+                f"keep payloads under {wire.MAX_PAYLOAD_DEPTH} levels",
+            )
+        except Exception as error:
+            # Not the handler's mistake as far as we know: a fresh runtime for the next event.
+            self._local.sandbox = None
+            return Outcome(
+                OutcomeKind.ERROR,
+                error=f"{self.filename}: the handler's result could not be used "
+                f"({type(error).__name__}: {error})",
+            )
+
+    def _run(self, event: Event) -> Outcome:
+        report = self._sandbox().run(event.event_type, event.body, self.default_url, self._env_json)
         raw_logs = report["logs"]
-        logs = tuple((str(level), str(text)) for level, text in raw_logs) if raw_logs else ()
+        logs = (
+            tuple((str(level), well_formed(str(text))) for level, text in raw_logs)
+            if raw_logs
+            else ()
+        )
         if report.get("logsTruncated"):
             logs += (("warn", f"[console output cut at {self.limits.log_bytes} characters]"),)
         try:
-            outcome = self._interpret(report, logs)
+            return self._interpret(report, logs)
         except HandlerError as error:
             return Outcome(OutcomeKind.ERROR, logs=logs, error=str(error))
-        return outcome
 
     def _sandbox(self) -> Sandbox:
         sandbox: Sandbox | None = getattr(self._local, "sandbox", None)
@@ -183,9 +207,13 @@ class Transform:
                 f"{self.filename}: payload in {where} is {item['payloadType']}, "
                 "not JSON-serialisable; set webhook.payload to an object"
             )
-        return OutgoingRequest(
+        request = OutgoingRequest(
             method.upper(), url, self._headers(item.get("headers"), where), item.get("payload")
         )
+        problem = wire.problem(request)
+        if problem:
+            raise HandlerError(f"{self.filename}: in {where}, {problem}")
+        return request
 
     def _headers(self, headers: Any, where: str) -> dict[str, str]:
         if headers is None:

@@ -6,6 +6,11 @@ exactly as sent, and redaction happens here, at the edge. Lists are newest
 first and paged by cursor: a full page carries a `Link: <...>; rel="next"`
 header whose `before` continues it. Replays are only asked for here; the
 worker runs them (see pipeline/replay.py).
+
+Answers are rendered by `outgoing.encode_json`, off the event loop, not by
+pydantic's JSON serialiser: that one gives up on objects nested past 255
+levels and on lone surrogates, and a stored payload may hold either. Every
+stored delivery is shown, its text in well-formed UTF-8.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from dodo_transform.errors import StorageError
-from dodo_transform.pipeline.replay import ReplayError, check_replayable
+from dodo_transform.outgoing import encode_json
+from dodo_transform.pipeline.replay import ReplayError, UnknownDelivery, check_replayable
 from dodo_transform.store import (
     REPLAYABLE_STATUSES,
     Attempt,
@@ -129,6 +135,40 @@ def delivery_detail(delivery: Delivery, attempts: list[Attempt]) -> DeliveryDeta
     )
 
 
+class WellFormedJSON(JSONResponse):
+    """A JSON answer in well-formed UTF-8 (see `outgoing.encode_json`)."""
+
+    def render(self, content: Any) -> bytes:
+        return encode_json(content)
+
+
+Answer = BaseModel | list[Any]
+
+
+async def answer(
+    content: Answer | Callable[[], Answer],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The answer, or what `content()` makes, rendered in a thread (see the module docstring)."""
+
+    def render() -> bytes:
+        return encode_json(_plain(content() if callable(content) else content))
+
+    body = await asyncio.to_thread(render)
+    return Response(body, status_code, headers, media_type="application/json")
+
+
+def _plain(value: Any) -> Any:
+    # Python mode: pydantic's JSON mode has the depth limit this module avoids.
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 # --- errors, registered once ------------------------------------------------------------------
 
 
@@ -140,17 +180,18 @@ def add_error_handlers(app: FastAPI) -> None:
     """Store failures answer 503 (retry later), refused replays 409, unknown ids 404."""
 
     async def unavailable(_: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
+        return WellFormedJSON({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
 
     async def conflict(_: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=409)
+        return WellFormedJSON({"detail": str(error)}, status_code=409)
 
     async def not_found(_: Request, error: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=404)
+        return WellFormedJSON({"detail": str(error)}, status_code=404)
 
     app.add_exception_handler(StorageError, unavailable)
     app.add_exception_handler(ReplayError, conflict)
     app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(UnknownDelivery, not_found)
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -164,89 +205,101 @@ async def stored(method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(method, *args, **kwargs)
 
 
-def next_page(request: Request, response: Response, ids: list[int], limit: int) -> None:
-    """A full page links to the next one."""
-    if len(ids) == limit:
-        url = request.url.include_query_params(before=min(ids))
-        response.headers["Link"] = f'<{url}>; rel="next"'
+def next_page(request: Request, ids: list[int], limit: int) -> dict[str, str]:
+    """The headers of a page: a full one links to the next."""
+    if len(ids) < limit:
+        return {}
+    url = request.url.include_query_params(before=min(ids))
+    return {"Link": f'<{url}>; rel="next"'}
 
 
-@routes.get("/events")
+@routes.get("/events", response_model=list[EventOut])
 async def list_events(
     context: Context,
     request: Request,
-    response: Response,
     limit: int = Query(50, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=MAX_ID),
-) -> list[EventOut]:
+) -> Response:
     store = context.store
     events: list[StoredEvent] = await stored(store.list_events, limit, before=before)
     deliveries: list[Delivery] = await stored(
         store.list_deliveries, None, 1_000_000, event_ids=[e.id for e in events]
     )
-    by_event: dict[int, list[DeliveryOut]] = {}
-    for delivery in deliveries:
-        by_event.setdefault(delivery.event_id, []).append(delivery_out(delivery))
-    next_page(request, response, [e.id for e in events], limit)
-    return [
-        EventOut(
-            id=event.id,
-            webhook_id=event.webhook_id,
-            event_type=event.event_type,
-            received_at=event.received_at,
-            deliveries=by_event.get(event.id, []),
-        )
-        for event in events
-    ]
+
+    def build() -> list[EventOut]:
+        by_event: dict[int, list[DeliveryOut]] = {}
+        for delivery in deliveries:
+            by_event.setdefault(delivery.event_id, []).append(delivery_out(delivery))
+        return [
+            EventOut(
+                id=event.id,
+                webhook_id=event.webhook_id,
+                event_type=event.event_type,
+                received_at=event.received_at,
+                deliveries=by_event.get(event.id, []),
+            )
+            for event in events
+        ]
+
+    return await answer(build, headers=next_page(request, [e.id for e in events], limit))
 
 
-@routes.get("/events/{event_id}")
-async def get_event(event_id: int, context: Context) -> EventDetailOut:
+@routes.get("/events/{event_id}", response_model=EventDetailOut)
+async def get_event(event_id: int, context: Context) -> Response:
     store = context.store
     event = await stored(store.get_event, event_id) if event_id <= MAX_ID else None
     if event is None:
         raise NotFound(f"no event {event_id}")
     deliveries = await stored(store.list_deliveries, None, 1000, event_id)
-    return EventDetailOut(
-        id=event.id,
-        webhook_id=event.webhook_id,
-        event_type=event.event_type,
-        received_at=event.received_at,
-        body=event.body.decode("utf-8", errors="replace"),
-        deliveries=[delivery_detail(d, await stored(store.attempts, d.id)) for d in deliveries],
+    attempts = [await stored(store.attempts, d.id) for d in deliveries]
+    return await answer(
+        lambda: EventDetailOut(
+            id=event.id,
+            webhook_id=event.webhook_id,
+            event_type=event.event_type,
+            received_at=event.received_at,
+            body=event.body.decode("utf-8", errors="replace"),
+            deliveries=[delivery_detail(d, a) for d, a in zip(deliveries, attempts, strict=True)],
+        )
     )
 
 
-@routes.get("/deliveries")
+@routes.get("/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
     context: Context,
     request: Request,
-    response: Response,
     status: DeliveryStatus | None = None,
     limit: int = Query(100, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=MAX_ID),
-) -> list[DeliveryOut]:
+) -> Response:
     store = context.store
     deliveries = await stored(store.list_deliveries, status, limit, before=before)
-    next_page(request, response, [d.id for d in deliveries], limit)
-    return [delivery_out(d) for d in deliveries]
+    return await answer(
+        lambda: [delivery_out(d) for d in deliveries],
+        headers=next_page(request, [d.id for d in deliveries], limit),
+    )
 
 
-@routes.get("/deliveries/{delivery_id}")
-async def get_delivery(delivery_id: int, context: Context) -> DeliveryDetailOut:
+@routes.get("/deliveries/{delivery_id}", response_model=DeliveryDetailOut)
+async def get_delivery(delivery_id: int, context: Context) -> Response:
     store = context.store
     delivery = await stored(store.get_delivery, delivery_id) if delivery_id <= MAX_ID else None
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id}")
-    return delivery_detail(delivery, await stored(store.attempts, delivery_id))
+    attempts = await stored(store.attempts, delivery_id)
+    return await answer(lambda: delivery_detail(delivery, attempts))
 
 
-@routes.post("/deliveries/{delivery_id}/replay", responses={202: {"model": ReplayOut}})
-async def replay(delivery_id: int, response: Response, context: Context) -> ReplayOut:
+@routes.post(
+    "/deliveries/{delivery_id}/replay",
+    response_model=ReplayOut,
+    responses={202: {"model": ReplayOut}, 404: {}, 409: {}},
+)
+async def replay(delivery_id: int, context: Context) -> Response:
     """Ask the worker to replay; answer with the new statuses once it has (or 202)."""
     store = context.store
     if delivery_id > MAX_ID:
-        raise ReplayError(f"no delivery {delivery_id}")
+        raise UnknownDelivery(f"no delivery {delivery_id}")
     await stored(check_replayable, store, delivery_id)
     await stored(store.request_replays, [delivery_id])
     context.notify()
@@ -256,10 +309,9 @@ async def replay(delivery_id: int, response: Response, context: Context) -> Repl
         if done is not None and done.done_at is not None:
             if done.error is not None:
                 raise ReplayError(done.error)
-            return ReplayOut(replayed=delivery_id, statuses=list(done.statuses))
+            return await answer(ReplayOut(replayed=delivery_id, statuses=list(done.statuses)))
         await asyncio.sleep(REPLAY_POLL_SECONDS)
-    response.status_code = 202
-    return ReplayOut(replayed=delivery_id, statuses=[], queued=True)
+    return await answer(ReplayOut(replayed=delivery_id, statuses=[], queued=True), status_code=202)
 
 
 @routes.post("/replay")
