@@ -1,0 +1,508 @@
+"""Test doubles for dodo-transform, as `httpx.MockTransport` is for httpx.
+
+`SegmentStandIn` is a real local HTTP server that answers like Segment's API, records every
+request, checks the write key and fails on demand. `Server` runs `dodo-transform serve` in a
+process of its own on a free port: start, SIGKILL, restart and stop it, post signed webhooks,
+call the admin API, and wait on what it shows (a delivery's status, a reloaded transform) rather
+than for a fixed time. Our integration tests, reliability tests and benchmarks use these, and so
+can your own tests:
+
+    with SegmentStandIn(WRITE_KEY).running() as segment:
+        server = Server(workdir, server_env(segment)).start()
+        try:
+            server.post(body)
+            segment.wait_for(2)
+        finally:
+            server.stop()
+
+Nothing here imports pytest; a failed wait raises `AssertionError`, which every test runner
+reports as a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from dodo_transform import signing
+
+__all__ = [
+    "SECRET",
+    "WRITE_KEY",
+    "Memory",
+    "Received",
+    "Reply",
+    "SegmentStandIn",
+    "Server",
+    "children",
+    "descendants",
+    "free_port",
+    "process_memory",
+    "server_env",
+    "wait_until",
+]
+
+# Credentials for tests only: the server is started with them, and the stand-in expects them.
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+WRITE_KEY = "wk_integration_Secret123"
+
+T = TypeVar("T")
+POLL_SECONDS = 0.05
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 15.0,
+    what: str = "condition",
+    detail: Callable[[], str] = lambda: "",
+) -> T:
+    """Call `predicate` until it returns something truthy, and return that; after `timeout`
+    seconds raise `AssertionError` naming `what`, followed by `detail()`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{detail()}")
+        time.sleep(POLL_SECONDS)
+
+
+# --- the Segment stand-in ---------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    """One request the stand-in received, with the status it answered."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int = 200
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The Segment messages in this request (a batch's items, or the one call)."""
+        if self.path == "/v1/batch":
+            return list(self.json["batch"])
+        return [self.json | {"type": self.path.rsplit("/", 1)[-1]}]
+
+
+@dataclass
+class Reply:
+    """How the stand-in answers: a status, extra headers, and a delay before answering."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class SegmentStandIn:
+    """Answers like Segment's API. `script` replies are used first, then `default`.
+
+    A 2xx reply becomes 401 without Basic auth for `write_key`, and 400 when the body is not
+    Segment's JSON or `reject_message` refuses one of its messages.
+    """
+
+    def __init__(self, write_key: str = WRITE_KEY) -> None:
+        self.write_key = write_key
+        self.received: list[Received] = []
+        self.script: list[Reply] = []
+        self.default = Reply()
+        self.reject_message: Callable[[dict[str, Any]], bool] = lambda message: False
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def accepted(self) -> list[Received]:
+        """Requests that were answered 2xx."""
+        with self._lock:
+            return [r for r in self.received if r.status < 300]
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message Segment accepted, in order."""
+        return [message for request in self.accepted() for message in request.messages]
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """Wait until `count` messages were accepted; return them all."""
+        wait_until(
+            lambda: len(self.messages()) >= count,
+            timeout,
+            f"{count} messages",
+            lambda: f": the stand-in accepted {len(self.messages())}",
+        )
+        return self.messages()
+
+    @contextmanager
+    def running(self) -> Iterator[SegmentStandIn]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _refuses(self, path: str, body: bytes) -> bool:
+        try:
+            messages = Received("POST", path, {}, body).messages
+        except (ValueError, KeyError, TypeError):
+            return True  # Segment answers 400 to bad JSON
+        return any(self.reject_message(message) for message in messages)
+
+    def _next_reply(self) -> Reply:
+        with self._lock:
+            return self.script.pop(0) if self.script else self.default
+
+    def _status(self, reply: Reply, authorization: str | None, path: str, body: bytes) -> int:
+        expected = "Basic " + base64.b64encode(f"{self.write_key}:".encode()).decode()
+        if reply.status < 300 and authorization != expected:
+            return 401
+        if reply.status < 300 and self._refuses(path, body):
+            return 400
+        return reply.status
+
+    def _record(self, request: Received) -> None:
+        with self._lock:
+            self.received.append(request)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                reply = standin._next_reply()
+                if reply.delay:
+                    time.sleep(reply.delay)  # a slow Segment
+                status = standin._status(reply, self.headers.get("Authorization"), self.path, body)
+                standin._record(Received(self.command, self.path, dict(self.headers), body, status))
+                self._answer(status, reply.headers)
+
+            do_PUT = do_POST
+            do_PATCH = do_POST
+
+            def _answer(self, status: int, headers: dict[str, str]) -> None:
+                payload = b'{"success": true}' if status < 300 else b'{"error": "stand-in says no"}'
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up (a timeout test)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the live child processes of `pid`, read from /proc (Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        # The command name in parentheses may hold spaces; the parent pid follows the state.
+        if int(text.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def descendants(pid: int) -> list[int]:
+    """The pids of the children of `pid`, their children, and so on."""
+    found = children(pid)
+    return found + [grandchild for child in found for grandchild in descendants(child)]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A process's resident set now and its peak so far, in MB (VmRSS and VmHWM)."""
+
+    rss_mb: float
+    peak_mb: float
+
+
+def process_memory(pid: int) -> Memory:
+    """The memory of process `pid`, from /proc/<pid>/status (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024  # reported in kB
+    return Memory(fields["VmRSS"], fields["VmHWM"])
+
+
+def server_env(standin: SegmentStandIn, **extra: str) -> dict[str, str]:
+    """This process's environment without our settings, then a server's that delivers to
+    `standin` with `SECRET`, retries after 0.1 s, and imports this copy of dodo_transform;
+    then `extra`."""
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DODO_", "SEGMENT_"))
+    }
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    env |= {
+        "DODO_WEBHOOK_SECRET": SECRET,
+        "SEGMENT_WRITE_KEY": standin.write_key,
+        "SEGMENT_ENDPOINT": standin.url,
+        "DODO_TRANSFORM_RETRY_BASE_SECONDS": "0.1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")])),
+    }
+    return env | extra
+
+
+class Server:
+    """`dodo-transform serve` in its own process, restartable and killable.
+
+    It serves `workdir/transforms` and keeps its data in `workdir/data`; its stdout and stderr
+    (both processes' JSON logs) go to `workdir/server.log`.
+    """
+
+    ready_path = "/readyz"
+
+    def __init__(self, workdir: Path, env: Mapping[str, str]) -> None:
+        self.workdir = workdir
+        self.env = dict(env)
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "server.log"
+        self._log_start = 0  # where this run's lines begin in the log (it survives restarts)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "dodo_transform",
+            "serve",
+            "--port",
+            str(self.port),
+            "--transforms",
+            str(self.workdir / "transforms"),
+            "--data-dir",
+            str(self.workdir / "data"),
+        ]
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> Server:
+        """Start the process and wait until `ready_path` answers 200."""
+        self._log_start = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), cwd=self.workdir, env=self.env, stdout=log, stderr=log
+            )
+        self.wait_until(self._ready, timeout, "the server to be ready")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"server exited: {self.log_tail(3000)}")
+        try:
+            return httpx.get(f"{self.url}{self.ready_path}", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown at all, as when the machine loses power."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM and wait for a clean shutdown (SIGKILL after 15 s)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def worker_pid(self) -> int | None:
+        """The worker process (where the transforms run), if the server has one now.
+
+        It is the child started by multiprocessing's spawn; the server's other child, if any,
+        is multiprocessing's resource tracker.
+        """
+        assert self.process is not None
+        for pid in children(self.process.pid):
+            try:
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+            except OSError:
+                continue
+        return None
+
+    # --- talking to it --------------------------------------------------------------------------
+
+    def post(
+        self,
+        body: bytes | dict[str, Any],
+        *,
+        webhook_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        secret: str = SECRET,
+        timestamp: int | None = None,
+    ) -> httpx.Response:
+        """Sign `body` as Dodo would and post it to the webhook endpoint."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        signed = signing.sign(secret, webhook_id or f"msg_{uuid.uuid4().hex}", raw, timestamp)
+        return httpx.post(
+            f"{self.url}/webhooks/dodo",
+            content=raw,
+            headers={"Content-Type": "application/json", **signed, **(headers or {})},
+            timeout=15,
+        )
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, f"{self.url}{path}", timeout=30, **kwargs)
+
+    def deliveries(self, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"limit": 1000} | ({"status": status} if status else {})
+        answer: list[dict[str, Any]] = self.api("GET", "/api/deliveries", params=params).json()
+        return answer
+
+    def queue_depths(self) -> dict[str, float]:
+        """Work waiting, from `/metrics`: `events` not yet transformed, `deliveries` not yet
+        final (waiting for a retry or in flight included)."""
+        text = self.api("GET", "/metrics").text
+        return {
+            sample.labels["kind"]: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "dodo_queue_depth"
+            for sample in family.samples
+        }
+
+    def versions(self) -> dict[str, str | None]:
+        """Each transform's loaded version (a hash of its source; None if it never loaded)."""
+        answer = self.api("GET", "/api/transforms").json()
+        return {t["name"]: t["version"] for t in answer}
+
+    # --- waiting on what it shows ---------------------------------------------------------------
+
+    def log_tail(self, size: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-size:] if self.log.exists() else ""
+
+    def wait_until(
+        self, predicate: Callable[[], T], timeout: float = 15.0, what: str = "condition"
+    ) -> T:
+        """`wait_until`, with the server's log tail in the failure."""
+        return wait_until(predicate, timeout, what, lambda: f"; log tail: {self.log_tail()}")
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until no event waits to be transformed and no delivery to be final: from then
+        on the server sends nothing of its own accord, so what was sent is all there will be."""
+        self.wait_until(
+            lambda: self.queue_depths() == {"events": 0.0, "deliveries": 0.0},
+            timeout,
+            "the server to have no work left",
+        )
+
+    @contextmanager
+    def reloading(self, *names: str, timeout: float = 15.0) -> Iterator[None]:
+        """Around a change to the files of transforms `names` (new, changed or deleted): on
+        leaving, wait until every process that runs them has the new version in service."""
+        before = self.versions()
+        mark = self.log.stat().st_size
+        yield
+        for name in names:
+            self.wait_for_version(name, before.get(name), since=mark, timeout=timeout)
+
+    def wait_for_version(
+        self, name: str, old_version: str | None, *, since: int | None = None, timeout: float = 15.0
+    ) -> str | None:
+        """Wait until transform `name` has replaced `old_version` with another (None: the
+        file is gone) in every process that runs transforms; return the new version.
+
+        The HTTP process answers `/api/transforms` from its own registry, and the worker
+        process, which runs the transforms, reloads its own on its own watcher; it shows that
+        only in the log. So this waits for the API to show a new version, then for the log
+        (from `since`, a byte offset, or this run's start) to show each process loading it.
+        """
+        start = self._log_start if since is None else since
+
+        def reloaded() -> list[str | None]:
+            version = self.versions().get(name)
+            if version == old_version or not self._loaded_everywhere(name, version, start):
+                return []
+            return [version]
+
+        (version,) = self.wait_until(reloaded, timeout, f"transform {name} to be reloaded")
+        return version
+
+    def _loaded_everywhere(self, name: str, version: str | None, since: int) -> bool:
+        if version is None:
+            done = {f"transform {name} removed"}
+        else:
+            done = {f"transform {name} loaded (version {version})"}
+        processes = 1 if self.worker_pid() is None else 2
+        seen = 0
+        for message in self._log_messages(since, "dodo_transform.transforms.registry"):
+            # A reload may pass through an intermediate version (a file read half-written):
+            # what counts is reaching `version`.
+            seen += message in done or (
+                version is not None
+                and message.startswith(f"transform {name} reloaded (")
+                and message.endswith(f" -> {version})")
+            )
+        return seen >= processes
+
+    def _log_messages(self, since: int, logger: str) -> Iterator[str]:
+        with self.log.open("rb") as log:
+            log.seek(since)
+            lines = log.read().splitlines()
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # the banner, or a line still being written
+            if isinstance(record, dict) and record.get("logger") == logger:
+                yield str(record.get("message", ""))
