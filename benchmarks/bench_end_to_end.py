@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import UvicornApp, flow_arguments, measure_flow, running_service, signed_requests
 
-from tests.integration.conftest import Server, server_env
-from tests.standin import SegmentStandIn
+from dodo_transform.testing import SegmentStandIn, Server, server_env
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,7 @@ from harness import (
     wrk,
 )
 
-from tests.integration.conftest import server_env
-from tests.standin import SegmentStandIn
+from dodo_transform.testing import SegmentStandIn, server_env
 
 
 @dataclass(frozen=True)

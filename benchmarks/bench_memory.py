@@ -11,7 +11,6 @@ against 3 (each runtime is made per transform and per transform thread).
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -19,7 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, flood, rss_mb, running_service, signed_requests, wait_for_messages
+from harness import ROOT, flood, running_service, signed_requests, wait_for_messages
+
+from dodo_transform.testing import Server, process_memory
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,12 @@ class Memory:
     per_transform: float
 
 
-def worker_pid(parent: int) -> int:
-    """The worker among the server's children (the other is multiprocessing's tracker)."""
-    children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
-    for pid in map(int, children.stdout.split()):
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return pid
-    raise SystemExit("no worker process found")
+def rss_mb(pid: int) -> float:
+    return process_memory(pid).rss_mb
+
+
+def worker_pid(server: Server) -> int:
+    return server.wait_until(server.worker_pid, what="the worker process")
 
 
 def extra_transforms(count: int) -> dict[str, str]:
@@ -52,7 +52,7 @@ def measure(events: int = 1000) -> Memory:
     with running_service() as (server, standin):
         assert server.process is not None
         time.sleep(2.0)
-        worker = worker_pid(server.process.pid)
+        worker = worker_pid(server)
         http_idle, worker_idle = rss_mb(server.process.pid), rss_mb(worker)
         asyncio.run(flood(f"{server.url}/webhooks/dodo", signed_requests(events, "msg_mem"), 16))
         wait_for_messages(standin, events * 2, time.monotonic() + 120)
@@ -61,12 +61,12 @@ def measure(events: int = 1000) -> Memory:
         assert server.process is not None
         asyncio.run(flood(f"{server.url}/webhooks/dodo", signed_requests(100, "msg_mem30"), 16))
         wait_for_messages(standin, 100 * 32, time.monotonic() + 120)
-        worker_with_33 = rss_mb(worker_pid(server.process.pid))
+        worker_with_33 = rss_mb(worker_pid(server))
     with running_service() as (server, standin):
         assert server.process is not None
         asyncio.run(flood(f"{server.url}/webhooks/dodo", signed_requests(100, "msg_mem3"), 16))
         wait_for_messages(standin, 100 * 2, time.monotonic() + 120)
-        worker_with_3 = rss_mb(worker_pid(server.process.pid))
+        worker_with_3 = rss_mb(worker_pid(server))
     return Memory(
         http_idle, worker_idle, http_loaded, worker_loaded, (worker_with_33 - worker_with_3) / 30
     )

@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dodo_transform import signing  # noqa: E402
-from tests.integration.conftest import SECRET, Server, server_env  # noqa: E402
-from tests.standin import SegmentStandIn  # noqa: E402
+from dodo_transform.testing import SECRET, SegmentStandIn, Server, server_env  # noqa: E402
 
 EXAMPLE = json.loads((ROOT / "examples" / "events" / "payment.succeeded.json").read_text())
 
@@ -201,13 +200,6 @@ def wrk(url: str, script: Path, seconds: float, connections: int = 16) -> tuple[
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
     return rate, int(errors.group(1)) if errors else 0
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 @contextmanager

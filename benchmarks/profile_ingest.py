@@ -31,10 +31,10 @@ import bare_app
 from harness import signed_requests
 
 from dodo_transform import logs
-from dodo_transform.service import Service
+from dodo_transform.service import build_service
 from dodo_transform.settings import load_settings
 from dodo_transform.store.sqlite import NewEvent
-from tests.integration.conftest import SECRET
+from dodo_transform.testing import SECRET
 
 # The test transport probes for trio by importing it on every request; that probe is not ours.
 asgi_transport.is_running_trio = lambda: False  # type: ignore[attr-defined]
@@ -70,7 +70,7 @@ async def measure_async(count: int, rounds: int) -> IngestProfile:
         settings = load_settings(
             transforms=Path(tmp) / "transforms", data_dir=Path(tmp) / "data", webhook_secret=SECRET
         )
-        service = Service(settings)
+        service = build_service(settings)
         stored = service.intake.add
         listener = logs.setup()
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Server, example
-from tests.standin import Reply, SegmentStandIn
+from dodo_transform.testing import Reply, SegmentStandIn, Server, server_env
+from tests.integration.conftest import example
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +21,10 @@ def payment_for(customer: str) -> dict[str, Any]:
     body = copy.deepcopy(example("payment.succeeded"))
     body["data"]["customer"]["customer_id"] = customer
     return body
+
+
+def answered(standin: SegmentStandIn, status: int) -> bool:
+    return any(request.status == status for request in standin.received)
 
 
 def post_many(server: Server, bodies: list[dict[str, Any]], prefix: str) -> None:
@@ -36,8 +40,8 @@ def test_a_burst_arrives_in_batches_each_message_once(
     server: Server, standin: SegmentStandIn
 ) -> None:
     post_many(server, [payment_for(f"cus_{n}") for n in range(300)], "msg_burst")
-    messages = standin.wait_for(600, timeout=60)
-    time.sleep(1.0)
+    standin.wait_for(600, timeout=60)
+    server.wait_idle()
     messages = standin.messages()
     assert len(messages) == 600
     assert len({m["messageId"] for m in messages}) == 600
@@ -50,17 +54,21 @@ def test_a_burst_arrives_in_batches_each_message_once(
 def test_messages_segment_would_drop_are_held_back(
     server: Server, standin: SegmentStandIn, workdir: Path
 ) -> None:
-    (workdir / "transforms" / "no_user.js").write_text(
-        "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
-        " w.payload = {event: 'Anonymous Thing'}; return w; }"
-    )
-    time.sleep(1.0)
+    with server.reloading("no_user"):
+        (workdir / "transforms" / "no_user.js").write_text(
+            "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+            " w.payload = {event: 'Anonymous Thing'}; return w; }"
+        )
     server.post(example("refund.succeeded"))
     invalid = server.wait_until(lambda: server.deliveries("invalid"), what="invalid")
     assert "neither userId nor anonymousId" in invalid[0]["error"]
-    time.sleep(1.0)
+    server.wait_idle()
     assert all(m.get("event") != "Anonymous Thing" for m in standin.messages())
-    assert 'status="invalid"' in server.api("GET", "/metrics").text
+    # The worker publishes its metrics to the HTTP process about once a second.
+    server.wait_until(
+        lambda: 'status="invalid"' in server.api("GET", "/metrics").text,
+        what="the invalid message counted in /metrics",
+    )
 
 
 def test_a_refused_batch_loses_only_the_bad_message(
@@ -75,7 +83,7 @@ def test_a_refused_batch_loses_only_the_bad_message(
         what="the bad messages dead",
     )
     assert {d["webhook_id"] for d in dead} == {"msg_split_40"}
-    time.sleep(0.5)
+    server.wait_idle()
     assert len(standin.messages()) == 80
     assert len(server.deliveries("delivered")) == 80
 
@@ -85,8 +93,12 @@ def test_outages_are_ridden_out_with_a_bounded_number_of_requests(
 ) -> None:
     standin.default = Reply(503)
     post_many(server, [payment_for(f"cus_{n}") for n in range(100)], "msg_outage")
+    # The point is a 4 s outage (2 s of 503, then 2 s of 429), so these sleeps are the outage;
+    # each phase starts once Segment is seen answering that way, so neither is vacuous.
+    server.wait_until(lambda: answered(standin, 503), what="a 503 from the stand-in")
     time.sleep(2.0)
     standin.default = Reply(429, {"Retry-After": "1"})
+    server.wait_until(lambda: answered(standin, 429), what="a 429 from the stand-in")
     time.sleep(2.0)
     during = len(standin.received)
     standin.default = Reply(200)
@@ -97,8 +109,6 @@ def test_outages_are_ridden_out_with_a_bounded_number_of_requests(
 
 
 def test_timeouts_are_retried(workdir: Path, standin: SegmentStandIn) -> None:
-    from tests.integration.conftest import server_env
-
     server = Server(workdir, server_env(standin, DODO_TRANSFORM_DELIVERY_TIMEOUT="0.5")).start()
     try:
         standin.script = [Reply(200, delay=1.5)]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import SECRET, WRITE_KEY, Server, example, server_env
-from tests.standin import Reply, SegmentStandIn
+from dodo_transform.testing import SECRET, WRITE_KEY, Reply, SegmentStandIn, Server, server_env
+from tests.integration.conftest import example
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def test_a_redelivered_webhook_id_is_stored_once(server: Server, standin: Segmen
     assert first.json()["id"] == second.json()["id"]
     assert second.json()["duplicate"] is True
     standin.wait_for(1)
-    time.sleep(1.0)
+    server.wait_idle()
     assert len(standin.accepted()) == 1
 
 
@@ -96,8 +96,8 @@ def test_hot_reload_applies_changes_and_keeps_the_last_good_version(
     server: Server, standin: SegmentStandIn, workdir: Path
 ) -> None:
     track = workdir / "transforms" / "segment_track_payments.js"
-    track.write_text(track.read_text().replace("Payment Completed", "Order Completed"))
-    time.sleep(1.0)
+    with server.reloading("segment_track_payments"):
+        track.write_text(track.read_text().replace("Payment Completed", "Order Completed"))
     server.post(example("payment.succeeded"))
     events = {m.get("event") for m in standin.wait_for(2) if m["type"] == "track"}
     assert events == {"Order Completed"}
@@ -111,18 +111,19 @@ def test_hot_reload_applies_changes_and_keeps_the_last_good_version(
     tracks = [m for m in standin.wait_for(4) if m["type"] == "track"]
     assert [m["event"] for m in tracks] == ["Order Completed", "Order Completed"]
 
-    (workdir / "transforms" / "segment_identify_customer.js").unlink()
-    (workdir / "transforms" / "extra.js").write_text(
-        "function handler(w) { if (w.eventType !== 'refund.succeeded') return w;"
-        " w.url = 'https://api.segment.io/v1/track';"
-        " w.payload = {userId: w.payload.data.customer.customer_id, event: 'Order Refunded'};"
-        " return w; }"
-    )
-    time.sleep(1.0)
+    with server.reloading("segment_identify_customer", "extra"):
+        (workdir / "transforms" / "segment_identify_customer.js").unlink()
+        (workdir / "transforms" / "extra.js").write_text(
+            "function handler(w) { if (w.eventType !== 'refund.succeeded') return w;"
+            " w.url = 'https://api.segment.io/v1/track';"
+            " w.payload = {userId: w.payload.data.customer.customer_id, event: 'Order Refunded'};"
+            " return w; }"
+        )
     server.post(example("refund.succeeded"))
     server.post(example("payment.succeeded"))
-    newest = standin.wait_for(6)[4:]
-    time.sleep(0.5)
+    standin.wait_for(6)
+    server.wait_idle()
+    newest = standin.messages()[4:]
     assert sorted((m["type"], m["event"]) for m in newest) == [
         ("track", "Order Completed"),
         ("track", "Order Refunded"),
@@ -155,20 +156,20 @@ def test_a_final_4xx_is_dead_without_retries(server: Server, standin: SegmentSta
     server.post(example("subscription.active"))
     dead = server.wait_until(lambda: server.deliveries("dead"), what="dead")
     assert "HTTP 400" in dead[0]["error"]
-    time.sleep(1.0)
+    server.wait_idle()
     assert len(standin.received) == 1
 
 
 def test_destinations_off_the_allowlist_are_blocked(
     server: Server, standin: SegmentStandIn, workdir: Path
 ) -> None:
-    (workdir / "transforms" / "sneaky.js").write_text(
-        "function handler(w) { return ["
-        " Object.assign({}, w, {url: 'http://169.254.169.254/latest/meta-data/'}),"
-        " Object.assign({}, w, {url: 'http://localhost:6379/'}),"
-        " Object.assign({}, w, {url: 'https://internal.example.com/'})]; }"
-    )
-    time.sleep(1.0)
+    with server.reloading("sneaky"):
+        (workdir / "transforms" / "sneaky.js").write_text(
+            "function handler(w) { return ["
+            " Object.assign({}, w, {url: 'http://169.254.169.254/latest/meta-data/'}),"
+            " Object.assign({}, w, {url: 'http://localhost:6379/'}),"
+            " Object.assign({}, w, {url: 'https://internal.example.com/'})]; }"
+        )
     server.post(example("dispute.opened"))
     blocked = server.wait_until(
         lambda: len(server.deliveries("blocked")) == 3 and server.deliveries("blocked"),
@@ -183,14 +184,14 @@ def test_replay_after_fixing_a_transform(
 ) -> None:
     track = workdir / "transforms" / "segment_track_payments.js"
     good = track.read_text()
-    track.write_text(good.replace("p . customer . customer_id", "p . nobody . customer_id"))
-    time.sleep(1.0)
+    with server.reloading("segment_track_payments"):
+        track.write_text(good.replace("p . customer . customer_id", "p . nobody . customer_id"))
     server.post(example("payment.succeeded"))
     failed = server.wait_until(lambda: server.deliveries("failed"), what="failed")
     assert "segment_track_payments.js:6:" in failed[0]["error"]
     assert "TypeError" in failed[0]["error"]
-    track.write_text(good)
-    time.sleep(1.0)
+    with server.reloading("segment_track_payments"):
+        track.write_text(good)
     answer = server.api("POST", f"/api/deliveries/{failed[0]['id']}/replay")
     assert answer.status_code == 200, answer.text
     tracks = [m for m in standin.wait_for(2) if m["type"] == "track"]

@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dodo_transform import signing
-from tests.integration.conftest import SECRET, Server, example
+from dodo_transform.testing import SECRET, SegmentStandIn, Server, server_env
+from tests.conftest import TRANSFORMS
+from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
 
@@ -36,10 +38,6 @@ header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the whole module: hypothesis runs many examples against it."""
     import shutil
-
-    from tests.conftest import TRANSFORMS
-    from tests.integration.conftest import server_env
-    from tests.standin import SegmentStandIn
 
     workdir = tmp_path_factory.mktemp("hostile")
     shutil.copytree(TRANSFORMS, workdir / "transforms")
@@ -160,7 +158,7 @@ def test_a_slow_body_that_never_finishes_hurts_nothing(shared_server: Server) ->
             b"POST /webhooks/dodo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
             b'Content-Type: application/json\r\n\r\n{"type": '
         )
-        time.sleep(1.0)
+        time.sleep(1.0)  # the point: the server keeps serving while the body is held back
         assert_alive(shared_server)
     assert_alive(shared_server)
 

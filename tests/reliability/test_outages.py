@@ -9,10 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Server, example, server_env
-from tests.standin import Reply, SegmentStandIn
+from dodo_transform.testing import Reply, SegmentStandIn, Server, server_env
+from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
+
+
+def phase(server: Server, standin: SegmentStandIn, reply: Reply, seconds: float) -> None:
+    """Answer `reply` from now on; once a request has met it, let `seconds` pass."""
+    seen = len(standin.received)
+    standin.default = reply
+    server.wait_until(
+        lambda: any(r.status == reply.status for r in standin.received[seen:]),
+        timeout=30,
+        what=f"a request answered {reply.status}",
+    )
+    time.sleep(seconds)
 
 
 def test_outage_of_every_kind_is_ridden_out(workdir: Path, standin: SegmentStandIn) -> None:
@@ -23,11 +35,13 @@ def test_outage_of_every_kind_is_ridden_out(workdir: Path, standin: SegmentStand
             body = copy.deepcopy(example("payment.succeeded"))
             body["data"]["customer"]["customer_id"] = f"cus_{n}"
             assert server.post(body, webhook_id=f"msg_outage_{n}").status_code == 200
+        # The point is an outage that lasts (2 s of 503, 2 s of 429, 2.5 s of timeouts), so
+        # these sleeps are the outage; each kind's time starts once a request has met it, so
+        # none of them passes unseen on a slow machine.
+        server.wait_until(lambda: standin.received, what="a request during the 503s")
         time.sleep(2.0)
-        standin.default = Reply(429, {"Retry-After": "1"})
-        time.sleep(2.0)
-        standin.default = Reply(200, delay=1.0)  # longer than the 0.5 s delivery timeout
-        time.sleep(2.5)
+        phase(server, standin, Reply(429, {"Retry-After": "1"}), 2.0)
+        phase(server, standin, Reply(200, delay=1.0), 2.5)  # longer than the 0.5 s timeout
         during = len(standin.received)
         standin.default = Reply(200)
         messages = standin.wait_for(200, timeout=90)

@@ -1,5 +1,5 @@
 """Poison transforms beside healthy ones: the healthy keep their pace, the service stays ready,
-memory stays bounded, and each poison is reported with a clear error."""
+the worker's memory stays bounded, and each poison is reported with a clear error."""
 
 from __future__ import annotations
 
@@ -9,62 +9,103 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Server, example, server_env
-from tests.standin import SegmentStandIn
+from dodo_transform.testing import (
+    SegmentStandIn,
+    Server,
+    descendants,
+    process_memory,
+    server_env,
+)
+from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
 
-POISONS = {
-    "loop": "function handler(w) { while (true) {} }",
-    "bomb": "function handler(w) { const a = []; while (true) a.push('x'.repeat(4096) + a.length); }",
-    "recurse": "function handler(w) { function f(n) { return f(n + 1) + 1; } return f(0); }",
+# Poisons that finish within their limits: each costs what it costs on every event.
+COSTLY = {
     "chatty": "function handler(w) { for (let i = 0; i < 1e6; i++) console.log('spam', i); return w; }",
     "huge": "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
     " w.payload = {userId: 'u', event: 'Huge Thing', blob: 'x'.repeat(4 * 1024 * 1024)};"
     " return w; }",
     "thrower": "function handler(w) { throw new Error('always'); }",
 }
+# Poisons that hit the time, memory or stack limit on every event, until quarantined.
+LIMIT_HITTERS = {
+    "loop": "function handler(w) { while (true) {} }",
+    "bomb": "function handler(w) { const a = []; while (true) a.push('x'.repeat(4096) + a.length); }",
+    "recurse": "function handler(w) { function f(n) { return f(n + 1) + 1; } return f(0); }",
+}
+EVENTS = 60
+# The pipeline quarantines a version after 3 limit hits in a row; each of the 2 transform
+# threads may already be running it when the third is counted.
+MOST_LIMIT_HITS = 3 + 2
+# An idle worker holds about 55 MB. Its peak under these poisons, measured with a whole claim
+# of 64 events at once (each holding a refused 4 MB `huge` payload until the claim is
+# recorded), was about 365 MB. A limit not enforced, or a runtime leaked per event, goes far
+# beyond.
+WORKER_PEAK_MB = 512
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+def deliver_payments(server: Server, standin: SegmentStandIn, prefix: str) -> float:
+    """Post `EVENTS` payments; the seconds until the stand-in has their two messages each."""
+    before = len(standin.messages())
+    started = time.monotonic()
+    for n in range(EVENTS):
+        body = copy.deepcopy(example("payment.succeeded"))
+        body["data"]["customer"]["customer_id"] = f"{prefix}_{n}"
+        assert server.post(body).status_code == 200
+    # Generous: a deadline here is only for a hang; the pace is judged against the reference.
+    messages = standin.wait_for(before + 2 * EVENTS, timeout=300)
+    elapsed = time.monotonic() - started
+    tracked = {m["userId"] for m in messages if m["type"] == "track"}
+    assert {f"{prefix}_{n}" for n in range(EVENTS)} <= tracked
+    return elapsed
 
 
+@pytest.mark.timeout(900)
 def test_poison_transforms_do_not_hold_up_healthy_ones(
     workdir: Path, standin: SegmentStandIn
 ) -> None:
-    for name, source in POISONS.items():
+    for name, source in COSTLY.items():
         (workdir / "transforms" / f"{name}.js").write_text(source)
     env = server_env(
         standin, DODO_TRANSFORM_HANDLER_TIME_LIMIT="0.5", DODO_TRANSFORM_HANDLER_MEMORY_MB="32"
     )
     server = Server(workdir, env).start()
     try:
-        assert server.process is not None
-        started = time.monotonic()
-        for n in range(60):
-            body = copy.deepcopy(example("payment.succeeded"))
-            body["data"]["customer"]["customer_id"] = f"cus_{n}"
-            assert server.post(body).status_code == 200
-        messages = standin.wait_for(120, timeout=90)
-        elapsed = time.monotonic() - started
-        assert {m["userId"] for m in messages if m["type"] == "track"} == {
-            f"cus_{n}" for n in range(60)
-        }
-        # Without quarantine 60 events x (loop + bomb) at 0.5 s each would take a minute.
-        assert elapsed < 30, f"healthy deliveries took {elapsed:.1f} s"
+        worker = server.wait_until(server.worker_pid, what="the worker process")
+        # Time is judged against a reference taken in this run: the same events through the
+        # same transforms but the limit hitters. A busy machine slows both alike, where an
+        # absolute deadline (30 s) failed at 40 s on a loaded machine. Measured: the second
+        # run takes 1 to 1.5 times the first, idle or with two CPU hogs beside it (then 70 s
+        # against 80 s). Without quarantine it would be some 5 to 7 times: the 4 rounds of
+        # limit hits that quarantine lets through already add about 3.5 s; 60 would add 50 s.
+        reference = deliver_payments(server, standin, "cus_ref")
+        with server.reloading(*LIMIT_HITTERS):
+            for name, source in LIMIT_HITTERS.items():
+                (workdir / "transforms" / f"{name}.js").write_text(source)
+        poisoned = deliver_payments(server, standin, "cus")
+        assert poisoned < 2.5 * reference, f"{poisoned:.1f} s, against {reference:.1f} s before"
+
         assert server.api("GET", "/readyz").status_code == 200
-        assert rss_mb(server.process.pid) < 600
+        # Memory is read where the transforms run: the worker process (the same one throughout,
+        # as a replacement would start its peak afresh), with any processes of its own (a
+        # sandbox process per handler run would hold the runtimes), their peaks added up.
+        assert server.worker_pid() == worker
+        peak = sum(process_memory(pid).peak_mb for pid in [worker, *descendants(worker)])
+        assert peak < WORKER_PEAK_MB, f"the worker peaked at {peak:.0f} MB"
+
         failed = server.deliveries("failed")
+        for name in LIMIT_HITTERS:
+            errors = [d["error"] for d in failed if d["transform"] == name]
+            hits = [error for error in errors if "quarantined" not in error]
+            assert len(errors) == EVENTS and len(hits) <= MOST_LIMIT_HITS, (name, hits)
         errors = {d["transform"]: d["error"] for d in failed}
-        assert "time limit of 0.5 s exceeded" in errors["loop"] or "quarantined" in errors["loop"]
+        assert any(
+            "time limit of 0.5 s exceeded" in d["error"] for d in failed if d["transform"] == "loop"
+        )
         assert any("memory limit" in d["error"] for d in failed if d["transform"] == "bomb")
         assert any("stack overflow" in d["error"] for d in failed if d["transform"] == "recurse")
         assert "Error: always" in errors["thrower"]
-        assert any("quarantined" in d["error"] for d in failed if d["transform"] == "loop")
         invalid = server.deliveries("invalid")
         assert invalid and all("32 KB" in d["error"] for d in invalid if d["transform"] == "huge")
         chatty = [d for d in server.deliveries("skipped") if d["transform"] == "chatty"]

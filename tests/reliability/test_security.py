@@ -8,18 +8,17 @@ import base64
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from dodo_transform.service import Service
+from dodo_transform.service import build_service
 from dodo_transform.settings import load_settings
+from dodo_transform.testing import SECRET, WRITE_KEY, Reply, SegmentStandIn, Server, server_env
 from dodo_transform.transforms.engine import OutcomeKind, Transform
 from tests.conftest import EXAMPLES, event_from, sample
-from tests.integration.conftest import SECRET, WRITE_KEY, Server, example, server_env
-from tests.standin import Reply, SegmentStandIn
+from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
 
@@ -40,13 +39,13 @@ def test_handlers_cannot_reach_hosts_off_the_allowlist(
     server: Server, standin: SegmentStandIn, workdir: Path
 ) -> None:
     fan_out = ", ".join(f"Object.assign({{}}, w, {{url: {json.dumps(url)}}})" for url in TARGETS)
-    (workdir / "transforms" / "ssrf.js").write_text(
-        f"function handler(w) {{ return [{fan_out}]; }}"
-    )
-    (workdir / "transforms" / "file.js").write_text(
-        "function handler(w) { w.url = 'file:///etc/passwd'; return w; }"
-    )
-    time.sleep(1.0)
+    with server.reloading("ssrf", "file"):
+        (workdir / "transforms" / "ssrf.js").write_text(
+            f"function handler(w) {{ return [{fan_out}]; }}"
+        )
+        (workdir / "transforms" / "file.js").write_text(
+            "function handler(w) { w.url = 'file:///etc/passwd'; return w; }"
+        )
     server.post(example("dispute.opened"))
     blocked = server.wait_until(
         lambda: len(server.deliveries("blocked")) == len(TARGETS) and server.deliveries("blocked"),
@@ -68,7 +67,7 @@ def test_redirects_are_never_followed(server: Server, standin: SegmentStandIn) -
     server.post(example("subscription.active"))
     dead = server.wait_until(lambda: server.deliveries("dead"), what="dead")
     assert "redirects are not followed" in dead[0]["error"]
-    time.sleep(0.5)
+    server.wait_idle()
     assert len(standin.received) == 1
 
 
@@ -83,7 +82,7 @@ def test_admin_api_refuses_callers_beyond_loopback_without_a_token(
         webhook_secret=SECRET,
         host="0.0.0.0",
     )
-    service = Service(settings)
+    service = build_service(settings)
 
     async def call(client_host: str) -> int:
         transport = httpx.ASGITransport(app=service.app, client=(client_host, 40000))
@@ -117,7 +116,7 @@ def test_secrets_never_appear_in_logs_metrics_errors_api_or_cli(
         server.post(example("refund.succeeded"))
         server.post(example("payment.succeeded"), secret="whsec_" + "QUJD" * 8)  # a refused one
         standin.wait_for(2)
-        time.sleep(1.0)
+        server.wait_idle()  # every outcome and attempt is recorded before we read them
         for path in (
             "/api/events",
             "/api/deliveries",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Server, example, server_env
-from tests.standin import SegmentStandIn
+from dodo_transform.testing import SegmentStandIn, Server, server_env
+from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
 
