@@ -324,16 +324,11 @@ def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
 
 
 def test_text_with_lone_surrogates_is_stored_repaired_and_never_fails_a_write(
-    store: Store, request: pytest.FixtureRequest
+    store: Store,
 ) -> None:
     """A signed event may carry `"type": "\\ud83d"` and a handler's error or log any text; one
     such string must not fail the group of writes it is in. Bodies and requests keep every
     character; other text is stored with U+FFFD for each lone surrogate."""
-    if isinstance(store, PostgresStore):
-        reason = "PostgresStore does not yet pass text through outgoing.well_formed"
-        request.applymarker(
-            pytest.mark.xfail(reason=reason, raises=UnicodeEncodeError, strict=True)
-        )
     body = b'{"type": "\\ud83d", "name": "\\ud83d Ada"}'
     (lone, _), (other, _) = store.add_events(
         [NewEvent("msg_1", "\ud83d", body), NewEvent("msg_2", "payment.succeeded", b"{}")]

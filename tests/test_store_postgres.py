@@ -261,3 +261,20 @@ def test_open_store_picks_postgres_by_scheme(url: str, scheme: str, tmp_path: Pa
         assert str(tmp_path.resolve()) in store.owner
     finally:
         store.close()
+
+
+def test_a_nul_character_in_text_fails_no_write(instances: Callable[[str], PostgresStore]) -> None:
+    """PostgreSQL text cannot hold NUL: it is stored as U+FFFD, and the rest of the group too."""
+    store = instances("a")
+    body = b'{"type": "a\\u0000b"}'
+    (first, created), _ = store.add_events(
+        [NewEvent("msg_\x00", "a\x00b", body), NewEvent("msg_2", "a", b"{}")]
+    )
+    assert created and store.add_events([NewEvent("msg_\x00", "a", b"{}")]) == [(first, False)]
+    store.record_outcomes(
+        {first: [NewDelivery("t\x00", "v", 0, DeliveryStatus.FAILED, error="\x00")]}
+    )
+    (event,) = [e for e in store.list_events() if e.id == first]
+    assert (event.webhook_id, event.event_type, event.body) == ("msg_\ufffd", "a\ufffdb", body)
+    (delivery,) = store.list_deliveries(event_id=first)
+    assert (delivery.transform, delivery.error) == ("t\ufffd", "\ufffd")

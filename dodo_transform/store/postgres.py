@@ -20,14 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from dodo_transform.errors import StorageError
-from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing import OutgoingRequest, well_formed
 from dodo_transform.store.migrations import migrate_postgres
 from dodo_transform.store.records import (
     Attempt,
@@ -135,29 +135,39 @@ class PostgresStore:
     def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]:
         """Store received events in one transaction: (id, True) for each new one, and
         (id of the stored one, False) for a webhook-id already known, by any instance."""
-        now = self._clock()
+        if not events:
+            return []
+        events = [NewEvent(_text(e.webhook_id), _text(e.event_type), e.body) for e in events]
         with self._transaction() as db:
-            results = [self._insert_event(db, event, now) for event in events]
-            if any(created for _, created in results):
+            # One statement for the whole group; the unique constraint decides what is new,
+            # across instances too (a concurrent insert of the same webhook-id waits for the
+            # other transaction and then counts as a conflict).
+            created = dict(
+                db.execute(
+                    "INSERT INTO events (webhook_id, event_type, body, received_at)"
+                    " SELECT webhook_id, event_type, body, %s"
+                    " FROM unnest(%s::text[], %s::text[], %s::bytea[])"
+                    " WITH ORDINALITY AS e (webhook_id, event_type, body, n)"
+                    " ORDER BY n ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id, id",
+                    (
+                        self._clock(),
+                        [event.webhook_id for event in events],
+                        [event.event_type for event in events],
+                        [event.body for event in events],
+                    ),
+                ).fetchall()
+            )
+            known = {event.webhook_id for event in events} - created.keys()
+            stored = dict(
+                db.execute(
+                    "SELECT webhook_id, id FROM events WHERE webhook_id = ANY(%s)", (list(known),)
+                ).fetchall()
+                if known
+                else []
+            )
+            if created:
                 db.execute("SELECT pg_notify(%s, 'events')", (CHANNEL,))
-        return results
-
-    def _insert_event(self, db: Connection, event: NewEvent, now: float) -> tuple[int, bool]:
-        row = db.execute(
-            "INSERT INTO events (webhook_id, event_type, body, received_at)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (webhook_id) DO NOTHING RETURNING id",
-            (event.webhook_id, event.event_type, event.body, now),
-        ).fetchone()
-        if row is not None:
-            return int(row[0]), True
-        # The unique constraint decided: another transaction (here or on another instance)
-        # stored this webhook-id first, and has committed, so it is visible now.
-        existing = db.execute(
-            "SELECT id FROM events WHERE webhook_id = %s", (event.webhook_id,)
-        ).fetchone()
-        if existing is None:  # pruned between the two statements
-            raise StorageError(f"webhook {event.webhook_id} vanished while being stored")
-        return int(existing[0]), False
+        return _group_results(events, created, stored)
 
     # --- the transform stage ------------------------------------------------------------------
 
@@ -195,7 +205,7 @@ class PostgresStore:
             row = db.execute(
                 "SELECT COALESCE(MAX(generation), -1) FROM deliveries"
                 " WHERE event_id = %s AND transform = %s",
-                (event_id, transform),
+                (event_id, _text(transform)),
             ).fetchone()
             generation = int(row[0]) + 1 if row is not None else 0
             db.execute(
@@ -205,7 +215,7 @@ class PostgresStore:
                     DeliveryStatus.REPLAYED.value,
                     self._clock(),
                     event_id,
-                    transform,
+                    _text(transform),
                     list(_REPLAYABLE),
                 ),
             )
@@ -225,14 +235,14 @@ class PostgresStore:
                 [
                     (
                         event_id,
-                        item.transform,
-                        item.version,
+                        _text(item.transform),
+                        _text(item.version),
                         generation,
                         item.index,
                         str(item.status),
                         _request_json(item.request),
                         json.dumps(item.logs or []),
-                        item.error,
+                        _text(item.error),
                         now,
                         now,
                     )
@@ -266,7 +276,7 @@ class PostgresStore:
                 u.delivery_id,
                 u.attempt.at,
                 u.attempt.status_code,
-                u.attempt.error,
+                _text(u.attempt.error),
                 u.attempt.duration_ms,
             )
             for u in updates
@@ -286,7 +296,7 @@ class PostgresStore:
                 [
                     (
                         str(u.status),
-                        u.error,
+                        _text(u.error),
                         u.next_attempt_at,
                         0 if u.attempt is None else 1,
                         now,
@@ -366,7 +376,7 @@ class PostgresStore:
             db.execute(
                 "UPDATE replays SET done_at = %s, lease_until = 0, lease_owner = NULL,"
                 " statuses = %s, error = %s WHERE delivery_id = %s",
-                (self._clock(), json.dumps([str(s) for s in statuses]), error, delivery_id),
+                (self._clock(), json.dumps([str(s) for s in statuses]), _text(error), delivery_id),
             )
 
     def get_replay(self, delivery_id: int) -> ReplayRequest | None:
@@ -493,6 +503,25 @@ def _release_owned(db: Connection, owner: str) -> None:
         )
 
 
+def _group_results(
+    events: Sequence[NewEvent], created: dict[str, int], stored: dict[str, int]
+) -> list[tuple[int, bool]]:
+    """(id, new?) per event in order: a webhook-id's first occurrence in the group is the new
+    one if it was created; a later one in the group, or one stored before, is a duplicate."""
+    results = []
+    seen = set()
+    for event in events:
+        webhook_id = event.webhook_id
+        if webhook_id in created:
+            results.append((int(created[webhook_id]), webhook_id not in seen))
+        elif webhook_id in stored:
+            results.append((int(stored[webhook_id]), False))
+        else:  # pruned between the two statements
+            raise StorageError(f"webhook {webhook_id} vanished while being stored")
+        seen.add(webhook_id)
+    return results
+
+
 def _commit_without_waiting(db: Connection) -> None:
     db.execute("SET synchronous_commit = off")
     db.commit()
@@ -550,6 +579,20 @@ def shown(url: str) -> str:
     if parts.password is None:
         return url
     return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+@overload
+def _text(value: str) -> str: ...
+@overload
+def _text(value: None) -> None: ...
+def _text(value: str | None) -> str | None:
+    """Text as PostgreSQL can hold it: a lone surrogate (from a JSON escape in a signed event,
+    or a handler's error) or a NUL character would fail the whole group of writes it is in,
+    so each becomes U+FFFD. Bodies (bytea) and requests and logs (ASCII-escaped JSON) keep
+    every character as they are."""
+    if value is None:
+        return None
+    return well_formed(value).replace("\x00", "\ufffd")
 
 
 def _one_line(error: Exception) -> str:
