@@ -23,6 +23,22 @@ import {
   lineNumbers,
 } from "@codemirror/view";
 
+// Typing over a selection: done as a transaction instead of leaving it to the browser, whose
+// own editing of several lines adds a styled element that a strict Content-Security-Policy
+// refuses (and reports as an error) before CodeMirror redraws the text.
+const typeOverSelection = EditorView.domEventHandlers({
+  keydown(event, view) {
+    const plain = !event.ctrlKey && !event.metaKey && !event.altKey && !event.isComposing;
+    if (!plain || event.key.length !== 1 || view.state.selection.main.empty) return false;
+    view.dispatch(view.state.replaceSelection(event.key), {
+      scrollIntoView: true,
+      userEvent: "input.type",
+    });
+    event.preventDefault();
+    return true;
+  },
+});
+
 function create(parent, options) {
   const shortcuts = [];
   if (options.onRun) shortcuts.push({ key: "Mod-Enter", run: () => (options.onRun(), true) });
@@ -41,9 +57,12 @@ function create(parent, options) {
         bracketMatching(),
         highlightActiveLine(),
         highlightSelectionMatches(),
+        typeOverSelection,
         syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
         keymap.of([...shortcuts, ...defaultKeymap, ...historyKeymap, ...searchKeymap, indentWithTab]),
         options.language === "json" ? json() : javascript(),
+        // The page's Content-Security-Policy allows this nonce's <style> (CodeMirror's theme).
+        options.nonce ? EditorView.cspNonce.of(options.nonce) : [],
         EditorView.contentAttributes.of({ "aria-label": options.label || "code" }),
         EditorView.updateListener.of((update) => {
           if (update.docChanged && options.onChange) options.onChange(update.state.doc.toString());

@@ -35,6 +35,7 @@ class Chart:
     height: int
     bars: list[Bar]
     title: str
+    axis: tuple[str, str] | None = None  # what the left and right ends stand for
 
 
 def over_time(times: Iterable[float], now: float, span: float, buckets: int, title: str) -> Chart:
@@ -52,7 +53,7 @@ def over_time(times: Iterable[float], now: float, span: float, buckets: int, tit
         bars.append(
             Bar(slot * step + 1, HEIGHT - height, step - 2, height, count, f"{_ago(ago)}: {count}")
         )
-    return Chart(WIDTH, HEIGHT, bars, title)
+    return Chart(WIDTH, HEIGHT, bars, title, (_ago(span), "now"))
 
 
 def by_status(statuses: Sequence[DeliveryStatus], title: str) -> Chart:

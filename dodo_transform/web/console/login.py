@@ -36,9 +36,7 @@ async def login(
     expected = session.token_of(context.admin_token)
     if not expected or not session.token_matches(token, expected):
         await asyncio.sleep(FAILED_LOGIN_DELAY_SECONDS)  # slows guessing down
-        return await page(
-            request, "login.html", status_code=401, next=session.safe_next(next), failed=True
-        )
+        return await page(request, "login.html", next=session.safe_next(next), failed=True)
     response = redirect(session.safe_next(next))
     session.set_session(response, request, expected)
     return response

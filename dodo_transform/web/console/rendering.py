@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,11 @@ from dodo_transform.web.console import session
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'{style}; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(style=""),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
@@ -81,9 +82,14 @@ ENVIRONMENT = _environment()
 async def page(
     request: Request, template: str, status_code: int = 200, **values: Any
 ) -> HTMLResponse:
-    """`template` rendered with `values`, the CSRF token and what every page shows."""
+    """`template` rendered with `values`, the CSRF token and what every page shows.
+
+    The editor's theme is a `<style>` element CodeMirror adds: this page's policy allows
+    it by a nonce of its own, which the page hands to the editor (no inline script)."""
     context = request.app.state.context
+    nonce = secrets.token_urlsafe(16)
     values |= {
+        "style_nonce": nonce,
         "request": request,
         "csrf": session.csrf_token(request),
         "csrf_field": session.CSRF_FIELD,
@@ -92,7 +98,10 @@ async def page(
         "path": request.url.path,
     }
     html = await asyncio.to_thread(ENVIRONMENT.get_template(template).render, values)
-    response = HTMLResponse(html, status_code, SECURITY_HEADERS)
+    policy = CONTENT_SECURITY_POLICY.format(style=f" 'nonce-{nonce}'")
+    response = HTMLResponse(
+        html, status_code, SECURITY_HEADERS | {"Content-Security-Policy": policy}
+    )
     session.keep_csrf_cookie(request, response)
     return response
 

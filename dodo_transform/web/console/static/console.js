@@ -10,8 +10,10 @@
     const textarea = form.querySelector("#source");
     const holder = form.querySelector("#editor");
     if (!textarea || !holder || !window.DodoEditor) return;
+    const nonce = document.querySelector('meta[name="style-nonce"]');
     editor = window.DodoEditor.create(holder, {
       doc: textarea.value,
+      nonce: nonce ? nonce.content : "",
       language: "javascript",
       label: "transform source",
       onChange: (text) => (textarea.value = text),
