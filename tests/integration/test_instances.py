@@ -1,0 +1,222 @@
+"""Three real `dodo-transform serve` processes on one PostgreSQL database form one service: any
+instance takes any webhook, an instance killed mid-burst loses nothing that was acknowledged,
+every message keeps one messageId, and a webhook-id is one event whichever instance took it."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import shutil
+import signal
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from dodo_transform.testing import Reply, SegmentStandIn, Server, server_env
+from tests.conftest import TRANSFORMS
+from tests.integration.conftest import example
+from tests.postgres import fresh_database
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+def start_instances(
+    tmp_path: Path, standin: SegmentStandIn, url: str, roles: list[str]
+) -> list[Server]:
+    """One server per role, each with its own port, data dir and copy of the transforms,
+    all started at the same moment (so they also migrate the new database together)."""
+    env = server_env(standin, DODO_TRANSFORM_DATABASE_URL=url)
+    servers = []
+    for n, role in enumerate(roles):
+        workdir = tmp_path / f"instance-{n}"
+        shutil.copytree(TRANSFORMS, workdir / "transforms")
+        servers.append(Server(workdir, env | {"DODO_TRANSFORM_ROLE": role}))
+    if "worker" in roles:
+        for server in servers:
+            server.ready_path = "/healthz"  # a worker-only or ingest-only instance is ready
+    with ThreadPoolExecutor(len(servers)) as pool:
+        list(pool.map(lambda server: server.start(timeout=60), servers))
+    return servers
+
+
+def body_for(webhook_id: str) -> dict[str, Any]:
+    """A payment whose customer id names the webhook, so each message says where it came from."""
+    body = copy.deepcopy(example("payment.succeeded"))
+    body["data"]["customer"]["customer_id"] = webhook_id.replace("msg", "cus", 1)
+    return body
+
+
+class Burst:
+    """Posts signed events from several threads, each to the next instance in turn; a refused
+    connection sends it on to the next one, as a load balancer would (and Dodo retries)."""
+
+    def __init__(self, servers: list[Server], count: int) -> None:
+        self.servers = servers
+        self.pending = [f"msg_{n:04d}_{uuid.uuid4().hex[:6]}" for n in range(count)]
+        self.acknowledged: dict[str, int] = {}  # webhook-id -> the instance that answered 2xx
+        self._lock = threading.Lock()
+        self._turn = 0
+
+    def run(self, threads: int = 6) -> None:
+        with ThreadPoolExecutor(threads) as pool:
+            for done in [pool.submit(self._work) for _ in range(threads)]:
+                done.result()  # a sender's failure fails the test
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self.pending:
+                    return
+                webhook_id = self.pending.pop()
+                self._turn += 1
+                instance = self._turn % len(self.servers)
+            self._deliver(webhook_id, instance)
+
+    def _deliver(self, webhook_id: str, instance: int) -> None:
+        for attempt in range(100):
+            server = self.servers[(instance + attempt) % len(self.servers)]
+            try:
+                response = server.post(body_for(webhook_id), webhook_id=webhook_id)
+            except httpx.HTTPError:
+                continue  # that instance is down: the next one
+            if response.status_code == 200:
+                with self._lock:
+                    self.acknowledged[webhook_id] = self.servers.index(server)
+                return
+            assert response.status_code == 503, response.text
+            time.sleep(0.1)
+        raise AssertionError(f"{webhook_id} was never acknowledged")
+
+
+def kill_instance(server: Server) -> None:
+    """SIGKILL the instance's worker and its HTTP process at once, as a power loss would."""
+    worker = server.worker_pid()
+    if worker is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
+    server.kill()
+
+
+def work_held_by(url: str, server: Server) -> int:
+    """Unfinished events and deliveries that `server`'s instance holds a lease on."""
+    owner = f"%:{(server.workdir / 'data').resolve()}"
+    with psycopg.connect(url) as db:
+        row = db.execute(
+            "SELECT (SELECT COUNT(*) FROM events WHERE lease_owner LIKE %s AND state = 'pending')"
+            " + (SELECT COUNT(*) FROM deliveries WHERE lease_owner LIKE %s"
+            " AND status = 'pending')",
+            (owner, owner),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def tracked_users(standin: SegmentStandIn) -> set[str]:
+    return {m["userId"] for m in standin.messages() if m["type"] == "track"}
+
+
+def one_message_id_each(standin: SegmentStandIn) -> dict[tuple[str, str], set[str]]:
+    """Messages with more than one messageId for the same (type, user): should be none."""
+    ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for message in standin.messages():
+        ids[(message["type"], message["userId"])].add(message["messageId"])
+    return {key: found for key, found in ids.items() if len(found) > 1}
+
+
+def test_an_instance_killed_mid_burst_and_left_down_loses_no_acknowledged_event(
+    tmp_path: Path, standin: SegmentStandIn, database: str
+) -> None:
+    standin.default = Reply(200, delay=0.2)  # deliveries are in flight when the kill comes
+    servers = start_instances(tmp_path, standin, database, ["all", "all", "all"])
+    burst = Burst(servers, 240)
+    try:
+        with ThreadPoolExecutor(1) as background:
+            sending = background.submit(burst.run)
+            # Killed mid-burst while it holds work (claimed events or deliveries in flight),
+            # so the others must take that over when its leases run out.
+            servers[1].wait_until(
+                lambda: len(burst.acknowledged) >= 60 and work_held_by(database, servers[1]),
+                60,
+                "instance 1 to hold work mid-burst",
+            )
+            kill_instance(servers[1])
+            sending.result(timeout=90)
+        assert len(burst.acknowledged) == 240
+        answered_by = {n: list(burst.acknowledged.values()).count(n) for n in range(3)}
+        assert all(answered_by.values()), answered_by  # the load was spread
+        standin.default = Reply(200)
+        wanted = {webhook_id.replace("msg", "cus", 1) for webhook_id in burst.acknowledged}
+        with contextlib.suppress(AssertionError):  # the assertion below says what is missing
+            servers[0].wait_until(lambda: wanted <= tracked_users(standin), timeout=90)
+        missing = wanted - tracked_users(standin)
+        assert not missing, f"{len(missing)} acknowledged events never delivered"
+        assert tracked_users(standin) == wanted
+        assert work_held_by(database, servers[1]) == 0  # all of it taken over
+        assert one_message_id_each(standin) == {}, "a resend got a new messageId"
+        # Any live instance shows all of it.
+        shown = servers[2].api("GET", "/api/events", params={"limit": 1000}).json()
+        assert {event["webhook_id"] for event in shown} == set(burst.acknowledged)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_webhook_id_taken_by_one_instance_is_a_duplicate_at_another(
+    tmp_path: Path, standin: SegmentStandIn, database: str
+) -> None:
+    servers = start_instances(tmp_path, standin, database, ["all", "all", "all"])
+    try:
+        for n in range(10):
+            webhook_id = f"msg_twice_{n}_{uuid.uuid4().hex[:6]}"
+            start = threading.Barrier(2)
+
+            def post(server: Server, webhook_id: str = webhook_id, start: Any = start) -> int:
+                start.wait()
+                return server.post(body_for(webhook_id), webhook_id=webhook_id).status_code
+
+            with ThreadPoolExecutor(2) as pool:
+                assert list(pool.map(post, servers[:2])) == [200, 200]
+        for server in servers:
+            server.wait_idle()
+        events = servers[2].api("GET", "/api/events", params={"limit": 1000}).json()
+        assert len(events) == 10
+        tracks = [m for m in standin.messages() if m["type"] == "track"]
+        assert len({m["messageId"] for m in tracks}) == 10
+        assert len(tracks) == 10  # transformed once, delivered once
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_ingest_and_worker_instances_split_the_work(
+    tmp_path: Path, standin: SegmentStandIn, database: str
+) -> None:
+    ingest, worker = start_instances(tmp_path, standin, database, ["ingest", "worker"])
+    try:
+        assert httpx.get(f"{worker.url}/readyz", timeout=5).status_code == 200
+        assert worker.post(body_for("msg_misdirected")).status_code == 404
+        ids = [f"msg_split_{n}" for n in range(5)]
+        for webhook_id in ids:
+            assert ingest.post(body_for(webhook_id), webhook_id=webhook_id).status_code == 200
+        wanted = {webhook_id.replace("msg", "cus", 1) for webhook_id in ids}
+        ingest.wait_until(lambda: wanted <= tracked_users(standin), 30, "the worker to deliver")
+        assert ingest.worker_pid() is None  # nothing runs transforms on the ingest instance
+        assert httpx.get(f"{ingest.url}/readyz", timeout=5).status_code == 200
+    finally:
+        ingest.stop()
+        worker.stop()
