@@ -83,6 +83,8 @@ def test_a_test_run_shows_an_error_with_its_line_and_column(page: Page) -> None:
     expect(result.get_by_test_id("outcome")).to_have_text("error")
     expect(result).to_contain_text(re.compile(rf"{DOCS}\.js:2:\d+"))
     expect(result).to_contain_text("TypeError")
+    result.get_by_role("button", name=re.compile("Go to line 2:")).click()
+    expect(page.locator("#editor .cm-activeLine")).to_contain_text("nope.x")
 
 
 def test_a_broken_save_keeps_the_last_good_version_live(
