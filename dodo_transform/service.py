@@ -40,7 +40,7 @@ from dodo_transform.store import DeliveryStatus, Store, is_postgres, open_store
 from dodo_transform.store.intake import Intake
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
-from dodo_transform.transforms.sandbox_processes import Run, SandboxPool
+from dodo_transform.transforms.sandbox_processes import SandboxPool
 from dodo_transform.web import server as http_server
 from dodo_transform.web.app import create_app
 from dodo_transform.web.context import WebContext
@@ -128,7 +128,7 @@ class Service:
             start=self.start,
             stop=stop,
             loaded=lambda: self.loaded,
-            run_trial=lambda spec, event: trials.run([Run(spec, event)])[0],
+            run_trials=trials.run,
             dry_run=self.settings.dry_run,
         )
 

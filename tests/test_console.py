@@ -294,6 +294,43 @@ def test_a_failed_delivery_is_replayed_from_its_page(tmp_path: Path) -> None:
     run_console(tmp_path, test, segment_write_key="wk_test")
 
 
+def test_an_impact_preview_counts_what_an_edit_would_change_on_stored_events(
+    tmp_path: Path,
+) -> None:
+    async def test(console: Console) -> None:
+        await console.send_webhook("msg_paid")
+        refund = sample("refund.succeeded")
+        await console.send_webhook("msg_refund", refund)
+        current = (console.folder / f"{DOCS_HANDLER}.js").read_text()
+        same = await console.post(f"/transforms/{DOCS_HANDLER}/impact", {"source": current})
+        assert same.status_code == 200, same.text
+        assert 'data-testid="impact-same">2<' in same.text
+        assert 'data-testid="impact-changed">0<' in same.text
+        renamed = current.replace("Payment Completed", "Payment Renamed")
+        changed = await console.post(f"/transforms/{DOCS_HANDLER}/impact", {"source": renamed})
+        assert 'data-testid="impact-same">1<' in changed.text  # the refund stays skipped
+        assert 'data-testid="impact-changed">1<' in changed.text
+        assert 'data-testid="impact-failing">0<' in changed.text
+        assert "Payment Renamed" in changed.text and "msg_paid" in changed.text
+        failing = await console.post(f"/transforms/{DOCS_HANDLER}/impact", {"source": THROWS})
+        assert 'data-testid="impact-failing">2<' in failing.text
+        assert (console.folder / f"{DOCS_HANDLER}.js").read_text() == current  # nothing saved
+
+    run_console(tmp_path, test)
+
+
+def test_an_impact_preview_of_a_looping_handler_stops_early(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        for n in range(12):
+            await console.send_webhook(f"msg_loop_{n}")
+        looping = "function handler(w) { while (true) {} }"
+        answer = await console.post(f"/transforms/{DOCS_HANDLER}/impact", {"source": looping})
+        assert answer.status_code == 200, answer.text
+        assert "Stopped early: the edited code hit its resource limits on 10 events" in answer.text
+
+    run_console(tmp_path, test, handler_time_limit=0.1)
+
+
 def test_deliveries_are_filtered_by_status_transform_type_and_search(tmp_path: Path) -> None:
     async def test(console: Console) -> None:
         await console.send_webhook("msg_one")

@@ -7,7 +7,7 @@ intake and the registry only through it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -19,9 +19,8 @@ from dodo_transform.signing import Verifier
 from dodo_transform.store import Store
 from dodo_transform.store.intake import Intake
 from dodo_transform.transforms.engine import Outcome
-from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
-from dodo_transform.transforms.sandbox_processes import TransformSpec
+from dodo_transform.transforms.sandbox_processes import Run
 
 
 async def _nothing() -> None:
@@ -47,9 +46,9 @@ class WebContext:
     start: Callable[[], Awaitable[None]] = _nothing
     stop: Callable[[], Awaitable[None]] = _nothing
     loaded: Callable[[], bool] = field(default=lambda: True)
-    # The console: run an unsaved handler on one event in a sandbox process of its own
+    # The console: run unsaved handlers on events in a sandbox process of its own
     # (blocking; None: no test runs here), and whether deliveries are only recorded.
-    run_trial: Callable[[TransformSpec, Event], Outcome] | None = None
+    run_trials: Callable[[Sequence[Run]], list[Outcome]] | None = None
     dry_run: bool = False
     # False on a worker-only instance: it answers health, readiness and metrics, nothing else.
     serves_webhooks: bool = True

@@ -87,6 +87,24 @@ def test_a_test_run_shows_an_error_with_its_line_and_column(page: Page) -> None:
     expect(page.locator("#editor .cm-activeLine")).to_contain_text("nope.x")
 
 
+def test_an_impact_preview_shows_what_an_edit_changes_before_saving(
+    page: Page, server: Server, standin: SegmentStandIn, shoot: Shoot
+) -> None:
+    server.post(sample("payment.succeeded"), webhook_id="msg_paid")
+    server.post(sample("refund.succeeded"), webhook_id="msg_refunded")
+    standin.wait_for(2)
+    page.goto(f"/transforms/{DOCS}")
+    replace_code(page, LIVE_HANDLER)
+    page.get_by_test_id("impact").click()
+    result = page.get_by_test_id("impact-result")
+    expect(result.get_by_test_id("impact-changed")).to_have_text("1")
+    expect(result.get_by_test_id("impact-same")).to_have_text("1")
+    expect(result.get_by_test_id("impact-failing")).to_have_text("0")
+    expect(result).to_contain_text("Payment Made Live")
+    shoot(page, "impact")
+    assert "Payment Completed" in (server.workdir / "transforms" / f"{DOCS}.js").read_text()
+
+
 def test_a_broken_save_keeps_the_last_good_version_live(
     page: Page, server: Server, standin: SegmentStandIn, shoot: Shoot
 ) -> None:

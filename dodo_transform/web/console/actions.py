@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from dodo_transform.pipeline.replay import ReplayError, check_replayable
-from dodo_transform.web.console import files, samples, session, trials
+from dodo_transform.web.console import files, impact, samples, session, trials
 from dodo_transform.web.console.pages import MAX_ID, blocking, delivery_values, editor_values
 from dodo_transform.web.console.rendering import page, redirect
 from dodo_transform.web.context import Context
@@ -55,7 +55,7 @@ async def run_test(
     """Run the editor's source (unsaved) on the chosen sample, in the console's sandbox."""
     session.check_csrf(request, csrf)
     code = _source(source)
-    if context.run_trial is None:
+    if context.run_trials is None:
         raise HTTPException(503, "test runs are not available in this process")
     custom = custom.replace("\r\n", "\n")
     if len(custom.encode()) > context.max_body_bytes:
@@ -70,6 +70,24 @@ async def run_test(
     if wants_fragment(request):
         return await page(request, "_test_result.html", **values)
     full = await editor_values(context, name, source=code, chosen=sample, custom=custom, **values)
+    return await page(request, "transform.html", **full)
+
+
+@routes.post("/transforms/{name}/impact", response_class=HTMLResponse)
+async def impact_preview(
+    request: Request, name: str, context: Context, source: Text, csrf: Text = ""
+) -> HTMLResponse:
+    """Run the editor's source and the version in service on the newest stored events, and
+    show what would change."""
+    session.check_csrf(request, csrf)
+    code = _source(source)
+    if context.run_trials is None:
+        raise HTTPException(503, "test runs are not available in this process")
+    await blocking(files.path_of, context.registry.directory, name)
+    found = await blocking(impact.preview, context, name, code)
+    if wants_fragment(request):
+        return await page(request, "_impact.html", impact=found)
+    full = await editor_values(context, name, source=code, impact=found)
     return await page(request, "transform.html", **full)
 
 

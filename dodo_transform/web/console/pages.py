@@ -71,6 +71,7 @@ async def editor_values(context: Context, name: str, **extra: Any) -> dict[str, 
         "custom": "",
         "trial": None,
         "saved": None,
+        "impact": None,
     } | extra
 
 

@@ -1,6 +1,6 @@
 """Test runs from the editor: the unsaved source, on one sample event, in a sandbox process.
 
-The run goes through `WebContext.run_trial`, a sandbox process of its own with
+The run goes through `WebContext.run_trials`, a sandbox process of its own with
 the service's limits (see `transforms/sandbox_processes.py`): a handler that
 loops, eats memory or hangs inside a built-in costs that child process, never
 the HTTP process. What comes back is shaped here for the result panel.
@@ -20,7 +20,7 @@ from typing import Any
 from dodo_transform.transforms.engine import Outcome
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
-from dodo_transform.transforms.sandbox_processes import TransformSpec
+from dodo_transform.transforms.sandbox_processes import Run, TransformSpec
 from dodo_transform.web.context import WebContext
 
 _POSITION = re.compile(r"\.js:(\d+):(\d+)")
@@ -73,10 +73,10 @@ def spec_for(registry: Registry, name: str, source: str) -> TransformSpec:
 
 def run(context: WebContext, name: str, source: str, event: Event) -> Trial:
     """Run `source` as transform `name` on `event` (blocking: call it in a thread)."""
-    assert context.run_trial is not None
+    assert context.run_trials is not None
     spec = spec_for(context.registry, name, source)
     started = time.perf_counter()
-    outcome = context.run_trial(spec, event)
+    (outcome,) = context.run_trials([Run(spec, event)])
     duration_ms = (time.perf_counter() - started) * 1000
     return shape(outcome, event, duration_ms)
 

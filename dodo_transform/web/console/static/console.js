@@ -24,7 +24,7 @@
   }
 
   function targetOf(action) {
-    return document.getElementById(action === "save" ? "save-result" : "test-result");
+    return document.getElementById(`${action}-result`);
   }
 
   async function send(form, action) {
