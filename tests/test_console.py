@@ -19,7 +19,7 @@ import pytest
 from dodo_transform import signing
 from dodo_transform.service import Service, build_service
 from dodo_transform.settings import load_settings
-from dodo_transform.web.console import samples, session
+from dodo_transform.web.console import files, samples, session
 from tests.conftest import TRANSFORMS, sample
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -157,6 +157,33 @@ def test_the_transforms_page_lists_each_transform_with_its_state(tmp_path: Path)
     run_console(tmp_path, test)
 
 
+def test_disabled_and_quarantined_transforms_say_so(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        (console.folder / "transforms.toml").write_text(
+            "[segment_identify_customer]\nenabled = false\n"
+        )
+        (console.folder / "loops.js").write_text("function handler(w) { while (true) {} }")
+        await asyncio.to_thread(console.service.registry.reload)
+        for n in range(4):
+            await console.send_webhook(f"msg_q{n}")
+        await console.until(lambda: _count(console, "failed", 4))
+        page = await console.get("/transforms")
+        rows = dict(
+            re.findall(
+                r'href="/transforms/([^"]+)".*?data-testid="transform-state">(\w+)<',
+                page.text,
+                re.S,
+            )
+        )
+        assert rows["segment_identify_customer"] == "disabled"
+        assert rows["loops"] == "quarantined"
+        assert rows[DOCS_HANDLER] == "live"
+        overview = await console.get("/")
+        assert 'href="/transforms/loops"' in overview.text
+
+    run_console(tmp_path, test, handler_time_limit=0.1)
+
+
 def test_the_sample_chooser_offers_every_example_recent_events_and_a_custom_body(
     tmp_path: Path,
 ) -> None:
@@ -261,6 +288,22 @@ def test_a_broken_save_keeps_the_last_good_version_and_a_good_one_goes_live(
         assert registry.current()[DOCS_HANDLER].version != before
         assert registry.current()[DOCS_HANDLER].version in good.text
         assert [p.name for p in console.folder.iterdir() if p.name.startswith(".")] == []
+
+    run_console(tmp_path, test)
+
+
+def test_a_save_that_cannot_write_the_file_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    async def test(console: Console) -> None:
+        monkeypatch.setattr(files.tempfile, "mkstemp", full_disk)
+        answer = await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": GOOD})
+        assert answer.status_code == 200
+        assert "could not be written" in answer.text and "No space left" in answer.text
+        assert "Payment Completed" in (console.folder / f"{DOCS_HANDLER}.js").read_text()
 
     run_console(tmp_path, test)
 

@@ -109,9 +109,16 @@ async def save(
     session.check_csrf(request, csrf)
     code = _source(source)
     registry = context.registry
-    await blocking(files.write, registry.directory, name, code)
-    await blocking(registry.reload)
-    saved = outcome_of_save(context, name, code)
+    try:
+        await blocking(files.write, registry.directory, name, code)
+    except files.UnknownTransform as error:
+        raise HTTPException(404, str(error)) from None
+    except OSError as error:
+        current = registry.current().get(name)
+        saved = Saved(False, current.version if current else None, f"not saved: {error}")
+    else:
+        await blocking(registry.reload)
+        saved = outcome_of_save(context, name, code)
     if wants_fragment(request):
         return await page(request, "_save_result.html", saved=saved)
     return await page(request, "transform.html", **await editor_values(context, name, saved=saved))

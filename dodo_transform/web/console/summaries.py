@@ -13,7 +13,9 @@ from dodo_transform.web.context import WebContext
 
 DAY = 86400.0
 HOUR = 3600.0
-QUARANTINE_PREFIX = "quarantined:"
+# How the pipeline words an outcome it did not run because the version is quarantined (in
+# the transform stage, and within one batch in the sandbox processes).
+QUARANTINE_MARKS = ("quarantined:", "not run: this version hit its resource limit")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def _state(
 def _quarantine(mine: list[Delivery], version: str | None) -> str | None:
     """The quarantine error of the version in service, if its latest outcome is one."""
     latest = next((d for d in mine if d.version == version), None)
-    if latest is not None and (latest.error or "").startswith(QUARANTINE_PREFIX):
+    if latest is not None and any(mark in (latest.error or "") for mark in QUARANTINE_MARKS):
         return latest.error
     return None
 
