@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const LIVE_SECONDS = 4;
+  const LIVE_SECONDS = 5;
   let editor = null;
 
   function setUpEditor(form) {
