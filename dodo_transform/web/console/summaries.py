@@ -13,9 +13,12 @@ from dodo_transform.web.context import WebContext
 
 DAY = 86400.0
 HOUR = 3600.0
-# How the pipeline words an outcome it did not run because the version is quarantined (in
-# the transform stage, and within one batch in the sandbox processes).
-QUARANTINE_MARKS = ("quarantined:", "not run: this version hit its resource limit")
+# How the pipeline words an outcome it did not run because the version is quarantined: the
+# transform stage's error starts with the first, the sandbox processes' (within one batch)
+# holds the second after the transform's name.
+QUARANTINE_START = "quarantined:"
+QUARANTINE_MARK = ": not run: this version hit its resource limit"
+QUARANTINE_LOOKBACK = 20
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,18 @@ def _state(
 
 
 def _quarantine(mine: list[Delivery], version: str | None) -> str | None:
-    """The quarantine error of the version in service, if its latest outcome is one."""
-    latest = next((d for d in mine if d.version == version), None)
-    if latest is not None and any(mark in (latest.error or "") for mark in QUARANTINE_MARKS):
-        return latest.error
-    return None
+    """The quarantine error of the version in service, if one of its newest outcomes is one.
+
+    Not only the very newest: one batch of events may be stored in any order. Quarantine
+    lasts until the file changes (or the worker restarts), so a recent mark still holds."""
+    newest = [d for d in mine if d.version == version][:QUARANTINE_LOOKBACK]
+    return next((d.error for d in newest if _quarantined(d.error)), None)
+
+
+def _quarantined(error: str | None) -> bool:
+    if error is None:
+        return False
+    return error.startswith(QUARANTINE_START) or QUARANTINE_MARK in error
 
 
 @dataclass(frozen=True)
