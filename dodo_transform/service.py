@@ -263,17 +263,18 @@ def _pipeline(
         timeout=settings.delivery_timeout,
         transport=transport,
     )
+    limiter = RateLimiter(settings.segment_requests_per_second)  # shared, see Pipeline.limiter
     dispatcher = Dispatcher(
         sender,
         write_key_for=partial(write_key_for, settings, registry),
-        limiter=RateLimiter(settings.segment_requests_per_second),
+        limiter=limiter,
         dry_run=settings.dry_run,
         retry_base_seconds=settings.retry_base_seconds,
         concurrency=settings.delivery_concurrency,
         batch_size=settings.segment_batch_size,
         clock=clock,
     )
-    return Pipeline(
+    pipeline = Pipeline(
         settings=settings,
         store=store,
         registry=registry,
@@ -282,6 +283,8 @@ def _pipeline(
         clock=clock,
         idle_poll_seconds=idle_poll_seconds,
     )
+    pipeline.limiter = limiter
+    return pipeline
 
 
 def _depth(read: Callable[[], int]) -> Callable[[], float]:

@@ -140,3 +140,34 @@ def test_a_pipeline_starts_on_an_event_stored_by_another_instance_at_once(
         other.close()
     assert took < 3.0
     assert sent and all(request.url.path == "/v1/batch" for request in sent)
+
+
+def test_pipelines_on_several_instances_share_the_destination_rate(
+    tmp_path: Path, url: str
+) -> None:
+    settings = settings_for(tmp_path, url, lease_seconds=0.6, segment_requests_per_second=50)
+    worker = build_service(settings, in_worker=True)
+    assert worker.pipeline is not None and worker.pipeline.limiter is not None
+    limiter = worker.pipeline.limiter
+    other = PostgresStore(url, owner="another-instance")
+
+    async def rates() -> list[float]:
+        await worker.start()
+        seen = []
+        try:
+            for other_alive in (True, False):
+                deadline = time.monotonic() + 10
+                want = 25.0 if other_alive else 50.0
+                while limiter.rate != want and time.monotonic() < deadline:
+                    if other_alive:
+                        other.renew(5)
+                    await asyncio.sleep(0.05)
+                seen.append(limiter.rate)
+        finally:
+            await worker.stop()
+        return seen
+
+    try:
+        assert asyncio.run(rates()) == [25.0, 50.0]
+    finally:
+        other.close()

@@ -278,3 +278,17 @@ def test_a_nul_character_in_text_fails_no_write(instances: Callable[[str], Postg
     assert (event.webhook_id, event.event_type, event.body) == ("msg_\ufffd", "a\ufffdb", body)
     (delivery,) = store.list_deliveries(event_id=first)
     assert (delivery.transform, delivery.error) == ("t\ufffd", "\ufffd")
+
+
+def test_the_instances_renewing_their_leases_are_the_live_workers(
+    instances: Callable[[str], PostgresStore], clock: Clock
+) -> None:
+    a, b = instances("a"), instances("b")
+    assert a.live_workers(15) == 1  # none seen yet: the caller counts itself
+    a.renew(15)
+    b.renew(15)
+    assert a.live_workers(15) == b.live_workers(15) == 2
+    clock.now += 10
+    a.renew(15)
+    clock.now += 10  # b stopped renewing 20 s ago
+    assert a.live_workers(15) == 1

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
+from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.pipeline.replay import run_requested
 from dodo_transform.pipeline.transform_stage import TransformStage
@@ -93,6 +94,9 @@ class Pipeline:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._renewer: asyncio.Task[None] | None = None  # runs until the loops have stopped
+        # The destinations' rate limiter, if the service gave one: the instances running a
+        # pipeline share its rate (Segment limits a workspace, not an instance).
+        self.limiter: RateLimiter | None = None
         self._unlisten: Callable[[], None] | None = None
         self._step_started: dict[str, float] = {}  # loop name -> when its current step began
 
@@ -211,8 +215,19 @@ class Pipeline:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
                 await self._store(self.store.renew, self.lease_seconds)
+                await self._share_rate()
             except StorageError as error:
                 log.error("could not renew leases, retrying: %s", error)
+
+    async def _share_rate(self) -> None:
+        """Each of N live pipelines sends at 1/N of the configured rate."""
+        if self.limiter is None:
+            return
+        workers = await self._store(self.store.live_workers, 3 * self.lease_seconds)
+        rate = self.settings.segment_requests_per_second / workers
+        if rate != self.limiter.rate:
+            log.info("destination rate shared", extra={"pipelines": workers, "rate": rate})
+            self.limiter.rate = rate
 
     async def _prune_periodically(self) -> None:
         while not self._stopping.is_set():

@@ -45,6 +45,9 @@ class Store(Protocol):
     # --- leases and wake-ups ------------------------------------------------------------------
     # Extend every lease this process holds to `lease_seconds` from now; how many there were.
     def renew(self, lease_seconds: float) -> int: ...
+    # How many processes running a pipeline renewed their leases within `within_seconds`
+    # (at least 1): they share each destination's rate limit.
+    def live_workers(self, within_seconds: float) -> int: ...
     # Call `wake` (from any thread) when any process stores new work (an event, a replay
     # request); the function returned stops it. None: this store cannot tell, and the pipeline
     # finds new work by polling often.

@@ -162,6 +162,16 @@ POSTGRES: tuple[Migration, ...] = (
         CREATE INDEX replays_waiting ON replays (requested_at) WHERE done_at IS NULL;
         """,
     ),
+    Migration(
+        2,
+        "the instances running a pipeline, seen when they renew their leases",
+        """
+        CREATE TABLE instances (
+            owner TEXT PRIMARY KEY,
+            seen_at DOUBLE PRECISION NOT NULL
+        );
+        """,
+    ),
 )
 
 

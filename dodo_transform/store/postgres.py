@@ -319,10 +319,19 @@ class PostgresStore:
     # --- leases and wake-ups ------------------------------------------------------------------
 
     def renew(self, lease_seconds: float) -> int:
-        """Extend every lease this instance holds to `lease_seconds` from now; how many."""
-        until = self._clock() + lease_seconds
+        """Extend every lease this instance holds to `lease_seconds` from now; how many.
+
+        It also marks this instance as running a pipeline now (see `live_workers`).
+        """
+        now = self._clock()
+        until = now + lease_seconds
         renewed = 0
         with self._transaction() as db:
+            db.execute(
+                "INSERT INTO instances (owner, seen_at) VALUES (%s, %s)"
+                " ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at",
+                (self.owner, now),
+            )
             for table, unfinished in _LEASED:
                 cursor = db.execute(
                     f"UPDATE {table} SET lease_until = %s WHERE lease_owner = %s AND {unfinished}",
@@ -330,6 +339,15 @@ class PostgresStore:
                 )
                 renewed += max(cursor.rowcount, 0)
         return renewed
+
+    def live_workers(self, within_seconds: float) -> int:
+        """How many instances renewed their leases within the last `within_seconds` (at least
+        1: the caller counts itself): what shares a destination's rate limit."""
+        rows = self._read(
+            "SELECT COUNT(*) FROM instances WHERE seen_at > %s",
+            (self._clock() - within_seconds,),
+        )
+        return max(1, int(rows[0][0]))
 
     def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call `wake` (from a thread of the store's) whenever any instance stores an event or

@@ -300,6 +300,10 @@ class SqliteStore:
                 )
             )
 
+    def live_workers(self, within_seconds: float) -> int:
+        """One: only one process claims work on SQLite."""
+        return 1
+
     def listen(self, wake: Callable[[], None]) -> None:
         """SQLite cannot tell one process about another's writes: the pipeline polls."""
         return None
