@@ -43,7 +43,9 @@ TIMEOUT_MS = 15_000
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is started, and the tests that run after these call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
