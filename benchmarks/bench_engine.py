@@ -26,7 +26,8 @@ from pathlib import Path
 
 import quickjs
 
-from dodo_transform.transforms.engine import Event, Transform
+from dodo_transform.transforms.engine import Transform
+from dodo_transform.transforms.event import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = {

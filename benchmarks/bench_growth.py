@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dodo_transform.transforms.engine import Event, Transform
+from dodo_transform.transforms.engine import Transform
+from dodo_transform.transforms.event import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = (ROOT / "transforms" / "segment_track_payments.js").read_text()

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -282,6 +283,7 @@ def _pipeline(
         metrics=metrics,
         clock=clock,
         idle_poll_seconds=idle_poll_seconds,
+        sandboxes=SandboxPool(settings.transform_threads),
     )
     pipeline.limiter = limiter
     return pipeline
@@ -347,10 +349,17 @@ def worker_main(settings: Settings, parent_pid: int) -> None:
     # process, and the worker catches up in the gaps (its work is safe in the store).
     os.nice(worker.WORKER_NICENESS)
     listener = logs.setup()
+    code = 1
     try:
         asyncio.run(_run_worker(settings, parent_pid))
+        code = 0
     finally:
         listener.stop()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Its work is stored or released: exit now rather than wait at interpreter exit for
+        # a thread that may never return (a store call hung on a dead disk, say).
+        os._exit(code)
 
 
 async def _run_worker(settings: Settings, parent_pid: int) -> None:

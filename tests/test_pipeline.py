@@ -21,6 +21,7 @@ from dodo_transform.settings import load_settings
 from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent
 from dodo_transform.store.sqlite import SqliteStore
 from dodo_transform.transforms.engine import Transform
+from dodo_transform.transforms.limits import Limits
 from dodo_transform.transforms.registry import Registry
 from tests.conftest import event_from
 
@@ -192,4 +193,26 @@ def test_a_replay_that_fails_unexpectedly_is_finished_with_the_reason(
     done = store.get_replay(failed.id)
     assert done is not None and done.done_at is not None
     assert done.error == "the replay failed: ValueError: unexpected"
+    store.close()
+
+
+def test_quarantine_within_a_batch_keeps_each_outcome_with_its_own_transform(
+    tmp_path: Path, payment: dict[str, Any]
+) -> None:
+    """Recording the third limit hit quarantines the version mid-batch; the outcomes already
+    run for the rest of the batch must still go to their own transforms."""
+    stage, store = stage_over(
+        tmp_path, {"loop": "function handler(w) { while (true) {} }", "track": TRACK}
+    )
+    limits = Limits(time_seconds=0.05)
+    for transform in stage.registry.current().values():
+        object.__setattr__(transform, "limits", limits)  # a short limit keeps this test quick
+        transform.__post_init__()
+    add_events(store, *[json.dumps(payment).encode()] * 5)
+    assert asyncio.run(stage.step()) is True
+    by_transform: dict[str, list[DeliveryStatus]] = {}
+    for delivery in store.list_deliveries():
+        by_transform.setdefault(delivery.transform, []).append(delivery.status)
+    assert by_transform["track"] == [DeliveryStatus.PENDING] * 5
+    assert by_transform["loop"] == [DeliveryStatus.FAILED] * 5
     store.close()

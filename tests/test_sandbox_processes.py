@@ -130,3 +130,22 @@ def test_sandbox_processes_die_with_their_parent(tmp_path: Path) -> None:
         time.sleep(0.05)
     else:
         assert not Path(f"/proc/{child}").exists(), "the sandbox process outlived its parent"
+
+
+def test_old_versions_run_again_after_many_newer_ones() -> None:
+    pool = SandboxPool(1)  # one child sees every version
+    event = event_from(sample("payment.succeeded"))
+    versions = [
+        TransformSpec(
+            "t", f"v{n}", TRACK.replace("Payment Completed", f"E{n}"), "t.js", "", {}, LIMITS
+        )
+        for n in range(70)
+    ]
+    for spec_ in versions:
+        pool.run([Run(spec_, event)])
+    try:
+        (again,) = pool.run([Run(versions[0], event)])
+    finally:
+        pool.close()
+    assert again.kind is OutcomeKind.DELIVER and again.requests[0].payload["event"] == "E0"
+    assert pool.restarts == 0

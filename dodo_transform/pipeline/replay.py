@@ -12,9 +12,11 @@ import logging
 
 from dodo_transform.errors import DodoTransformError, StorageError
 from dodo_transform.pipeline.outcomes import outcome_deliveries
+from dodo_transform.pipeline.transform_stage import RunAll, run_in_this_process
 from dodo_transform.store import REPLAYABLE_STATUSES, NewDelivery, Store
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
+from dodo_transform.transforms.sandbox_processes import PoolClosed
 
 log = logging.getLogger("dodo_transform.pipeline")
 
@@ -39,7 +41,9 @@ def check_replayable(store: Store, delivery_id: int) -> None:
         )
 
 
-def replay(store: Store, registry: Registry, delivery_id: int) -> list[NewDelivery]:
+def replay(
+    store: Store, registry: Registry, delivery_id: int, run_all: RunAll = run_in_this_process
+) -> list[NewDelivery]:
     """Run the replay of one delivery now; the new deliveries stored for it."""
     check_replayable(store, delivery_id)
     delivery = store.get_delivery(delivery_id)
@@ -54,7 +58,8 @@ def replay(store: Store, registry: Registry, delivery_id: int) -> list[NewDelive
         event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
     except UnicodeDecodeError:
         raise ReplayError(f"the event of delivery {delivery_id} is not UTF-8 text") from None
-    results = outcome_deliveries(transform, transform.run(event))
+    (outcome,) = run_all([(transform, event)])
+    results = outcome_deliveries(transform, outcome)
     store.replace_outcomes(stored.id, transform.name, results)
     log.info(
         "replayed",
@@ -68,17 +73,19 @@ def replay(store: Store, registry: Registry, delivery_id: int) -> list[NewDelive
     return results
 
 
-def run_requested(store: Store, registry: Registry, delivery_id: int) -> None:
+def run_requested(
+    store: Store, registry: Registry, delivery_id: int, run_all: RunAll = run_in_this_process
+) -> None:
     """Run one claimed replay request and record how it ended. Only a `StorageError`
     is raised: the request stays claimable and is tried again once the store is back."""
     try:
-        results = replay(store, registry, delivery_id)
+        results = replay(store, registry, delivery_id, run_all)
     except ReplayError as error:
         log.warning("replay refused", extra={"delivery_id": delivery_id, "error": str(error)})
         store.finish_replay(delivery_id, (), str(error))
         return
-    except StorageError:
-        raise
+    except (StorageError, PoolClosed):
+        raise  # not the replay's fault: the request stays claimable
     except Exception as error:
         log.exception("replay failed", extra={"delivery_id": delivery_id})
         store.finish_replay(delivery_id, (), f"the replay failed: {type(error).__name__}: {error}")

@@ -27,10 +27,11 @@ from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.pipeline.replay import run_requested
-from dodo_transform.pipeline.transform_stage import TransformStage
+from dodo_transform.pipeline.transform_stage import TransformStage, run_in_this_process
 from dodo_transform.settings import Settings
 from dodo_transform.store import Store
 from dodo_transform.transforms.registry import Registry
+from dodo_transform.transforms.sandbox_processes import PoolClosed, SandboxPool
 
 log = logging.getLogger("dodo_transform.pipeline")
 T = TypeVar("T")
@@ -60,7 +61,10 @@ class Pipeline:
         metrics: PipelineMetrics,
         clock: Callable[[], float] = time.time,
         idle_poll_seconds: float = IDLE_POLL_SECONDS,
+        sandboxes: SandboxPool | None = None,
     ) -> None:
+        """`sandboxes` run the handlers (without them, handlers run on this process's
+        threads, with no backstop for a built-in call that runs on: for tests)."""
         self.settings = settings
         self.store = store
         self.registry = registry
@@ -71,6 +75,8 @@ class Pipeline:
         # How long a claim lasts unrenewed; `settings.lease_seconds` is how long a step may run.
         self.lease_seconds = min(settings.lease_seconds, CLAIM_LEASE_SECONDS)
         self._executor = ThreadPoolExecutor(settings.transform_threads, "transform")
+        self._sandboxes = sandboxes
+        self._run_all = sandboxes.run_pairs if sandboxes is not None else run_in_this_process
         self.transforming = TransformStage(
             store=store,
             registry=registry,
@@ -78,6 +84,7 @@ class Pipeline:
             executor=self._executor,
             store_call=self._store,
             lease_seconds=self.lease_seconds,
+            run_all=self._run_all,
         )
         self.delivering = DeliveryStage(
             store=store,
@@ -149,6 +156,9 @@ class Pipeline:
         for wake in (self._work, self._due, self._replays):
             wake.set()
         _, pending = await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
+        if self._sandboxes is not None:
+            # Ends runs still waiting (their events stay claimable: no outcome is recorded).
+            await asyncio.to_thread(self._sandboxes.close)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -174,6 +184,8 @@ class Pipeline:
                 log.error("store unavailable, retrying: %s", error)
                 await asyncio.sleep(STORE_RETRY_SECONDS)
                 continue
+            except PoolClosed:
+                return  # stopping
             except Exception:
                 # A bug must not stop the loop for good: say so loudly and try again later.
                 log.exception("pipeline %s step failed, retrying", name)
@@ -202,7 +214,12 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         for request in requests:
             await loop.run_in_executor(
-                self._executor, run_requested, self.store, self.registry, request.delivery_id
+                self._executor,
+                run_requested,
+                self.store,
+                self.registry,
+                request.delivery_id,
+                self._run_all,
             )
         if requests:
             self._due.set()

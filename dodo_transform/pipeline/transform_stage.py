@@ -1,9 +1,10 @@
 """The transform stage: new events -> every enabled transform -> stored deliveries.
 
 Claims a batch of events with a lease, runs every enabled transform on each
-in a thread pool (QuickJS releases the GIL), and stores all outcomes for the
-batch in one transaction. A transform version that keeps hitting its resource
-limits is quarantined (see `STRIKES`).
+(all in one call to the sandbox processes, where a handler stuck in a built-in
+call is stopped: see transforms/sandbox_processes.py), and stores all outcomes
+for the batch in one transaction. A transform version that keeps hitting its
+resource limits is quarantined (see `STRIKES`).
 
 Whatever goes wrong with one event is that event's outcome: an exception while
 one transform handles it is that transform's `failed` delivery, so the rest of
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,24 +24,29 @@ from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound import segment
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.store import DeliveryStatus, NewDelivery, Store, StoredEvent
-from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
+from dodo_transform.transforms import sandbox_processes
+from dodo_transform.transforms.engine import Outcome, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
 
 log = logging.getLogger("dodo_transform.pipeline")
 EVENT_CLAIM_LIMIT = 64
+EVENTS_PER_ROUND = 16
 TRANSFORM_LINGER_SECONDS = 0.01
 # A transform version that hits its time, memory or stack limit this many events in a row is
 # not run again until the file changes: each run would cost its full limit and hold up the
 # healthy transforms. Its events are stored as `failed`, so a replay recovers them.
-STRIKES = 3
-QUARANTINED = Outcome(
-    OutcomeKind.ERROR,
-    error=f"quarantined: this version hit its resource limit on {STRIKES} events in a row; "
-    "fix the file (it reloads by itself) and replay the failed deliveries",
-)
+STRIKES = sandbox_processes.STRIKES
+QUARANTINED = sandbox_processes.QUARANTINED
 
 StoreCall = Callable[..., Awaitable[Any]]
+# Runs (transform, event) pairs and returns their outcomes in order; blocking.
+RunAll = Callable[[Sequence[tuple[Transform, Event]]], list[Outcome]]
+
+
+def run_in_this_process(pairs: Sequence[tuple[Transform, Event]]) -> list[Outcome]:
+    """Run handlers on this thread: no backstop for a built-in call that runs on (tests)."""
+    return [transform.run(event) for transform, event in pairs]
 
 
 class TransformStage:
@@ -53,11 +59,13 @@ class TransformStage:
         executor: ThreadPoolExecutor,
         store_call: StoreCall,
         lease_seconds: float,
+        run_all: RunAll = run_in_this_process,
     ) -> None:
         self.store = store
         self.registry = registry
         self.metrics = metrics
         self._executor = executor
+        self._run_all = run_all
         self._store = store_call
         self._lease = lease_seconds
         self._quarantine: dict[tuple[str, str], int] = {}  # (name, version) -> limit strikes
@@ -76,44 +84,65 @@ class TransformStage:
                 self.store.claim_events, EVENT_CLAIM_LIMIT - len(events), self._lease
             )
         transforms = self.registry.current()  # events in flight keep this version
+        enabled = [t for name, t in transforms.items() if self.registry.settings(name).enabled]
         loop = asyncio.get_running_loop()
-        results = await asyncio.gather(
-            *(loop.run_in_executor(self._executor, self.transform, e, transforms) for e in events)
-        )
-        outcomes = {event.id: deliveries for event, deliveries in zip(events, results, strict=True)}
-        await self._store(self.store.record_outcomes, outcomes)
+        for start in range(0, len(events), EVENTS_PER_ROUND):
+            # A round at a time: what handlers return (up to their memory limit each) is held
+            # for one round's events, not the whole claim's.
+            chunk = events[start : start + EVENTS_PER_ROUND]
+            results = await loop.run_in_executor(self._executor, self.transform, chunk, enabled)
+            await self._store(self.store.record_outcomes, results)
         return True
 
     def transform(
-        self, stored: StoredEvent, transforms: Mapping[str, Transform]
-    ) -> list[NewDelivery]:
-        """Every enabled transform's deliveries for one event (runs on a pool thread)."""
-        enabled = [t for name, t in transforms.items() if self.registry.settings(name).enabled]
-        try:
-            event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
-        except UnicodeDecodeError:
-            # Ingest only stores UTF-8 bodies; a store written otherwise still ends here.
-            error = "the stored event body is not UTF-8 text"
-            deliveries = [_failed(transform, error) for transform in enabled]
-        else:
-            deliveries = [d for transform in enabled for d in self._run_safely(transform, event)]
-        log.info(
-            "event transformed",
-            extra={
-                "webhook_id": stored.webhook_id,
-                "event_type": stored.event_type,
-                "outcomes": {d.transform: d.status.value for d in deliveries},
-            },
-        )
-        return deliveries
+        self, stored_events: Sequence[StoredEvent], enabled: Sequence[Transform]
+    ) -> dict[int, list[NewDelivery]]:
+        """Every enabled transform's deliveries for each event (blocking: runs off the loop).
+
+        The handlers run all at once (in the sandbox processes, by default); quarantined
+        versions are not run.
+        """
+        results: dict[int, list[NewDelivery]] = {stored.id: [] for stored in stored_events}
+        pairs: list[tuple[StoredEvent, Transform, Event]] = []
+        for stored in stored_events:
+            try:
+                event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+            except UnicodeDecodeError:
+                # Ingest only stores UTF-8 bodies; a store written otherwise still ends here.
+                error = "the stored event body is not UTF-8 text"
+                results[stored.id] = [_failed(transform, error) for transform in enabled]
+                continue
+            pairs.extend((stored, transform, event) for transform in enabled)
+        # Decided once, before recording: recording counts strikes and may quarantine more.
+        skip = [self._is_quarantined(transform) for _, transform, _ in pairs]
+        to_run = [(t, e) for (_, t, e), skipped in zip(pairs, skip, strict=True) if not skipped]
+        ran = iter(self._run_all(to_run))
+        for (stored, transform, event), skipped in zip(pairs, skip, strict=True):
+            outcome = QUARANTINED if skipped else next(ran)
+            results[stored.id] += self._record_safely(transform, event, outcome)
+        for stored in stored_events:
+            log.info(
+                "event transformed",
+                extra={
+                    "webhook_id": stored.webhook_id,
+                    "event_type": stored.event_type,
+                    "outcomes": {d.transform: d.status.value for d in results[stored.id]},
+                },
+            )
+        return results
 
     def quarantined(self) -> list[tuple[str, str]]:
         """(name, version) of every transform version in quarantine."""
         return [key for key, strikes in self._quarantine.items() if strikes >= STRIKES]
 
-    def _run_safely(self, transform: Transform, event: Event) -> list[NewDelivery]:
+    def _is_quarantined(self, transform: Transform) -> bool:
+        return self._quarantine.get((transform.name, transform.version), 0) >= STRIKES
+
+    def _record_safely(
+        self, transform: Transform, event: Event, outcome: Outcome
+    ) -> list[NewDelivery]:
         try:
-            return self._run(transform, event)
+            return self._record(transform, event, outcome)
         except Exception as error:
             log.exception(
                 "transform step failed",
@@ -121,10 +150,9 @@ class TransformStage:
             )
             return [_failed(transform, f"{type(error).__name__}: {error}")]
 
-    def _run(self, transform: Transform, event: Event) -> list[NewDelivery]:
-        quarantined = self._quarantine.get((transform.name, transform.version), 0) >= STRIKES
-        outcome = QUARANTINED if quarantined else transform.run(event)
-        if not quarantined:
+    def _record(self, transform: Transform, event: Event, outcome: Outcome) -> list[NewDelivery]:
+        """Count, log and turn into deliveries one transform's outcome on one event."""
+        if outcome is not QUARANTINED:
             self._count_strike(transform, outcome)
         self.metrics.outcomes.labels(transform.name, outcome.kind.value).inc()
         context = {"webhook_id": event.webhook_id, "transform": transform.name}

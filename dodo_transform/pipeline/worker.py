@@ -167,7 +167,8 @@ def exit_with_parent(parent_pid: int, request_stop: Callable[[], object]) -> Non
         while os.getppid() == parent_pid:
             time.sleep(WATCH_PARENT_SECONDS)
         log.warning("parent process gone, worker stopping")
-        request_stop()
+        with contextlib.suppress(RuntimeError):  # the event loop may be closed already
+            request_stop()
         time.sleep(STOP_TIMEOUT_SECONDS)
         os._exit(1)
 

@@ -45,9 +45,23 @@ log = logging.getLogger("dodo_transform.sandbox")
 BACKSTOP_FACTOR = 1.5
 BACKSTOP_MARGIN_SECONDS = 0.5
 POLL_SECONDS = 0.02
+# Consecutive limit hits after which a transform version is not run again (the pipeline's
+# quarantine uses the same number).
+STRIKES = 3
+QUARANTINED = Outcome(
+    OutcomeKind.ERROR,
+    error=f"quarantined: this version hit its resource limit on {STRIKES} events in a row; "
+    "fix the file (it reloads by itself) and replay the failed deliveries",
+    hit_limit=True,
+)
+MAX_COMPILED = 64  # compiled versions a child keeps beyond those of the batch at hand
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WATCH_PARENT_SECONDS = 0.2
 _IDLE = -1.0
+
+
+class PoolClosed(Exception):
+    """The pool was closed while runs waited: they have no outcome (the work is redone)."""
 
 
 @dataclass(frozen=True)
@@ -98,19 +112,26 @@ def _child_main(conn: Connection, progress: Any) -> None:
             specs, runs = conn.recv()
         except (EOFError, OSError):
             return
-        for spec in specs:
-            compiled.pop(spec.key, None)
         outcomes = []
+        strikes: dict[tuple[str, str], int] = {}
         for index, (key, event_type, body, webhook_id) in enumerate(runs):
+            if strikes.get(key, 0) >= STRIKES:
+                # Within one batch too, a version that keeps hitting its limit is not run
+                # again: each run would cost its whole limit (the parent quarantines it).
+                outcomes.append(_flat(QUARANTINED))
+                continue
             progress[1] = time.process_time()
             progress[0] = index
-            event = Event(event_type, body, webhook_id)
-            outcomes.append(_flat(_run_one(compiled, specs, key, event)))
+            outcome = _run_one(compiled, specs, key, Event(event_type, body, webhook_id))
+            strikes[key] = strikes.get(key, 0) + 1 if outcome.hit_limit else 0
+            outcomes.append(_flat(outcome))
         progress[0] = _IDLE
         conn.send(outcomes)
-        live = {run[0] for run in runs} | {spec.key for spec in specs}
-        for stale in [key for key in compiled if key not in live and len(compiled) > 64]:
-            del compiled[stale]
+        if len(compiled) > MAX_COMPILED:
+            # Versions no longer in use (a folder edited many times); each batch names its own.
+            live = {spec.key for spec in specs}
+            for stale in [key for key in compiled if key not in live]:
+                del compiled[stale]
 
 
 def _run_one(
@@ -187,7 +208,6 @@ class SandboxProcess:
     process: BaseProcess | None = None
     conn: Connection | None = None
     progress: Any = None
-    known: set[tuple[str, str]] = field(default_factory=set)
     restarts: int = 0
 
     def start(self) -> None:
@@ -202,7 +222,6 @@ class SandboxProcess:
         self.process.start()
         child_end.close()
         self.conn = parent_end
-        self.known = set()
 
     def run(self, runs: Sequence[Run]) -> list[Outcome]:
         """Run a batch; a run stuck past the backstop ends as a time-limit error."""
@@ -224,8 +243,8 @@ class SandboxProcess:
         if self.process is None or not self.process.is_alive():
             self.start()
         assert self.conn is not None and self.process is not None
-        specs = {run.spec.key: run.spec for run in batch if run.spec.key not in self.known}
-        self.known.update(specs)
+        # Every batch names the versions it runs (a few kB); the child compiles each once.
+        specs = {run.spec.key: run.spec for run in batch}
         self.progress[0] = _IDLE
         runs = [(r.spec.key, r.event.event_type, r.event.body, r.event.webhook_id) for r in batch]
         self.conn.send((list(specs.values()), runs))
@@ -305,6 +324,17 @@ class SandboxPool:
         self._free = [SandboxProcess() for _ in range(size)]
         self._all = list(self._free)
         self._lock = threading.Condition()
+        self._closed = False
+
+    def run_pairs(self, pairs: Sequence[tuple[Transform, Event]]) -> list[Outcome]:
+        """Each transform's outcome on its event, in order (blocking)."""
+        specs: dict[tuple[str, str], TransformSpec] = {}
+        runs = []
+        for transform, event in pairs:
+            key = (transform.name, transform.version)
+            spec = specs.get(key) or specs.setdefault(key, TransformSpec.of(transform))
+            runs.append(Run(spec, event))
+        return self.run(runs)
 
     def run(self, runs: Sequence[Run]) -> list[Outcome]:
         """Every run's outcome, in order (blocking: call it off the event loop)."""
@@ -332,12 +362,17 @@ class SandboxPool:
         return [outcome for outcome in outcomes if outcome is not None]
 
     def _on_one(self, runs: Sequence[Run]) -> list[Outcome]:
+        if self._closed:
+            raise PoolClosed("the sandbox processes are stopping")
         with self._lock:
             while not self._free:
                 self._lock.wait()
             process = self._free.pop()
         try:
-            return process.run(runs)
+            outcomes = process.run(runs)
+            if self._closed:  # killed by `close`, not by a handler: these are not outcomes
+                raise PoolClosed("the sandbox processes are stopping")
+            return outcomes
         finally:
             with self._lock:
                 self._free.append(process)
@@ -348,5 +383,7 @@ class SandboxPool:
         return sum(process.restarts for process in self._all)
 
     def close(self) -> None:
+        """Stop every child; runs waiting on one end with `PoolClosed`."""
+        self._closed = True
         for process in self._all:
             process.kill()
