@@ -31,7 +31,7 @@ from dodo_transform.transforms.registry import Registry
 
 log = logging.getLogger("dodo_transform.pipeline")
 EVENT_CLAIM_LIMIT = 64
-EVENTS_PER_ROUND = 16
+EVENTS_PER_ROUND = 8
 TRANSFORM_LINGER_SECONDS = 0.01
 # A transform version that hits its time, memory or stack limit this many events in a row is
 # not run again until the file changes: each run would cost its full limit and hold up the

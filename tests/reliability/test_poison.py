@@ -35,14 +35,15 @@ LIMIT_HITTERS = {
     "recurse": "function handler(w) { function f(n) { return f(n + 1) + 1; } return f(0); }",
 }
 EVENTS = 60
-# The pipeline quarantines a version after 3 limit hits in a row; each of the 2 transform
-# threads may already be running it when the third is counted.
-MOST_LIMIT_HITS = 3 + 2
-# An idle worker holds about 55 MB. Its peak under these poisons, measured with a whole claim
-# of 64 events at once (each holding a refused 4 MB `huge` payload until the claim is
-# recorded), was about 365 MB. A limit not enforced, or a runtime leaked per event, goes far
-# beyond.
-WORKER_PEAK_MB = 512
+# A version is quarantined after 3 limit hits in a row; in the round where that happens, each
+# of the 2 sandbox processes may run it up to 3 times before it stops running it.
+MOST_LIMIT_HITS = 3 * 2
+# An idle worker holds about 55 MB, and each of its two sandbox processes (where the handlers
+# run) about 40 MB. Under these poisons, with 8 events a round (each holding a refused 4 MB
+# `huge` payload until the round is recorded), the peaks measured were 277 MB for the worker
+# and 113 and 111 MB for the sandbox processes: 500 MB added up. A limit not enforced, or a
+# runtime leaked per event, goes far beyond.
+WORKER_PEAK_MB = 640
 
 
 def deliver_payments(server: Server, standin: SegmentStandIn, prefix: str) -> float:
