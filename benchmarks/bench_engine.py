@@ -11,6 +11,11 @@ The fresh-runtime cost (a new QuickJS context with the source evaluated, per
 event) is what isolation would cost done the naive way. Node.js runs the same handler file
 (`node_engine.js`, JSON string in and out, V8's JIT warm) as the reference a
 user might otherwise pick.
+
+"Sandboxed" is what the pipeline pays: the same runs sent to one sandbox
+process (transforms/sandbox_processes.py) in rounds of the pipeline's size,
+events crossing the pipe and outcomes coming back, the backstop watching.
+Its cost over "ours" is the price of a time limit no built-in call escapes.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from pathlib import Path
 
 import quickjs
 
+from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.sandbox_processes import SandboxPool
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = {
@@ -69,6 +76,11 @@ class EngineRow:
     ours_us: float
     floor_us: float
     node_us: float | None
+    sandboxed_us: float
+
+    @property
+    def sandboxed_ratio(self) -> float:
+        return self.sandboxed_us / self.floor_us
 
     @property
     def ratio(self) -> float:
@@ -91,8 +103,26 @@ def node_us(handler: Path, event: Path, rounds: int, events: int) -> float | Non
     return float(done.stdout.strip())
 
 
+def sandboxed_us(pool: SandboxPool, transform: Transform, event: Event, n: int) -> float:
+    """us/event through one sandbox process, in rounds of the pipeline's size."""
+    pairs = [(transform, event)] * EVENTS_PER_ROUND
+    rounds = max(1, n // EVENTS_PER_ROUND)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        pool.run_pairs(pairs)
+    return (time.perf_counter() - start) / (rounds * EVENTS_PER_ROUND) * 1e6
+
+
 def measure(rounds: int = 40, events: int = 250) -> tuple[list[EngineRow], float]:
     """(a row per seed handler, the fresh-runtime cost in us)."""
+    pool = SandboxPool(1)
+    try:
+        return _measure(pool, rounds, events)
+    finally:
+        pool.close()
+
+
+def _measure(pool: SandboxPool, rounds: int, events: int) -> tuple[list[EngineRow], float]:
     rows = []
     for name, event_file in SEEDS.items():
         path = ROOT / "transforms" / f"{name}.js"
@@ -103,16 +133,19 @@ def measure(rounds: int = 40, events: int = 250) -> tuple[list[EngineRow], float
         floor = floor_runner(source)
         text = envelope(event)
         assert transform.run(event).kind == "deliver"
-        ours_runs, floor_runs = [], []
+        assert pool.run_pairs([(transform, event)])[0].kind == "deliver"
+        ours_runs, floor_runs, sandboxed_runs = [], [], []
         for _ in range(rounds):
             ours_runs.append(per_event_us(partial(transform.run, event), events))
             floor_runs.append(per_event_us(partial(floor, text), events))
+            sandboxed_runs.append(sandboxed_us(pool, transform, event, events))
         rows.append(
             EngineRow(
                 name,
                 statistics.median(ours_runs),
                 statistics.median(floor_runs),
                 node_us(path, event_path, rounds, events * 4),
+                statistics.median(sandboxed_runs),
             )
         )
     source = (ROOT / "transforms" / "segment_track_payments.js").read_text()
@@ -134,12 +167,13 @@ def main() -> None:
     rows, fresh = measure(args.rounds, args.events)
     print(
         f"{'handler':34} {'ours us':>9} {'floor us':>9} {'ratio':>6} {'events/s':>9} {'node us':>8}"
+        f" {'sandboxed us':>12} {'ratio':>6}"
     )
     for row in rows:
         node = f"{row.node_us:8.2f}" if row.node_us is not None else "     n/a"
         print(
             f"{row.handler:34} {row.ours_us:9.1f} {row.floor_us:9.1f} {row.ratio:5.2f}x "
-            f"{1e6 / row.ours_us:9.0f} {node}"
+            f"{1e6 / row.ours_us:9.0f} {node} {row.sandboxed_us:12.1f} {row.sandboxed_ratio:5.2f}x"
         )
     print(f"fresh runtime per event (new context, source evaluated, one call): {fresh:.1f} us")
 

@@ -149,3 +149,16 @@ def test_old_versions_run_again_after_many_newer_ones() -> None:
         pool.close()
     assert again.kind is OutcomeKind.DELIVER and again.requests[0].payload["event"] == "E0"
     assert pool.restarts == 0
+
+
+def test_a_version_stopped_three_times_in_a_batch_is_not_run_again() -> None:
+    pool = SandboxPool(1)
+    event = event_from(sample("payment.succeeded"))
+    stuck = spec("stuck", STUCK_IN_C)
+    try:
+        outcomes = pool.run([Run(stuck, event)] * 5)
+    finally:
+        pool.close()
+    assert ["built-in call" in (o.error or "") for o in outcomes] == [True] * 3 + [False] * 2
+    assert all("quarantined" in (o.error or "") for o in outcomes[3:])
+    assert pool.restarts == 3

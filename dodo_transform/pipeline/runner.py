@@ -74,6 +74,7 @@ class Pipeline:
         self._idle_poll = idle_poll_seconds
         # How long a claim lasts unrenewed; `settings.lease_seconds` is how long a step may run.
         self.lease_seconds = min(settings.lease_seconds, CLAIM_LEASE_SECONDS)
+        # Waits on the sandbox processes (and runs handlers itself when there are none).
         self._executor = ThreadPoolExecutor(settings.transform_threads, "transform")
         self._sandboxes = sandboxes
         self._run_all = sandboxes.run_pairs if sandboxes is not None else run_in_this_process

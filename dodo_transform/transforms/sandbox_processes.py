@@ -28,6 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -54,7 +55,7 @@ QUARANTINED = Outcome(
     "fix the file (it reloads by itself) and replay the failed deliveries",
     hit_limit=True,
 )
-MAX_COMPILED = 64  # compiled versions a child keeps beyond those of the batch at hand
+MAX_COMPILED = 64  # versions a child keeps before it starts afresh
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WATCH_PARENT_SECONDS = 0.2
 _IDLE = -1.0
@@ -107,11 +108,16 @@ def _child_main(conn: Connection, progress: Any) -> None:
     _exit_with_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     compiled: dict[tuple[str, str], Transform | HandlerError] = {}
+    specs: dict[tuple[str, str], TransformSpec] = {}
     while True:
         try:
-            specs, runs = conn.recv()
+            forget, new_specs, runs = conn.recv()
         except (EOFError, OSError):
             return
+        if forget:  # the parent starts afresh (many versions seen): so do we
+            compiled.clear()
+            specs.clear()
+        specs.update((spec.key, spec) for spec in new_specs)
         outcomes = []
         strikes: dict[tuple[str, str], int] = {}
         for index, (key, event_type, body, webhook_id) in enumerate(runs):
@@ -127,22 +133,17 @@ def _child_main(conn: Connection, progress: Any) -> None:
             outcomes.append(_flat(outcome))
         progress[0] = _IDLE
         conn.send(outcomes)
-        if len(compiled) > MAX_COMPILED:
-            # Versions no longer in use (a folder edited many times); each batch names its own.
-            live = {spec.key for spec in specs}
-            for stale in [key for key in compiled if key not in live]:
-                del compiled[stale]
 
 
 def _run_one(
     compiled: dict[tuple[str, str], Transform | HandlerError],
-    specs: Sequence[TransformSpec],
+    specs: dict[tuple[str, str], TransformSpec],
     key: tuple[str, str],
     event: Event,
 ) -> Outcome:
     transform = compiled.get(key)
     if transform is None:
-        spec = next(s for s in specs if s.key == key)
+        spec = specs[key]
         try:
             transform = Transform(
                 name=spec.name,
@@ -208,6 +209,7 @@ class SandboxProcess:
     process: BaseProcess | None = None
     conn: Connection | None = None
     progress: Any = None
+    known: set[tuple[str, str]] = field(default_factory=set)  # versions the child was sent
     restarts: int = 0
 
     def start(self) -> None:
@@ -222,12 +224,19 @@ class SandboxProcess:
         self.process.start()
         child_end.close()
         self.conn = parent_end
+        self.known = set()
 
     def run(self, runs: Sequence[Run]) -> list[Outcome]:
         """Run a batch; a run stuck past the backstop ends as a time-limit error."""
         outcomes: list[Outcome | None] = [None] * len(runs)
+        stopped: dict[tuple[str, str], int] = {}  # versions stopped by the backstop, how often
         while True:
-            todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
+            todo = []
+            for i, run in enumerate(runs):
+                if outcomes[i] is None and stopped.get(run.spec.key, 0) >= STRIKES:
+                    outcomes[i] = QUARANTINED  # as the child does after as many limit hits
+                elif outcomes[i] is None:
+                    todo.append(i)
             if not todo:
                 return [outcome for outcome in outcomes if outcome is not None]
             batch = [runs[i] for i in todo]
@@ -236,6 +245,8 @@ class SandboxProcess:
                 for i, outcome in zip(todo, finished, strict=True):
                     outcomes[i] = outcome
             elif stuck_at is not None:
+                key = batch[stuck_at].spec.key
+                stopped[key] = stopped.get(key, 0) + 1
                 outcomes[todo[stuck_at]] = _stopped(batch[stuck_at].spec, reason)
 
     def _run_batch(self, batch: Sequence[Run]) -> tuple[list[Outcome] | None, int | None, str]:
@@ -243,11 +254,16 @@ class SandboxProcess:
         if self.process is None or not self.process.is_alive():
             self.start()
         assert self.conn is not None and self.process is not None
-        # Every batch names the versions it runs (a few kB); the child compiles each once.
-        specs = {run.spec.key: run.spec for run in batch}
+        # The child keeps every version it was sent; past MAX_COMPILED both sides forget them
+        # all (a folder edited many times) and the batch sends what it needs again.
+        forget = len(self.known) > MAX_COMPILED
+        if forget:
+            self.known.clear()
+        specs = {run.spec.key: run.spec for run in batch if run.spec.key not in self.known}
+        self.known.update(specs)
         self.progress[0] = _IDLE
         runs = [(r.spec.key, r.event.event_type, r.event.body, r.event.webhook_id) for r in batch]
-        self.conn.send((list(specs.values()), runs))
+        self.conn.send((forget, list(specs.values()), runs))
         while True:
             if self.conn.poll(POLL_SECONDS):
                 try:
@@ -325,6 +341,8 @@ class SandboxPool:
         self._all = list(self._free)
         self._lock = threading.Condition()
         self._closed = False
+        # Threads that wait on the other processes while the caller's thread waits on one.
+        self._threads = ThreadPoolExecutor(max(1, size - 1), "sandbox-wait")
 
     def run_pairs(self, pairs: Sequence[tuple[Transform, Event]]) -> list[Outcome]:
         """Each transform's outcome on its event, in order (blocking)."""
@@ -349,12 +367,10 @@ class SandboxPool:
         def work(n: int) -> None:
             results[n] = self._on_one([runs[i] for i in slices[n]])
 
-        helpers = [threading.Thread(target=work, args=(n,)) for n in range(1, shares)]
-        for helper in helpers:
-            helper.start()
+        helpers = [self._threads.submit(work, n) for n in range(1, shares)]
         work(0)
         for helper in helpers:
-            helper.join()
+            helper.result()
         outcomes: list[Outcome | None] = [None] * len(runs)
         for indexes, found in zip(slices, results, strict=True):
             for i, outcome in zip(indexes, found, strict=True):
@@ -387,3 +403,4 @@ class SandboxPool:
         self._closed = True
         for process in self._all:
             process.kill()
+        self._threads.shutdown(wait=False)

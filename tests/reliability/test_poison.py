@@ -36,7 +36,7 @@ LIMIT_HITTERS = {
 }
 EVENTS = 60
 # A version is quarantined after 3 limit hits in a row; in the round where that happens, each
-# of the 2 sandbox processes may run it up to 3 times before it stops running it.
+# sandbox process (one by default, two at most here) runs it up to 3 times, then stops.
 MOST_LIMIT_HITS = 3 * 2
 # An idle worker holds about 55 MB, and each of its two sandbox processes (where the handlers
 # run) about 40 MB. Under these poisons, with 8 events a round (each holding a refused 4 MB
