@@ -33,7 +33,7 @@ from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Sender
 from dodo_transform.pipeline import worker
-from dodo_transform.pipeline.outcomes import write_key_for
+from dodo_transform.pipeline.outcomes import configured_for, write_key_for
 from dodo_transform.pipeline.runner import IDLE_POLL_SECONDS, Pipeline
 from dodo_transform.pipeline.worker import WorkerProcess
 from dodo_transform.settings import WEBHOOK_PATH, Settings
@@ -268,6 +268,7 @@ def _pipeline(
     dispatcher = Dispatcher(
         sender,
         write_key_for=partial(write_key_for, settings, registry),
+        configured_for=partial(configured_for, registry),
         limiter=limiter,
         dry_run=settings.dry_run,
         retry_base_seconds=settings.retry_base_seconds,

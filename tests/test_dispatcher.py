@@ -14,7 +14,7 @@ import pytest
 from dodo_transform.outbound import batching
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.outbound.sender import Sender
+from dodo_transform.outbound.sender import Configured, Sender
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.store import Delivery, DeliveryStatus
 
@@ -183,6 +183,31 @@ def test_other_destinations_are_sent_one_by_one_unchanged() -> None:
     assert results[1].status == "delivered"
     assert [r.url.path for r in recorder.requests].count("/x") == 1
     assert json.loads(next(r for r in recorder.requests if r.url.path == "/x").content) == {"a": 1}
+
+
+def test_each_transform_sends_with_its_own_configured_headers_and_url() -> None:
+    recorder = Recorder()
+    configured = {
+        "resend": Configured({"Authorization": "Bearer re_1"}, "https://api.resend.com/emails"),
+        "t": Configured({"Authorization": "Bearer other"}, ""),
+    }
+    d = dispatcher(recorder)
+    d = Dispatcher(
+        d.sender,
+        write_key_for=lambda transform: None,
+        configured_for=configured.__getitem__,
+        limiter=RateLimiter(1000, burst=1000),
+        dry_run=False,
+    )
+    due = [
+        delivery(1, {"to": ["a@example.com"]}, "https://api.resend.com/emails", transform="resend"),
+        delivery(2, {"to": ["b@example.com"]}, "https://api.resend.com/emails", transform="t"),
+    ]
+    results = run(d, due)
+    assert results[1].status == "delivered"
+    assert results[2].status == "blocked"  # api.resend.com is resend's url, not t's
+    (sent,) = recorder.requests
+    assert sent.headers["authorization"] == "Bearer re_1"
 
 
 def test_dry_run_records_the_exact_batch_and_sends_nothing() -> None:

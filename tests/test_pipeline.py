@@ -97,11 +97,14 @@ DEEP = (
 )
 
 
-def stage_over(tmp_path: Path, sources: dict[str, str]) -> tuple[TransformStage, SqliteStore]:
+def stage_over(
+    tmp_path: Path, sources: dict[str, str], toml: str = ""
+) -> tuple[TransformStage, SqliteStore]:
     folder = tmp_path / "transforms"
     folder.mkdir()
     for name, source in sources.items():
         (folder / f"{name}.js").write_text(source)
+    (folder / "transforms.toml").write_text(toml)
     registry = Registry(folder)
     registry.reload()
     store = SqliteStore(tmp_path / "db.sqlite")
@@ -122,6 +125,28 @@ def stage_over(tmp_path: Path, sources: dict[str, str]) -> tuple[TransformStage,
 
 def add_events(store: SqliteStore, *bodies: bytes) -> None:
     store.add_events([NewEvent(f"msg_{n}", "payment.succeeded", b) for n, b in enumerate(bodies)])
+
+
+def test_a_transform_runs_only_on_the_event_types_its_events_name(tmp_path: Path) -> None:
+    """As a Dodo endpoint is sent only the types it subscribes to: nothing is stored for the
+    others, not even a skipped outcome, and a transform without `events` gets every type."""
+    stage, store = stage_over(
+        tmp_path,
+        {"payments": TRACK, "subscriptions": TRACK, "everything": TRACK},
+        '[payments]\nevents = ["payment.succeeded", "refund.*"]\n'
+        '[subscriptions]\nevents = ["subscription.*"]\n',
+    )
+    types = ["payment.succeeded", "payment.failed", "refund.failed", "subscription.active"]
+    store.add_events([NewEvent(f"msg_{t}", t, json.dumps({"type": t}).encode()) for t in types])
+    assert asyncio.run(stage.step()) is True
+    assert store.pending_events() == 0
+    received = sorted((d.transform, d.event_type) for d in store.list_deliveries())
+    assert received == sorted(
+        [("everything", t) for t in types]
+        + [("payments", "payment.succeeded"), ("payments", "refund.failed")]
+        + [("subscriptions", "subscription.active")]
+    )
+    store.close()
 
 
 def test_an_event_a_handler_cannot_return_fails_that_handler_only_not_the_batch(

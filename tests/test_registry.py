@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dodo_transform.errors import ConfigError
-from dodo_transform.transforms.registry import Registry, read_settings
+from dodo_transform.transforms.registry import Registry, TransformSettings, read_settings
 
 GOOD = "function handler(w) { return w; }"
 
@@ -69,7 +69,10 @@ def test_settings_reach_the_transform(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[a]\nbogus = 1\n", "[a] bogus: unknown key (known: enabled, env, url, write_key)"),
+        (
+            "[a]\nbogus = 1\n",
+            "[a] bogus: unknown key (known: enabled, env, events, headers, url, write_key)",
+        ),
         ("[a]\nenv = { K = 1 }\n", "[a] env.K must be a string, not 1 (an integer)"),
         ('[a]\nenv = "K=v"\n', "[a] env must be a table of strings, not 'K=v' (a string)"),
         ('[a]\nenabled = "false"\n', "[a] enabled must be true or false, not 'false' (a string)"),
@@ -77,6 +80,27 @@ def test_settings_reach_the_transform(tmp_path: Path) -> None:
         ("[a]\nwrite_key = 123\n", "[a] write_key must be a string, not 123 (an integer)"),
         ('[a]\nurl = ["https://x"]\n', "[a] url must be a string, not ['https://x'] (an array)"),
         ("a = 1\n", "[a] must be a table, not 1 (an integer)"),
+        ('[a]\nevents = "payment.succeeded"\n', "[a] events must be an array of strings"),
+        ("[a]\nevents = [1]\n", "[a] events.0 must be a string, not 1 (an integer)"),
+        ("[a]\nevents = []\n", "[a] events = [] receives no event: use enabled = false"),
+        ('[a]\nevents = ["pay*ment"]\n', "[a] events: 'pay*ment' is not an event type"),
+        ('[a]\nevents = ["Payment.Succeeded"]\n', "'Payment.Succeeded' is not an event type"),
+        ("[a]\nheaders = { X-Id = 1 }\n", "[a] headers.X-Id must be a string, not 1"),
+        (
+            '[a]\nheaders = { Authorization = "Bearer ${NOT_SET_ANYWHERE}" }\n',
+            "[a] headers.Authorization: NOT_SET_ANYWHERE is not set in the environment",
+        ),
+        (
+            '[a]\nheaders = { Authorization = "Bearer ${not a name}" }\n',
+            "[a] headers.Authorization: ${not a name} is not a variable reference",
+        ),
+        (
+            '[a]\nheaders = { X-Customer = "${HOME}" }\n',
+            "[a] headers.X-Customer: a value from the environment is a credential",
+        ),
+        ('[a]\nheaders = { "Bad Name" = "x" }\n', "[a] headers.Bad Name: header name 'Bad Name'"),
+        ('[a]\nheaders = { Host = "x" }\n', "[a] headers.Host: header 'Host' is set by the HTTP"),
+        ('[a]\nheaders = { X-A = "a\\nb" }\n', "[a] headers.X-A: header 'X-A' holds the char"),
         ("not toml [", "transforms.toml"),
     ],
 )
@@ -188,3 +212,84 @@ def test_settings_keep_their_public_shape(tmp_path: Path) -> None:
         True,
         {},
     )
+
+
+ENVIRON = {"RESEND_API_KEY": "re_secret_123", "REGION": "eu"}
+
+
+def settings_of(text: str, tmp_path: Path, environ: dict[str, str] = ENVIRON) -> TransformSettings:
+    (tmp_path / "transforms.toml").write_text(text)
+    return read_settings(tmp_path, environ)["a"]
+
+
+@pytest.mark.parametrize(
+    ("events", "received", "not_received"),
+    [
+        (None, ["payment.succeeded", "credit.added"], []),
+        (["payment.succeeded"], ["payment.succeeded"], ["payment.failed", "payment.succeeded.x"]),
+        (["subscription.*"], ["subscription.active", "subscription.on_hold"], ["payment.failed"]),
+        (["payment.succeeded", "refund.*"], ["refund.failed"], ["dispute.opened"]),
+        (["*"], ["dispute.won"], []),
+    ],
+)
+def test_events_names_the_types_a_transform_receives(
+    events: list[str] | None, received: list[str], not_received: list[str]
+) -> None:
+    settings = TransformSettings(events=events)
+    assert all(settings.receives(kind) for kind in received)
+    assert not any(settings.receives(kind) for kind in not_received)
+
+
+def test_header_references_are_filled_in_from_the_environment_at_load(tmp_path: Path) -> None:
+    settings = settings_of(
+        '[a]\nheaders = { Authorization = "Bearer ${RESEND_API_KEY}", '
+        'X-Region-Key = "${REGION}", X-Source = "dodo" }\n',
+        tmp_path,
+    )
+    assert dict(settings.header_values()) == {
+        "Authorization": "Bearer re_secret_123",
+        "X-Region-Key": "eu",
+        "X-Source": "dodo",
+    }
+    # What is shown or logged of the settings holds the references, never the values.
+    assert "re_secret_123" not in repr(settings) + str(settings.model_dump())
+    assert settings.headers["Authorization"] == "Bearer ${RESEND_API_KEY}"
+
+
+def test_the_registry_reads_the_environment_it_is_given_at_each_reload(tmp_path: Path) -> None:
+    (tmp_path / "a.js").write_text(GOOD)
+    (tmp_path / "transforms.toml").write_text(
+        '[a]\nheaders = { Authorization = "Bearer ${KEY}" }\nevents = ["payment.*"]\n'
+    )
+    environ = {"KEY": "one"}
+    registry = Registry(tmp_path, environ=environ)
+    registry.reload()
+    assert registry.settings("a").header_values()["Authorization"] == "Bearer one"
+    environ["KEY"] = "two"
+    registry.reload()
+    assert registry.settings("a").header_values()["Authorization"] == "Bearer two"
+    del environ["KEY"]
+    registry.reload()  # a credential gone missing keeps the settings in force, and says so
+    assert registry.settings("a").header_values()["Authorization"] == "Bearer two"
+    assert "KEY is not set in the environment" in registry.errors["a"]
+
+
+def test_a_transform_whose_credential_is_missing_at_startup_is_not_loaded(tmp_path: Path) -> None:
+    (tmp_path / "a.js").write_text(GOOD)
+    (tmp_path / "transforms.toml").write_text('[a]\nheaders = { Authorization = "${KEY}" }\n')
+    registry = Registry(tmp_path, environ={})
+    registry.reload()
+    assert "a" not in registry.current()
+    assert "KEY is not set in the environment" in registry.errors["a"]
+
+
+def test_unset_variables_can_be_noted_instead_of_refused(tmp_path: Path) -> None:
+    """`test` and `check` send nothing: they warn of a missing credential and go on."""
+    (tmp_path / "transforms.toml").write_text(
+        '[a]\nheaders = { Authorization = "Bearer ${KEY}", X-Api-Key = "${KEY}${OTHER}" }\n'
+    )
+    settings = read_settings(tmp_path, {}, unset_ok=True)["a"]
+    assert settings.unset_variables() == ("KEY", "OTHER")
+    assert settings.header_values()["Authorization"] == "Bearer "
+    with pytest.raises(ConfigError, match="KEY, OTHER is not set"):
+        read_settings(tmp_path, {})

@@ -18,7 +18,7 @@ from dodo_transform.outbound.retry import (
     backoff,
     parse_retry_after,
 )
-from dodo_transform.outbound.sender import Sender
+from dodo_transform.outbound.sender import Configured, Sender
 from dodo_transform.outgoing import OutgoingRequest
 
 TRACK = OutgoingRequest(
@@ -73,6 +73,46 @@ def test_listed_hosts_are_allowed() -> None:
     assert allowed.prepare(replace(TRACK, url="https://hooks.example.com/x"), None).url.endswith(
         "/x"
     )
+
+
+RESEND = OutgoingRequest("POST", "https://api.resend.com/emails", {}, {"to": ["a@example.com"]})
+BEARER = Configured({"Authorization": "Bearer re_123", "X-Api-Version": "2"}, "")
+
+
+def test_configured_headers_are_added_unless_the_handler_set_the_same_one() -> None:
+    d = deliverer(allowed_hosts=frozenset({"api.resend.com"}))
+    prepared = d.prepare(RESEND, None, BEARER)
+    assert prepared.headers == {
+        "Authorization": "Bearer re_123",
+        "X-Api-Version": "2",
+        "Content-Type": "application/json",
+    }
+    own = d.prepare(replace(RESEND, headers={"authorization": "Bearer own"}), None, BEARER)
+    assert own.headers == {
+        "authorization": "Bearer own",
+        "X-Api-Version": "2",
+        "Content-Type": "application/json",
+    }
+    assert RESEND.headers == {}  # the stored request keeps no credential
+
+
+def test_a_configured_authorization_header_wins_over_the_write_key() -> None:
+    prepared = deliverer().prepare(TRACK, "wk", Configured({"Authorization": "Basic own"}))
+    assert prepared.headers["Authorization"] == "Basic own"
+
+
+def test_the_host_of_the_configured_url_is_allowed_for_that_transform_only() -> None:
+    d = deliverer()
+    slack = Configured({}, "https://hooks.slack.com/services/T0/B0/x")
+    request = replace(RESEND, url="https://hooks.slack.com/services/T0/B0/x")
+    assert d.prepare(request, None, slack).url == request.url
+    assert d.prepare(replace(request, url="https://hooks.slack.com/other"), None, slack)
+    with pytest.raises(BlockedDestination, match="set the transform's url in transforms\\.toml"):
+        d.prepare(request, None)  # another transform, nothing configured
+    with pytest.raises(BlockedDestination):
+        d.prepare(replace(request, url="http://hooks.slack.com/x"), None, slack)  # not its port
+    with pytest.raises(BlockedDestination):
+        d.prepare(RESEND, None, slack)
 
 
 def send(status: int, headers: dict[str, str] | None = None) -> int:

@@ -34,7 +34,7 @@ from dodo_transform.errors import (
 from dodo_transform.outbound import batching
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.retry import MAX_ATTEMPTS, RETRY_WINDOW_SECONDS, backoff
-from dodo_transform.outbound.sender import Sender
+from dodo_transform.outbound.sender import NOTHING_CONFIGURED, Configured, Sender
 from dodo_transform.outgoing import OutgoingRequest, encode_json
 from dodo_transform.store import Attempt, Delivery, DeliveryStatus, DeliveryUpdate
 
@@ -76,6 +76,7 @@ class Dispatcher:
         *,
         write_key_for: Callable[[str], str | None],
         limiter: RateLimiter,
+        configured_for: Callable[[str], Configured] = lambda transform: NOTHING_CONFIGURED,
         dry_run: bool,
         retry_base_seconds: float = 5.0,
         concurrency: int = 16,
@@ -85,6 +86,7 @@ class Dispatcher:
     ) -> None:
         self.sender = sender
         self._write_key_for = write_key_for
+        self._configured_for = configured_for
         self._limiter = limiter
         self._dry_run = dry_run
         self._retry_base = retry_base_seconds
@@ -122,7 +124,10 @@ class Dispatcher:
         """The prepared request to send alone, or the batch (url, auth) and message it joins."""
         if delivery.request is None:
             raise FinalDelivery("the stored delivery has no request")
-        prepared = self.sender.prepare(delivery.request, self._write_key_for(delivery.transform))
+        transform = delivery.transform
+        prepared = self.sender.prepare(
+            delivery.request, self._write_key_for(transform), self._configured_for(transform)
+        )
         kind = batching.batchable(delivery.request.url, delivery.request.payload)
         if kind is None:
             return prepared

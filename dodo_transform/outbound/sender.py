@@ -1,11 +1,15 @@
 """Sending one request: Segment rewriting and auth, the allowlist, and httpx.
 
 `Sender.prepare` turns a handler's request into the exact one that goes
-out: Segment URLs are pointed at the configured endpoint (region, or a local
-server) and get `Authorization: Basic base64("<writeKey>:")` unless the
-handler set its own. Anything bound for a host off the allowlist raises
-`BlockedDestination` and is never sent; a request that breaks a rule of the
-wire (see `wire.py`) raises `FinalDelivery`, as it can never be sent.
+out: the transform's configured headers (`Configured`, from `transforms.toml`)
+are added unless the handler set the same header; Segment URLs are pointed at
+the configured endpoint (region, or a local server) and get
+`Authorization: Basic base64("<writeKey>:")` unless there is one already.
+Anything bound for a host off the allowlist (`Allowlist`: Segment's, the
+endpoint's, DODO_TRANSFORM_ALLOWED_HOSTS, and the host of the transform's own
+configured `url`) raises `BlockedDestination` and is never sent; a request that
+breaks a rule of the wire (see `wire.py`) raises `FinalDelivery`, as it can
+never be sent.
 `Sender.send` raises `RetryableDelivery` (network error, 408, 429, 5xx) or
 `FinalDelivery` (any other non-2xx, including redirects, which are never
 followed, and a request the HTTP client refuses to send).
@@ -15,7 +19,9 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -24,6 +30,53 @@ from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDe
 from dodo_transform.outbound import segment, wire
 from dodo_transform.outbound.retry import RETRYABLE_STATUS, parse_retry_after
 from dodo_transform.outgoing import OutgoingRequest
+
+
+@dataclass(frozen=True)
+class Configured:
+    """What `transforms.toml` says about where one transform's requests go and with what:
+    headers added to each (credentials: never shown) and its `url`, whose host it may send to
+    without DODO_TRANSFORM_ALLOWED_HOSTS."""
+
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    url: str = ""
+
+
+NOTHING_CONFIGURED = Configured()
+
+
+class Allowlist:
+    """The hosts requests may go to: Segment's, the Segment endpoint's, the extra ones listed
+    (on http and https), and per transform the host of its configured `url`."""
+
+    def __init__(self, segment_base_url: str, allowed_hosts: frozenset[str] = frozenset()) -> None:
+        endpoint = urlsplit(segment_base_url)
+        self._allowed = (
+            {_netloc(host, "https") for host in segment.SEGMENT_HOSTS}
+            | {_netloc(endpoint.netloc, endpoint.scheme)}
+            | {_netloc(host, "https") for host in allowed_hosts}
+            | {_netloc(host, "http") for host in allowed_hosts}
+        )
+
+    def allows(self, url: str, configured_url: str = "") -> bool:
+        destination = _netloc_of(url)
+        return destination in self._allowed or (
+            bool(configured_url) and destination == _netloc_of(configured_url)
+        )
+
+    def refusal(self, url: str) -> str:
+        """Why a request to `url` is blocked, and what to do."""
+        return (
+            f"{urlsplit(url).hostname or url!r} is not an allowed destination: add it to "
+            "DODO_TRANSFORM_ALLOWED_HOSTS, or set the transform's url in transforms.toml, "
+            "to send there"
+        )
+
+
+def with_headers(headers: Mapping[str, str], added: Mapping[str, str]) -> dict[str, str]:
+    """`headers` plus each of `added` whose name (in any case) is not among them."""
+    present = {name.lower() for name in headers}
+    return dict(headers) | {name: v for name, v in added.items() if name.lower() not in present}
 
 
 class Sender:
@@ -38,13 +91,7 @@ class Sender:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.segment_base_url = segment_base_url.rstrip("/")
-        endpoint = urlsplit(self.segment_base_url)
-        self._allowed = (
-            {_netloc(host, "https") for host in segment.SEGMENT_HOSTS}
-            | {_netloc(endpoint.netloc, endpoint.scheme)}
-            | {_netloc(host, "https") for host in allowed_hosts}
-            | {_netloc(host, "http") for host in allowed_hosts}
-        )
+        self.allowlist = Allowlist(self.segment_base_url, allowed_hosts)
         self._client = httpx.AsyncClient(
             timeout=timeout,
             follow_redirects=False,
@@ -52,7 +99,12 @@ class Sender:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 
-    def prepare(self, request: OutgoingRequest, write_key: str | None) -> OutgoingRequest:
+    def prepare(
+        self,
+        request: OutgoingRequest,
+        write_key: str | None,
+        configured: Configured = NOTHING_CONFIGURED,
+    ) -> OutgoingRequest:
         """The exact outgoing request; `BlockedDestination` if its host is not allowed,
         `FinalDelivery` if it can never be sent (checked again here for requests stored
         before a rule of the wire existed)."""
@@ -60,18 +112,15 @@ class Sender:
         if problem:
             raise FinalDelivery(f"cannot be sent: {problem}")
         url = request.url
-        headers = dict(request.headers)
+        # The handler's own header wins, as an endpoint's defaults give way in Svix.
+        headers = with_headers(request.headers, configured.headers)
         if segment.is_segment_url(url):
             url = self._to_segment_endpoint(url)
             if write_key and not _has(headers, "authorization"):
                 token = base64.b64encode(f"{write_key}:".encode()).decode()
                 headers["Authorization"] = f"Basic {token}"
-        parts = urlsplit(url)
-        if _netloc(parts.netloc, parts.scheme) not in self._allowed:
-            raise BlockedDestination(
-                f"{parts.hostname or url!r} is not an allowed destination: add it to "
-                "DODO_TRANSFORM_ALLOWED_HOSTS to send there"
-            )
+        if not self.allowlist.allows(url, configured.url):
+            raise BlockedDestination(self.allowlist.refusal(url))
         if not _has(headers, "content-type"):
             headers["Content-Type"] = "application/json"
         return replace(request, url=url, headers=headers)
@@ -118,6 +167,11 @@ class Sender:
 
 def _has(headers: dict[str, str], name: str) -> bool:
     return any(key.lower() == name for key in headers)
+
+
+def _netloc_of(url: str) -> str:
+    parts = urlsplit(url)
+    return _netloc(parts.netloc, parts.scheme)
 
 
 def _netloc(netloc: str, scheme: str) -> str:

@@ -1,10 +1,11 @@
-"""From a transform's outcome to the deliveries stored for it, and whose write key they use."""
+"""From a transform's outcome to the deliveries stored for it, and the credentials they use."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dodo_transform.outbound import segment
+from dodo_transform.outbound.sender import Configured
 from dodo_transform.settings import Settings
 from dodo_transform.store import DeliveryStatus, NewDelivery
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
@@ -47,3 +48,9 @@ def write_key_for(settings: Settings, registry: Registry, transform: str) -> str
         return own
     key = settings.segment_write_key
     return key.get_secret_value() if key is not None else None
+
+
+def configured_for(registry: Registry, transform: str) -> Configured:
+    """The transform's headers and url from transforms.toml, as the sender applies them."""
+    settings = registry.settings(transform)
+    return Configured(settings.header_values(), settings.url)

@@ -97,7 +97,8 @@ class TransformStage:
     def transform(
         self, stored_events: Sequence[StoredEvent], enabled: Sequence[Transform]
     ) -> dict[int, list[NewDelivery]]:
-        """Every enabled transform's deliveries for each event (blocking: runs off the loop).
+        """Every enabled transform's deliveries for each event it receives (its `events` in
+        transforms.toml; blocking: runs off the loop).
 
         The handlers run all at once (in the sandbox processes, by default); quarantined
         versions are not run.
@@ -105,14 +106,19 @@ class TransformStage:
         results: dict[int, list[NewDelivery]] = {stored.id: [] for stored in stored_events}
         pairs: list[tuple[StoredEvent, Transform, Event]] = []
         for stored in stored_events:
+            # A transform whose `events` leave this type out stores nothing for it, as a Dodo
+            # endpoint not subscribed to it is never sent it.
+            receivers = [
+                t for t in enabled if self.registry.settings(t.name).receives(stored.event_type)
+            ]
             try:
                 event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
             except UnicodeDecodeError:
                 # Ingest only stores UTF-8 bodies; a store written otherwise still ends here.
                 error = "the stored event body is not UTF-8 text"
-                results[stored.id] = [_failed(transform, error) for transform in enabled]
+                results[stored.id] = [_failed(transform, error) for transform in receivers]
                 continue
-            pairs.extend((stored, transform, event) for transform in enabled)
+            pairs.extend((stored, transform, event) for transform in receivers)
         # Decided once, before recording: recording counts strikes and may quarantine more.
         skip = [self._is_quarantined(transform) for _, transform, _ in pairs]
         to_run = [(t, e) for (_, t, e), skipped in zip(pairs, skip, strict=True) if not skipped]

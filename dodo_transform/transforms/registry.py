@@ -5,11 +5,19 @@ changed are compiled again. A file that fails to compile keeps its last good
 version in service and its error is kept in `errors`, for the log and the
 admin API. `current()` returns an immutable snapshot, so an event that started
 on one version of a transform finishes on it even if the file changes.
+
+Besides `url`, `env`, `enabled` and `write_key`, a table may say which event types the
+transform receives (`events`, exact names or a trailing `*`) and which headers go with
+every request it makes (`headers`, whose `${NAME}` references are read from the
+environment when the file is loaded). Those header values are credentials: the settings
+keep them apart (`header_values()`), never in a field that is shown or logged.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 import tomllib
 from collections.abc import Mapping
@@ -17,9 +25,21 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from dodo_transform.errors import ConfigError, HandlerError
+from dodo_transform.outbound import wire
+from dodo_transform.outgoing import redact_headers
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.limits import Limits
 
@@ -27,9 +47,19 @@ CONFIG_FILE = "transforms.toml"
 log = logging.getLogger(__name__)
 
 
+_EVENT_PATTERN = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*(\.?\*)?|\*")
+_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class TransformSettings(BaseModel):
     """One table of `transforms.toml`, typed strictly: `enabled = "false"` is an error, not
-    true, and an unknown key is an error, not ignored."""
+    true, and an unknown key is an error, not ignored.
+
+    `headers` holds the values as written (`"Bearer ${RESEND_API_KEY}"`); the values to send,
+    references filled in from the environment given as validation context, are
+    `header_values()`. A reference to a variable that is not set is an error naming it.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -37,20 +67,111 @@ class TransformSettings(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
     write_key: str | None = None
+    events: list[str] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    _header_values: dict[str, str] = PrivateAttr(default_factory=dict)
+    _unset: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("events")
+    @classmethod
+    def _check_events(cls, events: list[str] | None) -> list[str] | None:
+        if events == []:
+            raise PydanticCustomError(
+                "config", "events = [] receives no event: use enabled = false to turn it off"
+            )
+        for pattern in events or ():
+            if not _EVENT_PATTERN.fullmatch(pattern):
+                raise PydanticCustomError(
+                    "config",
+                    f"events: {pattern!r} is not an event type (e.g. payment.succeeded) "
+                    "or a prefix ending in * (e.g. subscription.*)",
+                )
+        return events
+
+    @model_validator(mode="after")
+    def _fill_in_headers(self, info: ValidationInfo) -> TransformSettings:
+        context = info.context or {}
+        environ: Mapping[str, str] = context.get("environ", {})
+        problems = []
+        for name, template in self.headers.items():
+            problem = _template_problem(name, template)
+            unset = [ref for ref in _REFERENCE.findall(template) if ref not in environ]
+            if unset and not problem:
+                if not context.get("unset_ok"):
+                    problem = f"{', '.join(unset)} is not set in the environment"
+                self._unset += [ref for ref in unset if ref not in self._unset]
+            value = _REFERENCE.sub(lambda match: environ.get(match[1], ""), template)
+            problem = problem or wire.header_problem(name, value)
+            if problem:
+                problems.append(f"headers.{name}: {problem}")
+            self._header_values[name] = value
+        if problems:
+            raise PydanticCustomError("config", "; ".join(problems))
+        return self
+
+    def receives(self, event_type: str) -> bool:
+        """Whether `events` lets this transform see events of `event_type` (absent: all)."""
+        if self.events is None:
+            return True
+        return any(
+            event_type == pattern or (pattern.endswith("*") and event_type.startswith(pattern[:-1]))
+            for pattern in self.events
+        )
+
+    def header_values(self) -> Mapping[str, str]:
+        """The headers to send, references filled in: credentials, never to be shown."""
+        return MappingProxyType(self._header_values)
+
+    def unset_variables(self) -> tuple[str, ...]:
+        """Variables `headers` refers to that were not set (only when read with `unset_ok`:
+        `test` and `check` warn instead of refusing, as they send nothing)."""
+        return tuple(self._unset)
 
 
-def read_settings(directory: Path) -> dict[str, TransformSettings]:
+def _template_problem(name: str, template: str) -> str | None:
+    """What is wrong with a header's `${NAME}` references, if anything.
+
+    A header filled from the environment must have a name that redaction recognises as a
+    credential's (`Authorization`, `X-Api-Key`, ...), for requests are shown with their
+    headers (dry runs, `test`) and the value would be shown with them.
+    """
+    references = _REFERENCE.findall(template)
+    if not references:
+        return None
+    for reference in references:
+        if not _VARIABLE.fullmatch(reference):
+            return (
+                f"${{{reference}}} is not a variable reference: write ${{NAME}} with letters, "
+                "digits and _"
+            )
+    if redact_headers({name: ""})[name] != "[redacted]":
+        return (
+            "a value from the environment is a credential, but a header of this name would be "
+            "shown where requests are shown: name it like one (Authorization, X-Api-Key, "
+            "X-Auth-Token, ...)"
+        )
+    return None
+
+
+def read_settings(
+    directory: Path, environ: Mapping[str, str] | None = None, *, unset_ok: bool = False
+) -> dict[str, TransformSettings]:
     """Parse `transforms.toml` in `directory`; an absent file means defaults for all.
 
+    `${NAME}` in headers is read from `environ` (default: this process's environment); a
+    variable that is not set is a problem unless `unset_ok` (see `unset_variables`).
     Raises `ConfigError` naming every problem (file, table and key) if any table is bad.
     """
-    tables, problems = _read_tables(directory)
+    environ = os.environ if environ is None else environ
+    tables, problems = _read_tables(directory, environ, unset_ok=unset_ok)
     if problems:
         raise ConfigError(f"{directory / CONFIG_FILE}: " + "; ".join(problems.values()))
     return tables
 
 
-def _read_tables(directory: Path) -> tuple[dict[str, TransformSettings], dict[str, str]]:
+def _read_tables(
+    directory: Path, environ: Mapping[str, str], *, unset_ok: bool = False
+) -> tuple[dict[str, TransformSettings], dict[str, str]]:
     """The good tables of `transforms.toml`, and a problem for each bad one, by table name.
 
     Raises `ConfigError` when the file cannot be read as TOML at all.
@@ -69,7 +190,8 @@ def _read_tables(directory: Path) -> tuple[dict[str, TransformSettings], dict[st
             problems[name] = f"[{name}] must be a table, not {_shown(table)}"
             continue
         try:
-            good[name] = TransformSettings.model_validate(table)
+            context = {"environ": environ, "unset_ok": unset_ok}
+            good[name] = TransformSettings.model_validate(table, context=context)
         except ValidationError as error:
             problems[name] = "; ".join(_problem(name, item) for item in error.errors())
     return good, problems
@@ -79,6 +201,7 @@ _EXPECTED = {
     "bool_type": "true or false",
     "string_type": "a string",
     "dict_type": "a table of strings",
+    "list_type": "an array of strings",
 }
 _TOML_TYPES = [
     (bool, "a boolean"),
@@ -95,6 +218,8 @@ def _problem(name: str, item: Any) -> str:
     if item["type"] == "extra_forbidden":
         known = ", ".join(sorted(TransformSettings.model_fields))
         return f"[{name}] {key}: unknown key (known: {known})"
+    if item["type"] == "config":
+        return f"[{name}] {item['msg']}"
     expected = _EXPECTED.get(item["type"], item["msg"].lower())
     return f"[{name}] {key} must be {expected}, not {_shown(item['input'])}"
 
@@ -104,9 +229,11 @@ def _shown(value: object) -> str:
     return f"{value!r} ({kind})"
 
 
-def load_file(path: Path, limits: Limits | None = None) -> Transform:
+def load_file(
+    path: Path, limits: Limits | None = None, environ: Mapping[str, str] | None = None
+) -> Transform:
     """Compile one file with its settings from the `transforms.toml` beside it."""
-    settings = read_settings(path.parent).get(path.stem, TransformSettings())
+    settings = read_settings(path.parent, environ).get(path.stem, TransformSettings())
     return Transform.from_file(
         path, default_url=settings.url, env=settings.env, limits=limits or Limits()
     )
@@ -115,9 +242,16 @@ def load_file(path: Path, limits: Limits | None = None) -> Transform:
 class Registry:
     """The compiled transforms of one folder, reloadable while in use."""
 
-    def __init__(self, directory: Path, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        limits: Limits | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """`environ` fills in `${NAME}` in headers at each reload (default: os.environ)."""
         self.directory = directory
         self.limits = limits or Limits()
+        self._environ = os.environ if environ is None else environ
         self._lock = threading.Lock()
         self._transforms: Mapping[str, Transform] = MappingProxyType({})
         self._settings: dict[str, TransformSettings] = {}
@@ -169,7 +303,7 @@ class Registry:
         the file is not readable, so every name)."""
         path = self.directory / CONFIG_FILE
         try:
-            tables, problems = _read_tables(self.directory)
+            tables, problems = _read_tables(self.directory, self._environ)
         except ConfigError as error:
             errors[CONFIG_FILE] = str(error)
             return None
