@@ -255,15 +255,25 @@ def replay(
     delivery_id: Annotated[int | None, typer.Argument(help="The delivery to replay.")] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Replay every failed delivery.")] = False,
     dead: Annotated[bool, typer.Option("--dead", help="Replay every dead delivery.")] = False,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay every delivery in this status: failed, dead, or a held one "
+            "(invalid, blocked, dry_run) once its cause is fixed."
+        ),
+    ] = None,
     server: ServerOption = None,
 ) -> None:
-    """Re-run the current transform on the stored event of a failed or dead delivery."""
-    if (delivery_id is None) == (not failed and not dead):
-        fail("give a delivery id, or --failed / --dead")
+    """Re-run the current transform on the stored event of a failed, dead or held delivery."""
+    chosen = [name for name, on in (("failed", failed), ("dead", dead)) if on]
+    if status is not None:
+        chosen.append(status)
+    if (delivery_id is None) == (not chosen) or len(chosen) > 1:
+        fail("give a delivery id, or one of --failed, --dead, --status STATUS")
     if delivery_id is not None:
         answer = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server)
     else:
-        answer = admin_call("POST", "/api/replay", server, status="failed" if failed else "dead")
+        answer = admin_call("POST", "/api/replay", server, status=chosen[0])
     out.print(json.dumps(answer), markup=False)
 
 

@@ -260,3 +260,43 @@ def test_every_stored_payload_and_text_is_shown(tmp_path: Path) -> None:
         assert json.loads(event["body"]) == body  # the body exactly as received
 
     run_with_relay(tmp_path, test, segment_write_key="wk_test")
+
+
+def test_held_messages_are_released_by_a_replay_once_the_cause_is_fixed(tmp_path: Path) -> None:
+    """A message Segment would drop is held as `invalid`; once the handler sets a userId, its
+    replay sends it. Held statuses are accepted by the bulk replay too."""
+    no_user = TRACK.replace("userId: 'u', ", "")
+
+    async def test(relay: Relay) -> None:
+        await relay.reload_with(no_user)
+        await relay.post("msg_held")
+        (held,) = await relay.until(lambda: relay.deliveries("invalid"))
+        assert "neither userId nor anonymousId" in held["error"]
+        await relay.reload_with(TRACK)
+        answer = await relay.client.post(f"/api/deliveries/{held['id']}/replay")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["statuses"] == ["pending"]
+        (sent,) = await relay.until(lambda: relay.deliveries("delivered"))
+        assert sent["event_id"] == held["event_id"]
+        assert [d["id"] for d in await relay.deliveries("replayed")] == [held["id"]]
+        for status in ("invalid", "blocked", "dry_run"):
+            bulk = await relay.client.post("/api/replay", params={"status": status})
+            assert bulk.status_code == 200 and bulk.json() == {"replayed": [], "errors": []}
+
+    run_with_relay(tmp_path, test, segment_write_key="wk_test")
+
+
+def test_a_dry_run_is_replayed_into_another_dry_run_until_a_write_key_is_set(
+    tmp_path: Path,
+) -> None:
+    async def test(relay: Relay) -> None:
+        await relay.reload_with(TRACK)
+        await relay.post("msg_dry")
+        (recorded,) = await relay.until(lambda: relay.deliveries("dry_run"))
+        answer = await relay.client.post(f"/api/deliveries/{recorded['id']}/replay")
+        assert answer.status_code == 200 and answer.json()["statuses"] == ["pending"]
+        (again,) = await relay.until(lambda: relay.deliveries("dry_run"))
+        assert again["id"] != recorded["id"] and again["generation"] == 1
+        assert [d["id"] for d in await relay.deliveries("replayed")] == [recorded["id"]]
+
+    run_with_relay(tmp_path, test)

@@ -22,7 +22,8 @@ log = logging.getLogger("dodo_transform.pipeline")
 
 
 class ReplayError(DodoTransformError):
-    """A delivery cannot be replayed (unknown, not failed or dead, or its transform is gone)."""
+    """A delivery cannot be replayed (unknown, not failed, dead or held, or its transform is
+    gone)."""
 
 
 class UnknownDelivery(ReplayError):
@@ -30,14 +31,15 @@ class UnknownDelivery(ReplayError):
 
 
 def check_replayable(store: Store, delivery_id: int) -> None:
-    """Raise `ReplayError` unless the delivery exists and is failed or dead."""
+    """Raise `ReplayError` unless the delivery exists and is failed, dead or held."""
     delivery = store.get_delivery(delivery_id)
     if delivery is None:
         raise UnknownDelivery(f"no delivery {delivery_id}")
     if delivery.status not in REPLAYABLE_STATUSES:
         raise ReplayError(
             f"delivery {delivery_id} is {delivery.status}; "
-            "only failed or dead deliveries are replayed"
+            "only failed or dead deliveries, and held ones (invalid, blocked, dry_run), "
+            "are replayed"
         )
 
 

@@ -30,6 +30,7 @@ from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import OutgoingRequest, well_formed
 from dodo_transform.store.migrations import migrate_postgres
 from dodo_transform.store.records import (
+    REPLAYABLE_STATUSES,
     Attempt,
     Delivery,
     DeliveryStatus,
@@ -54,7 +55,7 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 LISTEN_POLL_SECONDS = 0.5  # how soon a listener notices it is asked to stop
 LISTEN_RETRY_SECONDS = 1.0
 
-_REPLAYABLE = (DeliveryStatus.FAILED.value, DeliveryStatus.DEAD.value)
+_REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
 _PENDING = DeliveryStatus.PENDING.value
 _NO_CURSOR = 2**63 - 1  # larger than any id: the first page
 

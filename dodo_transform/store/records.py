@@ -42,8 +42,15 @@ FINAL_STATUSES = frozenset(
         DeliveryStatus.CANCELLED,
     }
 )
-# In the order the API names them.
-REPLAYABLE_STATUSES = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+# In the order the API names them. Held messages are released the same way: replayed after
+# the handler, the allowlist or the write key is fixed, they run through the current version.
+REPLAYABLE_STATUSES = (
+    DeliveryStatus.FAILED,
+    DeliveryStatus.DEAD,
+    DeliveryStatus.INVALID,
+    DeliveryStatus.BLOCKED,
+    DeliveryStatus.DRY_RUN,
+)
 
 
 @dataclass(frozen=True)

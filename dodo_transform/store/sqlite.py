@@ -30,6 +30,7 @@ from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import OutgoingRequest, well_formed
 from dodo_transform.store.migrations import migrate_sqlite
 from dodo_transform.store.records import (
+    REPLAYABLE_STATUSES,
     Attempt,
     Delivery,
     DeliveryStatus,
@@ -40,7 +41,8 @@ from dodo_transform.store.records import (
     StoredEvent,
 )
 
-_REPLAYABLE = (DeliveryStatus.FAILED, DeliveryStatus.DEAD)
+_REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
+_REPLAYABLE_MARKS = ",".join("?" * len(_REPLAYABLE))
 _NO_CURSOR = 2**63 - 1  # larger than any id: the first page
 
 _DELIVERY_COLUMNS = """
@@ -179,7 +181,7 @@ class SqliteStore:
             generation = int(row[0]) + 1
             db.execute(
                 "UPDATE deliveries SET status = ?, updated_at = ?"
-                " WHERE event_id = ? AND transform = ? AND status IN (?, ?)",
+                f" WHERE event_id = ? AND transform = ? AND status IN ({_REPLAYABLE_MARKS})",
                 (DeliveryStatus.REPLAYED, self._clock(), event_id, transform, *_REPLAYABLE),
             )
             self._insert(db, event_id, generation, results)

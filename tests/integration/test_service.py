@@ -333,3 +333,67 @@ def test_the_pipeline_can_run_inside_the_http_process(
         assert server.wait_until(lambda: len(server.deliveries("delivered")) == 2)
     finally:
         server.stop()
+
+
+def test_blocked_messages_are_released_after_the_allowlist_is_fixed(
+    workdir: Path, standin: SegmentStandIn
+) -> None:
+    (workdir / "transforms" / "partner.js").write_text(
+        "function handler(w) { w.url = 'https://partner.example.com/hook'; return w; }"
+    )
+    server = Server(workdir, server_env(standin)).start()
+    try:
+        server.post(example("dispute.opened"))
+        (blocked,) = server.wait_until(lambda: server.deliveries("blocked"), what="blocked")
+        assert blocked["attempts"] == 0
+        server.stop()
+        server.env = {**server.env, "DODO_TRANSFORM_ALLOWED_HOSTS": "partner.example.com"}
+        server.start()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dodo_transform",
+                "replay",
+                "--status",
+                "blocked",
+                "--server",
+                server.url,
+            ],
+            capture_output=True,
+            text=True,
+            env=server.env,
+            cwd=workdir,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["replayed"] == [blocked["id"]]
+        # Released: now tried for real (the host does not resolve here, so it is retried).
+        tried = server.wait_until(
+            lambda: [
+                d for d in server.deliveries() if d["transform"] == "partner" and d["attempts"] > 0
+            ],
+            what="an attempt at the released message",
+        )
+        assert tried[0]["status"] in ("pending", "dead")
+        refused = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dodo_transform",
+                "replay",
+                "--failed",
+                "--status",
+                "dead",
+                "--server",
+                server.url,
+            ],
+            capture_output=True,
+            text=True,
+            env=server.env,
+            cwd=workdir,
+            timeout=60,
+        )
+        assert refused.returncode == 2 and "one of --failed, --dead, --status" in refused.stderr
+    finally:
+        server.stop()
