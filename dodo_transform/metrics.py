@@ -71,6 +71,12 @@ class PipelineMetrics:
             ["transform", "status"],
             registry=self.registry,
         )
+        self.quarantined = Gauge(
+            "dodo_transform_quarantined",
+            "1 while the transform's current version is quarantined (hit its limits).",
+            ["transform"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "dodo_delivery_latency_seconds",
             "From webhook received to delivered.",

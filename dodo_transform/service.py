@@ -129,6 +129,7 @@ class Service:
             start=self.start,
             stop=stop,
             loaded=lambda: self.loaded,
+            quarantined=self.quarantined,
             run_trials=trials.run,
             dry_run=self.settings.dry_run,
         )
@@ -147,6 +148,14 @@ class Service:
         if self.settings.role == "ingest":
             return []  # other instances run the pipeline
         return ["the pipeline is not running"]
+
+    def quarantined(self) -> list[tuple[str, str]]:
+        """The transform versions the pipeline has quarantined, wherever it runs."""
+        if self.worker is not None:
+            return self.worker.quarantined()
+        if self.pipeline is not None:
+            return self.pipeline.transforming.quarantined()
+        return []
 
     def render_pipeline_metrics(self) -> bytes:
         if self.worker is not None:

@@ -69,6 +69,7 @@ class TransformStage:
         self._store = store_call
         self._lease = lease_seconds
         self._quarantine: dict[tuple[str, str], int] = {}  # (name, version) -> limit strikes
+        self._flagged: set[str] = set()  # names shown as quarantined in the metrics
 
     async def step(self) -> bool:
         """Transform one batch of new events; False when there was none."""
@@ -181,10 +182,14 @@ class TransformStage:
         """Consecutive limit errors put a transform version in quarantine (see QUARANTINED)."""
         key = (transform.name, transform.version)
         if not outcome.hit_limit:
-            self._quarantine.pop(key, None)
+            if self._quarantine.pop(key, None) is not None or transform.name in self._flagged:
+                self._flagged.discard(transform.name)  # a version that runs well again
+                self.metrics.quarantined.labels(transform.name).set(0)
             return
         self._quarantine[key] = strikes = self._quarantine.get(key, 0) + 1
         if strikes == STRIKES:
+            self._flagged.add(transform.name)
+            self.metrics.quarantined.labels(transform.name).set(1)
             log.error(
                 "transform quarantined",
                 extra={

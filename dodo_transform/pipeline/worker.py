@@ -79,6 +79,14 @@ class WorkerProcess:
         self._process.start()
         self._started_at = time.time()
 
+    def quarantined(self) -> list[tuple[str, str]]:
+        """(name, version) of the transform versions the worker has quarantined."""
+        try:
+            beat = json.loads(self.heartbeat_file.read_text())
+        except (OSError, ValueError):
+            return []
+        return [(str(name), str(version)) for name, version in beat.get("quarantined", [])]
+
     def problems(self) -> list[str]:
         """Why the worker cannot work now, from its liveness and its last heartbeat."""
         if not self.alive:
@@ -148,7 +156,12 @@ async def report(
 ) -> None:
     """In the worker: publish metrics and a heartbeat every second until stopped."""
     while not stop.is_set():
-        beat = {"at": time.time(), "pid": os.getpid(), "problems": pipeline.problems()}
+        beat = {
+            "at": time.time(),
+            "pid": os.getpid(),
+            "problems": pipeline.problems(),
+            "quarantined": pipeline.transforming.quarantined(),
+        }
         _replace(data_dir / HEARTBEAT_FILE, json.dumps(beat).encode())
         _replace(data_dir / METRICS_FILE, metrics.render())
         with contextlib.suppress(TimeoutError):

@@ -120,6 +120,9 @@ class TransformOut(BaseModel):
     file: str | None
     enabled: bool
     load_error: str | None
+    # This version hit its resource limit on several events in a row and is not run until
+    # the file changes; its events are stored as `failed`.
+    quarantined: bool
 
 
 def delivery_out(delivery: Delivery) -> DeliveryOut:
@@ -335,6 +338,7 @@ async def replay_all(context: Context, status: str = Query("failed")) -> BulkRep
 async def transforms(context: Context) -> list[TransformOut]:
     registry = context.registry
     current, errors = registry.current(), registry.errors
+    quarantined = set(context.quarantined())
     return [
         TransformOut(
             name=name,
@@ -342,6 +346,7 @@ async def transforms(context: Context) -> list[TransformOut]:
             file=current[name].filename if name in current else None,
             enabled=registry.settings(name).enabled,
             load_error=errors.get(name),
+            quarantined=name in current and (name, current[name].version) in quarantined,
         )
         for name in sorted(current.keys() | errors.keys())
     ]

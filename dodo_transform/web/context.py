@@ -46,6 +46,8 @@ class WebContext:
     start: Callable[[], Awaitable[None]] = _nothing
     stop: Callable[[], Awaitable[None]] = _nothing
     loaded: Callable[[], bool] = field(default=lambda: True)
+    # (name, version) of every transform version the pipeline has quarantined.
+    quarantined: Callable[[], list[tuple[str, str]]] = list
     # The console: run unsaved handlers on events in a sandbox process of its own
     # (blocking; None: no test runs here), and whether deliveries are only recorded.
     run_trials: Callable[[Sequence[Run]], list[Outcome]] | None = None

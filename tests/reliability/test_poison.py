@@ -95,6 +95,18 @@ def test_poison_transforms_do_not_hold_up_healthy_ones(
         peak = sum(process_memory(pid).peak_mb for pid in [worker, *descendants(worker)])
         assert peak < WORKER_PEAK_MB, f"the worker peaked at {peak:.0f} MB"
 
+        # Quarantine is visible: in the admin API and in the metrics (the worker reports them).
+        shown = {t["name"]: t["quarantined"] for t in server.api("GET", "/api/transforms").json()}
+        assert {name for name, on in shown.items() if on} == set(LIMIT_HITTERS)
+        server.wait_until(
+            lambda: all(
+                f'dodo_transform_quarantined{{transform="{name}"}} 1.0'
+                in server.api("GET", "/metrics").text
+                for name in LIMIT_HITTERS
+            ),
+            what="the quarantine in /metrics",
+        )
+
         failed = server.deliveries("failed")
         for name in LIMIT_HITTERS:
             errors = [d["error"] for d in failed if d["transform"] == name]
