@@ -360,3 +360,14 @@ def test_text_with_lone_surrogates_is_stored_repaired_and_never_fails_a_write(
     store.claim_replays(10, 60)
     store.finish_replay(sent.id, (), "\ud83d")
     assert store.get_replay(sent.id).error == "\ufffd"  # type: ignore[union-attr]
+
+
+def test_the_sqlite_file_and_its_wal_are_readable_by_the_owner_only(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "data" / "store.db")
+    try:
+        store.add_events([NewEvent("msg_1", "a", b"{}")])
+        modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "data").iterdir()}
+    finally:
+        store.close()
+    assert modes["store.db"] == 0o600 and modes["store.db-wal"] == 0o600
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700

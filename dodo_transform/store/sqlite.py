@@ -75,7 +75,12 @@ class SqliteStore:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # It holds customers' emails: owner only (SQLite gives its WAL the same mode), also
+            # for a file an older release made 0644.
+            path.touch(mode=0o600)
+            with contextlib.suppress(OSError):
+                path.chmod(0o600)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
