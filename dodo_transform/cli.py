@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -17,9 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dodo_transform import signing
+from dodo_transform import __version__, signing
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
 from dodo_transform.settings import WEBHOOK_PATH, Settings, load_settings
+from dodo_transform.store.records import DeliveryStatus
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
 from dodo_transform.transforms.event import Event
@@ -28,11 +30,29 @@ from dodo_transform.webhook_secret import signing_secrets
 
 app = typer.Typer(
     add_completion=False,
+    # Plain help: rich markup would eat the "[default]" hints and show flags as "<bool>".
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Run Dodo Payments webhook transformations and deliver them to Segment.",
 )
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def show_version(value: bool) -> None:
+    if value:
+        out.print(f"dodo-transform {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Run Dodo Payments webhook transformations and deliver them to Segment."""
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -182,21 +202,30 @@ def serve(
 @app.command()
 def send(
     event: Annotated[Path, typer.Argument(help="A webhook body to sign and send.")],
-    url: Annotated[str | None, typer.Option(help="Where to post it [the local service].")] = None,
+    server: ServerOption = None,
+    url: Annotated[
+        str | None, typer.Option(help="The full webhook URL, instead of --server.")
+    ] = None,
     webhook_id: Annotated[
         str | None, typer.Option("--id", help="The webhook-id [a new one].")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The service's data dir, for its signing secret.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
 ) -> None:
     """Sign EVENT with the configured secret and post it, as Dodo would."""
-    settings = settings_from(config)
+    settings = settings_from(config, data_dir=data_dir)
     body = read_event(event).body.encode("utf-8")
     try:
         secrets, _ = signing_secrets(settings, create=False)
     except ConfigError as error:
         fail(str(error))
-    target = url or f"http://{settings.host}:{settings.port}{WEBHOOK_PATH}"
-    headers = signing.sign(secrets[0], webhook_id or f"msg_{uuid.uuid4().hex}", body)
+    target = url or base_url(settings, server) + WEBHOOK_PATH
+    try:
+        headers = signing.sign(secrets[0], webhook_id or f"msg_{uuid.uuid4().hex}", body)
+    except ConfigError as error:
+        fail(f"DODO_WEBHOOK_SECRET: {error}")
     headers["Content-Type"] = "application/json"
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=15)
@@ -206,9 +235,17 @@ def send(
     raise typer.Exit(0 if response.is_success else 1)
 
 
+def base_url(settings: Settings, server: str | None) -> str:
+    """Where the service is: --server, else where `serve` with these settings listens."""
+    if server:
+        return server.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
 def admin_call(method: str, path: str, server: str | None, **params: str | int | None) -> object:
     settings = settings_from()
-    base = server or f"http://{settings.host}:{settings.port}"
+    base = base_url(settings, server)
     headers = {}
     if settings.admin_token is not None:
         headers["Authorization"] = f"Bearer {settings.admin_token.get_secret_value()}"
@@ -217,37 +254,66 @@ def admin_call(method: str, path: str, server: str | None, **params: str | int |
         response = httpx.request(method, base + path, params=query, headers=headers, timeout=60)
     except httpx.HTTPError as error:
         fail(f"cannot reach {base}: {error}. Is `dodo-transform serve` running?")
+    try:
+        answer = response.json() if response.content else None
+    except ValueError:
+        fail(
+            f"{base} answered {path} with HTTP {response.status_code} and no JSON: is it "
+            "dodo-transform? Give its base URL with --server, e.g. http://127.0.0.1:8000"
+        )
     if not response.is_success:
-        detail = response.json().get("detail", response.text) if response.content else ""
-        fail(f"{method} {path}: HTTP {response.status_code}: {detail}", code=1)
-    return response.json()
+        fail(f"{method} {path}: HTTP {response.status_code}: {_detail(answer)}", code=1)
+    return answer
+
+
+def _detail(answer: object) -> str:
+    """An API error's `detail` as one line (FastAPI's 422 gives a list of problems)."""
+    detail = answer.get("detail", answer) if isinstance(answer, dict) else answer
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{item.get('loc', ['?'])[-1]}: {item.get('msg', item)}"
+            if isinstance(item, dict)
+            else str(item)
+            for item in detail
+        )
+    return str(detail)
 
 
 @app.command()
 def deliveries(
-    status: Annotated[str | None, typer.Option(help="Only this status, e.g. failed, dead.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    status: Annotated[
+        DeliveryStatus | None, typer.Option(help="Only this status, e.g. failed, dead.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="At most this many, newest first.")
+    ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
     server: ServerOption = None,
 ) -> None:
     """List deliveries with their status, from the running service."""
-    rows = admin_call("GET", "/api/deliveries", server, status=status, limit=limit)
+    rows = admin_call(
+        "GET", "/api/deliveries", server, status=status.value if status else None, limit=limit
+    )
     assert isinstance(rows, list)
     if as_json:
         print(json.dumps(rows))
         return
-    table = Table("id", "webhook", "event", "transform", "status", "tries", "error")
+    if not rows:
+        out.print("no deliveries yet: send one with `dodo-transform send FILE`")
+        return
+    table = Table("id", "updated", "webhook", "event", "transform", "status", "tries", "error")
     for row in rows:
         table.add_row(
             str(row["id"]),
+            datetime.fromtimestamp(row["updated_at"]).strftime("%Y-%m-%d %H:%M:%S"),
             row["webhook_id"],
             row["event_type"],
             row["transform"],
             row["status"],
             str(row["attempts"]),
-            (row["error"] or "")[:80],
+            row["error"] or "",  # whole: the table wraps it
         )
-    out.print(table)
+    out.print(table, markup=False)
 
 
 @app.command()

@@ -36,7 +36,7 @@ from dodo_transform.pipeline import worker
 from dodo_transform.pipeline.outcomes import configured_for, write_key_for
 from dodo_transform.pipeline.runner import IDLE_POLL_SECONDS, Pipeline
 from dodo_transform.pipeline.worker import WorkerProcess
-from dodo_transform.settings import WEBHOOK_PATH, Settings
+from dodo_transform.settings import DEFAULT_ADDRESS, WEBHOOK_PATH, Settings
 from dodo_transform.store import DeliveryStatus, Store, is_postgres, open_store
 from dodo_transform.store.intake import Intake
 from dodo_transform.transforms.registry import Registry
@@ -313,36 +313,68 @@ def _depth(read: Callable[[], int]) -> Callable[[], float]:
 
 
 def banner(service: Service) -> str:
+    """What a person starting the service needs to know, and what to do next."""
     settings = service.settings
-    url = f"http://{settings.host}:{settings.port}{WEBHOOK_PATH}"
+    base = f"http://{settings.host}:{settings.port}"
     mode = (
         "DRY RUN: no SEGMENT_WRITE_KEY, requests are recorded, not sent"
         if settings.dry_run
         else f"LIVE: delivering to {settings.segment_base_url}"
     )
     lines = [
-        "dodo-transform is running",
+        f"dodo-transform is running on {base}",
+        f"  console:    {base}/",
+        f"  webhooks:   {base}{WEBHOOK_PATH} (local: give Dodo your public HTTPS URL,"
+        " see docs/going-live.md)",
         f"  mode:       {mode}",
-        f"  webhook URL to give Dodo: {url}",
         f"  transforms: {settings.transforms.resolve()}",
         f"  data:       {settings.data_dir.resolve()}",
     ]
-    if service.created_secret:
-        secret = (settings.data_dir / SECRET_FILE).read_text().strip()
-        lines.append(f"  new signing secret (kept in {settings.data_dir / SECRET_FILE}): {secret}")
-    elif not settings.secrets:
-        lines.append(f"  signing secret: kept in {settings.data_dir / SECRET_FILE}")
+    if not settings.secrets:
+        # Never printed: logs are kept (journald); the file is readable by the owner only.
+        made = "a new signing secret" if service.created_secret else "the signing secret"
+        lines.append(
+            f"  signing:    {made} for local trials is in {settings.data_dir / SECRET_FILE};"
+            " for Dodo, set DODO_WEBHOOK_SECRET to the secret its dashboard shows"
+        )
     if settings.admin_token is None or not settings.admin_token.get_secret_value():
         lines.append(
             "  admin API:  loopback only, no proxies (set DODO_TRANSFORM_ADMIN_TOKEN to use it"
             " behind a proxy)"
         )
-    lines.append("  try it: dodo-transform send examples/events/payment.succeeded.json")
+    server = "" if (settings.host, settings.port) == DEFAULT_ADDRESS else f" --server {base}"
+    example = "examples/events/payment.succeeded.json"
+    lines.append(f"  try it:     dodo-transform send {example}{server}")
     return "\n".join(lines)
+
+
+def preflight(settings: Settings) -> None:
+    """Refuse settings that cannot work before anything is created (secret, data dir, store)."""
+    folder = settings.transforms
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(
+            f"transforms folder {folder} {what}: point --transforms (DODO_TRANSFORM_TRANSFORMS)"
+            " at the folder of handler .js files"
+        )
+    data = settings.data_dir
+    if data.exists() and not data.is_dir():
+        raise ConfigError(
+            f"data dir {data} is a file: point --data-dir (DODO_TRANSFORM_DATA_DIR) at a folder"
+        )
+    existing = data
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"data dir {data} cannot be written ({existing} is read-only for this user): point"
+            " --data-dir (DODO_TRANSFORM_DATA_DIR) at a writable folder"
+        )
 
 
 def serve(settings: Settings) -> None:
     """Run the HTTP process until interrupted."""
+    preflight(settings)
     listener = logs.setup()
     file_limit = http_server.raise_file_limit()  # before the worker starts: it inherits it
     service = build_service(settings)

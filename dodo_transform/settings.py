@@ -20,6 +20,7 @@ from dodo_transform.transforms.limits import Limits
 
 DEFAULT_CONFIG_FILE = Path("dodo-transform.env")
 WEBHOOK_PATH = "/webhooks/dodo"  # where the service takes Dodo's webhooks
+DEFAULT_ADDRESS = ("127.0.0.1", 8000)
 SEGMENT_REGIONS = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
 
 
@@ -33,8 +34,8 @@ class Settings(BaseSettings):
         env_prefix="DODO_TRANSFORM_", populate_by_name=True, extra="ignore", frozen=True
     )
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
+    host: str = DEFAULT_ADDRESS[0]
+    port: int = Field(default=DEFAULT_ADDRESS[1], ge=0, le=65535)
     transforms: Path = Path("transforms")
     data_dir: Path = Path(".dodo-transform")
 

@@ -20,13 +20,22 @@ def stored_secret(data_dir: Path, *, create: bool) -> tuple[str | None, bool]:
     """The secret kept in the data dir, made on first use when `create`; (secret, created)."""
     path = data_dir / SECRET_FILE
     if path.is_file():
-        return path.read_text().strip(), False
+        try:
+            return path.read_text().strip(), False
+        except OSError as error:
+            raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
     if not create:
         return None, False
-    data_dir.mkdir(parents=True, exist_ok=True)
     secret = signing.new_secret()
-    path.touch(mode=0o600)
-    path.write_text(secret + "\n")
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secret + "\n")
+    except OSError as error:
+        raise ConfigError(
+            f"cannot keep a signing secret in {data_dir}: {error.strerror or error}; point"
+            " --data-dir (DODO_TRANSFORM_DATA_DIR) at a writable folder"
+        ) from None
     return secret, True
 
 

@@ -245,7 +245,9 @@ def test_first_run_creates_a_secret_and_send_uses_it(
     try:
         secret_file = workdir / "data" / "webhook-secret"
         assert secret_file.read_text().startswith("whsec_")
-        assert "new signing secret" in server.log.read_text()
+        shown = server.log.read_text()
+        assert "a new signing secret for local trials is in" in shown
+        assert secret_file.read_text().strip() not in shown  # never printed: logs are kept
         sent = subprocess.run(
             [
                 sys.executable,
@@ -397,3 +399,19 @@ def test_blocked_messages_are_released_after_the_allowlist_is_fixed(
         assert refused.returncode == 2 and "one of --failed, --dead, --status" in refused.stderr
     finally:
         server.stop()
+
+
+def test_the_banners_suggestion_works_as_printed(server: Server, standin: SegmentStandIn) -> None:
+    (line,) = [ln for ln in server.log.read_text().splitlines() if "try it:" in ln]
+    command = line.split("try it:", 1)[1].split()
+    assert command[:2] == ["dodo-transform", "send"] and "--server" in command
+    done = subprocess.run(
+        [sys.executable, "-m", "dodo_transform", *command[1:]],
+        cwd=Path(__file__).parents[2],  # the README's commands run from the checkout
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("200"), done.stderr
+    standin.wait_for(1)

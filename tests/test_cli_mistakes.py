@@ -1,0 +1,105 @@
+"""User mistakes at the command line: one line on stderr saying what to do, a non-zero exit,
+no traceback, and nothing created before the mistake is found."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from dodo_transform import __version__
+from tests.conftest import EXAMPLES, TRANSFORMS
+
+
+def cli(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    import os
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DODO_", "SEGMENT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "dodo_transform", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=base | (env or {}),
+        timeout=60,
+    )
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines and all(word in done.stderr for word in words), done.stderr
+
+
+def test_serve_with_a_missing_transforms_folder_creates_nothing(tmp_path: Path) -> None:
+    done = cli(
+        "serve", "--transforms", tmp_path / "nowhere", "--data-dir", tmp_path / "data", cwd=tmp_path
+    )
+    one_line_error(done, 2, "transforms folder", "does not exist", "--transforms")
+    assert "is running" not in done.stdout
+    assert not (tmp_path / "data").exists()
+
+
+def test_serve_with_a_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("")
+    done = cli("serve", "--transforms", TRANSFORMS, "--data-dir", tmp_path / "plain", cwd=tmp_path)
+    one_line_error(done, 2, "is a file", "--data-dir")
+
+
+def test_send_with_an_invalid_secret_in_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "dodo-transform.env").write_text("DODO_WEBHOOK_SECRET=whsec_%%%not-base64\n")
+    done = cli("send", EXAMPLES / "events" / "payment.succeeded.json", cwd=tmp_path)
+    one_line_error(done, 2, "DODO_WEBHOOK_SECRET")
+
+
+@contextmanager
+def not_our_service() -> Iterator[str]:
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>a different site</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_deliveries_from_a_server_that_is_not_this_service(tmp_path: Path) -> None:
+    with not_our_service() as url:
+        done = cli("deliveries", "--server", url, cwd=tmp_path)
+    one_line_error(done, 2, "no JSON", "is it dodo-transform", "--server")
+
+
+def test_deliveries_with_bad_options_say_what_is_allowed(tmp_path: Path) -> None:
+    one_line_error(cli("deliveries", "--limit", "0", cwd=tmp_path), 2, "--limit")
+    one_line_error(cli("deliveries", "--status", "bogus", cwd=tmp_path), 2, "'bogus' is not one of")
+
+
+def test_an_unreachable_server_is_one_line(tmp_path: Path) -> None:
+    done = cli("deliveries", "--server", "http://127.0.0.1:9", cwd=tmp_path)
+    one_line_error(done, 2, "cannot reach http://127.0.0.1:9", "serve")
+
+
+def test_version_and_plain_help(tmp_path: Path) -> None:
+    done = cli("--version", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == f"dodo-transform {__version__}"
+    help_text = cli("send", "--help", cwd=tmp_path).stdout
+    assert "[a new one]" in help_text  # defaults in brackets are shown, not eaten as markup
+    assert "<bool>" not in cli("test", "--help", cwd=tmp_path).stdout
