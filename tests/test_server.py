@@ -18,7 +18,7 @@ from dodo_transform.settings import Settings, load_settings
 from dodo_transform.web.server import (
     ConnectionGuard,
     ConnectionLimits,
-    GuardedH11Protocol,
+    GuardedProtocol,
     config,
     connection_limits,
 )
@@ -80,7 +80,7 @@ def test_proxy_headers_are_off_unless_proxies_are_named(settings: Settings) -> N
 
 def test_the_server_speaks_guarded_http_and_no_websockets(settings: Settings) -> None:
     built = config(FastAPI(), settings, 1024)
-    assert isinstance(built.http, type) and issubclass(built.http, GuardedH11Protocol)
+    assert isinstance(built.http, type) and issubclass(built.http, GuardedProtocol)
     assert built.ws == "none"
     assert built.backlog == 64
 

@@ -1,18 +1,22 @@
 """Getting received events onto disk fast: group commit from one writer thread.
 
 Every webhook must be committed before it is answered, and a commit costs an
-fsync. Requests hand their event to `Intake.add` and await it; one writer
-thread takes everything queued, stores it in a single transaction, and wakes
-all the waiting requests at once. Under load many events share one commit;
-alone, an event is committed at once.
+fsync. Requests hand their event to `Intake.add` and await it. One writer thread
+commits: while it commits a group, the events that arrive wait in a list, and
+when the commit returns it takes the whole list as the next group, one
+transaction (`Store.add_events`), and wakes that group's requests with one call
+into their event loop. So under load a request costs an append to a list, the
+writer is woken only when it was idle, and the event loop is woken once per
+group; alone, an event is committed at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import queue
 import threading
-from dataclasses import dataclass
 
 from dodo_transform.errors import StorageError
 from dodo_transform.store.base import Store
@@ -20,72 +24,94 @@ from dodo_transform.store.records import NewEvent
 
 MAX_GROUP = 256
 
+log = logging.getLogger("dodo_transform.intake")
 
-@dataclass
+Result = tuple[int, bool]
+
+
 class _Waiting:
-    event: NewEvent
-    future: asyncio.Future[tuple[int, bool]]
-    loop: asyncio.AbstractEventLoop
+    __slots__ = ("event", "future", "loop")
+
+    def __init__(
+        self, event: NewEvent, future: asyncio.Future[Result], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.event = event
+        self.future = future
+        self.loop = loop
 
 
 class Intake:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pending: list[_Waiting] = []
+        self._idle = True  # the writer waits for `_wake`; guarded by `_lock`
+        self._closed = False
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_forever, name="intake", daemon=True)
         self._thread.start()
 
-    async def add(self, event: NewEvent) -> tuple[int, bool]:
+    async def add(self, event: NewEvent) -> Result:
         """Store `event`; (event id, whether it is new). Raises `StorageError`."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[int, bool]] = loop.create_future()
-        self._queue.put(_Waiting(event, future, loop))
+        future: asyncio.Future[Result] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise StorageError("the intake is closed: the server is stopping")
+            self._pending.append(_Waiting(event, future, loop))
+            wake, self._idle = self._idle, False
+        if wake:
+            self._wake.put(None)
         return await future
 
     def close(self) -> None:
-        """Commit what is queued, then stop the writer."""
-        self._queue.put(None)
+        """Commit what is waiting, then stop the writer; later events are refused."""
+        with self._lock:
+            self._closed = True
+            self._idle = False
+        self._wake.put(None)
         self._thread.join(timeout=10)
 
     def _write_forever(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            self._wake.get()
+            while group := self._next_group():
+                self._commit(group)
+            if self._closed:
                 return
-            group = [first]
-            while len(group) < MAX_GROUP:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)  # stop after this group
-                    break
-                group.append(more)
-            self._commit(group)
+
+    def _next_group(self) -> list[_Waiting]:
+        """Up to MAX_GROUP waiting events; none means the writer is idle from now on."""
+        with self._lock:
+            group = self._pending[:MAX_GROUP]
+            del self._pending[:MAX_GROUP]
+            if not group and not self._closed:
+                self._idle = True
+            return group
 
     def _commit(self, group: list[_Waiting]) -> None:
+        results: list[Result] | StorageError
         try:
-            results: list[tuple[int, bool]] | StorageError = self._store.add_events(
-                [waiting.event for waiting in group]
-            )
+            results = self._store.add_events([waiting.event for waiting in group])
         except StorageError as error:
             results = error
+        except Exception as error:  # a bug must fail this group, not stop every later one
+            log.exception("the intake could not store a group of events")
+            results = StorageError(f"store write failed: {error!r}")
         by_loop: dict[asyncio.AbstractEventLoop, list[int]] = {}
         for index, waiting in enumerate(group):
             by_loop.setdefault(waiting.loop, []).append(index)
         for loop, indexes in by_loop.items():
-            loop.call_soon_threadsafe(
-                _settle,
-                [group[i].future for i in indexes],
-                results if isinstance(results, StorageError) else [results[i] for i in indexes],
-            )
+            # A closed event loop refuses the call: nobody waits for those answers any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(
+                    _settle,
+                    [group[i].future for i in indexes],
+                    results if isinstance(results, StorageError) else [results[i] for i in indexes],
+                )
 
 
-def _settle(
-    futures: list[asyncio.Future[tuple[int, bool]]],
-    results: list[tuple[int, bool]] | StorageError,
-) -> None:
+def _settle(futures: list[asyncio.Future[Result]], results: list[Result] | StorageError) -> None:
     for index, future in enumerate(futures):
         if future.done():
             continue  # the request went away

@@ -16,6 +16,10 @@ and `client_body_timeout` do:
 
 uvicorn's own `limit_concurrency` does not help here: it still accepts every connection and
 only answers 503 to requests, so idle connections keep their descriptors.
+
+The protocol is uvicorn's httptools one (its C parser, on uvloop: what `uvicorn[standard]`
+runs), subclassed at the parser's callbacks: a request head is complete at
+`on_headers_complete`, its body at `on_message_complete`.
 """
 
 from __future__ import annotations
@@ -27,10 +31,9 @@ import resource
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-import h11
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from dodo_transform.settings import Settings
 
@@ -117,20 +120,20 @@ class ConnectionGuard:
 
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
-        self.open: set[GuardedH11Protocol] = set()
-        self.waiting: dict[GuardedH11Protocol, None] = {}
+        self.open: set[GuardedProtocol] = set()
+        self.waiting: dict[GuardedProtocol, None] = {}
 
-    def protocol(self) -> type[GuardedH11Protocol]:
+    def protocol(self) -> type[GuardedProtocol]:
         """The protocol class uvicorn makes each connection with, bound to this guard."""
         guard = self
 
-        class Protocol(GuardedH11Protocol):
+        class Protocol(GuardedProtocol):
             pass
 
         Protocol.guard = guard
         return Protocol
 
-    def admit(self, connection: GuardedH11Protocol) -> None:
+    def admit(self, connection: GuardedProtocol) -> None:
         """Count a new connection in (already waiting for its head); if that is one too many,
         close the one that has waited longest."""
         self.open.add(connection)
@@ -143,20 +146,20 @@ class ConnectionGuard:
             self.forget(oldest)
             oldest.transport.close()
 
-    def awaiting_head(self, connection: GuardedH11Protocol) -> None:
+    def awaiting_head(self, connection: GuardedProtocol) -> None:
         self.waiting.pop(connection, None)
         self.waiting[connection] = None  # to the back of the queue
 
-    def head_received(self, connection: GuardedH11Protocol) -> None:
+    def head_received(self, connection: GuardedProtocol) -> None:
         self.waiting.pop(connection, None)
 
-    def forget(self, connection: GuardedH11Protocol) -> None:
+    def forget(self, connection: GuardedProtocol) -> None:
         self.open.discard(connection)
         self.waiting.pop(connection, None)
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for each request head and body."""
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request head and body."""
 
     guard: ClassVar[ConnectionGuard]
 
@@ -175,15 +178,16 @@ class GuardedH11Protocol(H11Protocol):
         self.disarm()
         super().connection_lost(exc)
 
-    def handle_events(self) -> None:
+    def on_headers_complete(self) -> None:
         cycle = self.cycle
-        super().handle_events()
-        if self.transport.is_closing():
-            return
-        if self.cycle is not cycle:  # a request head arrived and its app is running
+        super().on_headers_complete()
+        if self.cycle is not cycle:  # a request's app is running, or queued behind another
             self.guard.head_received(self)
             self.arm("body", self.guard.limits.body_timeout, self.body_late)
-        if self.phase == "body" and not self.cycle.more_body:
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self.phase == "body":
             self.phase = "served"
             self.disarm()
 
@@ -224,32 +228,26 @@ class GuardedH11Protocol(H11Protocol):
             extra={"seconds": seconds, "client": self.client_host()},
         )
         if not self.cycle.response_started:
-            self.send_408(seconds)
+            self.transport.write(answer_408(seconds))
         # The app's receive() now answers http.disconnect, and its send() does nothing.
         self.cycle.disconnected = True
         self.cycle.message_event.set()
         self.guard.forget(self)
         self.transport.close()
 
-    def send_408(self, seconds: float) -> None:
-        body = json.dumps(
-            {"error": f"the request body did not arrive within {seconds:g} s", "reason": "timeout"}
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        events = [
-            h11.Response(status_code=408, headers=headers, reason=b"Request Timeout"),
-            h11.Data(data=body),
-            h11.EndOfMessage(),
-        ]
-        try:
-            for event in events:
-                self.transport.write(self.conn.send(event) or b"")
-        except h11.LocalProtocolError:
-            pass  # the connection cannot carry a response any more: closing it is the answer
-
     def client_host(self) -> str:
         return self.client[0] if self.client else ""
+
+
+def answer_408(seconds: float) -> bytes:
+    """The whole 408 response, closing the connection."""
+    body = json.dumps(
+        {"error": f"the request body did not arrive within {seconds:g} s", "reason": "timeout"}
+    ).encode()
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode() + body
