@@ -343,5 +343,98 @@ def replay(
     out.print(json.dumps(answer), markup=False)
 
 
+@app.command()
+def status(server: ServerOption = None) -> None:
+    """The running service at a glance: ready or why not, live or dry run, work by status."""
+    answer = admin_call("GET", "/api/status", server)
+    assert isinstance(answer, dict)
+    out.print("ready" if answer["ready"] else "NOT READY", markup=False)
+    for problem in answer["problems"]:
+        out.print(f"  problem: {problem}", markup=False)
+    out.print("mode: " + ("DRY RUN (no SEGMENT_WRITE_KEY)" if answer["dry_run"] else "live"))
+    out.print(f"events waiting for transforms: {answer['pending_events']}")
+    counts = answer["deliveries"] or {"none yet": 0}
+    out.print("deliveries: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    show_transforms(admin_call("GET", "/api/transforms", server))
+
+
+@app.command(name="transforms")
+def list_transforms(server: ServerOption = None) -> None:
+    """The loaded transforms and their state: live, broken, quarantined or disabled."""
+    show_transforms(admin_call("GET", "/api/transforms", server))
+
+
+def show_transforms(rows: object) -> None:
+    assert isinstance(rows, list)
+    table = Table("transform", "state", "version", "detail")
+    for row in rows:
+        state, detail = transform_state(row)
+        table.add_row(row["name"], state, row["version"] or "", detail)
+    out.print(table, markup=False)
+
+
+def transform_state(row: dict[str, object]) -> tuple[str, str]:
+    """(state, detail) as a person reads them; the order says which state wins."""
+    if row.get("load_error") and row.get("version") is None:
+        return "broken", str(row["load_error"])
+    if row.get("quarantined"):
+        return "quarantined", "hit its limits on events in a row: fix the file, then replay"
+    if not row.get("enabled", True):
+        return "disabled", "enabled = false in transforms.toml"
+    if row.get("load_error"):
+        return "live", f"the last good version runs; the file does not load: {row['load_error']}"
+    return "live", ""
+
+
+@app.command()
+def events(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    server: ServerOption = None,
+) -> None:
+    """Recent events, newest first, with what became of each."""
+    rows = admin_call("GET", "/api/events", server, limit=limit)
+    assert isinstance(rows, list)
+    if not rows:
+        out.print("no events yet: send one with `dodo-transform send FILE`")
+        return
+    table = Table("id", "received", "webhook", "event", "deliveries")
+    for row in rows:
+        outcomes = ", ".join(f"{d['transform']}: {d['status']}" for d in row["deliveries"])
+        table.add_row(
+            str(row["id"]),
+            datetime.fromtimestamp(row["received_at"]).strftime("%Y-%m-%d %H:%M:%S"),
+            row["webhook_id"],
+            row["event_type"],
+            outcomes or "(not transformed yet)",
+        )
+    out.print(table, markup=False)
+
+
+@app.command()
+def show(
+    event_id: Annotated[int, typer.Argument(help="The event's id (see `events`).")],
+    server: ServerOption = None,
+) -> None:
+    """One event: its body, and every delivery made from it with its attempts."""
+    event = admin_call("GET", f"/api/events/{event_id}", server)
+    assert isinstance(event, dict)
+    out.print(f"event {event['id']}: {event['event_type']} ({event['webhook_id']})", markup=False)
+    out.print(event["body"], markup=False)
+    for delivery in event["deliveries"]:
+        out.print(
+            f"\ndelivery {delivery['id']}: {delivery['transform']} -> {delivery['status']}"
+            + (f" ({delivery['error']})" if delivery["error"] else ""),
+            markup=False,
+        )
+        request = delivery["request"]
+        if request:
+            out.print(f"  {request['method']} {request['url']}", markup=False)
+            out.print(json.dumps(request["payload"], indent=2, ensure_ascii=False), markup=False)
+        for attempt in delivery["attempt_log"]:
+            when = datetime.fromtimestamp(attempt["at"]).strftime("%H:%M:%S")
+            result = attempt["error"] or f"HTTP {attempt['status_code']}"
+            out.print(f"  attempt at {when}: {result} ({attempt['duration_ms']:.0f} ms)")
+
+
 def main() -> None:
     app()

@@ -114,6 +114,14 @@ class BulkReplayOut(BaseModel):
     errors: list[str]
 
 
+class StatusOut(BaseModel):
+    ready: bool
+    problems: list[str]
+    dry_run: bool
+    pending_events: int
+    deliveries: dict[DeliveryStatus, int]
+
+
 class TransformOut(BaseModel):
     name: str
     version: str | None
@@ -332,6 +340,21 @@ async def replay_all(context: Context, status: str = Query("failed")) -> BulkRep
         await stored(store.request_replays, ids)
         context.notify()
     return BulkReplayOut(replayed=ids, errors=[])
+
+
+@routes.get("/status")
+async def status(context: Context) -> StatusOut:
+    """The service at a glance: ready or why not, dry run or live, work by status."""
+    problems = [] if context.loaded() else ["transforms not loaded yet"]
+    problems += context.problems()
+    counts = await stored(context.store.counts)
+    return StatusOut(
+        ready=not problems,
+        problems=problems,
+        dry_run=context.dry_run,
+        pending_events=await stored(context.store.pending_events),
+        deliveries=counts,
+    )
 
 
 @routes.get("/transforms")

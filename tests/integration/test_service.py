@@ -415,3 +415,43 @@ def test_the_banners_suggestion_works_as_printed(server: Server, standin: Segmen
     )
     assert done.returncode == 0 and done.stdout.startswith("200"), done.stderr
     standin.wait_for(1)
+
+
+def test_status_transforms_events_and_show_from_the_cli(
+    server: Server, standin: SegmentStandIn, workdir: Path
+) -> None:
+    (workdir / "transforms" / "broken.js").write_text("function handler(w) {")
+    server.wait_until(
+        lambda: any(
+            t["name"] == "broken" and t["load_error"]
+            for t in server.api("GET", "/api/transforms").json()
+        ),
+        what="the broken transform reported",
+    )
+    server.post(example("payment.succeeded"), webhook_id="msg_cli_view")
+    standin.wait_for(2)
+    server.wait_idle()
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "dodo_transform", *args, "--server", server.url],
+            env=server.env | {"COLUMNS": "250"},  # tables as wide as their words
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    shown = run("status")
+    assert "ready" in shown and "mode: live" in shown and "delivered" in shown
+    assert "broken" in shown and "segment_track_payments" in shown
+    transforms = run("transforms")
+    assert "broken" in transforms and "live" in transforms
+    events = run("events")
+    assert "msg_cli_view" in events and "segment_track_payments: delivered" in events
+    event_id = server.api("GET", "/api/events").json()[0]["id"]
+    detail = run("show", str(event_id))
+    assert "payment.succeeded (msg_cli_view)" in detail
+    assert "POST http" in detail and "attempt at" in detail and "HTTP 200" in detail
