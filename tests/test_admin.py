@@ -57,7 +57,10 @@ class Relay:
 
 
 def run_with_relay(
-    tmp_path: Path, test: Callable[[Relay], Awaitable[None]], **settings: Any
+    tmp_path: Path,
+    test: Callable[[Relay], Awaitable[None]],
+    segment_status: int = 200,
+    **settings: Any,
 ) -> None:
     folder = tmp_path / "transforms"
     folder.mkdir()
@@ -69,7 +72,7 @@ def run_with_relay(
         worker_process=False,
         **settings,
     )
-    segment = httpx.MockTransport(lambda request: httpx.Response(200))
+    segment = httpx.MockTransport(lambda request: httpx.Response(segment_status))
 
     async def no_watching(path: Path) -> AsyncIterator[object]:
         await asyncio.Event().wait()
@@ -300,3 +303,18 @@ def test_a_dry_run_is_replayed_into_another_dry_run_until_a_write_key_is_set(
         assert [d["id"] for d in await relay.deliveries("replayed")] == [recorded["id"]]
 
     run_with_relay(tmp_path, test)
+
+
+def test_a_refused_write_key_is_an_error_naming_the_transform(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def test(relay: Relay) -> None:
+        await relay.reload_with(TRACK)
+        await relay.post("msg_401")
+        await relay.until(lambda: relay.deliveries("dead"))
+
+    with caplog.at_level("ERROR", logger="dodo_transform.pipeline"):
+        run_with_relay(tmp_path, test, segment_status=401, segment_write_key="wk_wrong_Secret")
+    (record,) = [r for r in caplog.records if "refused the credentials" in r.getMessage()]
+    assert "transform t" in record.getMessage() and record.levelname == "ERROR"
+    assert "wk_wrong_Secret" not in caplog.text

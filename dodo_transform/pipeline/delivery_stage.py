@@ -95,4 +95,12 @@ class DeliveryStage:
                 "http_status": attempt.status_code,
                 "duration_ms": round(attempt.duration_ms, 1),
             }
+        if attempt is not None and attempt.status_code in (401, 403):
+            # Every message of this transform will fail the same way: say what to fix.
+            log.error(
+                "the destination refused the credentials: check the write key of transform "
+                f"{delivery.transform} (its write_key in transforms.toml, else SEGMENT_WRITE_KEY)",
+                extra=fields,
+            )
+            return
         log.info("delivery attempt", extra=fields)
