@@ -27,6 +27,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from dodo_transform import logs, signing
+from dodo_transform.alerts import Alerter
 from dodo_transform.errors import ConfigError, StorageError
 from dodo_transform.metrics import IngestMetrics, PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
@@ -294,6 +295,11 @@ def _pipeline(
         clock=clock,
         idle_poll_seconds=idle_poll_seconds,
         sandboxes=SandboxPool(settings.transform_threads),
+        alerts=None
+        if settings.alert_url is None
+        else Alerter(
+            settings.alert_url.get_secret_value(), registry=metrics.registry, transport=transport
+        ),
     )
     pipeline.limiter = limiter
     return pipeline

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
         default="us", validation_alias=AliasChoices("segment_region", "SEGMENT_REGION")
     )
     admin_token: SecretStr | None = None
+    # Where alerts go (a Slack-style incoming webhook); secret, as such URLs carry a token.
+    alert_url: SecretStr | None = None
     # Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's `forwarded_allow_ips`, comma
     # separated addresses or networks). Empty: no proxy headers are believed, from anyone.
     forwarded_allow_ips: str = ""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dodo_transform.alerts import Alerter
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound import batching
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
@@ -45,6 +46,7 @@ class DeliveryStage:
         self._batching = batch_size > 1
         self._clock = clock
         self.sending: set[int] = set()  # claimed and not yet recorded: released on stop
+        self.alerts: Alerter | None = None
 
     async def step(self) -> bool:
         """Send one round of due deliveries; False when none was due."""
@@ -95,7 +97,22 @@ class DeliveryStage:
                 "http_status": attempt.status_code,
                 "duration_ms": round(attempt.duration_ms, 1),
             }
+        if status is DeliveryStatus.DEAD and self.alerts is not None:
+            self.alerts.raise_alert(
+                "dead",
+                delivery.transform,
+                f"deliveries of transform {delivery.transform} are going dead: {result.error}."
+                " See `dodo-transform deliveries --status dead`; replay them once fixed.",
+            )
         if attempt is not None and attempt.status_code in (401, 403):
+            if self.alerts is not None:
+                self.alerts.raise_alert(
+                    "credentials",
+                    delivery.transform,
+                    f"the destination refused transform {delivery.transform}'s credentials"
+                    f" (HTTP {attempt.status_code}): check its write key (write_key in"
+                    " transforms.toml, else SEGMENT_WRITE_KEY)",
+                )
             # Every message of this transform will fail the same way: say what to fix.
             log.error(
                 "the destination refused the credentials: check the write key of transform "

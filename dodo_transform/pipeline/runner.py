@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from dodo_transform.alerts import Alerter
 from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
@@ -40,6 +41,7 @@ STORE_RETRY_SECONDS = 1.0
 STEP_FAILED_BACKOFF_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 3600.0
 REPLAY_CLAIM_LIMIT = 100
+ALERT_CHECK_SECONDS = 5.0
 # Claims are renewed every third of their lease while the work runs, so the lease can be short:
 # when an instance dies, another takes its work over once this has passed.
 CLAIM_LEASE_SECONDS = 15.0
@@ -62,6 +64,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         idle_poll_seconds: float = IDLE_POLL_SECONDS,
         sandboxes: SandboxPool | None = None,
+        alerts: Alerter | None = None,
     ) -> None:
         """`sandboxes` run the handlers (without them, handlers run on this process's
         threads, with no backstop for a built-in call that runs on: for tests)."""
@@ -107,6 +110,9 @@ class Pipeline:
         self.limiter: RateLimiter | None = None
         self._unlisten: Callable[[], None] | None = None
         self._step_started: dict[str, float] = {}  # loop name -> when its current step began
+        self.alerts = alerts
+        self.transforming.alerts = self.delivering.alerts = alerts
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._tasks = [
@@ -120,6 +126,9 @@ class Pipeline:
         ):
             task.set_name(name)
         self._renewer = asyncio.create_task(self._renew_periodically(), name="renew")
+        if self.alerts is not None:
+            await self.alerts.start()
+            self._watcher = asyncio.create_task(self._alert_on_load_errors(), name="watch")
         loop = asyncio.get_running_loop()
 
         def wake() -> None:  # called on the store's listening thread
@@ -173,6 +182,11 @@ class Pipeline:
                 log.warning("could not release in-flight deliveries: %s", error)
         self._executor.shutdown(wait=False, cancel_futures=True)
         await self.dispatcher.sender.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        if self.alerts is not None:
+            await self.alerts.stop()
 
     async def _loop(
         self, name: str, step: Callable[[], Awaitable[bool]], wake: asyncio.Event
@@ -225,6 +239,20 @@ class Pipeline:
         if requests:
             self._due.set()
         return bool(requests)
+
+    async def _alert_on_load_errors(self) -> None:
+        """Alert when a transform stops loading (the file is the source of truth: an edit
+        breaks it whether or not events arrive)."""
+        assert self.alerts is not None
+        while True:
+            for name, error in self.registry.errors.items():
+                self.alerts.raise_alert(
+                    "broken",
+                    name,
+                    f"transform {name} does not load: {error}. The last good version, if any, "
+                    "stays in service; fix the file (it reloads by itself).",
+                )
+            await asyncio.sleep(ALERT_CHECK_SECONDS)
 
     async def _renew_periodically(self) -> None:
         """Keep this process's claims alive while it works on them (until cancelled by `stop`,

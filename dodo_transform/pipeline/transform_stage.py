@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from dodo_transform.alerts import Alerter
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound import segment
 from dodo_transform.pipeline.outcomes import outcome_deliveries
@@ -70,6 +71,7 @@ class TransformStage:
         self._lease = lease_seconds
         self._quarantine: dict[tuple[str, str], int] = {}  # (name, version) -> limit strikes
         self._flagged: set[str] = set()  # names shown as quarantined in the metrics
+        self.alerts: Alerter | None = None
 
     async def step(self) -> bool:
         """Transform one batch of new events; False when there was none."""
@@ -190,6 +192,14 @@ class TransformStage:
         if strikes == STRIKES:
             self._flagged.add(transform.name)
             self.metrics.quarantined.labels(transform.name).set(1)
+            if self.alerts is not None:
+                self.alerts.raise_alert(
+                    "quarantined",
+                    transform.name,
+                    f"transform {transform.name} (version {transform.version}) is quarantined:"
+                    f" it hit its limits on {STRIKES} events in a row ({outcome.error}). Fix the"
+                    " file, then replay its failed deliveries: dodo-transform replay --failed",
+                )
             log.error(
                 "transform quarantined",
                 extra={

@@ -1,0 +1,123 @@
+"""Alerts: one message per problem to DODO_TRANSFORM_ALERT_URL, deduplicated and paced."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry
+
+from dodo_transform import alerts, signing
+from dodo_transform.alerts import Alerter
+from dodo_transform.service import build_service
+from dodo_transform.settings import load_settings
+from tests.conftest import sample
+
+ALERT_URL = "https://hooks.slack.example/services/T000/B000/secret-token"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_same_alert_is_sent_once_an_hour_and_all_of_them_are_paced() -> None:
+    posted: list[dict[str, Any]] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        posted.append(json.loads(request.content))
+        return httpx.Response(200)
+
+    clock = Clock()
+    registry = CollectorRegistry()
+
+    async def run() -> None:
+        alerter = Alerter(
+            ALERT_URL, registry=registry, transport=httpx.MockTransport(record), clock=clock
+        )
+        await alerter.start()
+        for _ in range(5):
+            alerter.raise_alert("dead", "t", "deliveries of t are going dead")
+        clock.now += alerts.REPEAT_SECONDS + 1
+        alerter.raise_alert("dead", "t", "again, an hour later")
+        for n in range(alerts.BURST + 5):
+            alerter.raise_alert("broken", f"t{n}", f"transform t{n} does not load")
+        while alerter._queue.qsize():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        await alerter.stop()
+
+    asyncio.run(run())
+    texts = [p["text"] for p in posted]
+    assert texts[:2] == [
+        "dodo-transform: deliveries of t are going dead",
+        "dodo-transform: again, an hour later",
+    ]
+    # The hour later opens a new minute: it and 9 of the 15 that follow make its 10.
+    assert len(texts) == 2 + alerts.BURST - 1
+    sent = registry.get_sample_value("dodo_alerts_sent_total", {"kind": "dead"})
+    held = registry.get_sample_value("dodo_alerts_suppressed_total", {"kind": "dead"})
+    assert (sent, held) == (2.0, 4.0)
+
+
+def test_a_wrong_write_key_and_a_broken_file_raise_alerts_without_secrets(tmp_path: Path) -> None:
+    posted: list[str] = []
+
+    def world(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == ALERT_URL:
+            posted.append(json.loads(request.content)["text"])
+            return httpx.Response(200)
+        return httpx.Response(401, text="bad write key")  # Segment
+
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "t.js").write_text(
+        "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+        " w.payload = {userId: 'u', event: 'Payment Completed'}; return w; }"
+    )
+    (folder / "broken.js").write_text("function handler(w) {")
+    settings = load_settings(
+        transforms=folder,
+        data_dir=tmp_path / "data",
+        webhook_secret=SECRET,
+        segment_write_key="wk_wrong_Secret",
+        alert_url=ALERT_URL,
+        worker_process=False,
+    )
+
+    async def no_watching(path: Path) -> AsyncIterator[object]:
+        await asyncio.Event().wait()
+        yield None
+
+    async def run() -> None:
+        service = build_service(settings, transport=httpx.MockTransport(world), watcher=no_watching)
+        await service.start()
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=service.app), base_url="http://relay"
+            ) as client:
+                body = json.dumps(sample("payment.succeeded")).encode()
+                answer = await client.post(
+                    "/webhooks/dodo", content=body, headers=signing.sign(SECRET, "msg_1", body)
+                )
+                assert answer.status_code == 200
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and len(posted) < 3:
+                    await asyncio.sleep(0.05)
+        finally:
+            await service.stop()
+
+    asyncio.run(run())
+    kinds = sorted(posted)
+    assert any("transform broken does not load" in text for text in kinds)
+    assert any("deliveries of transform t are going dead" in text for text in kinds)
+    assert any("refused transform t's credentials (HTTP 401)" in text for text in kinds)
+    assert not any("wk_wrong_Secret" in text or "secret-token" in text for text in kinds)
