@@ -73,6 +73,21 @@ def make(source: str, limits: Limits = FAST) -> Transform:
             "function handler(w) {\n  total = 1;\n  return w;\n}",
             "transforms/t.js:2:3 ReferenceError: total is not defined",
         ),
+        # The web platform's own frames are left out: the error is the handler's line.
+        (
+            "function handler(w) {\n  const a = 1;\n  w.url = new URL(w.payload.nope).href;\n}",
+            "transforms/t.js:3:19 TypeError: Invalid URL",
+        ),
+        (
+            "function handler(w) {\n  return new Date().toLocaleString('en-US',"
+            " {timeZone: 'Mars/Base'});\n}",
+            "transforms/t.js:2:21 RangeError: Invalid time zone specified: Mars/Base",
+        ),
+        (
+            "function fmt(n) {\n  return n.toLocaleString('en-US', {style: 'currency'});\n}\n"
+            "function handler(w) { return fmt(1); }",
+            "transforms/t.js:2:12 TypeError: Currency code is required with currency style.",
+        ),
     ],
 )
 def test_hostile_handlers_give_clear_errors(
@@ -313,3 +328,11 @@ def test_an_endless_loop_still_stops_under_contention(payment: dict[str, Any]) -
         thread.join()
     assert kinds == [OutcomeKind.ERROR] * 3
     assert time.monotonic() - started < 10
+
+
+def test_a_handler_throwing_a_bare_internal_error_is_its_own_error(
+    payment: dict[str, Any],
+) -> None:
+    """A bare InternalError is read as out of memory only under memory pressure."""
+    outcome = make("function handler(w) { throw new InternalError(); }").run(event_from(payment))
+    assert not outcome.hit_limit and "InternalError" in (outcome.error or "")

@@ -132,6 +132,11 @@ class Sandbox:
             cause = failure if _is_interrupt(failure) else "out of memory"
             raise SandboxBroken(self.explain(cause)) from None
         self._stale = collected = report.pop("collected")
+        if headline == "InternalError" and collected:
+            # Out of memory while building the error: QuickJS got the object but not its
+            # message. Only under memory pressure (the canary died): a handler's own
+            # `throw new InternalError()` leaves it alive.
+            raise SandboxBroken(self.explain("out of memory"))
         if headline in ("null", "undefined"):
             if headline == "null" and collected:
                 raise SandboxBroken(self.explain("out of memory"))
