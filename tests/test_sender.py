@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dodo_transform import __version__
 from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
 from dodo_transform.outbound.retry import (
     MAX_ATTEMPTS,
@@ -244,3 +245,17 @@ def test_a_request_the_http_client_refuses_is_final_not_retried(error: Exception
     d = deliverer(refuse)
     with pytest.raises(FinalDelivery, match=f"cannot be sent: {type(error).__name__}"):
         asyncio.run(d.send(d.prepare(TRACK, "k")))
+
+
+def test_requests_say_who_sends_them_unless_the_handler_did() -> None:
+    seen: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["user-agent"])
+        return httpx.Response(200)
+
+    d = deliverer(record)
+    asyncio.run(d.send(d.prepare(TRACK, "k")))
+    own = replace(TRACK, headers={"User-Agent": "merchant-relay/2"})
+    asyncio.run(d.send(d.prepare(own, "k")))
+    assert seen == [f"dodo-transform/{__version__}", "merchant-relay/2"]

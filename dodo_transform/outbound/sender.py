@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from dodo_transform import __version__
 from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
 from dodo_transform.outbound import segment, wire
 from dodo_transform.outbound.retry import RETRYABLE_STATUS, parse_retry_after
@@ -79,6 +80,9 @@ def with_headers(headers: Mapping[str, str], added: Mapping[str, str]) -> dict[s
     return dict(headers) | {name: v for name, v in added.items() if name.lower() not in present}
 
 
+USER_AGENT = f"dodo-transform/{__version__}"
+
+
 class Sender:
     """Prepares and sends requests over one pooled httpx client."""
 
@@ -96,6 +100,8 @@ class Sender:
             timeout=timeout,
             follow_redirects=False,
             transport=transport,
+            # Destinations see who calls them (a handler's own User-Agent header wins).
+            headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 
