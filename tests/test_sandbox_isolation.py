@@ -230,6 +230,20 @@ ENGINE_MADE = {
     "(function () { 'use strict'; return arguments; })(), 'callee').get)",
     "disposable stack": "new DisposableStack()",
     "weak ref": "new WeakRef({})",
+    # What the web platform the prelude installs hands out.
+    "url": "new URL('https://example.com/?a=1')",
+    "search params": "new URL('https://example.com/?a=1').searchParams",
+    "search params iterator": "new URLSearchParams('a=1').entries()",
+    "date format": "new Intl.DateTimeFormat('en-US')",
+    "bound date format": "new Intl.DateTimeFormat('en-US').format",
+    "number format": "new Intl.NumberFormat('en-US')",
+    "bound number format": "new Intl.NumberFormat('en-US').format",
+    "format parts": "new Intl.NumberFormat('en-US').formatToParts(1)[0]",
+    "text encoder": "new TextEncoder()",
+    "text decoder": "new TextDecoder()",
+    "encoded text": "new TextEncoder().encode('x')",
+    "dom exception": "(() => { try { structuredClone(() => 1); } catch (e) { return e; } })()",
+    "clone": "structuredClone(new Map([[1, new Set()]]))",
 }
 
 
@@ -263,3 +277,42 @@ def test_every_intrinsic_a_handler_can_reach_is_frozen(payment: dict[str, Any]) 
     )
     assert outcome.kind is OutcomeKind.DELIVER, outcome.error
     assert outcome.requests[0].payload["properties"]["open"] == []
+
+
+WEB_PLATFORM_TAMPERING = (
+    "Intl.DateTimeFormat.prototype.format = 1;",
+    "Object.defineProperty(Intl.NumberFormat.prototype, 'format', {get() { return () => 'x'; }});",
+    "Intl.leak = 1;",
+    "URL.prototype.toString = () => 'x';",
+    "URLSearchParams.prototype.get = () => 'x';",
+    "Date.prototype.toLocaleDateString = () => 'x';",
+    "Number.prototype.toLocaleString = () => 'x';",
+    "TextEncoder.prototype.encode = () => 'x';",
+    "Object.getPrototypeOf(new URLSearchParams('a=1').entries()).next = () => ({done: true});",
+    "Object.getPrototypeOf(new Intl.NumberFormat().format).leak = 1;",
+)
+
+
+@pytest.mark.parametrize("tamper", WEB_PLATFORM_TAMPERING)
+def test_the_web_platform_is_pristine_in_the_next_event(tamper: str) -> None:
+    probe = (
+        "const d = new Date(Date.UTC(2026, 8, 10));"
+        " return [d.toLocaleDateString('en-US', {timeZone: 'UTC'}), (1234.5).toLocaleString(),"
+        " new Intl.DateTimeFormat('en-US', {timeZone: 'UTC'}).format(d),"
+        " new Intl.NumberFormat('en-US').format(2), 'leak' in Intl,"
+        " String(new URL('https://e.com/a')), new URLSearchParams('a=1').get('a'),"
+        " [...new URLSearchParams('b=2')].length, new TextEncoder().encode('x').length,"
+        " 'leak' in (() => 1)];"
+    )
+    assert seen_after_tampering(tamper, probe) == [
+        "9/10/2026",
+        "1,234.5",
+        "9/10/2026",
+        "2",
+        False,
+        "https://e.com/a",
+        "1",
+        1,
+        1,
+        False,
+    ]
