@@ -1,20 +1,20 @@
-function handler ( webhook ) {
-if ( webhook . eventType === "payment.succeeded" ) {
-const p = webhook . payload . data ;
-webhook . url = "https://api.segment.io/v1/track" ;
-webhook . payload = {
-userId: p . customer . customer_id ,
-event: "Payment Completed" ,
-properties: {
-amount: ( p . total_amount / 100 ). toFixed ( 2 ),
-currency: p . currency || "USD" ,
-payment_method: p . payment_method || "unknown" ,
-payment_id: p . payment_id ,
-customer_email: p . customer . email ,
-customer_name: p . customer . name
-},
-timestamp: webhook . payload . timestamp
-};
-}
-return webhook ;
+function handler(webhook) {
+  if (webhook.eventType === "payment.succeeded") {
+    const p = webhook.payload.data;
+    webhook.url = "https://api.segment.io/v1/track";
+    webhook.payload = {
+      userId: p.customer.customer_id,
+      event: "Payment Completed",
+      properties: {
+        amount: (p.total_amount / 100).toFixed(2),
+        currency: p.currency || "USD",
+        payment_method: p.payment_method || "unknown",
+        payment_id: p.payment_id,
+        customer_email: p.customer.email,
+        customer_name: p.customer.name
+      },
+      timestamp: webhook.payload.timestamp
+    };
+  }
+  return webhook;
 }

@@ -185,7 +185,7 @@ def test_replay_after_fixing_a_transform(
     track = workdir / "transforms" / "segment_track_payments.js"
     good = track.read_text()
     with server.reloading("segment_track_payments"):
-        track.write_text(good.replace("p . customer . customer_id", "p . nobody . customer_id"))
+        track.write_text(good.replace("p.customer.customer_id", "p.nobody.customer_id"))
     server.post(example("payment.succeeded"))
     failed = server.wait_until(lambda: server.deliveries("failed"), what="failed")
     assert "segment_track_payments.js:6:" in failed[0]["error"]
