@@ -20,7 +20,7 @@ from rich.table import Table
 
 from dodo_transform import __version__, signing
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
-from dodo_transform.settings import WEBHOOK_PATH, Settings, load_settings
+from dodo_transform.settings import WEBHOOK_PATH, Settings, load_settings, unknown_names
 from dodo_transform.store.records import DeliveryStatus
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
@@ -154,9 +154,12 @@ ServerOption = Annotated[
 
 def settings_from(config: Path | None = None, **flags: object) -> Settings:
     try:
-        return load_settings(config, **flags)
+        settings = load_settings(config, **flags)
     except ConfigError as error:
         fail(str(error))
+    for warning in unknown_names(config):
+        err.print(f"warning: {warning}", markup=False)
+    return settings
 
 
 @app.command()

@@ -9,6 +9,8 @@ from Dodo's and Segment's docs keep their own names (see the aliases).
 
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,3 +152,34 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
             for item in error.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def known_names() -> set[str]:
+    """Every variable name the settings read."""
+    names = {f"DODO_TRANSFORM_{name.upper()}" for name in Settings.model_fields}
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice).upper() for choice in alias.choices)
+    return names
+
+
+def unknown_names(config_file: Path | None = None) -> list[str]:
+    """Warnings for names in the environment or the config file that look like settings but
+    are none (a typo is otherwise ignored without a word), with the nearest known name."""
+    env_file = config_file or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None)
+    seen = {name: "the environment" for name in os.environ}
+    if env_file is not None and env_file.is_file():
+        for line in env_file.read_text(errors="replace").splitlines():
+            name = line.split("=", 1)[0].strip().removeprefix("export ").strip()
+            if "=" in line and name and not name.startswith("#"):
+                seen[name] = str(env_file)
+    known = known_names()
+    warnings = []
+    for name, where in sorted(seen.items()):
+        if not name.startswith(("DODO_", "SEGMENT_")) or name in known:
+            continue
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        warnings.append(f"{name} in {where} is not a dodo-transform setting{hint}")
+    return warnings

@@ -103,3 +103,18 @@ def test_version_and_plain_help(tmp_path: Path) -> None:
     help_text = cli("send", "--help", cwd=tmp_path).stdout
     assert "[a new one]" in help_text  # defaults in brackets are shown, not eaten as markup
     assert "<bool>" not in cli("test", "--help", cwd=tmp_path).stdout
+
+
+def test_a_misspelt_setting_is_named_with_the_nearest_real_one(tmp_path: Path) -> None:
+    (tmp_path / "dodo-transform.env").write_text("DODO_TRANSFOM_HOST=0.0.0.0\n")
+    done = cli(
+        "deliveries", "--server", "http://127.0.0.1:9", cwd=tmp_path, env={"SEGMENT_WRITEKEY": "k"}
+    )
+    assert (
+        "DODO_TRANSFOM_HOST in dodo-transform.env is not a dodo-transform setting; did you mean DODO_TRANSFORM_HOST?"
+        in done.stderr
+    )
+    assert (
+        "SEGMENT_WRITEKEY in the environment is not a dodo-transform setting; did you mean SEGMENT_WRITE_KEY?"
+        in done.stderr
+    )
