@@ -17,6 +17,7 @@ from dodo_transform.store import (
     NewDelivery,
     NewEvent,
     Store,
+    TransformVersion,
 )
 from dodo_transform.store.migrations import LATEST
 from dodo_transform.store.postgres import PostgresStore
@@ -371,3 +372,31 @@ def test_the_sqlite_file_and_its_wal_are_readable_by_the_owner_only(tmp_path: Pa
         store.close()
     assert modes["store.db"] == 0o600 and modes["store.db-wal"] == 0o600
     assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+
+
+def test_transform_versions_are_kept_once_each_newest_first(
+    open_store: Callable[[], Store], clock: Clock
+) -> None:
+    store = open_store()
+    assert store.list_versions("t") == []
+    assert store.record_versions([]) == 0
+    first = TransformVersion("t", "aaaaaaaaaaaa", "function handler(w) { return w; }\n")
+    other = TransformVersion("u", "cccccccccccc", "// u\n")
+    assert store.record_versions([first, other]) == 2
+    clock.now += 10
+    second = TransformVersion("t", "bbbbbbbbbbbb", "function handler(w) {\n  return w;\n}\n")
+    # Seen again (another process, a restart): kept once, with the time first seen.
+    assert store.record_versions([second, first]) == 1
+    assert store.record_versions([first]) == 0
+    kept = open_store().list_versions("t")
+    assert [(v.version, v.first_seen) for v in kept] == [
+        ("bbbbbbbbbbbb", clock.now),
+        ("aaaaaaaaaaaa", clock.now - 10),
+    ]
+    assert kept[1].source == first.source and kept[1].name == "t"
+    assert store.get_version("t", "aaaaaaaaaaaa") == kept[1]
+    assert store.get_version("t", "cccccccccccc") is None
+    assert [v.version for v in store.list_versions("u")] == ["cccccccccccc"]
+    # Pruning old events keeps the history.
+    store.prune(clock.now + 1)
+    assert len(store.list_versions("t")) == 2

@@ -29,6 +29,7 @@ from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.pipeline.replay import run_requested
 from dodo_transform.pipeline.transform_stage import TransformStage, run_in_this_process
+from dodo_transform.pipeline.versions import CHECK_SECONDS, VersionRecorder
 from dodo_transform.settings import Settings
 from dodo_transform.store import Store
 from dodo_transform.transforms.registry import Registry
@@ -113,6 +114,8 @@ class Pipeline:
         self.alerts = alerts
         self.transforming.alerts = self.delivering.alerts = alerts
         self._watcher: asyncio.Task[None] | None = None
+        self.versions = VersionRecorder(store, registry)
+        self._recorder: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._tasks = [
@@ -126,6 +129,7 @@ class Pipeline:
         ):
             task.set_name(name)
         self._renewer = asyncio.create_task(self._renew_periodically(), name="renew")
+        self._recorder = asyncio.create_task(self._record_versions(), name="versions")
         if self.alerts is not None:
             await self.alerts.start()
             self._watcher = asyncio.create_task(self._alert_on_load_errors(), name="watch")
@@ -165,6 +169,9 @@ class Pipeline:
             self._unlisten()
         for wake in (self._work, self._due, self._replays):
             wake.set()
+        if self._recorder is not None:
+            self._recorder.cancel()
+            await asyncio.gather(self._recorder, return_exceptions=True)
         _, pending = await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
         if self._sandboxes is not None:
             # Ends runs still waiting (their events stay claimable: no outcome is recorded).
@@ -253,6 +260,17 @@ class Pipeline:
                     "stays in service; fix the file (it reloads by itself).",
                 )
             await asyncio.sleep(ALERT_CHECK_SECONDS)
+
+    async def _record_versions(self) -> None:
+        """Keep every version in service in the store's history (see `versions.py`)."""
+        while True:
+            try:
+                added = await self._store(self.versions.record_new)
+                if added:
+                    log.info("transform versions recorded", extra={"versions": added})
+            except StorageError as error:
+                log.error("could not record transform versions, retrying: %s", error)
+            await asyncio.sleep(CHECK_SECONDS)
 
     async def _renew_periodically(self) -> None:
         """Keep this process's claims alive while it works on them (until cancelled by `stop`,

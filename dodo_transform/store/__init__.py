@@ -24,6 +24,7 @@ from dodo_transform.store.records import (
     NewEvent,
     ReplayRequest,
     StoredEvent,
+    TransformVersion,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ __all__ = [
     "ReplayRequest",
     "Store",
     "StoredEvent",
+    "TransformVersion",
     "instance_id",
     "is_postgres",
     "open_store",

@@ -21,6 +21,7 @@ from dodo_transform.store.records import (
     NewEvent,
     ReplayRequest,
     StoredEvent,
+    TransformVersion,
 )
 
 
@@ -60,6 +61,14 @@ class Store(Protocol):
         self, delivery_id: int, statuses: Sequence[DeliveryStatus], error: str | None
     ) -> None: ...
     def get_replay(self, delivery_id: int) -> ReplayRequest | None: ...
+
+    # --- transform versions: recorded where the pipeline runs, read by the console ----------
+    # Keep each version once per (name, version), idempotently (a version seen again keeps its
+    # first `first_seen`); how many were new.
+    def record_versions(self, versions: Sequence[TransformVersion]) -> int: ...
+    # Every kept version of transform `name`, newest first.
+    def list_versions(self, name: str) -> list[TransformVersion]: ...
+    def get_version(self, name: str, version: str) -> TransformVersion | None: ...
 
     # --- reading ------------------------------------------------------------------------------
     def get_event(self, event_id: int) -> StoredEvent | None: ...

@@ -39,6 +39,7 @@ from dodo_transform.store.records import (
     NewEvent,
     ReplayRequest,
     StoredEvent,
+    TransformVersion,
 )
 
 log = logging.getLogger("dodo_transform.store")
@@ -411,6 +412,39 @@ class PostgresStore:
         return ReplayRequest(delivery, requested_at, done_at, shown_statuses, error)
 
     # --- reading ------------------------------------------------------------------------------
+
+    def record_versions(self, versions: Sequence[TransformVersion]) -> int:
+        """Keep each (name, version) once; a version seen again keeps its first time."""
+        if not versions:
+            return 0
+        now = self._clock()
+        added = 0
+        with self._transaction() as db:
+            for v in versions:
+                cursor = db.execute(
+                    "INSERT INTO transform_versions (name, version, source, first_seen)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (name, version) DO NOTHING",
+                    (v.name, v.version, _text(v.source), now),
+                )
+                added += max(cursor.rowcount, 0)
+        return added
+
+    def list_versions(self, name: str) -> list[TransformVersion]:
+        """Every kept version of transform `name`, newest first."""
+        rows = self._read(
+            "SELECT name, version, source, first_seen FROM transform_versions"
+            " WHERE name = %s ORDER BY first_seen DESC, id DESC",
+            (name,),
+        )
+        return [TransformVersion(*row) for row in rows]
+
+    def get_version(self, name: str, version: str) -> TransformVersion | None:
+        rows = self._read(
+            "SELECT name, version, source, first_seen FROM transform_versions"
+            " WHERE name = %s AND version = %s",
+            (name, version),
+        )
+        return TransformVersion(*rows[0]) if rows else None
 
     def get_event(self, event_id: int) -> StoredEvent | None:
         rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = %s", (event_id,))

@@ -138,3 +138,14 @@ class ReplayRequest:
     done_at: float | None = None
     statuses: tuple[DeliveryStatus, ...] = ()
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class TransformVersion:
+    """One version of a transform the service has run: its source, its hash (`version`,
+    sha256[:12] of the source, as `Transform.version`) and when the store first saw it."""
+
+    name: str
+    version: str
+    source: str
+    first_seen: float = 0.0  # set by the store when it records the version

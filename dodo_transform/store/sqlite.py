@@ -39,6 +39,7 @@ from dodo_transform.store.records import (
     NewEvent,
     ReplayRequest,
     StoredEvent,
+    TransformVersion,
 )
 
 _REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
@@ -363,6 +364,37 @@ class SqliteStore:
         delivery, requested_at, done_at, statuses, error = rows[0]
         shown = tuple(DeliveryStatus(s) for s in json.loads(statuses)) if statuses else ()
         return ReplayRequest(delivery, requested_at, done_at, shown, error)
+
+    def record_versions(self, versions: Sequence[TransformVersion]) -> int:
+        """Keep each (name, version) once; a version seen again keeps its first time."""
+        if not versions:
+            return 0
+        now = self._clock()
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT INTO transform_versions (name, version, source, first_seen)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING",
+                [(v.name, v.version, _text(v.source), now) for v in versions],
+            )
+            return db.total_changes - before
+
+    def list_versions(self, name: str) -> list[TransformVersion]:
+        """Every kept version of transform `name`, newest first."""
+        rows = self._read(
+            "SELECT name, version, source, first_seen FROM transform_versions"
+            " WHERE name = ? ORDER BY first_seen DESC, id DESC",
+            (name,),
+        )
+        return [TransformVersion(*row) for row in rows]
+
+    def get_version(self, name: str, version: str) -> TransformVersion | None:
+        rows = self._read(
+            "SELECT name, version, source, first_seen FROM transform_versions"
+            " WHERE name = ? AND version = ?",
+            (name, version),
+        )
+        return TransformVersion(*rows[0]) if rows else None
 
     def get_event(self, event_id: int) -> StoredEvent | None:
         rows = self._read(
