@@ -514,3 +514,131 @@ def test_every_example_event_type_is_offered() -> None:
 
 async def _count(console: Console, status: str, count: int) -> bool:
     return len(await console.deliveries(status)) >= count
+
+
+async def kept_versions(console: Console, name: str, count: int) -> list[str]:
+    """The versions the store keeps for `name`, newest first, once there are `count`."""
+
+    async def kept() -> list[str]:
+        found = await asyncio.to_thread(console.service.store.list_versions, name)
+        return [v.version for v in found] if len(found) == count else []
+
+    return list(await console.until(kept))
+
+
+def version_rows(html: str) -> list[str]:
+    return re.findall(r'data-testid="version-row" data-version="([0-9a-f]+)"', html)
+
+
+def test_the_version_history_lists_every_version_in_service_newest_first(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        registry = console.service.registry
+        (first,) = await kept_versions(console, DOCS_HANDLER, 1)
+        assert first == registry.current()[DOCS_HANDLER].version
+        saved = await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": GOOD})
+        assert 'data-state="live"' in saved.text
+        second, _ = await kept_versions(console, DOCS_HANDLER, 2)
+        # An edit in the folder is the same thing as a save from the console.
+        path = console.folder / f"{DOCS_HANDLER}.js"
+        path.write_text(GOOD.replace("Payment Completed", "Order Completed"))
+        await asyncio.to_thread(registry.reload)
+        third, *_ = await kept_versions(console, DOCS_HANDLER, 3)
+        # A broken save never ran, so it is not a version the service has had in service.
+        await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": SYNTAX_ERROR})
+        page = await console.get(f"/transforms/{DOCS_HANDLER}")
+        assert page.status_code == 200
+        assert version_rows(page.text) == [third, second, first]
+        assert page.text.count('data-testid="restore"') == 3
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", page.text)
+        assert 'data-testid="version-diff"' not in page.text
+        await asyncio.sleep(1.5)  # the recorder has looked again: nothing new, nothing twice
+        assert len(await asyncio.to_thread(console.service.store.list_versions, DOCS_HANDLER)) == 3
+        other = await console.get("/transforms/segment_identify_customer")
+        assert len(version_rows(other.text)) == 1
+
+    run_console(tmp_path, test)
+
+
+def test_a_diff_between_any_two_versions_is_shown_escaped(tmp_path: Path) -> None:
+    marked = GOOD.replace("  return w;\n", "  // </pre><script>alert(1)</script>\n  return w;\n")
+
+    async def test(console: Console) -> None:
+        (first,) = await kept_versions(console, DOCS_HANDLER, 1)
+        await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": marked})
+        second, _ = await kept_versions(console, DOCS_HANDLER, 2)
+        url = f"/transforms/{DOCS_HANDLER}"
+        page = await console.get(url, params={"from": first, "to": second})
+        assert page.status_code == 200
+        shown = page.text.split('data-testid="version-diff"', 1)[1].split("</section>", 1)[0]
+        assert f"--- {DOCS_HANDLER}.js @ {first}" in shown
+        assert f"+++ {DOCS_HANDLER}.js @ {second}" in shown
+        assert '<span class="add">+  // &lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;' in shown
+        assert "<script>alert" not in page.text
+        assert '<span class="remove">-' in shown
+        backwards = await console.get(url, params={"from": second, "to": first})
+        assert '<span class="remove">-  // &lt;/pre&gt;' in backwards.text
+        same = await console.get(url, params={"from": first, "to": first})
+        assert "The two versions are the same." in same.text
+        for wanted in ({"from": first, "to": "0123456789ab"}, {"from": "x" * 100, "to": first}):
+            unknown = await console.get(url, params=wanted)
+            assert unknown.status_code == 404
+
+    run_console(tmp_path, test)
+
+
+def test_restoring_a_version_writes_the_file_and_puts_it_in_service(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        registry = console.service.registry
+        path = console.folder / f"{DOCS_HANDLER}.js"
+        original = path.read_text()
+        path.chmod(0o640)
+        (first,) = await kept_versions(console, DOCS_HANDLER, 1)
+        await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": GOOD})
+        await kept_versions(console, DOCS_HANDLER, 2)
+        await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": SYNTAX_ERROR})
+        restore = f"/transforms/{DOCS_HANDLER}/restore"
+        answer = await console.post(restore, {"version": first}, fragment=False)
+        assert answer.status_code == 200
+        assert f"Restored: version <code>{first}</code> is in service." in answer.text
+        assert path.read_text() == original and path.stat().st_mode & 0o777 == 0o640
+        assert registry.current()[DOCS_HANDLER].version == first
+        assert registry.errors.get(DOCS_HANDLER) is None
+        assert f'data-testid="version">{first}<' in answer.text
+        assert [p.name for p in console.folder.iterdir() if p.name.startswith(".")] == []
+        fragment = await console.post(restore, {"version": first})
+        assert 'data-state="live"' in fragment.text and "<html" not in fragment.text
+        # Restored, not new: the history still holds the two versions, once each.
+        await asyncio.sleep(1.5)
+        assert len(await kept_versions(console, DOCS_HANDLER, 2)) == 2
+        unknown = await console.post(restore, {"version": "0123456789ab"})
+        assert unknown.status_code == 404
+        nameless = await console.post("/transforms/nothing_here/restore", {"version": first})
+        assert nameless.status_code == 404
+        assert path.read_text() == original
+
+    run_console(tmp_path, test)
+
+
+def test_a_restore_needs_the_csrf_token_and_the_same_origin(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        path = console.folder / f"{DOCS_HANDLER}.js"
+        (first,) = await kept_versions(console, DOCS_HANDLER, 1)
+        await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": GOOD})
+        restore = f"/transforms/{DOCS_HANDLER}/restore"
+        token = await console.csrf()
+        missing = await console.client.post(restore, data={"version": first})
+        wrong = await console.client.post(restore, data={"version": first, "csrf": "x" * 43})
+        cross = await console.client.post(
+            restore,
+            data={"version": first, "csrf": token},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert [missing.status_code, wrong.status_code, cross.status_code] == [403, 403, 403]
+        assert path.read_text() == GOOD
+        same = await console.client.post(
+            restore, data={"version": first, "csrf": token}, headers={"Origin": BASE_URL}
+        )
+        assert same.status_code == 200
+        assert path.read_text() != GOOD
+
+    run_console(tmp_path, test)

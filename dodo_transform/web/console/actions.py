@@ -1,5 +1,5 @@
-"""What the console changes or runs: test runs, saves and replays. Every one is a POST with
-a CSRF token (see `session.py`).
+"""What the console changes or runs: test runs, saves, restores and replays. Every one is a
+POST with a CSRF token (see `session.py`).
 
 The pages' script sends the editor's forms with `X-Console-Fragment: 1` and puts
 the answer (a fragment) into the page; without script, the same POST answers
@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from dodo_transform.pipeline.replay import ReplayError, check_replayable
-from dodo_transform.web.console import files, impact, samples, session, trials
+from dodo_transform.web.console import files, history, impact, samples, session, trials
 from dodo_transform.web.console.pages import MAX_ID, blocking, delivery_values, editor_values
 from dodo_transform.web.console.rendering import page, redirect
 from dodo_transform.web.context import Context
@@ -122,6 +122,31 @@ async def save(
     if wants_fragment(request):
         return await page(request, "_save_result.html", saved=saved)
     return await page(request, "transform.html", **await editor_values(context, name, saved=saved))
+
+
+@routes.post("/transforms/{name}/restore", response_class=HTMLResponse)
+async def restore(
+    request: Request, name: str, context: Context, version: Text, csrf: Text = ""
+) -> HTMLResponse:
+    """Write a kept version's source to the file, as a save does, and reload."""
+    session.check_csrf(request, csrf)
+    registry = context.registry
+    try:
+        await blocking(files.path_of, registry.directory, name)
+        kept = await blocking(history.find, context.store, name, version)
+        await blocking(files.write, registry.directory, name, kept.source)
+    except (files.UnknownTransform, history.UnknownVersion) as error:
+        raise HTTPException(404, str(error)) from None
+    except OSError as error:
+        current = registry.current().get(name)
+        saved = Saved(False, current.version if current else None, f"not saved: {error}")
+    else:
+        await blocking(registry.reload)
+        saved = outcome_of_save(context, name, kept.source)
+    if wants_fragment(request):
+        return await page(request, "_save_result.html", saved=saved, restored=version)
+    values = await editor_values(context, name, saved=saved, restored=version)
+    return await page(request, "transform.html", **values)
 
 
 def outcome_of_save(context: Context, name: str, source: str) -> Saved:

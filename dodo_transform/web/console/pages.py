@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from dodo_transform.store import Delivery, DeliveryStatus
-from dodo_transform.web.console import files, reading, samples, summaries
+from dodo_transform.web.console import files, history, reading, samples, summaries
 from dodo_transform.web.console.rendering import page, pretty
 from dodo_transform.web.console.session import console_guard
 from dodo_transform.web.context import Context
@@ -45,8 +46,20 @@ async def transforms(request: Request, context: Context) -> HTMLResponse:
 
 
 @routes.get("/transforms/{name}", response_class=HTMLResponse)
-async def transform(request: Request, name: str, context: Context) -> HTMLResponse:
+async def transform(
+    request: Request,
+    name: str,
+    context: Context,
+    first: str = Query("", alias="from"),
+    second: str = Query("", alias="to"),
+) -> HTMLResponse:
+    """The editor and the version history; `from` and `to` (two versions) show their diff."""
     values = await editor_values(context, name)
+    if first or second:
+        try:
+            values["compared"] = await blocking(history.compare, context.store, name, first, second)
+        except history.UnknownVersion as error:
+            raise HTTPException(404, str(error)) from None
     return await page(request, "transform.html", **values)
 
 
@@ -63,6 +76,9 @@ async def editor_values(context: Context, name: str, **extra: Any) -> dict[str, 
         "name": name,
         "source": source,
         "version": current.version if current else None,
+        "file_version": hashlib.sha256(source.encode("utf-8")).hexdigest()[:12],
+        "history": await blocking(context.store.list_versions, name),
+        "compared": None,
         "load_error": registry.errors.get(name),
         "enabled": registry.settings(name).enabled,
         "examples": samples.example_choices(),

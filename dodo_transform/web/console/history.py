@@ -1,0 +1,55 @@
+"""A transform's version history as the console shows it: the versions the service has run
+(kept in the store by the pipeline's process), a diff between any two, and the source of one
+to restore. Restoring writes the file exactly as a save does: the file is the source of truth.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from dodo_transform.store import Store, TransformVersion
+from dodo_transform.web.console.trials import DiffLine
+
+MAX_VERSION_CHARS = 64
+
+
+class UnknownVersion(LookupError):
+    """The store keeps no such version of this transform."""
+
+
+@dataclass(frozen=True)
+class Compared:
+    """Two versions of one transform and the unified diff from the first to the second."""
+
+    older: TransformVersion
+    newer: TransformVersion
+    lines: list[DiffLine]
+
+
+def find(store: Store, name: str, version: str) -> TransformVersion:
+    found = store.get_version(name, version) if len(version) <= MAX_VERSION_CHARS else None
+    if found is None:
+        raise UnknownVersion(f"no version {version!r} of transform {name!r} is kept")
+    return found
+
+
+def compare(store: Store, name: str, first: str, second: str) -> Compared:
+    """The diff from version `first` to version `second` of transform `name`."""
+    older, newer = find(store, name, first), find(store, name, second)
+    return Compared(older, newer, source_diff(older, newer))
+
+
+def source_diff(older: TransformVersion, newer: TransformVersion) -> list[DiffLine]:
+    lines = difflib.unified_diff(
+        older.source.splitlines(),
+        newer.source.splitlines(),
+        fromfile=f"{older.name}.js @ {older.version}",
+        tofile=f"{newer.name}.js @ {newer.version}",
+        lineterm="",
+    )
+    shown = []
+    for index, line in enumerate(lines):
+        kind = "hunk" if index < 2 else {"+": "add", "-": "remove", "@": "hunk"}.get(line[:1])
+        shown.append(DiffLine(kind or "same", line))
+    return shown
