@@ -171,6 +171,44 @@ def test_a_failed_delivery_is_fixed_and_replayed_from_the_page(
     assert message["userId"] == sample("payment.succeeded")["data"]["customer"]["customer_id"]
 
 
+def test_an_older_version_is_compared_and_restored_from_the_history(
+    page: Page, server: Server, standin: SegmentStandIn, shoot: Shoot
+) -> None:
+    original = server.versions()[DOCS]
+    page.goto(f"/transforms/{DOCS}")
+    replace_code(page, LIVE_HANDLER)
+    with server.reloading(DOCS):
+        page.get_by_test_id("save").click()
+        expect(page.get_by_test_id("save-result")).to_contain_text("live")
+    live = server.versions()[DOCS]
+    rows = page.get_by_test_id("version-row")
+
+    def both_kept() -> bool:  # the worker records a version within a second of loading it
+        page.goto(f"/transforms/{DOCS}")
+        return rows.count() == 2
+
+    server.wait_until(both_kept, what="both versions in the history")
+    expect(rows.get_by_test_id("version-hash")).to_have_text([str(live), str(original)])
+    page.get_by_test_id("show-diff").click()  # from the older to the newer, by default
+    diff = page.get_by_test_id("version-diff")
+    expect(diff.locator(".remove").filter(has_text="Payment Completed")).to_have_count(1)
+    expect(diff.locator(".add").filter(has_text="Payment Made Live")).to_have_count(1)
+
+    older = page.locator(f'[data-testid="version-row"][data-version="{original}"]')
+    with server.reloading(DOCS):
+        older.get_by_test_id("restore").click()
+        expect(page.get_by_test_id("save-result")).to_contain_text("Restored")
+    expect(page.get_by_test_id("version")).to_have_text(str(original))
+    expect(page.get_by_test_id("editor")).to_contain_text("Payment Completed")
+    shoot(page, "history")
+    assert server.versions()[DOCS] == original
+    server.post(sample("payment.succeeded"), webhook_id="msg_after_restore")
+    server.wait_until(
+        lambda: messages_named(standin, "Payment Completed"), what="the restored version's message"
+    )
+    assert not messages_named(standin, "Payment Made Live")
+
+
 @pytest.mark.parametrize("server_settings", [{"DODO_TRANSFORM_ADMIN_TOKEN": "tok-console-1"}])
 def test_with_an_admin_token_the_console_asks_for_it_first(page: Page, shoot: Shoot) -> None:
     page.goto("/deliveries")
