@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
+from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.pipeline import replay as replay_module
 from dodo_transform.pipeline import transform_stage
 from dodo_transform.pipeline.outcomes import outcome_deliveries, write_key_for
 from dodo_transform.pipeline.replay import ReplayError, replay, run_requested
 from dodo_transform.pipeline.transform_stage import TransformStage
+from dodo_transform.pipeline.versions import VersionRecorder
 from dodo_transform.settings import load_settings
 from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent
 from dodo_transform.store.sqlite import SqliteStore
@@ -240,4 +242,42 @@ def test_quarantine_within_a_batch_keeps_each_outcome_with_its_own_transform(
         by_transform.setdefault(delivery.transform, []).append(delivery.status)
     assert by_transform["track"] == [DeliveryStatus.PENDING] * 5
     assert by_transform["loop"] == [DeliveryStatus.FAILED] * 5
+    store.close()
+
+
+def test_the_versions_in_service_are_recorded_once_and_retried_after_a_store_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "t.js").write_text("function handler(w) { return w; }\n")
+    (folder / "broken.js").write_text("function handler(w) {\n")
+    registry = Registry(folder)
+    registry.reload()
+    store = SqliteStore(tmp_path / "store.db")
+    recorder = VersionRecorder(store, registry)
+    real = store.record_versions
+
+    def failing(versions: Any) -> int:
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(store, "record_versions", failing)
+    with pytest.raises(StorageError):
+        recorder.record_new()
+    monkeypatch.setattr(store, "record_versions", real)
+    assert recorder.record_new() == 1  # never loaded, never in service: not a version
+    assert recorder.record_new() == 0
+    (kept,) = store.list_versions("t")
+    assert kept.version == registry.current()["t"].version
+    assert kept.source == "function handler(w) { return w; }\n"
+    (folder / "t.js").write_text("function handler(w) { return null; }\n")
+    registry.reload()
+    assert recorder.record_new() == 1
+    assert [v.version for v in store.list_versions("t")] == [
+        registry.current()["t"].version,
+        kept.version,
+    ]
+    # Another process (or a restart) recording the same versions adds nothing.
+    assert VersionRecorder(store, registry).record_new() == 0
+    assert store.list_versions("broken") == []
     store.close()
