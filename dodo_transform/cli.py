@@ -20,12 +20,12 @@ from rich.table import Table
 
 from dodo_transform import __version__, signing
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
+from dodo_transform.outbound.sender import Allowlist
 from dodo_transform.settings import WEBHOOK_PATH, Settings, load_settings, unknown_names
 from dodo_transform.store.records import DeliveryStatus
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
 from dodo_transform.transforms.event import Event
-from dodo_transform.transforms.registry import load_file
 from dodo_transform.webhook_secret import signing_secrets
 
 app = typer.Typer(
@@ -81,28 +81,38 @@ def test(
     sample = read_event(event)
     if not handler.is_file():
         fail(f"cannot read handler {handler}: no such file")
+    trier = trier_from(settings_from())
     try:
-        outcome = load_file(handler).run(sample)
-    except HandlerError as error:
-        outcome = Outcome(OutcomeKind.ERROR, error=str(error))
+        transform_settings = trier.settings(handler)
     except ConfigError as error:
         fail(str(error))
-    if as_json:
-        print(json.dumps(outcome.to_json(), ensure_ascii=False))
+    try:
+        transform = trier.load(handler, transform_settings)
+    except HandlerError as error:
+        trial = checks.Trial(Outcome(OutcomeKind.ERROR, error=str(error)), ())
     else:
-        show_outcome(outcome)
-    raise typer.Exit(1 if outcome.kind is OutcomeKind.ERROR else 0)
+        trial = trier.run(transform, transform_settings, sample)
+    if as_json:
+        print(json.dumps(trial.to_json(), ensure_ascii=False))
+    else:
+        show_trial(trial)
+    raise typer.Exit(1 if trial.outcome.kind is OutcomeKind.ERROR else 0)
 
 
-def show_outcome(outcome: Outcome) -> None:
+def trier_from(settings: Settings) -> checks.Trier:
+    """Runs transforms as the service configured by `settings` would (its allowlist)."""
+    return checks.Trier(Allowlist(settings.segment_base_url, settings.extra_allowed_hosts))
+
+
+def show_trial(trial: checks.Trial) -> None:
+    outcome = trial.outcome
     colour = {"deliver": "green", "skipped": "yellow", "cancelled": "yellow"}.get(
         outcome.kind, "red"
     )
     out.print(f"outcome: [bold {colour}]{outcome.kind.value}[/]")
     if outcome.error:
         out.print(outcome.error, style="red", markup=False)
-    for request in outcome.requests:
-        shown = request.redacted()
+    for shown in trial.requests:
         out.print(f"\n{shown['method']} {shown['url']}", style="bold", markup=False)
         for name, value in shown["headers"].items():
             out.print(f"  {name}: {value}", markup=False)
@@ -111,7 +121,9 @@ def show_outcome(outcome: Outcome) -> None:
         out.print("\nconsole:")
         for level, message in outcome.logs:
             out.print(f"  [{level}] {message}", markup=False)
-    for warning in outcome.warnings:
+    if trial.not_received:
+        out.print(f"note: {trial.not_received}", style="yellow", markup=False)
+    for warning in (*outcome.warnings, *trial.warnings):
         out.print(f"warning: {warning}", style="yellow", markup=False)
 
 
@@ -132,8 +144,9 @@ def check(
     for folder in (transforms, events):
         if not folder.is_dir():
             fail(f"{folder} is not a folder")
+    trier = trier_from(settings_from())
     try:
-        rows = list(checks.check(transforms, events, expected, update=update))
+        rows = list(checks.check(transforms, events, expected, trier, update=update))
     except (PayloadError, ConfigError) as error:
         fail(str(error))
     table = Table("transform", "event", "outcome", "check", "detail")
@@ -141,10 +154,27 @@ def check(
         if row.outcome != "skipped" or row.failed:
             table.add_row(row.transform, row.event, row.outcome, row.verdict.value, row.detail)
     out.print(table)
+    show_check_warnings(rows)
     failed = sum(row.failed for row in rows)
     skipped = sum(row.outcome == "skipped" and not row.failed for row in rows)
     out.print(f"{len(rows)} runs, {failed} failed, {skipped} skipped rows not shown")
     raise typer.Exit(1 if failed else 0)
+
+
+def show_check_warnings(rows: list[checks.Row]) -> None:
+    """Each warning once per transform, with the events it came up on."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    runs: dict[str, int] = {}
+    for row in rows:
+        runs[row.transform] = runs.get(row.transform, 0) + 1
+        for warning in row.warnings:
+            seen.setdefault((row.transform, warning), []).append(row.event)
+    for (transform, warning), kinds in seen.items():
+        if len(kinds) == runs[transform]:
+            where = "every event"
+        else:
+            where = ", ".join(kinds[:3]) + (f" and {len(kinds) - 3} more" if len(kinds) > 3 else "")
+        out.print(f"warning: {transform}: {warning} ({where})", style="yellow", markup=False)
 
 
 ServerOption = Annotated[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +11,16 @@ from pathlib import Path
 from tests.conftest import EXAMPLES, ROOT, TRANSFORMS
 
 
-def cli(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dodo_transform", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=60,
+        env=None if env is None else os.environ | env,
     )
 
 
@@ -120,3 +124,94 @@ def test_check_reports_a_broken_transform(tmp_path: Path) -> None:
     result = cli("check", "--transforms", tmp_path, "--expected", tmp_path / "expected")
     assert result.returncode == 1
     assert "SyntaxError" in result.stdout
+
+
+RESEND = EXAMPLES / "connectors" / "resend_receipts.js"
+SUCCEEDED = EXAMPLES / "events" / "payment.succeeded.json"
+
+
+def connector(tmp_path: Path, name: str, table: str) -> Path:
+    (tmp_path / f"{name}.js").write_text((EXAMPLES / "connectors" / f"{name}.js").read_text())
+    (tmp_path / "transforms.toml").write_text(table)
+    return tmp_path / f"{name}.js"
+
+
+def test_test_shows_the_configured_headers_redacted_never_their_values() -> None:
+    result = cli("test", RESEND, SUCCEEDED, env={"RESEND_API_KEY": "re_live_secret"})
+    assert result.returncode == 0, result.stderr
+    assert "POST https://api.resend.com/emails" in result.stdout
+    assert "Authorization: [redacted]" in result.stdout
+    assert "re_live_secret" not in result.stdout + result.stderr
+    assert "warning" not in result.stdout
+    shown = json.loads(
+        cli("test", RESEND, SUCCEEDED, "--json", env={"RESEND_API_KEY": "re_live_secret"}).stdout
+    )
+    assert shown["requests"][0]["headers"] == {"Authorization": "[redacted]"}
+    assert shown["warnings"] == []
+
+
+def test_test_warns_when_the_service_would_block_the_destination(tmp_path: Path) -> None:
+    handler = connector(tmp_path, "resend_receipts", '[resend_receipts]\nevents = ["payment.*"]\n')
+    result = cli("test", handler, SUCCEEDED, "--json")
+    assert result.returncode == 0, result.stderr
+    (warning,) = json.loads(result.stdout)["warnings"]
+    assert warning.startswith("api.resend.com is not an allowed destination")
+    listed = cli(
+        "test", handler, SUCCEEDED, "--json", env={"DODO_TRANSFORM_ALLOWED_HOSTS": "api.resend.com"}
+    )
+    assert json.loads(listed.stdout)["warnings"] == []
+
+
+def test_test_warns_when_the_url_the_connector_page_expects_is_missing(tmp_path: Path) -> None:
+    handler = connector(tmp_path, "slack_payment_alerts", "")
+    result = cli("test", handler, SUCCEEDED)
+    assert result.returncode == 0, result.stderr
+    assert "outcome: skipped" in result.stdout
+    assert "warning: the handler sets no url and transforms.toml gives none" in result.stdout
+
+
+def test_test_warns_of_a_raw_dodo_body_going_out_and_of_a_missing_variable(
+    tmp_path: Path,
+) -> None:
+    handler = connector(
+        tmp_path,
+        "resend_receipts",
+        '[resend_receipts]\nurl = "https://api.resend.com/emails"\n'
+        'headers = { Authorization = "Bearer ${NOT_SET_HERE}" }\n',
+    )
+    result = cli("test", handler, EXAMPLES / "events" / "refund.succeeded.json", "--json")
+    assert result.returncode == 0, result.stderr
+    warnings = json.loads(result.stdout)["warnings"]
+    assert [w.split(":")[0] for w in warnings] == [
+        "NOT_SET_HERE is not set in the environment",
+        "the Dodo event goes out unchanged",
+    ]
+
+
+def test_test_skips_an_event_type_the_transform_does_not_receive(tmp_path: Path) -> None:
+    handler = connector(tmp_path, "resend_receipts", '[resend_receipts]\nevents = ["refund.*"]\n')
+    result = cli("test", handler, SUCCEEDED)
+    assert result.returncode == 0, result.stderr
+    assert "outcome: skipped" in result.stdout
+    assert "note: [resend_receipts] does not receive payment.succeeded" in result.stdout
+
+
+def test_check_runs_the_connector_examples_and_lists_each_warning_once() -> None:
+    environ = {"RESEND_API_KEY": "k", "HUBSPOT_ACCESS_TOKEN": "k", "COLUMNS": "400"}
+    result = cli(
+        "check",
+        "--transforms",
+        EXAMPLES / "connectors",
+        "--expected",
+        EXAMPLES / "connectors" / "expected",
+        env=environ,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "846 runs, 0 failed" in result.stdout
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning: ")]
+    assert (
+        "warning: loops_events: LOOPS_API_KEY is not set in the environment: the service will"
+        " not load [loops_events] until it is (headers in transforms.toml) (every event)"
+    ) in warnings
+    assert len(warnings) == 10  # one per variable still unset, each once
+    assert not any("RESEND_API_KEY" in line for line in warnings)
