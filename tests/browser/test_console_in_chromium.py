@@ -193,6 +193,8 @@ def test_an_older_version_is_compared_and_restored_from_the_history(
     diff = page.get_by_test_id("version-diff")
     expect(diff.locator(".remove").filter(has_text="Payment Completed")).to_have_count(1)
     expect(diff.locator(".add").filter(has_text="Payment Made Live")).to_have_count(1)
+    page.get_by_test_id("version-history").scroll_into_view_if_needed()
+    shoot(page, "history")
 
     older = page.locator(f'[data-testid="version-row"][data-version="{original}"]')
     with server.reloading(DOCS):
@@ -200,7 +202,6 @@ def test_an_older_version_is_compared_and_restored_from_the_history(
         expect(page.get_by_test_id("save-result")).to_contain_text("Restored")
     expect(page.get_by_test_id("version")).to_have_text(str(original))
     expect(page.get_by_test_id("editor")).to_contain_text("Payment Completed")
-    shoot(page, "history")
     assert server.versions()[DOCS] == original
     server.post(sample("payment.succeeded"), webhook_id="msg_after_restore")
     server.wait_until(
