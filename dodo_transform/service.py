@@ -228,6 +228,8 @@ def build_service(
         if pipeline_here
         else None
     )
+    if not pipeline_here:
+        _leave_reload_logs_to_the_worker()
     return Service(
         settings=settings,
         store=store,
@@ -303,6 +305,19 @@ def _pipeline(
     )
     pipeline.limiter = limiter
     return pipeline
+
+
+class _WorkerLogsIt(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def _leave_reload_logs_to_the_worker() -> None:
+    """Both processes load the transforms folder; only the worker says what changed, so
+    every load, reload and load error is one log line, not two."""
+    logger = logging.getLogger("dodo_transform.transforms.registry")
+    if not any(isinstance(f, _WorkerLogsIt) for f in logger.filters):
+        logger.addFilter(_WorkerLogsIt())
 
 
 def _depth(read: Callable[[], int]) -> Callable[[], float]:

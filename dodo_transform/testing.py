@@ -464,8 +464,9 @@ class Server:
 
         The HTTP process answers `/api/transforms` from its own registry, and the worker
         process, which runs the transforms, reloads its own on its own watcher; it shows that
-        only in the log. So this waits for the API to show a new version, then for the log
-        (from `since`, a byte offset, or this run's start) to show each process loading it.
+        only in the log (the only process that logs loads). So this waits for the API to show
+        a new version, then for the log (from `since`, a byte offset, or this run's start) to
+        show the pipeline's process loading it.
         """
         start = self._log_start if since is None else since
 
@@ -483,7 +484,6 @@ class Server:
             done = {f"transform {name} removed"}
         else:
             done = {f"transform {name} loaded (version {version})"}
-        processes = 1 if self.worker_pid() is None else 2
         seen = 0
         for message in self._log_messages(since, "dodo_transform.transforms.registry"):
             # A reload may pass through an intermediate version (a file read half-written):
@@ -493,7 +493,7 @@ class Server:
                 and message.startswith(f"transform {name} reloaded (")
                 and message.endswith(f" -> {version})")
             )
-        return seen >= processes
+        return seen >= 1
 
     def _log_messages(self, since: int, logger: str) -> Iterator[str]:
         with self.log.open("rb") as log:

@@ -25,9 +25,5 @@ async def reload_on_change(
 ) -> None:
     """Reload `registry` after every change until `stop` is set."""
     async for _ in watch(registry, stop):
+        # The registry logs what changed, once: loaded, reloaded, removed or failed.
         await asyncio.to_thread(registry.reload)
-        for name, error in registry.errors.items():
-            log.error(
-                "transform not reloaded, last good version stays in service",
-                extra={"transform": name, "error": error},
-            )

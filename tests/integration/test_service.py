@@ -455,3 +455,22 @@ def test_status_transforms_events_and_show_from_the_cli(
     detail = run("show", str(event_id))
     assert "payment.succeeded (msg_cli_view)" in detail
     assert "POST http" in detail and "attempt at" in detail and "HTTP 200" in detail
+
+
+def test_each_reload_and_each_load_error_is_one_log_line(server: Server, workdir: Path) -> None:
+    track = workdir / "transforms" / "segment_track_payments.js"
+    server.wait_until(  # the worker has loaded the folder (the HTTP process logs no loads)
+        lambda: "transform segment_track_payments loaded" in server.log.read_text(),
+        what="the worker's first load",
+    )
+    mark = server.log.stat().st_size
+    with server.reloading("segment_track_payments"):
+        track.write_text(track.read_text().replace("Payment Completed", "Payment Made"))
+    (workdir / "transforms" / "broken.js").write_text("function handler(w) {")
+    server.wait_until(
+        lambda: "broken.js" in server.log.read_bytes()[mark:].decode(), what="the load error"
+    )
+    time.sleep(1.5)  # the point: nothing more is logged for these changes as time passes
+    logged = server.log.read_bytes()[mark:].decode()
+    assert logged.count("transform segment_track_payments reloaded") == 1
+    assert logged.count("transform broken failed to load") == 1
