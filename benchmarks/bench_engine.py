@@ -8,7 +8,10 @@ Ours is `Transform.run`, from the raw body to a typed `Outcome`. The machine
 is shared and noisy, so the two are timed in alternating short rounds (of
 `--events` events each) and the medians over the rounds are compared.
 The fresh-runtime cost (a new QuickJS context with the source evaluated, per
-event) is what isolation would cost done the naive way. Node.js runs the same handler file
+event) is what isolation would cost done the naive way. The runtime cost is what
+one of our runtimes costs to start (the prelude with its web platform, frozen,
+and the handler compiled): paid once per transform version and thread, and
+again only after a limit is hit. Node.js runs the same handler file
 (`node_engine.js`, JSON string in and out, V8's JIT warm) as the reference a
 user might otherwise pick.
 
@@ -34,6 +37,8 @@ import quickjs
 from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.limits import Limits
+from dodo_transform.transforms.sandbox import Sandbox
 from dodo_transform.transforms.sandbox_processes import SandboxPool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,6 +164,19 @@ def _measure(pool: SandboxPool, rounds: int, events: int) -> tuple[list[EngineRo
     return rows, fresh
 
 
+def runtime_us(rounds: int = 5, runtimes: int = 20) -> float:
+    """CPU us to start one runtime of ours, median over rounds (the machine is shared)."""
+    source = (ROOT / "transforms" / "segment_track_payments.js").read_text()
+
+    def once() -> float:
+        start = time.thread_time()
+        for _ in range(runtimes):
+            Sandbox(source, "bench.js", Limits())
+        return (time.thread_time() - start) / runtimes * 1e6
+
+    return statistics.median(once() for _ in range(rounds))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)
@@ -176,6 +194,9 @@ def main() -> None:
             f"{1e6 / row.ours_us:9.0f} {node} {row.sandboxed_us:12.1f} {row.sandboxed_ratio:5.2f}x"
         )
     print(f"fresh runtime per event (new context, source evaluated, one call): {fresh:.1f} us")
+    print(
+        f"one of our runtimes (prelude, web platform, freeze, handler; CPU): {runtime_us():.0f} us"
+    )
 
 
 if __name__ == "__main__":
