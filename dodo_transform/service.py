@@ -338,7 +338,7 @@ def banner(service: Service) -> str:
     settings = service.settings
     base = f"http://{settings.host}:{settings.port}"
     mode = (
-        "DRY RUN: no SEGMENT_WRITE_KEY, requests are recorded, not sent"
+        "DRY RUN: no SEGMENT_WRITE_KEY, Segment calls are recorded, not sent"
         if settings.dry_run
         else f"LIVE: delivering to {settings.segment_base_url}"
     )

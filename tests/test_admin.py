@@ -150,16 +150,17 @@ def test_lists_page_by_cursor_with_a_link_header(tmp_path: Path) -> None:
 
 def test_credentials_are_redacted_at_the_edge_and_kept_in_the_store(tmp_path: Path) -> None:
     async def test(relay: Relay) -> None:
-        # A transform's own write key, and no default one: a dry run records the exact request.
-        (relay.folder / "transforms.toml").write_text('[t]\nwrite_key = "wk_secret"\n')
-        await relay.reload_with(TRACK)
+        # A handler that sets its own credentials: stored as it will be sent, shown redacted.
+        await relay.reload_with(
+            TRACK.replace("return w;", "w.headers = {Authorization: 'Basic own_Secret'}; return w;")
+        )
         await relay.post("msg_1")
-        (shown,) = await relay.until(lambda: relay.deliveries("dry_run"))
+        (shown,) = await relay.until(lambda: relay.deliveries("delivered"))
         assert shown["request"]["headers"]["Authorization"] == "[redacted]"
-        assert "wk_secret" not in json.dumps(shown)
+        assert "own_Secret" not in json.dumps(shown)
         stored = relay.service.store.get_delivery(shown["id"])
         assert stored is not None and stored.request is not None
-        assert stored.request.headers["Authorization"].startswith("Basic ")
+        assert stored.request.headers["Authorization"] == "Basic own_Secret"
 
     run_with_relay(tmp_path, test)
 

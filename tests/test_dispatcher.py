@@ -67,7 +67,9 @@ class Recorder:
         return [json.loads(r.content)["batch"] for r in self.requests if r.url.path == "/v1/batch"]
 
 
-def dispatcher(recorder: Recorder, *, dry_run: bool = False, rate: float = 1000.0) -> Dispatcher:
+def dispatcher(
+    recorder: Recorder, *, dry_run: bool = False, rate: float = 1000.0, keys: bool = True
+) -> Dispatcher:
     deliverer = Sender(
         segment_base_url="https://api.segment.io",
         allowed_hosts=frozenset({"hooks.example.com"}),
@@ -75,7 +77,7 @@ def dispatcher(recorder: Recorder, *, dry_run: bool = False, rate: float = 1000.
     )
     return Dispatcher(
         deliverer,
-        write_key_for=lambda transform: f"key-{transform}",
+        write_key_for=lambda transform: f"key-{transform}" if keys else None,
         limiter=RateLimiter(rate, burst=rate),
         dry_run=dry_run,
         retry_base_seconds=1.0,
@@ -212,7 +214,7 @@ def test_each_transform_sends_with_its_own_configured_headers_and_url() -> None:
 
 def test_dry_run_records_the_exact_batch_and_sends_nothing() -> None:
     recorder = Recorder()
-    results = run(dispatcher(recorder, dry_run=True), [delivery(1), delivery(2)])
+    results = run(dispatcher(recorder, dry_run=True, keys=False), [delivery(1), delivery(2)])
     assert recorder.requests == []
     shown = results[1].request
     assert shown is not None and shown.url == "https://api.segment.io/v1/batch"
@@ -310,3 +312,19 @@ def test_a_lone_surrogate_in_a_message_is_sent_as_the_replacement_character() ->
     assert {r.status for r in results.values()} == {"delivered"}
     (batch,) = recorder.batches()
     assert [m["userId"] for m in batch] == ["\ufffd Ada", "u2"]
+
+
+def test_a_dry_run_records_only_segment_calls_that_have_no_write_key() -> None:
+    """Without SEGMENT_WRITE_KEY, a transform with its own key still sends, and so do other
+    destinations (their credentials are their own): a Resend-only setup is not a dry run."""
+    recorder = Recorder()
+    due = [
+        delivery(1, transform="keyless"),
+        delivery(2, transform="own"),
+        delivery(3, url="https://hooks.example.com/x", transform="keyless"),
+    ]
+    d = dispatcher(recorder, dry_run=True)
+    d._write_key_for = lambda transform: "own-key" if transform == "own" else None
+    results = run(d, due)
+    assert [results[n].status for n in (1, 2, 3)] == ["dry_run", "delivered", "delivered"]
+    assert sorted(r.url.host for r in recorder.requests) == ["api.segment.io", "hooks.example.com"]

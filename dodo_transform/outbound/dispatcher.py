@@ -31,7 +31,7 @@ from dodo_transform.errors import (
     FinalDelivery,
     RetryableDelivery,
 )
-from dodo_transform.outbound import batching
+from dodo_transform.outbound import batching, segment
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.retry import MAX_ATTEMPTS, RETRY_WINDOW_SECONDS, backoff
 from dodo_transform.outbound.sender import NOTHING_CONFIGURED, Configured, Sender
@@ -159,7 +159,7 @@ class Dispatcher:
         deliveries = [delivery for delivery, _ in batch]
         body = batching.batch_body([encoded for _, encoded in batch], _now_iso())
         headers = {"Content-Type": "application/json"} | ({"Authorization": auth} if auth else {})
-        if self._dry_run:
+        if self._dry_run and not auth:
             shown = OutgoingRequest("POST", url, headers, json.loads(body))
             return [Result(d, DeliveryStatus.DRY_RUN, request=shown) for d in deliveries]
         prepared = OutgoingRequest("POST", url, headers, None, body=body)
@@ -176,7 +176,7 @@ class Dispatcher:
     # --- other destinations -------------------------------------------------------------------
 
     async def _send_single(self, delivery: Delivery, prepared: OutgoingRequest) -> list[Result]:
-        if self._dry_run:
+        if self._dry_run and _keyless_segment_call(delivery, prepared):
             return [Result(delivery, DeliveryStatus.DRY_RUN, request=prepared)]
         return self._settle([delivery], *await self._attempt(prepared))
 
@@ -235,6 +235,14 @@ def _unsendable(error: Exception) -> str:
     if not isinstance(error, ValueError | RecursionError):
         log.error("unexpected error preparing or sending a request", exc_info=error)
     return f"cannot be sent: {type(error).__name__}: {error}"
+
+
+def _keyless_segment_call(delivery: Delivery, prepared: OutgoingRequest) -> bool:
+    """A Segment call with no write key to send it with: what a dry run records. Other
+    destinations carry their own credentials (transforms.toml `headers`) and are sent."""
+    assert delivery.request is not None
+    has_auth = any(name.lower() == "authorization" for name in prepared.headers)
+    return segment.is_segment_url(delivery.request.url) and not has_auth
 
 
 def _message_id(delivery: Delivery) -> str:
