@@ -319,3 +319,28 @@ def test_a_refused_write_key_is_an_error_naming_the_transform(
     (record,) = [r for r in caplog.records if "refused the credentials" in r.getMessage()]
     assert "transform t" in record.getMessage() and record.levelname == "ERROR"
     assert "wk_wrong_Secret" not in caplog.text
+
+
+def test_transforms_show_their_configuration_but_no_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESEND_API_KEY", "re_live_Secret")
+
+    async def test(relay: Relay) -> None:
+        (relay.folder / "transforms.toml").write_text(
+            "[t]\n"
+            'url = "https://hooks.slack.com/services/T0/B0/tokenSecret"\n'
+            'events = ["payment.succeeded", "subscription.*"]\n'
+            'write_key = "wk_own_Secret"\n'
+            'headers = { Authorization = "Bearer ${RESEND_API_KEY}" }\n'
+        )
+        await relay.reload_with(TRACK)
+        answer = (await relay.client.get("/api/transforms")).json()
+        (shown,) = [t for t in answer if t["name"] == "t"]
+        assert shown["events"] == ["payment.succeeded", "subscription.*"]
+        assert shown["url_host"] == "hooks.slack.com"
+        assert shown["header_names"] == ["Authorization"] and shown["own_write_key"] is True
+        text = json.dumps(answer)
+        assert not any(s in text for s in ("tokenSecret", "wk_own_Secret", "re_live_Secret"))
+
+    run_with_relay(tmp_path, test)

@@ -19,6 +19,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -34,6 +35,7 @@ from dodo_transform.store import (
     DeliveryStatus,
     StoredEvent,
 )
+from dodo_transform.transforms.registry import TransformSettings
 from dodo_transform.web.access import admin_guard
 from dodo_transform.web.context import Context
 
@@ -131,6 +133,22 @@ class TransformOut(BaseModel):
     # This version hit its resource limit on several events in a row and is not run until
     # the file changes; its events are stored as `failed`.
     quarantined: bool
+    # From transforms.toml: the event types it receives (None: all), the host of its default
+    # url (a webhook URL may hold a token: only the host is shown), its header names (values
+    # are credentials), and whether it has a write key of its own.
+    events: list[str] | None = None
+    url_host: str | None = None
+    header_names: list[str] = []
+    own_write_key: bool = False
+
+
+def _configured(settings: TransformSettings) -> dict[str, Any]:
+    return {
+        "events": settings.events,
+        "url_host": urlsplit(settings.url).hostname if settings.url else None,
+        "header_names": sorted(settings.headers),
+        "own_write_key": bool(settings.write_key),
+    }
 
 
 def delivery_out(delivery: Delivery) -> DeliveryOut:
@@ -370,6 +388,7 @@ async def transforms(context: Context) -> list[TransformOut]:
             enabled=registry.settings(name).enabled,
             load_error=errors.get(name),
             quarantined=name in current and (name, current[name].version) in quarantined,
+            **_configured(registry.settings(name)),
         )
         for name in sorted(current.keys() | errors.keys())
     ]
