@@ -54,17 +54,21 @@ def engine_section() -> str:
         "",
         "Median us/event over alternating rounds. *Floor*: a bare QuickJS context calling the",
         "same handler, JSON string in and out, no isolation or limits. *Node.js*: V8 running the",
-        "same file, warm JIT, JSON string in and out (`node_engine.js`).",
+        "same file, warm JIT, JSON string in and out (`node_engine.js`). *Sandboxed*: what the",
+        "pipeline pays, the same runs sent to a sandbox process in rounds of the pipeline's size",
+        "(the price of a time limit no built-in call escapes: see transforms/sandbox_processes.py).",
         "",
-        "| handler | dodo-transform | floor | ratio to floor | events/s | Node.js | ratio to Node.js |",
-        "|---|---|---|---|---|---|---|",
+        "| handler | dodo-transform | floor | ratio to floor | events/s | Node.js | ratio to Node.js"
+        " | sandboxed | ratio to floor |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         node = f"{row.node_us:.1f} us" if row.node_us else "n/a"
         versus = f"{row.ours_us / row.node_us:.1f}x" if row.node_us else "n/a"
         lines.append(
             f"| {row.handler} | {row.ours_us:.1f} us | {row.floor_us:.1f} us | "
-            f"{row.ratio:.2f}x | {1e6 / row.ours_us:,.0f} | {node} | {versus} |"
+            f"{row.ratio:.2f}x | {1e6 / row.ours_us:,.0f} | {node} | {versus} | "
+            f"{row.sandboxed_us:.1f} us | {row.sandboxed_ratio:.2f}x |"
         )
     lines += [
         "",
