@@ -228,6 +228,21 @@ def test_a_group_of_events_is_stored_in_one_call_with_duplicates_resolved(store:
     assert [event_id for event_id, _ in results[3:]] == [event_id for event_id, _ in results[:3]]
 
 
+def test_a_group_answers_each_event_with_its_stored_id(store: Store) -> None:
+    (known, _) = add(store, "msg_known")
+    ids = ["msg_new1", "msg_known", "msg_new2", "msg_new1", "msg_new3"]
+    results = store.add_events([NewEvent(webhook_id, "a", b"{}") for webhook_id in ids])
+    assert [created for _, created in results] == [True, False, True, False, True]
+    assert results[1][0] == known
+    for webhook_id, (event_id, _) in zip(ids, results, strict=True):
+        stored = store.get_event(event_id)
+        assert stored is not None and stored.webhook_id == webhook_id
+    fresh = store.add_events([NewEvent(f"msg_fresh_{n}", "a", b"{}") for n in range(40)])
+    assert [store.get_event(event_id).webhook_id for event_id, _ in fresh] == [  # type: ignore[union-attr]
+        f"msg_fresh_{n}" for n in range(40)
+    ]
+
+
 def test_lists_page_by_cursor_newest_first(store: Store) -> None:
     ids = [add(store, f"msg_{n}")[0] for n in range(5)]
     store.record_outcomes({event_id: [pending()] for event_id in ids})
