@@ -1,17 +1,20 @@
 """The intake's group commit: concurrent events share one transaction, a failed group fails
-only its own requests, and closing commits what waits and refuses what comes after."""
+only its own requests, closing commits what waits and refuses what comes after, and the
+worker's SQLite writes wait while the intake has events to store."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from dodo_transform.errors import StorageError
-from dodo_transform.store import NewEvent
+from dodo_transform.store import NewEvent, sqlite
 from dodo_transform.store.intake import Intake
 from dodo_transform.store.sqlite import SqliteStore
 
@@ -25,9 +28,20 @@ class GatedStore:
         self.entered = threading.Event()
         self.groups: list[list[str]] = []
         self.failing: dict[str, Exception] = {}
+        self.prioritised = False
+        self.always_prioritised = True
+
+    @contextmanager
+    def priority(self) -> Iterator[None]:
+        self.prioritised = True
+        try:
+            yield
+        finally:
+            self.prioritised = False
 
     def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]:
         ids = [event.webhook_id for event in events]
+        self.always_prioritised &= self.prioritised
         self.groups.append(ids)
         self.entered.set()
         self.gate.wait(10)
@@ -60,6 +74,7 @@ def test_events_arriving_during_a_commit_share_the_next_one() -> None:
         intake.close()
     assert results == [(100, True)] + [(n, True) for n in range(1, 21)]
     assert store.groups == [["msg_100"], [f"msg_{n}" for n in range(1, 21)]]
+    assert store.always_prioritised and not store.prioritised
 
 
 @pytest.mark.parametrize(
@@ -134,3 +149,37 @@ def test_events_from_several_event_loops_are_each_answered_on_their_own() -> Non
     finally:
         intake.close()
     assert answers == {n: (n, True) for n in range(1, 9)}
+
+
+def timed_write(store: SqliteStore) -> float:
+    started = time.monotonic()
+    store.request_replays([])
+    return time.monotonic() - started
+
+
+def test_the_workers_writes_wait_while_the_intake_has_events_to_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "YIELD_SECONDS", 0.6)
+    http = SqliteStore(tmp_path / "db.sqlite")
+    worker = SqliteStore(tmp_path / "db.sqlite", durable=False)
+
+    def hold_priority(seconds: float) -> None:
+        with http.priority():
+            holding.set()
+            time.sleep(seconds)
+
+    try:
+        assert timed_write(worker) < 0.3  # nobody ingesting: no wait
+        with http.priority():
+            assert timed_write(worker) >= 0.6  # waits it out, then writes anyway
+            assert timed_write(http) < 0.3  # the intake's own store never waits
+        holding = threading.Event()
+        holder = threading.Thread(target=hold_priority, args=(0.2,))
+        holder.start()
+        holding.wait(5)
+        assert 0.1 < timed_write(worker) < 0.5  # in as soon as the intake is done
+        holder.join()
+    finally:
+        worker.close()
+        http.close()

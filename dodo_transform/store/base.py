@@ -10,6 +10,7 @@ dies stops renewing and lets its leases run out), and raise only
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from dodo_transform.store.records import (
@@ -30,6 +31,10 @@ class Store(Protocol):
 
     # --- ingest -------------------------------------------------------------------------------
     def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]: ...
+    def priority(self) -> AbstractContextManager[None]:
+        """Held by the intake while it has events to store: other writers that queue behind
+        one lock (the worker, on SQLite) let it go first."""
+        ...
 
     # --- the transform stage ------------------------------------------------------------------
     def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]: ...

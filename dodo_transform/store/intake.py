@@ -7,7 +7,9 @@ when the commit returns it takes the whole list as the next group, one
 transaction (`Store.add_events`), and wakes that group's requests with one call
 into their event loop. So under load a request costs an append to a list, the
 writer is woken only when it was idle, and the event loop is woken once per
-group; alone, an event is committed at once.
+group; alone, an event is committed at once. While events wait the writer holds
+`Store.priority()`, so the worker's writes wait for ingest instead of ingest for
+them.
 """
 
 from __future__ import annotations
@@ -75,8 +77,10 @@ class Intake:
     def _write_forever(self) -> None:
         while True:
             self._wake.get()
-            while group := self._next_group():
-                self._commit(group)
+            # From the first event waiting until none is, the worker lets ingest go first.
+            with self._store.priority():
+                while group := self._next_group():
+                    self._commit(group)
             if self._closed:
                 return
 

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, overload
 from urllib.parse import urlsplit
 
@@ -170,6 +170,10 @@ class PostgresStore:
             if created:
                 db.execute("SELECT pg_notify(%s, 'events')", (CHANNEL,))
         return _group_results(events, created, stored)
+
+    def priority(self) -> AbstractContextManager[None]:
+        """Nothing to take: PostgreSQL's writers do not queue behind one lock."""
+        return nullcontext()
 
     # --- the transform stage ------------------------------------------------------------------
 

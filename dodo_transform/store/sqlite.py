@@ -6,6 +6,13 @@ process claims work (the worker), so at its startup it releases every lease at
 once; the HTTP process opens the same file to store events and answer the
 admin API. The schema lives in `migrations.py`.
 
+Ingest goes first. SQLite lets one writer in at a time, and the worker (niced, so
+it may hold the write lock while it waits for a CPU) writes often; a webhook that
+queues behind it waits for its answer. So the intake holds `priority()` while it
+has events to store, and the worker's store (`durable=False`) waits for it to
+end, up to `YIELD_SECONDS`, before each of its writes: in a burst the worker makes
+little progress, and catches up after it (its work is safe in the store).
+
 Text goes into SQLite as UTF-8, which a lone surrogate (from a JSON escape such
 as `"\ud83d"` in an event's `type`, or in a handler's error) cannot be: such
 text is stored with U+FFFD in its place (`outgoing.well_formed`), never
@@ -17,7 +24,9 @@ ASCII-escaped JSON, so those keep every character exactly.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -45,6 +54,8 @@ from dodo_transform.store.records import (
 _REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
 _REPLAYABLE_MARKS = ",".join("?" * len(_REPLAYABLE))
 _NO_CURSOR = 2**63 - 1  # larger than any id: the first page
+# How long the worker's store waits, before a write, for the intake's `priority()` to end.
+YIELD_SECONDS = 0.1
 
 _DELIVERY_COLUMNS = """
     d.id, d.event_id, e.webhook_id, e.event_type, d.transform, d.version, d.generation, d.idx,
@@ -66,7 +77,8 @@ class SqliteStore:
     ) -> None:
         """Open (or create) the store.
 
-        `durable=False` commits without waiting for the disk. The worker process uses it: all
+        `durable=False` commits without waiting for the disk, and gives way to the intake
+        (see `priority`). The worker process uses it: all
         it writes (claims, outcomes, attempt results) can be derived again from the events,
         which the HTTP process always commits durably, and redoing it is harmless because
         every message keeps its messageId. `claims_work` marks the one process that takes
@@ -75,6 +87,7 @@ class SqliteStore:
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
+        self._gives_way = not durable
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # It holds customers' emails: owner only (SQLite gives its WAL the same mode), also
@@ -91,11 +104,46 @@ class SqliteStore:
             if claims_work:
                 self._db.execute("UPDATE events SET lease_until = 0 WHERE lease_until > 0")
                 self._db.execute("UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0")
+            # What `priority` locks (flock, which leaves SQLite's own fcntl locks alone).
+            self._gate = os.open(f"{path}-ingest", os.O_RDWR | os.O_CREAT, 0o600)
         except (OSError, sqlite3.Error) as error:
             raise StorageError(f"cannot open the store at {path}: {error}") from None
 
     @contextmanager
+    def priority(self) -> Iterator[None]:
+        """Held by the intake while it has events to store: the worker's store waits for it
+        to end (up to `YIELD_SECONDS`) before each write, so ingest does not queue behind
+        the worker for SQLite's write lock. Without a lock to take, ingest goes on as usual."""
+        try:
+            fcntl.flock(self._gate, fcntl.LOCK_EX)
+        except OSError:
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(self._gate, fcntl.LOCK_UN)
+
+    def _give_way(self) -> None:
+        """Wait, up to `YIELD_SECONDS`, until the intake holds no `priority`."""
+        deadline = time.monotonic() + YIELD_SECONDS
+        while True:
+            try:
+                fcntl.flock(self._gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.002)
+            except OSError:
+                return
+            else:
+                fcntl.flock(self._gate, fcntl.LOCK_UN)
+                return
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self._gives_way:
+            self._give_way()
         with self._lock, self._atomic() as db:
             yield db
 
@@ -504,6 +552,9 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._gate >= 0:
+                os.close(self._gate)
+                self._gate = -1
 
 
 def _group_results(
