@@ -115,6 +115,15 @@ def test_closing_commits_what_waits_and_refuses_later_events(tmp_path: Path) -> 
         store.close()
 
 
+def test_an_intake_whose_store_closed_first_still_stops_cleanly(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    intake = Intake(store)
+    store.close()
+    intake.close()  # the writer takes priority on a closed store: no lock, no crash
+    with pytest.raises(StorageError):
+        asyncio.run(intake.add(event(1)))
+
+
 def test_a_redelivered_webhook_id_in_the_same_group_is_stored_once(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "db.sqlite")
     intake = Intake(store)

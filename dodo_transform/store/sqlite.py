@@ -116,7 +116,7 @@ class SqliteStore:
         the worker for SQLite's write lock. Without a lock to take, ingest goes on as usual."""
         try:
             fcntl.flock(self._gate, fcntl.LOCK_EX)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: the store is closed
             yield
             return
         try:
@@ -134,7 +134,7 @@ class SqliteStore:
                 if time.monotonic() >= deadline:
                     return
                 time.sleep(0.002)
-            except OSError:
+            except (OSError, ValueError):
                 return
             else:
                 fcntl.flock(self._gate, fcntl.LOCK_UN)
