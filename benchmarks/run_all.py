@@ -103,9 +103,11 @@ def ingest_section() -> str:
             "",
             f"Non-2xx answers: {result.errors}; webhooks sent twice: {result.repeats}. The"
             " pipeline runs in its worker process meanwhile, on the same two cores as wrk and",
-            "the HTTP process. Before issue 13 (h11, a FastAPI route, a statement per event, a",
-            "`logging` record per webhook) the same machine measured 2,029/s against 12,640/s"
-            " (0.16).",
+            "the HTTP process. Other load on those cores lowers the ratio more than the",
+            "ceiling: a webhook waits for its group's commit and for thread wake-ups, and every",
+            "wait grows when the CPUs are busy, so compare figures within a run. Before issue 13",
+            "(h11, a FastAPI route, a statement per event, a `logging` record per webhook) the",
+            "same machine measured 2,029/s against 12,640/s (0.16).",
             "",
             f"**A burst.** {burst.accepted:,} webhooks in {burst.seconds:g} s"
             f" ({burst.rate:,.0f}/s, {burst.errors} non-2xx). While ingest has events to"
@@ -273,13 +275,13 @@ def profile_section() -> str:
             "intake thread's SQLite insert and the kernel's share of the fsync, and the",
             "wake-ups between the event loop and that thread, per group of webhooks. The",
             "route itself costs less than FastAPI's, and the signature check, parse and log",
-            "line a few microseconds each. What limits the ratio under wrk is not this CPU but",
-            "the time a request waits for its group's commit: an fsync per group, and,",
-            "before the intake took priority over the worker on SQLite's write lock, the",
-            "worker's transactions queued ahead of it (the same runs gave 0.45-0.57 then).",
-            "With the worker stopped the ratio was about the same as now: the remaining gap is",
-            "the commit's latency times the webhooks waiting on it, and the CPU the worker and",
-            "wrk take from the two cores.",
+            "line a few microseconds each. Under wrk the HTTP process uses about 0.6 of a",
+            "core: what limits the ratio is not its CPU but the time a webhook waits for its",
+            "group's commit (one INSERT and one fsync per group, about 10 webhooks a group at",
+            "32 connections) and for the wake-ups around it. The worker's transactions used",
+            "to queue ahead of that commit on SQLite's write lock: in alternating runs while",
+            "this was built, ingest without the intake's priority made 0.45-0.52 of the",
+            "ceiling, 0.66 with the worker stopped altogether, and 0.60-0.74 with the priority.",
             "",
             "**Engine.** `JSON.parse` of the body and the handler itself are the floor; isolation"
             " adds",
