@@ -103,6 +103,9 @@ class Writer:
     the workers never wait on the log stream. `stop()` writes what is queued and ends it."""
 
     BATCH = 512
+    # After a write, lines gather this long before the next: one wake-up of this thread (and
+    # one hand-over of the interpreter lock) per pause, not one per webhook.
+    PAUSE = 0.01
 
     def __init__(self, stream: TextIO) -> None:
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -126,6 +129,8 @@ class Writer:
                 self._write("\n".join(lines) + "\n")
             if items[-1] is _STOP:
                 return
+            if len(items) < self.BATCH:
+                time.sleep(self.PAUSE)
 
     def _take(self) -> list[Any]:
         items = [self.queue.get()]

@@ -67,3 +67,25 @@ def test_setup_puts_one_rate_limit_on_each_connection_logger(
     finally:
         for name, filters in saved.items():
             logging.getLogger(name).filters[:] = filters
+
+
+def test_the_writer_formats_fast_lines_and_records_alike_and_stop_flushes_them() -> None:
+    import io
+    import json
+
+    from dodo_transform.logs import Writer
+
+    stream = io.StringIO()
+    writer = Writer(stream)
+    writer.queue.put((1700000000.25, "dodo_transform.ingest", "webhook stored", {"event_id": 7}))
+    writer.queue.put(record("a record", "dodo_transform.web.server"))
+    writer.stop()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0] == {
+        "time": "2023-11-14T22:13:20.250Z",
+        "level": "info",
+        "logger": "dodo_transform.ingest",
+        "message": "webhook stored",
+        "event_id": 7,
+    }
+    assert lines[1]["message"] == "a record" and lines[1]["level"] == "error"

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import sys
 import threading
 
 from dodo_transform.errors import StorageError
@@ -25,6 +26,10 @@ from dodo_transform.store.base import Store
 from dodo_transform.store.records import NewEvent
 
 MAX_GROUP = 256
+# The writer retakes the interpreter lock after each commit (SQLite lets it go for the
+# fsync) while the event loop holds it, and Python makes a thread wait up to the switch
+# interval (5 ms by default) for that: at most 1 ms in a process with an intake.
+SWITCH_INTERVAL = 0.001
 
 log = logging.getLogger("dodo_transform.intake")
 
@@ -50,6 +55,8 @@ class Intake:
         self._idle = True  # the writer waits for `_wake`; guarded by `_lock`
         self._closed = False
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._write_forever, name="intake", daemon=True)
         self._thread.start()
 
