@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 
 import pytest
 
-from dodo_transform.logs import CONNECTION_LOGGERS, RateLimit, setup
+from dodo_transform.logs import CONNECTION_LOGGERS, RateLimit, Writer, setup
 
 
 class Clock:
@@ -70,11 +72,6 @@ def test_setup_puts_one_rate_limit_on_each_connection_logger(
 
 
 def test_the_writer_formats_fast_lines_and_records_alike_and_stop_flushes_them() -> None:
-    import io
-    import json
-
-    from dodo_transform.logs import Writer
-
     stream = io.StringIO()
     writer = Writer(stream)
     writer.queue.put((1700000000.25, "dodo_transform.ingest", "webhook stored", {"event_id": 7}))
