@@ -21,6 +21,7 @@ reports as a failure.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -31,8 +32,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +43,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from dodo_transform import signing
+from dodo_transform.service import Service, build_service
+from dodo_transform.settings import Settings
+from dodo_transform.transforms.registry import Registry
 
 __all__ = [
     "SECRET",
@@ -506,3 +510,62 @@ class Server:
                 continue  # the banner, or a line still being written
             if isinstance(record, dict) and record.get("logger") == logger:
                 yield str(record.get("message", ""))
+
+
+# --- the whole service in this process --------------------------------------------------------
+
+
+async def never_changes(registry: Registry, stop: asyncio.Event) -> AsyncIterator[object]:
+    """A folder watcher that reports no change: tests reload the registry themselves."""
+    await stop.wait()
+    return
+    yield  # an async generator that yields nothing
+
+
+class InProcess:
+    """A running in-process service (pipeline included) and an HTTP client on its app."""
+
+    def __init__(self, service: Service, client: httpx.AsyncClient, folder: Path) -> None:
+        self.service, self.client, self.folder = service, client, folder
+
+    async def send_webhook(self, webhook_id: str, body: Mapping[str, Any]) -> None:
+        """Sign `body` with `SECRET` as Dodo would and post it; it must be stored."""
+        raw = json.dumps(body).encode()
+        headers = signing.sign(SECRET, webhook_id, raw)
+        answer = await self.client.post("/webhooks/dodo", content=raw, headers=headers)
+        assert answer.status_code == 200, answer.text
+
+    async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
+        """The first truthy value `check` gives, polling until `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = await check()
+            if found:
+                return found
+            await asyncio.sleep(0.02)
+        raise AssertionError("not reached in time")
+
+    async def deliveries(self, status: str) -> list[dict[str, Any]]:
+        answer = await self.client.get("/api/deliveries", params={"status": status})
+        return list(answer.json())
+
+
+@asynccontextmanager
+async def in_process(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    base_url: str = "http://relay",
+) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
+    """`build_service` with the pipeline in this process, started; destinations reached
+    through `transport` (e.g. an `httpx.MockTransport`); an HTTP client on its app."""
+    service = build_service(settings, transport=transport, watcher=never_changes)
+    # The app's own start and stop, as its lifespan runs them (they include the console's).
+    context = service.app.state.context
+    await context.start()
+    try:
+        app = httpx.ASGITransport(app=service.app)
+        async with httpx.AsyncClient(transport=app, base_url=base_url) as client:
+            yield service, client
+    finally:
+        await context.stop()

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,11 @@ import pytest
 
 from dodo_transform import signing
 from dodo_transform.outgoing import OutgoingRequest
-from dodo_transform.service import Service, build_service
 from dodo_transform.settings import load_settings
 from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent
+from dodo_transform.testing import SECRET, InProcess, in_process
 from tests.conftest import sample
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TRACK = (
     "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
     " w.payload = {userId: 'u', event: 'Payment Completed'}; return w; }"
@@ -28,28 +26,9 @@ TRACK = (
 BROKEN = "function handler(w) { throw new Error('broken'); }"
 
 
-class Relay:
-    def __init__(self, service: Service, client: httpx.AsyncClient, folder: Path) -> None:
-        self.service, self.client, self.folder = service, client, folder
-
+class Relay(InProcess):
     async def post(self, webhook_id: str) -> None:
-        body = json.dumps(sample("payment.succeeded")).encode()
-        headers = signing.sign(SECRET, webhook_id, body)
-        answer = await self.client.post("/webhooks/dodo", content=body, headers=headers)
-        assert answer.status_code == 200, answer.text
-
-    async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = 20) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = await check()
-            if found:
-                return found
-            await asyncio.sleep(0.02)
-        raise AssertionError("not reached in time")
-
-    async def deliveries(self, status: str) -> list[dict[str, Any]]:
-        answer = await self.client.get("/api/deliveries", params={"status": status})
-        return list(answer.json())
+        await self.send_webhook(webhook_id, sample("payment.succeeded"))
 
     async def reload_with(self, source: str) -> None:
         (self.folder / "t.js").write_text(source)
@@ -74,19 +53,9 @@ def run_with_relay(
     )
     segment = httpx.MockTransport(lambda request: httpx.Response(segment_status))
 
-    async def no_watching(path: Path) -> AsyncIterator[object]:
-        await asyncio.Event().wait()
-        yield None
-
     async def main() -> None:
-        service = build_service(config, transport=segment, watcher=no_watching)
-        transport = httpx.ASGITransport(app=service.app)
-        await service.start()
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
-                await test(Relay(service, client, folder))
-        finally:
-            await service.stop()
+        async with in_process(config, transport=segment) as (service, client):
+            await test(Relay(service, client, folder))
 
     asyncio.run(main())
 

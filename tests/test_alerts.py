@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,11 @@ from prometheus_client import CollectorRegistry
 
 from dodo_transform import alerts, signing
 from dodo_transform.alerts import Alerter
-from dodo_transform.service import build_service
 from dodo_transform.settings import load_settings
+from dodo_transform.testing import SECRET, in_process
 from tests.conftest import sample
 
 ALERT_URL = "https://hooks.slack.example/services/T000/B000/secret-token"
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 class Clock:
@@ -93,27 +91,16 @@ def test_a_wrong_write_key_and_a_broken_file_raise_alerts_without_secrets(tmp_pa
         worker_process=False,
     )
 
-    async def no_watching(path: Path) -> AsyncIterator[object]:
-        await asyncio.Event().wait()
-        yield None
-
     async def run() -> None:
-        service = build_service(settings, transport=httpx.MockTransport(world), watcher=no_watching)
-        await service.start()
-        try:
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=service.app), base_url="http://relay"
-            ) as client:
-                body = json.dumps(sample("payment.succeeded")).encode()
-                answer = await client.post(
-                    "/webhooks/dodo", content=body, headers=signing.sign(SECRET, "msg_1", body)
-                )
-                assert answer.status_code == 200
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline and len(posted) < 3:
-                    await asyncio.sleep(0.05)
-        finally:
-            await service.stop()
+        async with in_process(settings, transport=httpx.MockTransport(world)) as (_, client):
+            body = json.dumps(sample("payment.succeeded")).encode()
+            answer = await client.post(
+                "/webhooks/dodo", content=body, headers=signing.sign(SECRET, "msg_1", body)
+            )
+            assert answer.status_code == 200
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len(posted) < 3:
+                await asyncio.sleep(0.05)
 
     asyncio.run(run())
     kinds = sorted(posted)

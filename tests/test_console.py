@@ -8,21 +8,18 @@ import asyncio
 import json
 import re
 import shutil
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from dodo_transform import signing
-from dodo_transform.service import Service, build_service
 from dodo_transform.settings import load_settings
+from dodo_transform.testing import SECRET, InProcess, in_process
 from dodo_transform.web.console import files, samples, session
 from tests.conftest import TRANSFORMS, sample
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 DOCS_HANDLER = "segment_track_payments"
 GOOD = (
     "function handler(w) {\n  w.url = 'https://api.segment.io/v1/track';\n"
@@ -34,11 +31,8 @@ SYNTAX_ERROR = "function handler(w) {\n  return w\n  }}\n"
 BASE_URL = "http://127.0.0.1:8000"
 
 
-class Console:
+class Console(InProcess):
     """A browser's view of the console: pages as text, forms posted with the CSRF token."""
-
-    def __init__(self, service: Service, client: httpx.AsyncClient, folder: Path) -> None:
-        self.service, self.client, self.folder = service, client, folder
 
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.client.get(path, headers={"Accept": "text/html"}, **kwargs)
@@ -57,25 +51,8 @@ class Console:
         form = {"csrf": await self.csrf()} | data
         return await self.client.post(path, data=form, headers=headers, **kwargs)
 
-    async def send_webhook(self, webhook_id: str, body: dict[str, Any] | None = None) -> None:
-        raw = json.dumps(body or sample("payment.succeeded")).encode()
-        answer = await self.client.post(
-            "/webhooks/dodo", content=raw, headers=signing.sign(SECRET, webhook_id, raw)
-        )
-        assert answer.status_code == 200, answer.text
-
-    async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = 20) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = await check()
-            if found:
-                return found
-            await asyncio.sleep(0.05)
-        raise AssertionError("not reached in time")
-
-    async def deliveries(self, status: str) -> list[dict[str, Any]]:
-        answer = await self.client.get("/api/deliveries", params={"status": status})
-        return list(answer.json())
+    async def send_webhook(self, webhook_id: str, body: Mapping[str, Any] | None = None) -> None:
+        await super().send_webhook(webhook_id, body or sample("payment.succeeded"))
 
 
 def run_console(
@@ -96,20 +73,9 @@ def run_console(
     )
     segment = httpx.MockTransport(lambda request: httpx.Response(200))
 
-    async def no_watching(path: Path) -> AsyncIterator[object]:
-        await asyncio.Event().wait()
-        yield None
-
     async def main() -> None:
-        service = build_service(config, transport=segment, watcher=no_watching)
-        transport = httpx.ASGITransport(app=service.app)
-        context = service.app.state.context
-        await context.start()
-        try:
-            async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-                await test(Console(service, client, folder))
-        finally:
-            await context.stop()
+        async with in_process(config, transport=segment, base_url=base_url) as (service, client):
+            await test(Console(service, client, folder))
 
     asyncio.run(main())
 
