@@ -29,9 +29,14 @@ from psycopg_pool import ConnectionPool
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import OutgoingRequest, well_formed
 from dodo_transform.store.migrations import migrate_postgres
+from dodo_transform.store.reading import (
+    DELIVERY_COLUMNS,
+    SqlReads,
+    delivery_from_row,
+    event_from_row,
+)
 from dodo_transform.store.records import (
     REPLAYABLE_STATUSES,
-    Attempt,
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
@@ -58,18 +63,12 @@ LISTEN_RETRY_SECONDS = 1.0
 
 _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
 _PENDING = DeliveryStatus.PENDING.value
-_NO_CURSOR = 2**63 - 1  # larger than any id: the first page
-
-_DELIVERY_COLUMNS = """
-    d.id, d.event_id, e.webhook_id, e.event_type, d.transform, d.version, d.generation, d.idx,
-    d.status, d.request, d.logs, d.error, d.attempts, d.next_attempt_at, d.created_at, d.updated_at,
-    e.received_at
-"""
-_EVENT_COLUMNS = "id, webhook_id, event_type, body, received_at"
 
 
-class PostgresStore:
+class PostgresStore(SqlReads):
     """`Store` on a PostgreSQL database that several instances share. Thread-safe."""
+
+    placeholder = "%s"
 
     def __init__(
         self,
@@ -188,7 +187,7 @@ class PostgresStore:
                 " RETURNING e.id, e.webhook_id, e.event_type, e.body, e.received_at",
                 (now, limit, now + lease_seconds, self.owner),
             ).fetchall()
-        return sorted((_event(row) for row in rows), key=lambda event: event.id)
+        return sorted((event_from_row(row) for row in rows), key=lambda event: event.id)
 
     def record_outcomes(self, outcomes: Mapping[int, Sequence[NewDelivery]]) -> None:
         """Store every transform's outcome for these events and mark them done, atomically."""
@@ -267,10 +266,10 @@ class PostgresStore:
                 " ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
                 " UPDATE deliveries d SET lease_until = %s, lease_owner = %s"
                 " FROM picked, events e WHERE d.id = picked.id AND e.id = d.event_id"
-                f" RETURNING {_DELIVERY_COLUMNS}",
+                f" RETURNING {DELIVERY_COLUMNS}",
                 (_PENDING, now, now, limit, now + lease_seconds, self.owner),
             ).fetchall()
-        return sorted((_delivery(row) for row in rows), key=lambda delivery: delivery.id)
+        return sorted((delivery_from_row(row) for row in rows), key=lambda delivery: delivery.id)
 
     def record_results(self, updates: Sequence[DeliveryUpdate]) -> None:
         """Store attempts and new statuses for a round of deliveries, releasing their leases."""
@@ -403,19 +402,7 @@ class PostgresStore:
                 (self._clock(), json.dumps([str(s) for s in statuses]), _text(error), delivery_id),
             )
 
-    def get_replay(self, delivery_id: int) -> ReplayRequest | None:
-        rows = self._read(
-            "SELECT delivery_id, requested_at, done_at, statuses, error FROM replays"
-            " WHERE delivery_id = %s",
-            (delivery_id,),
-        )
-        if not rows:
-            return None
-        delivery, requested_at, done_at, statuses, error = rows[0]
-        shown_statuses = tuple(DeliveryStatus(s) for s in json.loads(statuses)) if statuses else ()
-        return ReplayRequest(delivery, requested_at, done_at, shown_statuses, error)
-
-    # --- reading ------------------------------------------------------------------------------
+    # --- transform versions (reads are in reading.py) -----------------------------------------
 
     def record_versions(self, versions: Sequence[TransformVersion]) -> int:
         """Keep each (name, version) once; a version seen again keeps its first time."""
@@ -432,88 +419,6 @@ class PostgresStore:
                 )
                 added += max(cursor.rowcount, 0)
         return added
-
-    def list_versions(self, name: str) -> list[TransformVersion]:
-        """Every kept version of transform `name`, newest first."""
-        rows = self._read(
-            "SELECT name, version, source, first_seen FROM transform_versions"
-            " WHERE name = %s ORDER BY first_seen DESC, id DESC",
-            (name,),
-        )
-        return [TransformVersion(*row) for row in rows]
-
-    def get_version(self, name: str, version: str) -> TransformVersion | None:
-        rows = self._read(
-            "SELECT name, version, source, first_seen FROM transform_versions"
-            " WHERE name = %s AND version = %s",
-            (name, version),
-        )
-        return TransformVersion(*rows[0]) if rows else None
-
-    def get_event(self, event_id: int) -> StoredEvent | None:
-        rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = %s", (event_id,))
-        return _event(rows[0]) if rows else None
-
-    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]:
-        """Newest first; `before` (an event id) continues a previous page."""
-        rows = self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id < %s ORDER BY id DESC LIMIT %s",
-            (_NO_CURSOR if before is None else before, limit),
-        )
-        return [_event(row) for row in rows]
-
-    def get_delivery(self, delivery_id: int) -> Delivery | None:
-        rows = self._read(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
-            " WHERE d.id = %s",
-            (delivery_id,),
-        )
-        return _delivery(rows[0]) if rows else None
-
-    def attempts(self, delivery_id: int) -> list[Attempt]:
-        rows = self._read(
-            "SELECT at, status_code, error, duration_ms FROM attempts"
-            " WHERE delivery_id = %s ORDER BY id",
-            (delivery_id,),
-        )
-        return [Attempt(*row) for row in rows]
-
-    def list_deliveries(
-        self,
-        status: DeliveryStatus | None = None,
-        limit: int = 100,
-        event_id: int | None = None,
-        *,
-        event_ids: Sequence[int] | None = None,
-        before: int | None = None,
-    ) -> list[Delivery]:
-        """Newest first, optionally of one status or of some events; `before` (a delivery
-        id) continues a previous page."""
-        conditions = ["d.id < %s"]
-        params: list[Any] = [_NO_CURSOR if before is None else before]
-        if status is not None:
-            conditions.append("d.status = %s")
-            params.append(str(status))
-        if event_id is not None:
-            event_ids = [*(event_ids or ()), event_id]
-        if event_ids is not None:
-            conditions.append("d.event_id = ANY(%s)")
-            params.append(list(event_ids))
-        rows = self._read(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
-            f" WHERE {' AND '.join(conditions)} ORDER BY d.id DESC LIMIT %s",
-            [*params, limit],
-        )
-        return [_delivery(row) for row in rows]
-
-    def counts(self) -> dict[DeliveryStatus, int]:
-        """Deliveries by status."""
-        rows = self._read("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
-        return {DeliveryStatus(status): int(count) for status, count in rows}
-
-    def pending_events(self) -> int:
-        rows = self._read("SELECT COUNT(*) FROM events WHERE state = 'pending'")
-        return int(rows[0][0])
 
     # --- upkeep -------------------------------------------------------------------------------
 
@@ -533,9 +438,6 @@ class PostgresStore:
                 (older_than, _PENDING),
             )
             return max(cursor.rowcount, 0)
-
-    def ping(self) -> None:
-        self._read("SELECT 1")
 
     def close(self) -> None:
         for listener in self._listeners:
@@ -658,16 +560,3 @@ def _one_line(error: Exception) -> str:
 
 def _request_json(request: OutgoingRequest | None) -> str | None:
     return None if request is None else json.dumps(request.to_json())
-
-
-def _event(row: Sequence[Any]) -> StoredEvent:
-    event_id, webhook_id, event_type, body, received_at = row
-    return StoredEvent(event_id, webhook_id, event_type, bytes(body), received_at)
-
-
-def _delivery(row: Sequence[Any]) -> Delivery:
-    values = list(row)
-    values[8] = DeliveryStatus(values[8])
-    values[9] = None if values[9] is None else OutgoingRequest.from_json(json.loads(values[9]))
-    values[10] = json.loads(values[10])
-    return Delivery(*values)

@@ -38,9 +38,9 @@ from typing import Any
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import OutgoingRequest, well_formed
 from dodo_transform.store.migrations import migrate_sqlite
+from dodo_transform.store.reading import DELIVERY_COLUMNS, SqlReads, delivery_from_row
 from dodo_transform.store.records import (
     REPLAYABLE_STATUSES,
-    Attempt,
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
@@ -53,18 +53,11 @@ from dodo_transform.store.records import (
 
 _REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
 _REPLAYABLE_MARKS = ",".join("?" * len(_REPLAYABLE))
-_NO_CURSOR = 2**63 - 1  # larger than any id: the first page
 # How long the worker's store waits, before a write, for the intake's `priority()` to end.
 YIELD_SECONDS = 0.1
 
-_DELIVERY_COLUMNS = """
-    d.id, d.event_id, e.webhook_id, e.event_type, d.transform, d.version, d.generation, d.idx,
-    d.status, d.request, d.logs, d.error, d.attempts, d.next_attempt_at, d.created_at, d.updated_at,
-    e.received_at
-"""
 
-
-class SqliteStore:
+class SqliteStore(SqlReads):
     """`Store` on one SQLite file. Safe to call from several threads (one lock)."""
 
     def __init__(
@@ -313,11 +306,11 @@ class SqliteStore:
             if not ids:
                 return []
             rows = db.execute(
-                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
                 f" WHERE d.id IN ({','.join('?' * len(ids))}) ORDER BY d.id",
                 ids,
             ).fetchall()
-        return [_delivery(row) for row in rows]
+        return [delivery_from_row(row) for row in rows]
 
     def record_results(self, updates: Sequence[DeliveryUpdate]) -> None:
         """Store attempts and new statuses for a round of deliveries, releasing their leases."""
@@ -423,18 +416,6 @@ class SqliteStore:
                 (self._clock(), json.dumps([str(s) for s in statuses]), _text(error), delivery_id),
             )
 
-    def get_replay(self, delivery_id: int) -> ReplayRequest | None:
-        rows = self._read(
-            "SELECT delivery_id, requested_at, done_at, statuses, error FROM replays"
-            " WHERE delivery_id = ?",
-            (delivery_id,),
-        )
-        if not rows:
-            return None
-        delivery, requested_at, done_at, statuses, error = rows[0]
-        shown = tuple(DeliveryStatus(s) for s in json.loads(statuses)) if statuses else ()
-        return ReplayRequest(delivery, requested_at, done_at, shown, error)
-
     def record_versions(self, versions: Sequence[TransformVersion]) -> int:
         """Keep each (name, version) once; a version seen again keeps its first time."""
         if not versions:
@@ -449,92 +430,6 @@ class SqliteStore:
             )
             return db.total_changes - before
 
-    def list_versions(self, name: str) -> list[TransformVersion]:
-        """Every kept version of transform `name`, newest first."""
-        rows = self._read(
-            "SELECT name, version, source, first_seen FROM transform_versions"
-            " WHERE name = ? ORDER BY first_seen DESC, id DESC",
-            (name,),
-        )
-        return [TransformVersion(*row) for row in rows]
-
-    def get_version(self, name: str, version: str) -> TransformVersion | None:
-        rows = self._read(
-            "SELECT name, version, source, first_seen FROM transform_versions"
-            " WHERE name = ? AND version = ?",
-            (name, version),
-        )
-        return TransformVersion(*rows[0]) if rows else None
-
-    def get_event(self, event_id: int) -> StoredEvent | None:
-        rows = self._read(
-            "SELECT id, webhook_id, event_type, body, received_at FROM events WHERE id = ?",
-            (event_id,),
-        )
-        return StoredEvent(*rows[0]) if rows else None
-
-    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]:
-        """Newest first; `before` (an event id) continues a previous page."""
-        rows = self._read(
-            "SELECT id, webhook_id, event_type, body, received_at FROM events"
-            " WHERE id < ? ORDER BY id DESC LIMIT ?",
-            (_NO_CURSOR if before is None else before, limit),
-        )
-        return [StoredEvent(*row) for row in rows]
-
-    def get_delivery(self, delivery_id: int) -> Delivery | None:
-        rows = self._read(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
-            " WHERE d.id = ?",
-            (delivery_id,),
-        )
-        return _delivery(rows[0]) if rows else None
-
-    def attempts(self, delivery_id: int) -> list[Attempt]:
-        rows = self._read(
-            "SELECT at, status_code, error, duration_ms FROM attempts"
-            " WHERE delivery_id = ? ORDER BY id",
-            (delivery_id,),
-        )
-        return [Attempt(*row) for row in rows]
-
-    def list_deliveries(
-        self,
-        status: DeliveryStatus | None = None,
-        limit: int = 100,
-        event_id: int | None = None,
-        *,
-        event_ids: Sequence[int] | None = None,
-        before: int | None = None,
-    ) -> list[Delivery]:
-        """Newest first, optionally of one status or of some events; `before` (a delivery
-        id) continues a previous page."""
-        conditions = ["d.id < ?"]
-        params: list[Any] = [_NO_CURSOR if before is None else before]
-        if status is not None:
-            conditions.append("d.status = ?")
-            params.append(str(status))
-        if event_id is not None:
-            event_ids = [*(event_ids or ()), event_id]
-        if event_ids is not None:
-            conditions.append(f"d.event_id IN ({','.join('?' * len(event_ids))})")
-            params.extend(event_ids)
-        rows = self._read(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
-            f" WHERE {' AND '.join(conditions)} ORDER BY d.id DESC LIMIT ?",
-            [*params, limit],
-        )
-        return [_delivery(row) for row in rows]
-
-    def counts(self) -> dict[DeliveryStatus, int]:
-        """Deliveries by status."""
-        rows = self._read("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
-        return {DeliveryStatus(status): int(count) for status, count in rows}
-
-    def pending_events(self) -> int:
-        rows = self._read("SELECT COUNT(*) FROM events WHERE state = 'pending'")
-        return int(rows[0][0])
-
     def prune(self, older_than: float) -> int:
         """Delete events received before `older_than` (and their records) once settled."""
         with self._transaction() as db:
@@ -545,9 +440,6 @@ class SqliteStore:
                 (older_than, DeliveryStatus.PENDING),
             )
             return cursor.rowcount
-
-    def ping(self) -> None:
-        self._read("SELECT 1")
 
     def close(self) -> None:
         with self._lock:
@@ -581,11 +473,3 @@ def _text(value: str | None) -> str | None:
 
 def _request_json(request: OutgoingRequest | None) -> str | None:
     return None if request is None else json.dumps(request.to_json())
-
-
-def _delivery(row: Sequence[Any]) -> Delivery:
-    values = list(row)
-    values[8] = DeliveryStatus(values[8])
-    values[9] = None if values[9] is None else OutgoingRequest.from_json(json.loads(values[9]))
-    values[10] = json.loads(values[10])
-    return Delivery(*values)

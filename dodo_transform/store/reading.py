@@ -1,0 +1,146 @@
+"""The reads SQLite and PostgreSQL answer alike: one SQL text for both, one row shape.
+
+Both stores inherit `SqlReads` and give `_read` (run a query, return its rows) and
+`placeholder` (`?` for sqlite3, `%s` for psycopg); the queries here are written with `?`.
+What differs between the two databases (claims, locks, notifications) stays in each store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.store.records import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    ReplayRequest,
+    StoredEvent,
+    TransformVersion,
+)
+
+NO_CURSOR = 2**63 - 1  # larger than any id: the first page
+EVENT_COLUMNS = "id, webhook_id, event_type, body, received_at"
+DELIVERY_COLUMNS = """
+    d.id, d.event_id, e.webhook_id, e.event_type, d.transform, d.version, d.generation, d.idx,
+    d.status, d.request, d.logs, d.error, d.attempts, d.next_attempt_at, d.created_at, d.updated_at,
+    e.received_at
+"""
+_DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
+_VERSIONS = "SELECT name, version, source, first_seen FROM transform_versions"
+
+
+class SqlReads:
+    placeholder = "?"
+
+    def _read(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def _query(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        """`query`, written with `?`, in this database's placeholders."""
+        return self._read(query.replace("?", self.placeholder), params)
+
+    def get_replay(self, delivery_id: int) -> ReplayRequest | None:
+        rows = self._query(
+            "SELECT delivery_id, requested_at, done_at, statuses, error FROM replays"
+            " WHERE delivery_id = ?",
+            (delivery_id,),
+        )
+        if not rows:
+            return None
+        delivery, requested_at, done_at, statuses, error = rows[0]
+        shown = tuple(DeliveryStatus(s) for s in json.loads(statuses)) if statuses else ()
+        return ReplayRequest(delivery, requested_at, done_at, shown, error)
+
+    def list_versions(self, name: str) -> list[TransformVersion]:
+        """Every kept version of transform `name`, newest first."""
+        rows = self._query(f"{_VERSIONS} WHERE name = ? ORDER BY first_seen DESC, id DESC", (name,))
+        return [TransformVersion(*row) for row in rows]
+
+    def get_version(self, name: str, version: str) -> TransformVersion | None:
+        rows = self._query(f"{_VERSIONS} WHERE name = ? AND version = ?", (name, version))
+        return TransformVersion(*rows[0]) if rows else None
+
+    def get_event(self, event_id: int) -> StoredEvent | None:
+        rows = self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        return event_from_row(rows[0]) if rows else None
+
+    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]:
+        """Newest first; `before` (an event id) continues a previous page."""
+        rows = self._query(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE id < ? ORDER BY id DESC LIMIT ?",
+            (NO_CURSOR if before is None else before, limit),
+        )
+        return [event_from_row(row) for row in rows]
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        rows = self._query(f"{_DELIVERIES} WHERE d.id = ?", (delivery_id,))
+        return delivery_from_row(rows[0]) if rows else None
+
+    def attempts(self, delivery_id: int) -> list[Attempt]:
+        rows = self._query(
+            "SELECT at, status_code, error, duration_ms FROM attempts"
+            " WHERE delivery_id = ? ORDER BY id",
+            (delivery_id,),
+        )
+        return [Attempt(*row) for row in rows]
+
+    def list_deliveries(
+        self,
+        status: DeliveryStatus | None = None,
+        limit: int = 100,
+        event_id: int | None = None,
+        *,
+        event_ids: Sequence[int] | None = None,
+        before: int | None = None,
+    ) -> list[Delivery]:
+        """Newest first, optionally of one status or of some events; `before` (a delivery
+        id) continues a previous page."""
+        conditions = ["d.id < ?"]
+        params: list[Any] = [NO_CURSOR if before is None else before]
+        if status is not None:
+            conditions.append("d.status = ?")
+            params.append(str(status))
+        if event_id is not None:
+            event_ids = [*(event_ids or ()), event_id]
+        if event_ids is not None:
+            if not event_ids:
+                return []  # `IN ()` is no SQL PostgreSQL takes
+            conditions.append(f"d.event_id IN ({','.join('?' * len(event_ids))})")
+            params.extend(event_ids)
+        rows = self._query(
+            f"{_DELIVERIES} WHERE {' AND '.join(conditions)} ORDER BY d.id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [delivery_from_row(row) for row in rows]
+
+    def counts(self) -> dict[DeliveryStatus, int]:
+        """Deliveries by status."""
+        rows = self._query("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+        return {DeliveryStatus(status): int(count) for status, count in rows}
+
+    def pending_events(self) -> int:
+        rows = self._query("SELECT COUNT(*) FROM events WHERE state = 'pending'")
+        return int(rows[0][0])
+
+    def ping(self) -> None:
+        self._query("SELECT 1")
+
+
+def event_from_row(row: Sequence[Any]) -> StoredEvent:
+    """A row of `EVENT_COLUMNS`: psycopg gives the body as a memoryview, and a database made
+    by hand may hold it as text."""
+    event_id, webhook_id, event_type, body, received_at = row
+    raw = body.encode() if isinstance(body, str) else bytes(body)
+    return StoredEvent(event_id, webhook_id, event_type, raw, received_at)
+
+
+def delivery_from_row(row: Sequence[Any]) -> Delivery:
+    """A row of `DELIVERY_COLUMNS`."""
+    values = list(row)
+    values[8] = DeliveryStatus(values[8])
+    values[9] = None if values[9] is None else OutgoingRequest.from_json(json.loads(values[9]))
+    values[10] = json.loads(values[10])
+    return Delivery(*values)
