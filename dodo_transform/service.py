@@ -221,15 +221,14 @@ def build_service(
         # The worker's writes can all be derived again from the events, which the HTTP
         # process commits durably; only one process releases stale leases at startup.
         store = open_store(settings, clock=clock, durable=not in_worker, claims_work=pipeline_here)
-    registry = Registry(settings.transforms, settings.limits)
+    # Both processes load the folder; where a worker process runs, it alone says what changed.
+    registry = Registry(settings.transforms, settings.limits, log_changes=not separate_worker)
     metrics = PipelineMetrics()
     pipeline = (
         _pipeline(settings, store, registry, metrics, clock, transport, idle_poll_seconds)
         if pipeline_here
         else None
     )
-    if not pipeline_here:
-        _leave_reload_logs_to_the_worker()
     return Service(
         settings=settings,
         store=store,
@@ -305,19 +304,6 @@ def _pipeline(
     )
     pipeline.limiter = limiter
     return pipeline
-
-
-class _WorkerLogsIt(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return False
-
-
-def _leave_reload_logs_to_the_worker() -> None:
-    """Both processes load the transforms folder; only the worker says what changed, so
-    every load, reload and load error is one log line, not two."""
-    logger = logging.getLogger("dodo_transform.transforms.registry")
-    if not any(isinstance(f, _WorkerLogsIt) for f in logger.filters):
-        logger.addFilter(_WorkerLogsIt())
 
 
 def _depth(read: Callable[[], int]) -> Callable[[], float]:

@@ -293,3 +293,18 @@ def test_unset_variables_can_be_noted_instead_of_refused(tmp_path: Path) -> None
     assert settings.header_values()["Authorization"] == "Bearer "
     with pytest.raises(ConfigError, match="KEY, OTHER is not set"):
         read_settings(tmp_path, {})
+
+
+def test_a_registry_that_does_not_log_changes_stays_silent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "good.js").write_text("function handler(w) { return w; }")
+    (tmp_path / "broken.js").write_text("function handler(w) {")
+    with caplog.at_level("INFO", logger="dodo_transform.transforms.registry"):
+        quiet = Registry(tmp_path, log_changes=False)
+        quiet.reload()
+        assert caplog.records == [] and "broken" in quiet.errors
+        Registry(tmp_path).reload()
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("transform good loaded" in m for m in messages)
+    assert any("transform broken failed to load" in m for m in messages)

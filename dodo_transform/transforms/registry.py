@@ -247,9 +247,14 @@ class Registry:
         directory: Path,
         limits: Limits | None = None,
         environ: Mapping[str, str] | None = None,
+        *,
+        log_changes: bool = True,
     ) -> None:
-        """`environ` fills in `${NAME}` in headers at each reload (default: os.environ)."""
+        """`environ` fills in `${NAME}` in headers at each reload (default: os.environ).
+        `log_changes=False` keeps loads, reloads and load errors out of the log: where two
+        processes load the same folder, one of them says what changed."""
         self.directory = directory
+        self._log_changes_on = log_changes
         self.limits = limits or Limits()
         self._environ = os.environ if environ is None else environ
         self._lock = threading.Lock()
@@ -290,7 +295,8 @@ class Registry:
                     loaded[name] = self._load_if_changed(path, name)
                 except HandlerError as error:
                     errors[name] = _joined(errors.get(name), str(error))
-                    log.error("transform %s failed to load: %s", name, error)
+                    if self._log_changes_on:
+                        log.error("transform %s failed to load: %s", name, error)
                     if name in self._transforms:
                         loaded[name] = self._transforms[name]
             self._log_changes(loaded)
@@ -343,6 +349,8 @@ class Registry:
         )
 
     def _log_changes(self, loaded: Mapping[str, Transform]) -> None:
+        if not self._log_changes_on:
+            return
         for name, transform in loaded.items():
             before = self._transforms.get(name)
             if before is None:
