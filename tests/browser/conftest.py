@@ -10,7 +10,6 @@ Screenshots for docs/console.md: `CONSOLE_SCREENSHOTS=docs/images .venv/bin/pyte
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,8 +24,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from dodo_transform.testing import WRITE_KEY, SegmentStandIn, Server, server_env
-from tests.conftest import TRANSFORMS
+from dodo_transform.testing import SegmentStandIn, Server, server_env
+from tests.integration.conftest import standin, workdir  # the same fixtures
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,18 +54,6 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
-
-
-@pytest.fixture
-def standin() -> Iterator[SegmentStandIn]:
-    with SegmentStandIn(WRITE_KEY).running() as server:
-        yield server
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copytree(TRANSFORMS, tmp_path / "transforms")
-    return tmp_path
 
 
 @pytest.fixture
@@ -146,3 +133,6 @@ def shoot() -> object:
             page.screenshot(path=str(Path(folder) / f"console-{name}.png"), full_page=False)
 
     return take
+
+
+__all__ = ["standin", "workdir"]
