@@ -13,7 +13,7 @@ import logging
 from dodo_transform.errors import DodoTransformError, StorageError
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.pipeline.transform_stage import RunAll, run_in_this_process
-from dodo_transform.store import REPLAYABLE_STATUSES, NewDelivery, Store
+from dodo_transform.store import REPLAYABLE_STATUSES, Delivery, NewDelivery, Store
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import PoolClosed
@@ -30,8 +30,8 @@ class UnknownDelivery(ReplayError):
     """No delivery has this id."""
 
 
-def check_replayable(store: Store, delivery_id: int) -> None:
-    """Raise `ReplayError` unless the delivery exists and is failed, dead or held."""
+def check_replayable(store: Store, delivery_id: int) -> Delivery:
+    """The delivery, if it exists and is failed, dead or held; `ReplayError` otherwise."""
     delivery = store.get_delivery(delivery_id)
     if delivery is None:
         raise UnknownDelivery(f"no delivery {delivery_id}")
@@ -41,15 +41,14 @@ def check_replayable(store: Store, delivery_id: int) -> None:
             "only failed or dead deliveries, and held ones (invalid, blocked, dry_run), "
             "are replayed"
         )
+    return delivery
 
 
 def replay(
     store: Store, registry: Registry, delivery_id: int, run_all: RunAll = run_in_this_process
 ) -> list[NewDelivery]:
     """Run the replay of one delivery now; the new deliveries stored for it."""
-    check_replayable(store, delivery_id)
-    delivery = store.get_delivery(delivery_id)
-    assert delivery is not None
+    delivery = check_replayable(store, delivery_id)
     transform = registry.current().get(delivery.transform)
     if transform is None:
         raise ReplayError(f"transform {delivery.transform} is no longer loaded")
