@@ -55,6 +55,14 @@ def main_options(
     """Run Dodo Payments webhook transformations and deliver them to Segment."""
 
 
+def table_of(*headers: str) -> Table:
+    """A table whose cells wrap rather than hide what does not fit the terminal."""
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"error: {message}", markup=False)
     raise typer.Exit(code)
@@ -149,7 +157,7 @@ def check(
         rows = list(checks.check(transforms, events, expected, trier, update=update))
     except (PayloadError, ConfigError) as error:
         fail(str(error))
-    table = Table("transform", "event", "outcome", "check", "detail")
+    table = table_of("transform", "event", "outcome", "check", "detail")
     for row in rows:
         if row.outcome != "skipped" or row.failed:
             table.add_row(row.transform, row.event, row.outcome, row.verdict.value, row.detail)
@@ -334,7 +342,7 @@ def deliveries(
     if not rows:
         out.print("no deliveries yet: send one with `dodo-transform send FILE`")
         return
-    table = Table("id", "updated", "webhook", "event", "transform", "status", "tries", "error")
+    table = table_of("id", "updated", "webhook", "event", "transform", "status", "tries", "error")
     for row in rows:
         table.add_row(
             str(row["id"]),
@@ -399,7 +407,7 @@ def list_transforms(server: ServerOption = None) -> None:
 
 def show_transforms(rows: object) -> None:
     assert isinstance(rows, list)
-    table = Table("transform", "state", "version", "detail")
+    table = table_of("transform", "state", "version", "detail")
     for row in rows:
         state, detail = transform_state(row)
         table.add_row(row["name"], state, row["version"] or "", detail)
@@ -430,7 +438,7 @@ def events(
     if not rows:
         out.print("no events yet: send one with `dodo-transform send FILE`")
         return
-    table = Table("id", "received", "webhook", "event", "deliveries")
+    table = table_of("id", "received", "webhook", "event", "deliveries")
     for row in rows:
         outcomes = ", ".join(f"{d['transform']}: {d['status']}" for d in row["deliveries"])
         table.add_row(
