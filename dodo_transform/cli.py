@@ -8,10 +8,11 @@ one-line message and an exit code, never a traceback:
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -81,12 +82,21 @@ def read_event(path: Path) -> Event:
 def test(
     handler: Annotated[Path, typer.Argument(help="The transform file, e.g. transforms/segment.js")],
     event: Annotated[
-        Path, typer.Argument(help="A webhook body, e.g. examples/events/payment.succeeded.json")
-    ],
+        Path | None,
+        typer.Argument(help="A webhook body, e.g. examples/events/payment.succeeded.json"),
+    ] = None,
+    event_id: Annotated[
+        int | None,
+        typer.Option(help="Instead of EVENT: a stored event of the running service (`events`)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")] = False,
+    server: ServerOption = None,
 ) -> None:
-    """Run HANDLER on EVENT and show what would be sent (the dashboard's Test button)."""
-    sample = read_event(event)
+    """Run HANDLER on EVENT and show what would be sent (the dashboard's Test button).
+    Nothing is stored or sent."""
+    if (event is None) == (event_id is None):
+        fail("give an EVENT file or --event-id N (a stored event), not both")
+    sample = read_event(event) if event is not None else stored_event(event_id, server)
     if not handler.is_file():
         fail(f"cannot read handler {handler}: no such file")
     trier = trier_from(settings_from())
@@ -105,6 +115,16 @@ def test(
     else:
         show_trial(trial)
     raise typer.Exit(1 if trial.outcome.kind is OutcomeKind.ERROR else 0)
+
+
+def stored_event(event_id: int | None, server: str | None) -> Event:
+    """A stored event's body, from the running service."""
+    stored = admin_call("GET", f"/api/events/{event_id}", server)
+    assert isinstance(stored, dict)
+    try:
+        return Event.from_body(stored["body"], webhook_id=stored["webhook_id"])
+    except PayloadError as error:
+        fail(f"event {event_id}: {error}")
 
 
 def trier_from(settings: Settings) -> checks.Trier:
@@ -284,7 +304,9 @@ def base_url(settings: Settings, server: str | None) -> str:
     return f"http://{host}:{settings.port}"
 
 
-def admin_call(method: str, path: str, server: str | None, **params: str | int | None) -> object:
+def admin_call(
+    method: str, path: str, server: str | None, **params: str | int | list[str] | None
+) -> object:
     settings = settings_from()
     base = base_url(settings, server)
     headers = {}
@@ -369,6 +391,14 @@ def replay(
             "(invalid, blocked, dry_run) once its cause is fixed."
         ),
     ] = None,
+    transform: Annotated[
+        str | None, typer.Option(help="With a status: only this transform's deliveries.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="With a status: only events received since, e.g. 2026-10-01 (UTC)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
     server: ServerOption = None,
 ) -> None:
     """Re-run the current transform on the stored event of a failed, dead or held delivery."""
@@ -378,10 +408,76 @@ def replay(
     if (delivery_id is None) == (not chosen) or len(chosen) > 1:
         fail("give a delivery id, or one of --failed, --dead, --status STATUS")
     if delivery_id is not None:
-        answer = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server)
+        if transform is not None or since is not None:
+            fail("--transform and --since choose deliveries by status; not with a delivery id")
+        one = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server)
+        assert isinstance(one, dict)
+        if as_json:
+            print(json.dumps(one))
+        elif one["queued"]:
+            out.print(f"delivery {delivery_id}: replay queued; the worker runs it shortly")
+        else:
+            statuses = ", ".join(one["statuses"]) or "nothing to deliver"
+            out.print(f"delivery {delivery_id} replayed: {statuses}", markup=False)
+        return
+    bulk = admin_call(
+        "POST", "/api/replay", server, status=chosen[0], transform=transform, since=since
+    )
+    assert isinstance(bulk, dict)
+    ids = bulk["replayed"]
+    if as_json:
+        print(json.dumps(bulk))
+    elif not ids:
+        out.print(f"no {chosen[0]} deliveries to replay", markup=False)
     else:
-        answer = admin_call("POST", "/api/replay", server, status=chosen[0])
-    out.print(json.dumps(answer), markup=False)
+        out.print(
+            f"asked the worker to replay {len(ids)} {chosen[0]} "
+            f"deliver{'y' if len(ids) == 1 else 'ies'}; follow them with"
+            " `dodo-transform deliveries`",
+            markup=False,
+        )
+
+
+@app.command()
+def backfill(
+    transform: Annotated[str, typer.Argument(help="The transform to run, e.g. segment.")],
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only events received since, e.g. 2026-10-01 (UTC) [all stored]."),
+    ] = None,
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only this event type, e.g. payment.succeeded; repeatable."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Start without asking.")] = False,
+    server: ServerOption = None,
+) -> None:
+    """Run TRANSFORM over the stored events it has no delivery for (a transform added later),
+    paced by the rate limit and dated when each event happened. Counts them first."""
+    scope = {"transform": transform, "since": since, "type": event_type or None}
+    counted = admin_call("POST", "/api/backfills", server, dry_run="true", **scope)
+    assert isinstance(counted, dict)
+    total = counted["remaining_total"]
+    if not total:
+        out.print(
+            f"nothing to backfill: every stored event in scope has a delivery from {transform}"
+        )
+        return
+    by_type = ", ".join(f"{n} {kind}" for kind, n in counted["remaining"].items())
+    out.print(f"{total} stored events have no delivery from {transform}: {by_type}", markup=False)
+    if not yes:
+        if not sys.stdin.isatty():
+            out.print("run again with --yes to backfill them")
+            return
+        if not typer.confirm(f"Run {transform} on these {total} events now?"):
+            raise typer.Exit(1)
+    started = admin_call("POST", "/api/backfills", server, **scope)
+    assert isinstance(started, dict)
+    out.print(
+        f"backfill {started['id']} started; the worker paces it to the rate limit. Follow it "
+        "with `dodo-transform status`",
+        markup=False,
+    )
 
 
 @app.command()
@@ -396,7 +492,21 @@ def status(server: ServerOption = None) -> None:
     out.print(f"events waiting for transforms: {answer['pending_events']}")
     counts = answer["deliveries"] or {"none yet": 0}
     out.print("deliveries: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    backfills = admin_call("GET", "/api/backfills", server, limit=5)
+    assert isinstance(backfills, list)
+    for shown in backfills:
+        out.print(backfill_line(shown), markup=False)
     show_transforms(admin_call("GET", "/api/transforms", server))
+
+
+def backfill_line(shown: dict[str, Any]) -> str:
+    started = datetime.fromtimestamp(shown["created_at"]).strftime("%Y-%m-%d %H:%M")
+    head = f"backfill {shown['id']} of {shown['transform']} (started {started}): "
+    if shown["error"]:
+        return head + f"stopped after {shown['ran']} events: {shown['error']}"
+    if shown["done_at"] is not None:
+        return head + f"done, {shown['ran']} events"
+    return head + f"{shown['ran']} events run, {shown['remaining_total']} to go"
 
 
 @app.command(name="transforms")

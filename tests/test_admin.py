@@ -313,3 +313,78 @@ def test_transforms_show_their_configuration_but_no_credentials(
         assert not any(s in text for s in ("tokenSecret", "wk_own_Secret", "re_live_Secret"))
 
     run_with_relay(tmp_path, test)
+
+
+IDENTIFY = (
+    "function handler(w) { w.url = 'https://api.segment.io/v1/identify';"
+    " w.payload = {userId: 'u'}; return w; }"
+)
+
+
+def test_a_backfill_counts_first_then_runs_a_new_transform_over_stored_events(
+    tmp_path: Path,
+) -> None:
+    async def test(relay: Relay) -> None:
+        await relay.reload_with(TRACK)
+        for n in range(3):
+            await relay.post(f"msg_{n}")
+        await relay.until(lambda: _count(relay, "delivered", 3))
+        (relay.folder / "identify.js").write_text(IDENTIFY)
+        await asyncio.to_thread(relay.service.registry.reload)
+        counted = await relay.client.post(
+            "/api/backfills", params={"transform": "identify", "dry_run": "true"}
+        )
+        assert counted.status_code == 200, counted.text
+        assert counted.json()["id"] is None
+        assert counted.json()["remaining"] == {"payment.succeeded": 3}
+        assert await relay.deliveries("delivered") != []  # the dry run started nothing
+        started = await relay.client.post(
+            "/api/backfills", params={"transform": "identify", "since": "2000-01-01"}
+        )
+        assert started.status_code == 201, started.text
+        assert started.json()["remaining_total"] == 3 and started.json()["id"] >= 1
+        await relay.until(lambda: _count(relay, "delivered", 6))
+        (shown,) = (await relay.client.get("/api/backfills")).json()
+        assert shown["done_at"] is not None and shown["ran"] == 3
+        assert shown["remaining_total"] == 0
+
+    run_with_relay(tmp_path, test, segment_write_key="wk_test")
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "detail"),
+    [
+        ({"transform": "nope"}, 404, "no transform nope (loaded: t)"),
+        ({"transform": "t", "since": "last tuesday"}, 422, "is not a date; give e.g. 2026-10-01"),
+        ({}, 422, "transform"),
+    ],
+)
+def test_a_backfill_that_cannot_run_says_why(
+    tmp_path: Path, params: dict[str, str], status: int, detail: str
+) -> None:
+    async def test(relay: Relay) -> None:
+        answer = await relay.client.post("/api/backfills", params=params)
+        assert answer.status_code == status
+        assert detail in json.dumps(answer.json()["detail"])
+        assert (await relay.client.get("/api/backfills")).json() == []
+
+    run_with_relay(tmp_path, test)
+
+
+def test_bulk_replay_can_be_narrowed_to_a_transform_and_recent_events(tmp_path: Path) -> None:
+    async def test(relay: Relay) -> None:
+        (relay.folder / "other.js").write_text(BROKEN)
+        await asyncio.to_thread(relay.service.registry.reload)
+        await relay.post("msg_1")
+        await relay.until(lambda: _count(relay, "failed", 2))
+        answer = await relay.client.post(
+            "/api/replay", params={"status": "failed", "transform": "other"}
+        )
+        (only,) = answer.json()["replayed"]
+        assert (await relay.client.get(f"/api/deliveries/{only}")).json()["transform"] == "other"
+        later = await relay.client.post(
+            "/api/replay", params={"status": "failed", "since": "2999-01-01T00:00:00Z"}
+        )
+        assert later.json()["replayed"] == []
+
+    run_with_relay(tmp_path, test)

@@ -212,13 +212,17 @@ def test_each_transform_sends_with_its_own_configured_headers_and_url() -> None:
     assert sent.headers["authorization"] == "Bearer re_1"
 
 
-def test_dry_run_records_the_exact_batch_and_sends_nothing() -> None:
+def test_dry_run_records_each_message_as_its_batch_call_and_sends_nothing() -> None:
     recorder = Recorder()
     results = run(dispatcher(recorder, dry_run=True, keys=False), [delivery(1), delivery(2)])
     assert recorder.requests == []
-    shown = results[1].request
-    assert shown is not None and shown.url == "https://api.segment.io/v1/batch"
-    assert [m["userId"] for m in shown.payload["batch"]] == ["u1", "u2"]
+    for number in (1, 2):
+        shown = results[number].request
+        assert shown is not None and shown.url == "https://api.segment.io/v1/batch"
+        # Its own message, enriched as it would be sent, not the other delivery's too.
+        (message,) = shown.payload["batch"]
+        assert message["userId"] == f"u{number}" and message["type"] == "track"
+        assert message["messageId"].startswith("dodo-") and "sentAt" in shown.payload
 
 
 @pytest.mark.parametrize("count", [1, 5])

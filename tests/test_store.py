@@ -415,3 +415,75 @@ def test_transform_versions_are_kept_once_each_newest_first(
     # Pruning old events keeps the history.
     store.prune(clock.now + 1)
     assert len(store.list_versions("t")) == 2
+
+
+def done_event(store: Store, webhook_id: str, event_type: str = "a") -> int:
+    """An event the transform stage has finished, with a delivery from transform `t`."""
+    event_id, _ = add(store, webhook_id, event_type)
+    (claimed,) = store.claim_events(1, 30)
+    store.record_outcomes({claimed.id: [pending("t")]})
+    return event_id
+
+
+def test_a_backfill_takes_finished_events_the_transform_has_no_delivery_for(
+    store: Store, clock: Clock
+) -> None:
+    old = done_event(store, "m1", "payment.succeeded")
+    clock.now += 100
+    newer = done_event(store, "m2", "refund.succeeded")
+    done_event(store, "m3", "payment.succeeded")
+    store.replace_outcomes(newer, "new", [pending("new")])  # `new` already has m2
+    add(store, "m4")  # still pending: the transform stage will run `new` on it
+    scope = {"event_types": None, "since": None}
+    assert store.count_backfill("new", **scope) == {"payment.succeeded": 2}
+    assert store.count_backfill("new", event_types=["refund.succeeded"], since=None) == {}
+    assert store.count_backfill("new", event_types=None, since=clock.now) == {
+        "payment.succeeded": 1
+    }
+    assert store.count_backfill("t", **scope) == {}
+    page = store.backfill_events("new", **scope, after=0, up_to=10**9, limit=1)
+    assert [e.id for e in page] == [old]
+
+
+def test_a_backfill_moves_its_cursor_with_its_outcomes_once(store: Store, clock: Clock) -> None:
+    first = done_event(store, "m1")
+    second = done_event(store, "m2")
+    backfill_id = store.start_backfill("new", ["a"], None)
+    add(store, "m3")  # after the start: not the backfill's
+    (started,) = store.unfinished_backfills()
+    assert (started.id, started.transform, started.event_types) == (backfill_id, "new", ("a",))
+    assert (started.cursor, started.last_event_id) == (0, second)
+    assert store.advance_backfill(backfill_id, 0, first, {first: [pending("new")]})
+    # A second worker that read the same cursor stores nothing.
+    assert not store.advance_backfill(backfill_id, 0, first, {first: [pending("new", 1)]})
+    assert [d.index for d in store.list_deliveries(transform="new")] == [0]
+    moved = store.get_backfill(backfill_id)
+    assert moved is not None and (moved.cursor, moved.ran) == (first, 1)
+    assert store.count_backfill(
+        "new", event_types=["a"], since=None, after=first, up_to=second
+    ) == {"a": 1}
+    store.finish_backfill(backfill_id, None)
+    assert store.unfinished_backfills() == []
+    (finished,) = store.list_backfills()
+    assert finished.done_at == clock.now and finished.error is None
+
+
+def test_a_backfill_leaves_an_event_that_got_a_delivery_meanwhile(store: Store) -> None:
+    event = done_event(store, "m1")
+    backfill_id = store.start_backfill("new", None, None)
+    store.replace_outcomes(event, "new", [pending("new")])  # a second backfill got there first
+    assert store.advance_backfill(
+        backfill_id, 0, event, {event: [pending("new"), pending("new", 1)]}
+    )
+    assert [d.generation for d in store.list_deliveries(transform="new")] == [0]
+
+
+def test_deliveries_are_listed_by_transform_and_by_when_their_event_came(
+    store: Store, clock: Clock
+) -> None:
+    done_event(store, "m1")
+    clock.now += 50
+    late = done_event(store, "m2")
+    assert [d.transform for d in store.list_deliveries(transform="t")] == ["t", "t"]
+    assert store.list_deliveries(transform="other") == []
+    assert [d.event_id for d in store.list_deliveries(since=clock.now - 10)] == [late]

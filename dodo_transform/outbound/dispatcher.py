@@ -160,8 +160,17 @@ class Dispatcher:
         body = batching.batch_body([encoded for _, encoded in batch], _now_iso())
         headers = {"Content-Type": "application/json"} | ({"Authorization": auth} if auth else {})
         if self._dry_run and not auth:
-            shown = OutgoingRequest("POST", url, headers, json.loads(body))
-            return [Result(d, DeliveryStatus.DRY_RUN, request=shown) for d in deliveries]
+            # Each delivery keeps the batch call with its own message only: its record shows
+            # what was made of its event, not 249 other customers' messages.
+            sent = json.loads(body)
+            return [
+                Result(
+                    d,
+                    DeliveryStatus.DRY_RUN,
+                    request=OutgoingRequest("POST", url, headers, {**sent, "batch": [message]}),
+                )
+                for d, message in zip(deliveries, sent["batch"], strict=True)
+            ]
         prepared = OutgoingRequest("POST", url, headers, None, body=body)
         await self._limiter.acquire(key)
         attempt, error = await self._attempt(prepared)

@@ -45,6 +45,28 @@ def call_type(url: str) -> str | None:
     return None
 
 
+def dated(url: str, payload: Any, timestamp: str) -> Any:
+    """The payload of a Segment call with `timestamp` (ISO 8601) on each message that has
+    none: a message sent late (a backfill) then counts when its event happened, not when it
+    was sent. Other requests are returned unchanged."""
+    kind = call_type(url) if is_segment_url(url) else None
+    if kind is None or not isinstance(payload, dict):
+        return payload
+    if kind != "batch":
+        return payload if "timestamp" in payload else payload | {"timestamp": timestamp}
+    batch = payload.get("batch")
+    if not isinstance(batch, list):
+        return payload
+    return payload | {
+        "batch": [
+            item | {"timestamp": timestamp}
+            if isinstance(item, dict) and "timestamp" not in item
+            else item
+            for item in batch
+        ]
+    }
+
+
 def problems(kind: str, message: Any) -> list[str]:
     """Why Segment would silently drop this message of type `kind`; empty when it is fine."""
     if not isinstance(message, dict):

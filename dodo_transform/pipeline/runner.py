@@ -26,6 +26,7 @@ from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
+from dodo_transform.pipeline import backfill
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.pipeline.replay import run_requested
 from dodo_transform.pipeline.transform_stage import TransformStage, run_in_this_process
@@ -103,6 +104,7 @@ class Pipeline:
         self._work = asyncio.Event()
         self._due = asyncio.Event()
         self._replays = asyncio.Event()
+        self._backfills = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._renewer: asyncio.Task[None] | None = None  # runs until the loops have stopped
@@ -122,10 +124,11 @@ class Pipeline:
             asyncio.create_task(self._loop("transform", self._transform_some, self._work)),
             asyncio.create_task(self._loop("deliver", self.delivering.step, self._due)),
             asyncio.create_task(self._loop("replay", self._replay_some, self._replays)),
+            asyncio.create_task(self._loop("backfill", self._backfill_some, self._backfills)),
             asyncio.create_task(self._prune_periodically(), name="prune"),
         ]
         for task, name in zip(
-            self._tasks, ("transform", "deliver", "replay", "prune"), strict=True
+            self._tasks, ("transform", "deliver", "replay", "backfill", "prune"), strict=True
         ):
             task.set_name(name)
         self._renewer = asyncio.create_task(self._renew_periodically(), name="renew")
@@ -143,9 +146,11 @@ class Pipeline:
             self._idle_poll = max(self._idle_poll, LISTENING_POLL_SECONDS)
 
     def notify(self) -> None:
-        """A new event or replay request was stored: start on it now, not at the next poll."""
+        """A new event, replay request or backfill was stored: start on it now, not at the next
+        poll."""
         self._work.set()
         self._replays.set()
+        self._backfills.set()
 
     def problems(self) -> list[str]:
         """What keeps the pipeline from working now: dead loops and stuck steps."""
@@ -167,7 +172,7 @@ class Pipeline:
         self._stopping.set()
         if self._unlisten is not None:
             self._unlisten()
-        for wake in (self._work, self._due, self._replays):
+        for wake in (self._work, self._due, self._replays, self._backfills):
             wake.set()
         if self._recorder is not None:
             self._recorder.cancel()
@@ -246,6 +251,28 @@ class Pipeline:
         if requests:
             self._due.set()
         return bool(requests)
+
+    async def _backfill_some(self) -> bool:
+        """One step of the oldest unfinished backfill, then a pause that keeps the backfill at
+        one event per request the destination's rate limit allows (see pipeline/backfill.py)."""
+        unfinished = await self._store(self.store.unfinished_backfills)
+        if not unfinished:
+            return False
+        loop = asyncio.get_running_loop()
+        taken = await loop.run_in_executor(
+            self._executor,
+            backfill.run_step,
+            self.store,
+            self.registry,
+            unfinished[0],
+            self._run_all,
+        )
+        if taken:
+            self._due.set()
+            rate = self.limiter.rate if self.limiter else self.settings.segment_requests_per_second
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), taken / rate)
+        return True
 
     async def _alert_on_load_errors(self) -> None:
         """Alert when a transform stops loading (the file is the source of truth: an edit

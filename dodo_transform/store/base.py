@@ -15,6 +15,7 @@ from typing import Protocol
 
 from dodo_transform.store.records import (
     Attempt,
+    Backfill,
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
@@ -75,6 +76,44 @@ class Store(Protocol):
     def list_versions(self, name: str) -> list[TransformVersion]: ...
     def get_version(self, name: str, version: str) -> TransformVersion | None: ...
 
+    # --- backfills: asked for by the web edge, run by the worker ------------------------------
+    # Record a backfill of `transform` over the events stored so far; its id.
+    def start_backfill(
+        self, transform: str, event_types: Sequence[str] | None, since: float | None
+    ) -> int: ...
+    # `count_backfill` is how many there are in all (after `after`, up to `up_to`), by type.
+    # The next transformed events after `after` (up to `up_to`, in id order) in the scope that
+    # `transform` has no delivery for.
+    def backfill_events(
+        self,
+        transform: str,
+        *,
+        event_types: Sequence[str] | None,
+        since: float | None,
+        after: int,
+        up_to: int,
+        limit: int,
+    ) -> list[StoredEvent]: ...
+    def count_backfill(
+        self,
+        transform: str,
+        *,
+        event_types: Sequence[str] | None,
+        since: float | None,
+        after: int = 0,
+        up_to: int | None = None,
+    ) -> dict[str, int]: ...
+    # Store one step's outcomes (event id -> deliveries, generation 0, none for an event that
+    # has a delivery from the transform by now) and move the cursor from `cursor` to `to`, in
+    # one transaction; False, storing nothing, if the cursor is no longer `cursor`.
+    def advance_backfill(
+        self, backfill_id: int, cursor: int, to: int, outcomes: Mapping[int, Sequence[NewDelivery]]
+    ) -> bool: ...
+    def finish_backfill(self, backfill_id: int, error: str | None) -> None: ...
+    def unfinished_backfills(self) -> list[Backfill]: ...
+    def list_backfills(self, limit: int = 20) -> list[Backfill]: ...
+    def get_backfill(self, backfill_id: int) -> Backfill | None: ...
+
     # --- reading ------------------------------------------------------------------------------
     def get_event(self, event_id: int) -> StoredEvent | None: ...
     def get_delivery(self, delivery_id: int) -> Delivery | None: ...
@@ -87,6 +126,8 @@ class Store(Protocol):
         *,
         event_ids: Sequence[int] | None = None,
         before: int | None = None,
+        transform: str | None = None,
+        since: float | None = None,
     ) -> list[Delivery]: ...
     def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]: ...
     def counts(self) -> dict[DeliveryStatus, int]: ...

@@ -402,6 +402,59 @@ class PostgresStore(SqlReads):
                 (self._clock(), json.dumps([str(s) for s in statuses]), _text(error), delivery_id),
             )
 
+    # --- backfills (reads are in reading.py) --------------------------------------------------
+
+    def start_backfill(
+        self, transform: str, event_types: Sequence[str] | None, since: float | None
+    ) -> int:
+        """Record a backfill of the events stored so far; its id."""
+        types = None if event_types is None else json.dumps(list(event_types))
+        with self._transaction() as db:
+            row = db.execute(
+                "INSERT INTO backfills (transform, event_types, since, last_event_id, created_at)"
+                " SELECT %s, %s, %s, COALESCE(MAX(id), 0), %s FROM events RETURNING id",
+                (_text(transform), types, since, self._clock()),
+            ).fetchone()
+            db.execute("SELECT pg_notify(%s, 'backfills')", (CHANNEL,))
+        assert row is not None
+        return int(row[0])
+
+    def advance_backfill(
+        self, backfill_id: int, cursor: int, to: int, outcomes: Mapping[int, Sequence[NewDelivery]]
+    ) -> bool:
+        """Store a step's outcomes and move the cursor from `cursor` to `to`, atomically;
+        False (nothing stored) if another worker moved it first."""
+        with self._transaction() as db:
+            moved = db.execute(
+                "UPDATE backfills SET cursor = %s, ran = ran + %s WHERE id = %s AND cursor = %s"
+                " AND done_at IS NULL",
+                (to, len(outcomes), backfill_id, cursor),
+            ).rowcount
+            if not moved:
+                return False
+            # The row stays locked until commit: a second worker's step waits, then finds the
+            # cursor moved. An event may have a delivery from the transform by now (a second
+            # backfill of it ran first): it keeps that one.
+            taken = {
+                row[0]
+                for row in db.execute(
+                    "SELECT d.event_id FROM deliveries d JOIN backfills b"
+                    " ON b.transform = d.transform WHERE b.id = %s AND d.event_id = ANY(%s)",
+                    (backfill_id, list(outcomes)),
+                ).fetchall()
+            }
+            for event_id, results in outcomes.items():
+                if event_id not in taken:
+                    self._insert(db, event_id, 0, results)
+        return True
+
+    def finish_backfill(self, backfill_id: int, error: str | None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE backfills SET done_at = %s, error = %s WHERE id = %s AND done_at IS NULL",
+                (self._clock(), None if error is None else _text(error), backfill_id),
+            )
+
     # --- transform versions (reads are in reading.py) -----------------------------------------
 
     def record_versions(self, versions: Sequence[TransformVersion]) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.store.records import (
     Attempt,
+    Backfill,
     Delivery,
     DeliveryStatus,
     ReplayRequest,
@@ -30,6 +31,10 @@ DELIVERY_COLUMNS = """
 """
 _DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 _VERSIONS = "SELECT name, version, source, first_seen FROM transform_versions"
+_BACKFILLS = (
+    "SELECT id, transform, event_types, since, last_event_id, cursor, ran, created_at, done_at,"
+    " error FROM backfills"
+)
 
 
 class SqlReads:
@@ -95,14 +100,22 @@ class SqlReads:
         *,
         event_ids: Sequence[int] | None = None,
         before: int | None = None,
+        transform: str | None = None,
+        since: float | None = None,
     ) -> list[Delivery]:
-        """Newest first, optionally of one status or of some events; `before` (a delivery
-        id) continues a previous page."""
+        """Newest first, optionally of one status, of some events, of one transform, or of
+        events received since `since`; `before` (a delivery id) continues a previous page."""
         conditions = ["d.id < ?"]
         params: list[Any] = [NO_CURSOR if before is None else before]
         if status is not None:
             conditions.append("d.status = ?")
             params.append(str(status))
+        if transform is not None:
+            conditions.append("d.transform = ?")
+            params.append(transform)
+        if since is not None:
+            conditions.append("e.received_at >= ?")
+            params.append(since)
         if event_id is not None:
             event_ids = [*(event_ids or ()), event_id]
         if event_ids is not None:
@@ -125,6 +138,60 @@ class SqlReads:
         rows = self._query("SELECT COUNT(*) FROM events WHERE state = 'pending'")
         return int(rows[0][0])
 
+    # --- backfills ------------------------------------------------------------------------------
+
+    def backfill_events(
+        self,
+        transform: str,
+        *,
+        event_types: Sequence[str] | None,
+        since: float | None,
+        after: int,
+        up_to: int,
+        limit: int,
+    ) -> list[StoredEvent]:
+        """The next transformed events, in id order after `after`, that `transform` has no
+        delivery for (a pending event gets one from the transform stage)."""
+        where, params = _backfill_scope(transform, event_types, since, after, up_to)
+        rows = self._query(
+            f"SELECT {EVENT_COLUMNS} FROM events e WHERE {where} ORDER BY e.id LIMIT ?",
+            [*params, limit],
+        )
+        return [event_from_row(row) for row in rows]
+
+    def count_backfill(
+        self,
+        transform: str,
+        *,
+        event_types: Sequence[str] | None,
+        since: float | None,
+        after: int = 0,
+        up_to: int | None = None,
+    ) -> dict[str, int]:
+        """How many events `backfill_events` would give, all pages together, by type."""
+        where, params = _backfill_scope(
+            transform, event_types, since, after, NO_CURSOR if up_to is None else up_to
+        )
+        rows = self._query(
+            f"SELECT e.event_type, COUNT(*) FROM events e WHERE {where} GROUP BY e.event_type",
+            params,
+        )
+        return {kind: int(n) for kind, n in rows}
+
+    def list_backfills(self, limit: int = 20) -> list[Backfill]:
+        """Newest first."""
+        rows = self._query(f"{_BACKFILLS} ORDER BY id DESC LIMIT ?", (limit,))
+        return [backfill_from_row(row) for row in rows]
+
+    def get_backfill(self, backfill_id: int) -> Backfill | None:
+        rows = self._query(f"{_BACKFILLS} WHERE id = ?", (backfill_id,))
+        return backfill_from_row(rows[0]) if rows else None
+
+    def unfinished_backfills(self) -> list[Backfill]:
+        """Oldest first: the worker finishes one before it starts the next."""
+        rows = self._query(f"{_BACKFILLS} WHERE done_at IS NULL ORDER BY id")
+        return [backfill_from_row(row) for row in rows]
+
     def ping(self) -> None:
         self._query("SELECT 1")
 
@@ -135,6 +202,39 @@ def event_from_row(row: Sequence[Any]) -> StoredEvent:
     event_id, webhook_id, event_type, body, received_at = row
     raw = body.encode() if isinstance(body, str) else bytes(body)
     return StoredEvent(event_id, webhook_id, event_type, raw, received_at)
+
+
+def _backfill_scope(
+    transform: str,
+    event_types: Sequence[str] | None,
+    since: float | None,
+    after: int,
+    up_to: int,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (on `events e`) of a backfill's events, and its parameters."""
+    conditions = [
+        "e.id > ?",
+        "e.id <= ?",
+        "e.state = 'done'",
+        "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.transform = ? AND d.event_id = e.id)",
+    ]
+    params: list[Any] = [after, up_to, transform]
+    if since is not None:
+        conditions.append("e.received_at >= ?")
+        params.append(since)
+    if event_types is not None:
+        if not event_types:
+            conditions.append("1 = 0")
+        else:
+            conditions.append(f"e.event_type IN ({','.join('?' * len(event_types))})")
+            params.extend(event_types)
+    return " AND ".join(conditions), params
+
+
+def backfill_from_row(row: Sequence[Any]) -> Backfill:
+    values = list(row)
+    values[2] = None if values[2] is None else tuple(json.loads(values[2]))
+    return Backfill(*values)
 
 
 def delivery_from_row(row: Sequence[Any]) -> Delivery:

@@ -149,3 +149,25 @@ class TransformVersion:
     version: str
     source: str
     first_seen: float = 0.0  # set by the store when it records the version
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """A transform run over stored events it has no delivery for (added after they came).
+
+    It covers the events up to `last_event_id`, the newest when it started (later ones reach
+    the transform through the transform stage), received since `since`, of `event_types`
+    (None: every type). The worker takes them in id order; `cursor` is the last id done, so
+    a restarted worker goes on where the last one stopped.
+    """
+
+    id: int
+    transform: str
+    event_types: tuple[str, ...] | None
+    since: float | None
+    last_event_id: int
+    cursor: int
+    ran: int  # events the transform ran on so far
+    created_at: float
+    done_at: float | None = None
+    error: str | None = None  # why it stopped early (its transform was removed, say)

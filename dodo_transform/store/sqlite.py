@@ -430,6 +430,62 @@ class SqliteStore(SqlReads):
             )
             return db.total_changes - before
 
+    # --- backfills (reads are in reading.py) --------------------------------------------------
+
+    def start_backfill(
+        self, transform: str, event_types: Sequence[str] | None, since: float | None
+    ) -> int:
+        """Record a backfill of the events stored so far; its id."""
+        types = None if event_types is None else json.dumps(list(event_types))
+        with self._transaction() as db:
+            (backfill_id,) = db.execute(
+                "INSERT INTO backfills (transform, event_types, since, last_event_id, created_at)"
+                " SELECT ?, ?, ?, COALESCE(MAX(id), 0), ? FROM events RETURNING id",
+                (well_formed(transform), types, since, self._clock()),
+            ).fetchone()
+        return int(backfill_id)
+
+    def advance_backfill(
+        self, backfill_id: int, cursor: int, to: int, outcomes: Mapping[int, Sequence[NewDelivery]]
+    ) -> bool:
+        """Store a step's outcomes and move the cursor from `cursor` to `to`, atomically;
+        False (nothing stored) if another worker moved it first."""
+        with self._transaction() as db:
+            moved = db.execute(
+                "UPDATE backfills SET cursor = ?, ran = ran + ? WHERE id = ? AND cursor = ?"
+                " AND done_at IS NULL",
+                (to, len(outcomes), backfill_id, cursor),
+            ).rowcount
+            if not moved:
+                return False
+            # An event may have a delivery from the transform by now (a second backfill of it
+            # ran first): it keeps that one.
+            ids = list(outcomes)
+            taken = (
+                {
+                    row[0]
+                    for row in db.execute(
+                        "SELECT d.event_id FROM deliveries d JOIN backfills b"
+                        " ON b.transform = d.transform WHERE b.id = ?"
+                        f" AND d.event_id IN ({','.join('?' * len(ids))})",
+                        (backfill_id, *ids),
+                    )
+                }
+                if ids
+                else set()
+            )
+            for event_id, results in outcomes.items():
+                if event_id not in taken:
+                    self._insert(db, event_id, 0, results)
+        return True
+
+    def finish_backfill(self, backfill_id: int, error: str | None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE backfills SET done_at = ?, error = ? WHERE id = ? AND done_at IS NULL",
+                (self._clock(), _text(error), backfill_id),
+            )
+
     def prune(self, older_than: float) -> int:
         """Delete events received before `older_than` (and their records) once settled."""
         with self._transaction() as db:

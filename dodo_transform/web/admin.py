@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
@@ -27,10 +28,12 @@ from pydantic import BaseModel
 
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import encode_json
+from dodo_transform.pipeline import backfill
 from dodo_transform.pipeline.replay import ReplayError, UnknownDelivery, check_replayable
 from dodo_transform.store import (
     REPLAYABLE_STATUSES,
     Attempt,
+    Backfill,
     Delivery,
     DeliveryStatus,
     StoredEvent,
@@ -114,6 +117,20 @@ class ReplayOut(BaseModel):
 class BulkReplayOut(BaseModel):
     replayed: list[int]
     errors: list[str]
+
+
+class BackfillOut(BaseModel):
+    id: int | None  # None: a dry run, nothing started
+    transform: str
+    event_types: list[str] | None
+    since: float | None
+    # Events still to run (by type, and in all): for a dry run, what starting it would run.
+    remaining: dict[str, int]
+    remaining_total: int
+    ran: int = 0
+    created_at: float | None = None
+    done_at: float | None = None
+    error: str | None = None
 
 
 class StatusOut(BaseModel):
@@ -206,7 +223,8 @@ class NotFound(Exception):
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Store failures answer 503 (retry later), refused replays 409, unknown ids 404."""
+    """Store failures answer 503 (retry later), refused replays and backfills 409, unknown
+    ids and transforms 404."""
 
     async def unavailable(_: Request, error: Exception) -> JSONResponse:
         return WellFormedJSON({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
@@ -221,6 +239,8 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ReplayError, conflict)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(UnknownDelivery, not_found)
+    app.add_exception_handler(backfill.BackfillError, conflict)
+    app.add_exception_handler(backfill.UnknownTransform, not_found)
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -344,20 +364,118 @@ async def replay(delivery_id: int, context: Context) -> Response:
 
 
 @routes.post("/replay")
-async def replay_all(context: Context, status: str = Query("failed")) -> BulkReplayOut:
-    """Ask the worker to replay every failed (or dead) delivery, once per event and
-    transform; the answer lists what was asked for."""
+async def replay_all(
+    context: Context,
+    status: str = Query("failed"),
+    transform: str | None = None,
+    since: str | None = None,
+) -> BulkReplayOut:
+    """Ask the worker to replay every delivery in `status` (of `transform`, of events
+    received since `since`), once per event and transform; the answer lists what was asked
+    for."""
     store = context.store
     if status not in REPLAYABLE_STATUSES:
         raise HTTPException(400, f"status must be one of {', '.join(REPLAYABLE_STATUSES)}")
     chosen: dict[tuple[int, str], int] = {}
-    for delivery in await stored(store.list_deliveries, DeliveryStatus(status), BULK_REPLAY_LIMIT):
+    found = await stored(
+        store.list_deliveries,
+        DeliveryStatus(status),
+        BULK_REPLAY_LIMIT,
+        transform=transform,
+        since=parse_since(since),
+    )
+    for delivery in found:
         chosen.setdefault((delivery.event_id, delivery.transform), delivery.id)
     ids = sorted(chosen.values())
     if ids:
         await stored(store.request_replays, ids)
         context.notify()
     return BulkReplayOut(replayed=ids, errors=[])
+
+
+def parse_since(since: str | None) -> float | None:
+    """A date or date-time in ISO 8601 (UTC unless it says otherwise) as a Unix time."""
+    if since is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        raise HTTPException(
+            422, f"since: {since!r} is not a date; give e.g. 2026-10-01 or 2026-10-01T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def backfill_out(record: Backfill, remaining: dict[str, int]) -> BackfillOut:
+    return BackfillOut(
+        id=record.id,
+        transform=record.transform,
+        event_types=None if record.event_types is None else list(record.event_types),
+        since=record.since,
+        remaining=remaining,
+        remaining_total=sum(remaining.values()),
+        ran=record.ran,
+        created_at=record.created_at,
+        done_at=record.done_at,
+        error=record.error,
+    )
+
+
+@routes.post("/backfills", status_code=201, responses={200: {"model": BackfillOut}, 409: {}})
+async def start_backfill(
+    context: Context,
+    transform: str,
+    since: str | None = None,
+    event_type: Annotated[list[str] | None, Query(alias="type")] = None,
+    dry_run: bool = False,
+) -> Response:
+    """Run `transform` over the stored events it has no delivery for (of `type`, received
+    since `since`), paced by the rate limit; `dry_run` only counts them."""
+    from_time = parse_since(since)
+    backfill.check_backfillable(context.registry, transform)
+    remaining = await stored(
+        backfill.count, context.store, context.registry, transform, event_type, from_time
+    )
+    if dry_run:
+        return await answer(
+            BackfillOut(
+                id=None,
+                transform=transform,
+                event_types=event_type,
+                since=from_time,
+                remaining=remaining,
+                remaining_total=sum(remaining.values()),
+            )
+        )
+    backfill_id = await stored(context.store.start_backfill, transform, event_type, from_time)
+    context.notify()
+    record = await stored(context.store.get_backfill, backfill_id)
+    assert record is not None
+    return await answer(backfill_out(record, remaining), status_code=201)
+
+
+@routes.get("/backfills", response_model=list[BackfillOut])
+async def list_backfills(context: Context, limit: int = Query(20, ge=1, le=1000)) -> Response:
+    """Backfills, newest first, with what each has left to run."""
+    records = await stored(context.store.list_backfills, limit)
+    shown = []
+    for record in records:
+        remaining: dict[str, int] = {}
+        if record.done_at is None:
+            remaining = await stored(
+                backfill.count,
+                context.store,
+                context.registry,
+                record.transform,
+                record.event_types,
+                record.since,
+                record.cursor,
+                record.last_event_id,
+            )
+        shown.append(backfill_out(record, remaining))
+    return await answer(shown)
 
 
 @routes.get("/status")

@@ -359,6 +359,7 @@ def test_blocked_messages_are_released_after_the_allowlist_is_fixed(
                 "replay",
                 "--status",
                 "blocked",
+                "--json",
                 "--server",
                 server.url,
             ],
