@@ -118,3 +118,28 @@ def test_a_misspelt_setting_is_named_with_the_nearest_real_one(tmp_path: Path) -
         "SEGMENT_WRITEKEY in the environment is not a dodo-transform setting; did you mean SEGMENT_WRITE_KEY?"
         in done.stderr
     )
+
+
+def test_test_wants_an_event_file_or_a_stored_event_not_both(tmp_path: Path) -> None:
+    handler = TRANSFORMS / "segment_track_payments.js"
+    neither = cli("test", handler, cwd=tmp_path)
+    one_line_error(neither, 2, "give an EVENT file or --event-id N")
+    both = cli(
+        "test",
+        handler,
+        EXAMPLES / "events" / "payment.succeeded.json",
+        "--event-id",
+        "1",
+        cwd=tmp_path,
+    )
+    one_line_error(both, 2, "give an EVENT file or --event-id N")
+
+
+def test_a_replay_of_one_delivery_takes_no_filters(tmp_path: Path) -> None:
+    done = cli("replay", "7", "--transform", "segment", cwd=tmp_path)
+    one_line_error(done, 2, "--transform and --since choose deliveries by status")
+
+
+def test_a_backfill_against_no_server_says_how_to_start_one(tmp_path: Path) -> None:
+    done = cli("backfill", "segment", "--server", "http://127.0.0.1:9", cwd=tmp_path)
+    one_line_error(done, 2, "cannot reach http://127.0.0.1:9", "dodo-transform serve")

@@ -475,3 +475,82 @@ def test_each_reload_and_each_load_error_is_one_log_line(server: Server, workdir
     logged = server.log.read_bytes()[mark:].decode()
     assert logged.count("transform segment_track_payments reloaded") == 1
     assert logged.count("transform broken failed to load") == 1
+
+
+def test_a_transform_added_later_is_backfilled_from_the_cli(
+    server: Server, standin: SegmentStandIn, workdir: Path
+) -> None:
+    server.post(example("payment.succeeded"), webhook_id="msg_before")
+    standin.wait_for(2)
+    server.wait_idle()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dodo_transform", *args, "--server", server.url],
+            env=server.env | {"COLUMNS": "250"},
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    with server.reloading("late_identify"):
+        (workdir / "transforms" / "late_identify.js").write_text(
+            "function handler(w) { w.url = 'https://api.segment.io/v1/identify';"
+            " w.payload = {userId: w.payload.data.customer.customer_id, traits: {late: true}};"
+            " return w; }"
+        )
+    counted = run("backfill", "late_identify", "--type", "payment.succeeded")
+    assert counted.returncode == 0, counted.stderr
+    assert "1 stored events have no delivery from late_identify: 1 payment.succeeded" in (
+        counted.stdout
+    )
+    assert "run again with --yes" in counted.stdout
+    assert len(standin.messages()) == 2  # counting sent nothing
+    started = run("backfill", "late_identify", "--type", "payment.succeeded", "--yes")
+    assert started.returncode == 0 and "backfill 1 started" in started.stdout, started.stderr
+    late = [m for m in standin.wait_for(3) if m.get("traits", {}).get("late")]
+    assert late[0]["timestamp"] == example("payment.succeeded")["timestamp"]
+    server.wait_until(
+        lambda: "done, 1 events" in run("status").stdout, what="the backfill shown as done"
+    )
+    again = run("backfill", "late_identify")
+    assert "nothing to backfill" in again.stdout
+    unknown = run("backfill", "late_identfy")
+    assert unknown.returncode == 1
+    assert "HTTP 404: no transform late_identfy (loaded: " in unknown.stderr
+
+
+def test_a_handler_runs_on_a_stored_event_from_the_cli(
+    server: Server, standin: SegmentStandIn, workdir: Path
+) -> None:
+    server.post(example("payment.succeeded"), webhook_id="msg_stored")
+    standin.wait_for(2)
+    event_id = server.api("GET", "/api/events").json()[0]["id"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dodo_transform",
+            "test",
+            "transforms/segment_track_payments.js",
+            "--event-id",
+            str(event_id),
+            "--json",
+            "--server",
+            server.url,
+        ],
+        env=server.env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (request,) = json.loads(done.stdout)["requests"]
+    assert request["payload"]["event"] == "Payment Completed"
+    assert (
+        request["payload"]["userId"]
+        == example("payment.succeeded")["data"]["customer"]["customer_id"]
+    )
+    assert len(standin.messages()) == 2  # a test sends nothing
