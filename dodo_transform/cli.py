@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -21,6 +22,7 @@ from rich.table import Table
 
 from dodo_transform import __version__, signing
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
+from dodo_transform.outbound import segment
 from dodo_transform.outbound.sender import Allowlist
 from dodo_transform.settings import WEBHOOK_PATH, Settings, load_settings, unknown_names
 from dodo_transform.store.records import DeliveryStatus
@@ -364,7 +366,9 @@ def deliveries(
     if not rows:
         out.print("no deliveries yet: send one with `dodo-transform send FILE`")
         return
-    table = table_of("id", "updated", "webhook", "event", "transform", "status", "tries", "error")
+    table = table_of(
+        "id", "updated", "webhook", "event", "transform", "message", "status", "tries", "error"
+    )
     for row in rows:
         table.add_row(
             str(row["id"]),
@@ -372,11 +376,36 @@ def deliveries(
             row["webhook_id"],
             row["event_type"],
             row["transform"],
+            message_summary(row["request"]),
             row["status"],
             str(row["attempts"]),
             row["error"] or "",  # whole: the table wraps it
         )
     out.print(table, markup=False)
+
+
+def message_summary(request: dict[str, Any] | None) -> str:
+    """One delivery's message in a few words: `track "Payment Completed" cus_1` for Segment
+    (its own message, also inside a batch), else the method and host (a path may hold a
+    token)."""
+    if request is None:
+        return ""
+    url, payload = request["url"], request["payload"]
+    if not segment.is_segment_url(url):
+        return f"{request['method']} {urlsplit(url).hostname or url}"
+    kind = segment.call_type(url) or "?"
+    if kind == "batch" and isinstance(payload, dict) and len(payload.get("batch") or ()) == 1:
+        payload = payload["batch"][0]
+        kind = str(payload.get("type", kind)) if isinstance(payload, dict) else kind
+    if not isinstance(payload, dict):
+        return kind
+    words = [kind]
+    if isinstance(payload.get("event"), str):
+        words.append(json.dumps(payload["event"], ensure_ascii=False))
+    who = payload.get("userId") or payload.get("anonymousId")
+    if who:
+        words.append(str(who))
+    return " ".join(words)
 
 
 @app.command()

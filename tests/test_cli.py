@@ -215,3 +215,18 @@ def test_check_runs_the_connector_examples_and_lists_each_warning_once() -> None
     ) in warnings
     assert len(warnings) == 10  # one per variable still unset, each once
     assert not any("RESEND_API_KEY" in line for line in warnings)
+
+
+def test_a_delivery_is_summed_up_by_its_own_message_and_a_url_by_its_host_only() -> None:
+    from dodo_transform.cli import message_summary
+
+    one = {"type": "track", "event": "Payment Completed", "userId": "cus_1"}
+    batch = {"method": "POST", "url": "https://api.segment.io/v1/batch"}
+    assert message_summary(batch | {"payload": {"batch": [one]}}) == (
+        'track "Payment Completed" cus_1'
+    )
+    single = {"method": "POST", "url": "https://api.segment.io/v1/identify"}
+    assert message_summary(single | {"payload": {"anonymousId": "a_1"}}) == "identify a_1"
+    slack = {"method": "POST", "url": "https://hooks.slack.com/services/T0/B0/s3cr3t"}
+    assert message_summary(slack | {"payload": {"text": "hi"}}) == "POST hooks.slack.com"
+    assert message_summary(None) == ""

@@ -452,6 +452,10 @@ def test_status_transforms_events_and_show_from_the_cli(
     assert "broken" in transforms and "live" in transforms
     events = run("events")
     assert "msg_cli_view" in events and "segment_track_payments: delivered" in events
+    listed = run("deliveries")
+    customer = example("payment.succeeded")["data"]["customer"]["customer_id"]
+    assert f'track "Payment Completed" {customer}' in listed
+    assert f"identify {customer}" in listed
     event_id = server.api("GET", "/api/events").json()[0]["id"]
     detail = run("show", str(event_id))
     assert "payment.succeeded (msg_cli_view)" in detail
