@@ -29,15 +29,16 @@ from datetime import UTC, datetime
 from dodo_transform.errors import DodoTransformError
 from dodo_transform.outbound import segment
 from dodo_transform.pipeline.outcomes import outcome_deliveries
-from dodo_transform.pipeline.transform_stage import RunAll
+from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND, RunAll
 from dodo_transform.store import Backfill, NewDelivery, Store, StoredEvent
 from dodo_transform.transforms.engine import Outcome, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
 
 log = logging.getLogger("dodo_transform.pipeline")
-# Events per step at most; a step is then followed by a pause of (events / rate) seconds.
-STEP_EVENTS = 32
+# Events per step at most, as many as the transform stage runs in a round (what handlers return
+# is held for one step's events); a step is followed by a pause of (events / rate) seconds.
+STEP_EVENTS = EVENTS_PER_ROUND
 
 
 class BackfillError(DodoTransformError):
