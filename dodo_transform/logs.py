@@ -1,9 +1,16 @@
-"""Structured logs: one JSON object per line, with the webhook-id where there is one.
+"""Logs: one line per record, as text for a person at a terminal or as JSON for a machine.
+
+A text line is the local time, the level, the message, then the fields as `key=value`:
+
+    2026-11-28 04:10:00.123 INFO  event transformed  webhook_id=msg_1 transform=segment
+
+A JSON line is one object: `time` (UTC), `level`, `logger`, `message` and the fields. Either
+way, an error's exception follows it (below the text line, or as `exception`).
 
 Nothing here logs headers, bodies, secrets or write keys; callers pass only
-the fields named in `log`. Lines about connections are rate-limited (`RateLimit`).
-A line per webhook goes through `info`, which hands the writer thread a tuple
-instead of a `logging` record (a record costs several times more).
+the fields named in `log`. Lines any client can cause at will (about connections, or refused
+webhooks) are rate-limited (`RateLimit`). A line per webhook goes through `info`, which hands
+the writer thread a tuple instead of a `logging` record (a record costs several times more).
 """
 
 from __future__ import annotations
@@ -17,9 +24,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import orjson
+
+LogFormat = Literal["auto", "text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
@@ -28,23 +38,96 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
 }
 
 
-class JsonFormatter(logging.Formatter):
+class LineFormatter(logging.Formatter):
+    """A record as one line, its exception below it at error level; `line` lays it out, for
+    records and for the writer's fast lines alike."""
+
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": _timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        line.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
+        exception = None
         if record.exc_info and record.levelno >= logging.ERROR:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+            exception = self.formatException(record.exc_info)
+        fields = {k: v for k, v in vars(record).items() if k not in _RESERVED}
+        message = record.getMessage()
+        return self.line(record.created, record.levelname, record.name, message, fields, exception)
+
+    def line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: dict[str, object],
+        exception: str | None = None,
+    ) -> str:
+        raise NotImplementedError
 
 
-# Loggers that speak for connections, not webhooks: a hostile client or a full file table can
-# make them repeat a line thousands of times a second.
-CONNECTION_LOGGERS = ("asyncio", "uvicorn.error", "dodo_transform.web.server")
+class JsonFormatter(LineFormatter):
+    def line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: dict[str, object],
+        exception: str | None = None,
+    ) -> str:
+        line: dict[str, object] = {
+            "time": _utc(created),
+            "level": level.lower(),
+            "logger": logger,
+            "message": message,
+        }
+        line |= fields
+        if exception is not None:
+            line["exception"] = exception
+        return _dumps(line)
+
+
+class TextFormatter(LineFormatter):
+    def line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: dict[str, object],
+        exception: str | None = None,
+    ) -> str:
+        text = f"{_local(created)} {level:<5} {message}"
+        if fields:
+            text += "  " + " ".join(f"{key}={_text_value(value)}" for key, value in fields.items())
+        return text if exception is None else f"{text}\n{exception}"
+
+
+# A text value shown as it is; any other is quoted, so a space, a quote or a line break in it
+# cannot pass for the next field or the next line.
+_BARE = re.compile(r"[\w.,:/@+#-]+")
+
+
+def _text_value(value: object) -> str:
+    if isinstance(value, str):
+        return value if _BARE.fullmatch(value) else json.dumps(value, ensure_ascii=False)
+    if value is None or isinstance(value, bool | int | float | dict | list | tuple):
+        return _dumps(value)
+    return _text_value(str(value))
+
+
+def formatter(log_format: LogFormat, stream: TextIO) -> LineFormatter:
+    """The layout `log_format` names; "auto" is text on a terminal and JSON otherwise."""
+    if log_format == "auto":
+        log_format = "text" if stream.isatty() else "json"
+    return TextFormatter() if log_format == "text" else JsonFormatter()
+
+
+# Loggers whose lines any client can cause at will, not a stored webhook: a hostile client or a
+# full file table can make them repeat a line thousands of times a second.
+RATE_LIMITED_LOGGERS = (
+    "asyncio",
+    "uvicorn.error",
+    "dodo_transform.web.server",
+    "dodo_transform.ingest.refused",
+)
 
 
 class RateLimit(logging.Filter):
@@ -107,10 +190,10 @@ class Writer:
     # one hand-over of the interpreter lock) per pause, not one per webhook.
     PAUSE = 0.01
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, formatter: LineFormatter | None = None) -> None:
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stream = stream
-        self._formatter = JsonFormatter()
+        self._formatter = formatter or JsonFormatter()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
 
@@ -146,12 +229,10 @@ class Writer:
             if isinstance(item, logging.LogRecord):
                 return self._formatter.format(item)
             created, name, message, fields = item
-            return _dumps(
-                {"time": _timestamp(created), "level": "info", "logger": name, "message": message}
-                | fields
-            )
+            return self._formatter.line(created, "INFO", name, message, fields)
         except Exception as error:  # a line that cannot be formatted must not stop the others
-            return json.dumps({"level": "error", "message": f"unformattable log line: {error!r}"})
+            failure = f"unformattable log line: {error!r}"
+            return self._formatter.line(time.time(), "ERROR", __name__, failure, {})
 
     def _write(self, text: str) -> None:
         try:
@@ -165,7 +246,7 @@ _writer: Writer | None = None
 
 
 def info(logger: logging.Logger, message: str, **fields: object) -> None:
-    """`logger.info(message, extra=fields)` for the hot path: the same JSON line, without a
+    """`logger.info(message, extra=fields)` for the hot path: the same line, without a
     `logging` record, formatted by the writer thread. Plain `logging` before `setup`."""
     if not logger.isEnabledFor(logging.INFO):
         return
@@ -176,44 +257,61 @@ def info(logger: logging.Logger, message: str, **fields: object) -> None:
         writer.queue.put((time.time(), logger.name, message, fields))
 
 
-def _dumps(line: dict[str, Any]) -> str:
+def _dumps(value: object) -> str:
     try:
-        return orjson.dumps(line, default=str).decode()
-    except TypeError:  # text orjson refuses (a lone surrogate): the standard library escapes it
-        return json.dumps(line, default=str)
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:  # what orjson refuses (a lone surrogate, a huge integer): the standard
+        return json.dumps(value, default=str)  # library writes it
 
 
-_last_second = (0, "1970-01-01T00:00:00")  # the last second formatted, and its text
+class _Seconds:
+    """Times to the millisecond; the part down to the second is formatted once per second,
+    not once per line."""
+
+    def __init__(
+        self, layout: str, convert: Callable[[float], time.struct_time], end: str = ""
+    ) -> None:
+        self._layout, self._convert, self._end = layout, convert, end
+        self._last = (-1, "")  # the last second formatted, and its text
+
+    def __call__(self, created: float) -> str:
+        second, text = self._last
+        if int(created) != second:
+            second = int(created)
+            text = time.strftime(self._layout, self._convert(second))
+            self._last = (second, text)
+        return f"{text}.{int((created - second) * 1000):03d}{self._end}"
 
 
-def _timestamp(created: float) -> str:
-    global _last_second
-    second, text = _last_second
-    if int(created) != second:
-        second = int(created)
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _last_second = (second, text)
-    return f"{text}.{int((created - second) * 1000):03d}Z"
+_utc = _Seconds("%Y-%m-%dT%H:%M:%S", time.gmtime, "Z")
+_local = _Seconds("%Y-%m-%d %H:%M:%S", time.localtime)
 
 
-def setup(level: int = logging.INFO) -> Writer:
-    """Send our logs and uvicorn's to stderr as JSON lines, through one writer thread.
+def setup(
+    level: LogLevel = "info", log_format: LogFormat = "auto", stream: TextIO | None = None
+) -> Writer:
+    """Send our logs and uvicorn's to `stream` (stderr) through one writer thread: lines at
+    `level` and above, laid out as `log_format` says ("auto": text on a terminal, else JSON).
 
     Stop the returned writer at shutdown to flush it.
     """
     global _writer
     if _writer is not None:
         _writer.stop()
-    _writer = Writer(sys.stderr)
+    stream = stream or sys.stderr
+    _writer = Writer(stream, formatter(log_format, stream))
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(_writer.queue)]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    for name in CONNECTION_LOGGERS:
+    # A logger with a level of its own ignores the root's: these say little (and httpx's request
+    # lines would show the alert URL, token and all), so warnings at least, even at debug.
+    quiet = max(logging.WARNING, root.level)
+    for name in ("uvicorn.access", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
+    for name in RATE_LIMITED_LOGGERS:
         logger = logging.getLogger(name)
         for old in [f for f in logger.filters if isinstance(f, RateLimit)]:
             logger.removeFilter(old)
