@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +17,12 @@ from hypothesis import strategies as st
 
 from dodo_transform import signing
 from dodo_transform.errors import PayloadError
+from dodo_transform.logs import RATE_LIMITED_LOGGERS, RateLimit
 from dodo_transform.service import build_service
 from dodo_transform.settings import load_settings
 from dodo_transform.testing import SECRET
 from dodo_transform.transforms.event import Event
-from dodo_transform.web.ingest import event_type, request_headers
+from dodo_transform.web.ingest import event_type, refused, request_headers
 
 
 @pytest.fixture
@@ -82,6 +84,41 @@ def test_refusals_keep_their_status_and_json(
     assert response.status_code == status
     assert response.json()["reason"] == reason
     assert response.json()["error"]
+
+
+def test_a_bad_signature_is_a_warning_pointing_at_the_secret_and_quoting_nothing_sent(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = signing.sign("whsec_" + "QUJD" * 8, "msg_wrong", BODY)  # signed with another secret
+    with caplog.at_level(logging.INFO):
+        send(app, ("POST", BODY, headers))
+    (line,) = [r for r in caplog.records if r.name.startswith("dodo_transform.ingest")]
+    assert line.levelno == logging.WARNING
+    assert "check DODO_WEBHOOK_SECRET against the signing secret in Dodo's dashboard" in (
+        line.getMessage()
+    )
+    assert "(Developer > Webhooks > the endpoint)" in line.getMessage()
+    assert line.error == "signature not verified: no matching signature"  # type: ignore[attr-defined]
+    for sent in (
+        SECRET,
+        headers["webhook-signature"],
+        headers["webhook-signature"][3:],
+        "succeeded",
+    ):
+        assert sent not in caplog.text and sent not in str(vars(line))
+
+
+def test_signature_warnings_are_records_on_a_rate_limited_logger(
+    app: FastAPI, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not `logs.info`'s fast lines, which no filter sees: a flood of forged webhooks is cut to
+    the rate limit `logs.setup` puts on the logger."""
+    assert refused.name in RATE_LIMITED_LOGGERS
+    monkeypatch.setattr(refused, "filters", [RateLimit(per_window=3)])
+    with caplog.at_level(logging.INFO):
+        answers = send(app, *[("POST", BODY, {"webhook-id": f"msg_{n}"}) for n in range(20)])
+    assert {answer.status_code for answer in answers} == {401}
+    assert len([r for r in caplog.records if r.name == refused.name]) == 3
 
 
 def test_other_methods_get_405_from_the_router(app: FastAPI) -> None:

@@ -28,6 +28,13 @@ from dodo_transform.transforms.event import Event
 from dodo_transform.web.context import WebContext
 
 log = logging.getLogger("dodo_transform.ingest")
+# Refusals have a logger of their own, rate-limited (`logs.setup`): any client can cause them.
+refused = logging.getLogger("dodo_transform.ingest.refused")
+# Names the setting, never its value, the header or the body.
+SIGNATURE_REFUSED = (
+    "webhook refused: signature not verified; if Dodo sent it, check DODO_WEBHOOK_SECRET against"
+    " the signing secret in Dodo's dashboard (Developer > Webhooks > the endpoint)"
+)
 
 # The headers ingest reads, as the server hands them over (lower case) and as `Verifier` and
 # the body limit name them.
@@ -176,6 +183,12 @@ class Ingest:
             raise Answer(503, answer, {"Retry-After": "5"}) from None
 
     def refuse(self, status: int, reason: str, error: str) -> Answer:
+        """Count and log a refusal; the answer to send. A bad signature is a warning with a
+        hint: most often the secret is wrong, and then every webhook is refused."""
         self.context.metrics.rejected.labels(reason).inc()
-        log.info("webhook refused", extra={"status": status, "reason": reason, "error": error})
+        fields = {"status": status, "reason": reason, "error": error}
+        if reason == "signature":
+            refused.warning(SIGNATURE_REFUSED, extra=fields)
+        else:
+            refused.info("webhook refused", extra=fields)
         return Answer(status, {"error": error, "reason": reason}, {})
