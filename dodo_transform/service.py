@@ -382,7 +382,7 @@ def preflight(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     """Run the HTTP process until interrupted."""
     preflight(settings)
-    listener = logs.setup()
+    listener = logs.setup(settings.log_level, settings.log_format)
     file_limit = http_server.raise_file_limit()  # before the worker starts: it inherits it
     service = build_service(settings)
     print(banner(service), flush=True)
@@ -397,7 +397,7 @@ def worker_main(settings: Settings, parent_pid: int) -> None:
     # Answering Dodo comes first: when both want the CPU, the kernel favours the HTTP
     # process, and the worker catches up in the gaps (its work is safe in the store).
     os.nice(worker.WORKER_NICENESS)
-    listener = logs.setup()
+    listener = logs.setup(settings.log_level, settings.log_format)
     code = 1
     try:
         asyncio.run(_run_worker(settings, parent_pid))

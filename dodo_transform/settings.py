@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dodo_transform.errors import ConfigError
+from dodo_transform.logs import LogFormat, LogLevel
 from dodo_transform.transforms.limits import Limits
 
 DEFAULT_CONFIG_FILE = Path("dodo-transform.env")
@@ -84,6 +85,16 @@ class Settings(BaseSettings):
     segment_batch_size: int = Field(default=250, ge=1, le=2500)
     # Transform and deliver in a separate process, so ingest never waits on the pipeline.
     worker_process: bool = True
+    # Log lines as "text" (a line a person reads), "json" (an object a line, for a collector),
+    # or "auto": text when stderr is a terminal, JSON otherwise (journald, a file, a pipe).
+    log_format: LogFormat = "auto"
+    # The least severe lines logged (any case): debug, info, warning or error.
+    log_level: LogLevel = "info"
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def secrets(self) -> list[str]:

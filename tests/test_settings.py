@@ -23,6 +23,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "DODO_TRANSFORM_BODY_TIMEOUT",
         "DODO_TRANSFORM_MAX_CONNECTIONS",
         "DODO_TRANSFORM_FORWARDED_ALLOW_IPS",
+        "DODO_TRANSFORM_LOG_FORMAT",
+        "DODO_TRANSFORM_LOG_LEVEL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -102,3 +104,38 @@ def test_http_edge_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_http_edge_limits_must_be_positive(flag: dict[str, float]) -> None:
     with pytest.raises(ConfigError, match=next(iter(flag))):
         load_settings(**flag)
+
+
+def test_logs_default_to_info_laid_out_for_where_they_go() -> None:
+    settings = load_settings()
+    assert (settings.log_format, settings.log_level) == ("auto", "info")
+
+
+def test_log_settings_come_from_flags_environment_or_file_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "custom.env"
+    config.write_text("DODO_TRANSFORM_LOG_FORMAT=JSON\nDODO_TRANSFORM_LOG_LEVEL=Error\n")
+    assert (load_settings(config).log_format, load_settings(config).log_level) == ("json", "error")
+    monkeypatch.setenv("DODO_TRANSFORM_LOG_LEVEL", "WARNING")
+    assert load_settings(config).log_level == "warning"
+    flagged = load_settings(config, log_format="text", log_level="debug")
+    assert (flagged.log_format, flagged.log_level) == ("text", "debug")
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ({"log_format": "yaml"}, "log_format: Input should be 'auto', 'text' or 'json'"),
+        (
+            {"log_level": "verbose"},
+            "log_level: Input should be 'debug', 'info', 'warning' or 'error'",
+        ),
+    ],
+)
+def test_a_bad_log_setting_is_one_line_naming_the_choices(
+    flag: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(**flag)
+    assert str(error.value) == f"invalid settings: {message}"
