@@ -243,6 +243,13 @@ def serve(
         str | None,
         typer.Option(help="all, ingest (webhooks and API) or worker (the pipeline) [all]."),
     ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(help="text, json, or auto: text on a terminal, JSON otherwise [auto]."),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error [info].")
+    ] = None,
 ) -> None:
     """Receive Dodo webhooks, run the transforms and deliver the results."""
     settings = settings_from(
@@ -253,6 +260,8 @@ def serve(
         data_dir=data_dir,
         database_url=database_url,
         role=role,
+        log_format=log_format,
+        log_level=log_level,
     )
     from dodo_transform import service  # FastAPI and uvicorn load only for `serve`
 

@@ -558,3 +558,26 @@ def test_a_handler_runs_on_a_stored_event_from_the_cli(
         == example("payment.succeeded")["data"]["customer"]["customer_id"]
     )
     assert len(standin.messages()) == 2  # a test sends nothing
+
+
+def test_serve_logs_text_at_the_level_its_flags_ask_for(
+    workdir: Path, standin: SegmentStandIn
+) -> None:
+    class TextServer(Server):
+        def command(self) -> list[str]:
+            return [*super().command(), "--log-format", "text", "--log-level", "warning"]
+
+    server = TextServer(workdir, server_env(standin)).start()
+    try:
+        server.post(example("payment.succeeded"), webhook_id="msg_logged")
+        standin.wait_for(2)
+        forged = server.post(example("payment.succeeded"), secret="whsec_" + "A" * 32)
+        assert forged.status_code == 401
+        server.wait_until(lambda: "WARNING" in server.log.read_text(), what="the warning line")
+    finally:
+        server.stop()
+    lines = server.log.read_text().splitlines()
+    (warning,) = [line for line in lines if "signature not verified" in line]
+    assert " WARNING webhook refused" in warning and "DODO_WEBHOOK_SECRET" in warning
+    assert not any(line.startswith("{") for line in lines)  # text, not JSON
+    assert not any(" INFO " in line for line in lines)  # nothing below warning
