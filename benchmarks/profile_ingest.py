@@ -77,7 +77,7 @@ async def measure_async(count: int, rounds: int) -> IngestProfile:
         service = build_service(settings)
         assert service.intake is not None and service.verifier is not None
         stored, verify, event_type = service.intake.add, service.verifier.verify, ingest.event_type
-        listener = logs.setup()
+        listener = logs.setup(log_format="json")  # as the service logs under systemd
 
         async def not_stored(event: NewEvent) -> tuple[int, bool]:
             return 1, True
