@@ -29,10 +29,12 @@ from dodo_transform.store.records import DeliveryStatus
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
 from dodo_transform.transforms.event import Event
-from dodo_transform.webhook_secret import signing_secrets
+from dodo_transform.transforms.sandbox_processes import STRIKES
+from dodo_transform.webhook_secret import SECRET_FILE, signing_secrets
 
 app = typer.Typer(
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     # Plain help: rich markup would eat the "[default]" hints and show flags as "<bool>".
     rich_markup_mode=None,
     no_args_is_help=True,
@@ -82,7 +84,9 @@ def read_event(path: Path) -> Event:
 
 @app.command()
 def test(
-    handler: Annotated[Path, typer.Argument(help="The transform file, e.g. transforms/segment.js")],
+    handler: Annotated[
+        Path, typer.Argument(help="The transform file, e.g. transforms/segment_track_payments.js")
+    ],
     event: Annotated[
         Path | None,
         typer.Argument(help="A webhook body, e.g. examples/events/payment.succeeded.json"),
@@ -93,15 +97,16 @@ def test(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")] = False,
     server: ServerOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run HANDLER on EVENT and show what would be sent (the dashboard's Test button).
     Nothing is stored or sent."""
     if (event is None) == (event_id is None):
         fail("give an EVENT file or --event-id N (a stored event), not both")
-    sample = read_event(event) if event is not None else stored_event(event_id, server)
+    sample = read_event(event) if event is not None else stored_event(event_id, server, config)
     if not handler.is_file():
         fail(f"cannot read handler {handler}: no such file")
-    trier = trier_from(settings_from())
+    trier = trier_from(settings_from(config))
     try:
         transform_settings = trier.settings(handler)
     except ConfigError as error:
@@ -119,9 +124,9 @@ def test(
     raise typer.Exit(1 if trial.outcome.kind is OutcomeKind.ERROR else 0)
 
 
-def stored_event(event_id: int | None, server: str | None) -> Event:
+def stored_event(event_id: int | None, server: str | None, config: Path | None) -> Event:
     """A stored event's body, from the running service."""
-    stored = admin_call("GET", f"/api/events/{event_id}", server)
+    stored = admin_call("GET", f"/api/events/{event_id}", server, config)
     assert isinstance(stored, dict)
     try:
         return Event.from_body(stored["body"], webhook_id=stored["webhook_id"])
@@ -208,7 +213,12 @@ def show_check_warnings(rows: list[checks.Row]) -> None:
 
 
 ServerOption = Annotated[
-    str | None, typer.Option("--server", help="Base URL of the running service.")
+    str | None,
+    typer.Option("--server", help="Base URL of the running service [where `serve` would listen]."),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(help="The service's NAME=value settings file, for its port and admin token."),
 ]
 
 
@@ -302,23 +312,52 @@ def send(
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=15)
     except httpx.HTTPError as error:
-        fail(f"cannot reach {target}: {error}. Is `dodo-transform serve` running?")
+        fail(unreachable(target, error, server or url))
     out.print(f"{response.status_code} {response.text}", markup=False)
+    if response.status_code == 401:
+        used = (
+            "DODO_WEBHOOK_SECRET"
+            if settings.secrets
+            else f"the secret in {settings.data_dir / SECRET_FILE}"
+        )
+        err.print(
+            f"hint: this was signed with {used}; the service checks its own "
+            "DODO_WEBHOOK_SECRET: give `send` the same one (in the environment or --config)",
+            markup=False,
+        )
     raise typer.Exit(0 if response.is_success else 1)
 
 
 def base_url(settings: Settings, server: str | None) -> str:
-    """Where the service is: --server, else where `serve` with these settings listens."""
+    """Where the service is: --server (http:// if no scheme is given), else where `serve` with
+    these settings listens."""
     if server:
-        return server.rstrip("/")
+        return (server if "://" in server else f"http://{server}").rstrip("/")
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     return f"http://{host}:{settings.port}"
 
 
+def unreachable(base: str, error: httpx.HTTPError, server: str | None) -> str:
+    """Why a client command found no service, and where else to look."""
+    reason = str(error).rstrip(".") or type(error).__name__
+    hint = (
+        "is it running there?"
+        if server
+        else "is `dodo-transform serve` running? A service on another port or host: give "
+        "--server URL (or --config with its settings file)"
+    )
+    return f"cannot reach {base}: {reason}; {hint}"
+
+
 def admin_call(
-    method: str, path: str, server: str | None, **params: str | int | list[str] | None
+    method: str,
+    path: str,
+    server: str | None,
+    config: Path | None,
+    **params: str | int | list[str] | None,
 ) -> object:
-    settings = settings_from()
+    """Ask the running service's admin API; its answer, or a one-line error and exit."""
+    settings = settings_from(config)
     base = base_url(settings, server)
     headers = {}
     if settings.admin_token is not None:
@@ -327,7 +366,14 @@ def admin_call(
     try:
         response = httpx.request(method, base + path, params=query, headers=headers, timeout=60)
     except httpx.HTTPError as error:
-        fail(f"cannot reach {base}: {error}. Is `dodo-transform serve` running?")
+        fail(unreachable(base, error, server))
+    if response.status_code == 401:
+        fail(
+            f"{base} wants its admin token: set DODO_TRANSFORM_ADMIN_TOKEN to the service's, in "
+            "the environment or in the settings file given with --config (e.g. "
+            "--config /etc/dodo-transform/dodo-transform.env)",
+            code=1,
+        )
     try:
         answer = response.json() if response.content else None
     except ValueError:
@@ -363,10 +409,16 @@ def deliveries(
     ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
     server: ServerOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """List deliveries with their status, from the running service."""
     rows = admin_call(
-        "GET", "/api/deliveries", server, status=status.value if status else None, limit=limit
+        "GET",
+        "/api/deliveries",
+        server,
+        config,
+        status=status.value if status else None,
+        limit=limit,
     )
     assert isinstance(rows, list)
     if as_json:
@@ -438,17 +490,20 @@ def replay(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
     server: ServerOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Re-run the current transform on the stored event of a failed, dead or held delivery."""
     chosen = [name for name, on in (("failed", failed), ("dead", dead)) if on]
     if status is not None:
         chosen.append(status)
-    if (delivery_id is None) == (not chosen) or len(chosen) > 1:
+    if delivery_id is not None and chosen:
+        fail("give a delivery id or a status (--failed, --dead, --status STATUS), not both")
+    if delivery_id is None and len(chosen) != 1:
         fail("give a delivery id, or one of --failed, --dead, --status STATUS")
     if delivery_id is not None:
         if transform is not None or since is not None:
             fail("--transform and --since choose deliveries by status; not with a delivery id")
-        one = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server)
+        one = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server, config)
         assert isinstance(one, dict)
         if as_json:
             print(json.dumps(one))
@@ -459,7 +514,7 @@ def replay(
             out.print(f"delivery {delivery_id} replayed: {statuses}", markup=False)
         return
     bulk = admin_call(
-        "POST", "/api/replay", server, status=chosen[0], transform=transform, since=since
+        "POST", "/api/replay", server, config, status=chosen[0], transform=transform, since=since
     )
     assert isinstance(bulk, dict)
     ids = bulk["replayed"]
@@ -489,11 +544,12 @@ def backfill(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Start without asking.")] = False,
     server: ServerOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run TRANSFORM over the stored events it has no delivery for (a transform added later),
     paced by the rate limit and dated when each event happened. Counts them first."""
     scope = {"transform": transform, "since": since, "type": event_type or None}
-    counted = admin_call("POST", "/api/backfills", server, dry_run="true", **scope)
+    counted = admin_call("POST", "/api/backfills", server, config, dry_run="true", **scope)
     assert isinstance(counted, dict)
     total = counted["remaining_total"]
     if not total:
@@ -509,7 +565,7 @@ def backfill(
             return
         if not typer.confirm(f"Run {transform} on these {total} events now?"):
             raise typer.Exit(1)
-    started = admin_call("POST", "/api/backfills", server, **scope)
+    started = admin_call("POST", "/api/backfills", server, config, **scope)
     assert isinstance(started, dict)
     out.print(
         f"backfill {started['id']} started; the worker paces it to the rate limit. Follow it "
@@ -519,9 +575,9 @@ def backfill(
 
 
 @app.command()
-def status(server: ServerOption = None) -> None:
+def status(server: ServerOption = None, config: ConfigOption = None) -> None:
     """The running service at a glance: ready or why not, live or dry run, work by status."""
-    answer = admin_call("GET", "/api/status", server)
+    answer = admin_call("GET", "/api/status", server, config)
     assert isinstance(answer, dict)
     out.print("ready" if answer["ready"] else "NOT READY", markup=False)
     for problem in answer["problems"]:
@@ -530,11 +586,11 @@ def status(server: ServerOption = None) -> None:
     out.print(f"events waiting for transforms: {answer['pending_events']}")
     counts = answer["deliveries"] or {"none yet": 0}
     out.print("deliveries: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    backfills = admin_call("GET", "/api/backfills", server, limit=5)
+    backfills = admin_call("GET", "/api/backfills", server, config, limit=5)
     assert isinstance(backfills, list)
     for shown in backfills:
         out.print(backfill_line(shown), markup=False)
-    show_transforms(admin_call("GET", "/api/transforms", server))
+    show_transforms(admin_call("GET", "/api/transforms", server, config))
 
 
 def backfill_line(shown: dict[str, Any]) -> str:
@@ -548,9 +604,9 @@ def backfill_line(shown: dict[str, Any]) -> str:
 
 
 @app.command(name="transforms")
-def list_transforms(server: ServerOption = None) -> None:
+def list_transforms(server: ServerOption = None, config: ConfigOption = None) -> None:
     """The loaded transforms and their state: live, broken, quarantined or disabled."""
-    show_transforms(admin_call("GET", "/api/transforms", server))
+    show_transforms(admin_call("GET", "/api/transforms", server, config))
 
 
 def show_transforms(rows: object) -> None:
@@ -567,7 +623,9 @@ def transform_state(row: dict[str, object]) -> tuple[str, str]:
     if row.get("load_error") and row.get("version") is None:
         return "broken", str(row["load_error"])
     if row.get("quarantined"):
-        return "quarantined", "hit its limits on events in a row: fix the file, then replay"
+        return "quarantined", (
+            f"hit its limits on {STRIKES} events in a row: fix the file, then replay"
+        )
     if not row.get("enabled", True):
         return "disabled", "enabled = false in transforms.toml"
     if row.get("load_error"):
@@ -579,9 +637,10 @@ def transform_state(row: dict[str, object]) -> tuple[str, str]:
 def events(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
     server: ServerOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Recent events, newest first, with what became of each."""
-    rows = admin_call("GET", "/api/events", server, limit=limit)
+    rows = admin_call("GET", "/api/events", server, config, limit=limit)
     assert isinstance(rows, list)
     if not rows:
         out.print("no events yet: send one with `dodo-transform send FILE`")
@@ -603,9 +662,10 @@ def events(
 def show(
     event_id: Annotated[int, typer.Argument(help="The event's id (see `events`).")],
     server: ServerOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """One event: its body, and every delivery made from it with its attempts."""
-    event = admin_call("GET", f"/api/events/{event_id}", server)
+    event = admin_call("GET", f"/api/events/{event_id}", server, config)
     assert isinstance(event, dict)
     out.print(f"event {event['id']}: {event['event_type']} ({event['webhook_id']})", markup=False)
     out.print(event["body"], markup=False)

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     # The least severe lines logged (any case): debug, info, warning or error.
     log_level: LogLevel = "info"
 
-    @field_validator("log_format", "log_level", mode="before")
+    @field_validator("log_format", "log_level", "role", "segment_region", mode="before")
     @classmethod
     def _any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -159,10 +159,28 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
         return Settings(_env_file=env_file, **given)  # type: ignore[call-arg]
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(map(str, item['loc'])) or 'settings'}: {item['msg']}"
-            for item in error.errors()
+            f"{_where(item['loc'], given)}: {item['msg']}" for item in error.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
+
+
+def _where(location: tuple[int | str, ...], flags: dict[str, Any]) -> str:
+    """Where a bad value came from, as the user wrote it: the flag, else the variable."""
+    name = str(location[0]) if location else ""
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return ".".join(map(str, location)) or "settings"
+    if name in flags:
+        return "--" + name.replace("_", "-")
+    return variable_name(name)
+
+
+def variable_name(field_name: str) -> str:
+    """The documented environment variable of a setting: SEGMENT_REGION, DODO_TRANSFORM_PORT."""
+    alias = Settings.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[-1]).upper()
+    return f"DODO_TRANSFORM_{field_name.upper()}"
 
 
 def known_names() -> set[str]:

@@ -60,13 +60,17 @@ def test_send_with_an_invalid_secret_in_the_config_file(tmp_path: Path) -> None:
 
 
 @contextmanager
-def not_our_service() -> Iterator[str]:
+def not_our_service(
+    status: int = 200, body: bytes = b"<html>a different site</html>"
+) -> Iterator[str]:
+    """A web server answering every GET with `status` and `body`."""
+
     class Page(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "text/html")
             self.end_headers()
-            self.wfile.write(b"<html>a different site</html>")
+            self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -94,7 +98,26 @@ def test_deliveries_with_bad_options_say_what_is_allowed(tmp_path: Path) -> None
 
 def test_an_unreachable_server_is_one_line(tmp_path: Path) -> None:
     done = cli("deliveries", "--server", "http://127.0.0.1:9", cwd=tmp_path)
-    one_line_error(done, 2, "cannot reach http://127.0.0.1:9", "serve")
+    one_line_error(done, 2, "cannot reach http://127.0.0.1:9: ", "is it running there?")
+    bare = cli("deliveries", "--server", "127.0.0.1:9", cwd=tmp_path)  # no scheme: http
+    one_line_error(bare, 2, "cannot reach http://127.0.0.1:9: ")
+    assert ".." not in bare.stderr
+    default = cli("deliveries", cwd=tmp_path, env={"DODO_TRANSFORM_PORT": "9"})
+    one_line_error(default, 2, "cannot reach http://127.0.0.1:9", "give --server URL", "--config")
+
+
+def test_a_client_without_the_admin_token_is_told_where_to_put_it(tmp_path: Path) -> None:
+    with not_our_service(status=401, body=b'{"detail": "admin API: send Authorization"}') as url:
+        done = cli("status", "--server", url, cwd=tmp_path)
+    one_line_error(done, 1, "wants its admin token", "DODO_TRANSFORM_ADMIN_TOKEN", "--config")
+
+
+def test_client_commands_read_the_services_settings_file(tmp_path: Path) -> None:
+    settings = tmp_path / "service.env"
+    settings.write_text("DODO_TRANSFORM_PORT=9\n")
+    for command in (["status"], ["deliveries"], ["events"], ["transforms"], ["show", "1"]):
+        done = cli(*command, "--config", settings, cwd=tmp_path)
+        one_line_error(done, 2, "cannot reach http://127.0.0.1:9")
 
 
 def test_version_and_plain_help(tmp_path: Path) -> None:
@@ -140,6 +163,8 @@ def test_a_replay_of_one_delivery_takes_no_filters(tmp_path: Path) -> None:
     one_line_error(done, 2, "--transform and --since choose deliveries by status")
 
 
-def test_a_backfill_against_no_server_says_how_to_start_one(tmp_path: Path) -> None:
-    done = cli("backfill", "segment", "--server", "http://127.0.0.1:9", cwd=tmp_path)
+def test_a_backfill_without_a_service_says_how_to_find_one(tmp_path: Path) -> None:
+    done = cli("backfill", "segment", "--config", tmp_path / "nowhere.env", cwd=tmp_path)
+    one_line_error(done, 2, "config file", "nowhere.env does not exist")
+    done = cli("backfill", "segment", cwd=tmp_path, env={"DODO_TRANSFORM_PORT": "9"})
     one_line_error(done, 2, "cannot reach http://127.0.0.1:9", "dodo-transform serve")

@@ -102,7 +102,7 @@ def test_http_edge_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     "flag", [{"header_timeout": 0}, {"body_timeout": -1}, {"max_connections": 0}]
 )
 def test_http_edge_limits_must_be_positive(flag: dict[str, float]) -> None:
-    with pytest.raises(ConfigError, match=next(iter(flag))):
+    with pytest.raises(ConfigError, match="--" + next(iter(flag)).replace("_", "-")):
         load_settings(**flag)
 
 
@@ -126,10 +126,10 @@ def test_log_settings_come_from_flags_environment_or_file_in_any_case(
 @pytest.mark.parametrize(
     ("flag", "message"),
     [
-        ({"log_format": "yaml"}, "log_format: Input should be 'auto', 'text' or 'json'"),
+        ({"log_format": "yaml"}, "--log-format: Input should be 'auto', 'text' or 'json'"),
         (
             {"log_level": "verbose"},
-            "log_level: Input should be 'debug', 'info', 'warning' or 'error'",
+            "--log-level: Input should be 'debug', 'info', 'warning' or 'error'",
         ),
     ],
 )
@@ -139,3 +139,18 @@ def test_a_bad_log_setting_is_one_line_naming_the_choices(
     with pytest.raises(ConfigError) as error:
         load_settings(**flag)
     assert str(error.value) == f"invalid settings: {message}"
+
+
+def test_a_bad_value_names_the_variable_it_came_from_and_choices_take_any_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEGMENT_REGION", "EU")
+    monkeypatch.setenv("DODO_TRANSFORM_ROLE", "All")
+    assert (load_settings().segment_region, load_settings().role) == ("eu", "all")
+    monkeypatch.setenv("DODO_TRANSFORM_PORT", "eighty")
+    with pytest.raises(ConfigError, match=r"^invalid settings: DODO_TRANSFORM_PORT: Input should"):
+        load_settings()
+    monkeypatch.setenv("SEGMENT_REGION", "mars")
+    monkeypatch.delenv("DODO_TRANSFORM_PORT")
+    with pytest.raises(ConfigError, match=r"^invalid settings: SEGMENT_REGION: Input should be"):
+        load_settings()
