@@ -72,6 +72,8 @@ def not_our_service(
             self.end_headers()
             self.wfile.write(body)
 
+        do_POST = do_GET
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -168,3 +170,24 @@ def test_a_backfill_without_a_service_says_how_to_find_one(tmp_path: Path) -> No
     one_line_error(done, 2, "config file", "nowhere.env does not exist")
     done = cli("backfill", "segment", cwd=tmp_path, env={"DODO_TRANSFORM_PORT": "9"})
     one_line_error(done, 2, "cannot reach http://127.0.0.1:9", "dodo-transform serve")
+
+
+def test_a_refused_send_names_the_secret_it_signed_with(tmp_path: Path) -> None:
+    event = EXAMPLES / "events" / "payment.succeeded.json"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "webhook-secret").write_text("whsec_" + "A" * 32 + "\n")
+    with not_our_service(status=401, body=b'{"error": "signature not verified"}') as url:
+        from_file = cli(
+            "send", event, "--server", url, "--data-dir", tmp_path / "data", cwd=tmp_path
+        )
+        from_env = cli(
+            "send",
+            event,
+            "--server",
+            url,
+            cwd=tmp_path,
+            env={"DODO_WEBHOOK_SECRET": "whsec_" + "B" * 32},
+        )
+    assert from_file.returncode == 1 and from_file.stdout.startswith("401")
+    assert f"signed with the secret in {tmp_path / 'data' / 'webhook-secret'}" in from_file.stderr
+    assert "signed with DODO_WEBHOOK_SECRET; the service checks its own" in from_env.stderr
