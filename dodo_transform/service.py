@@ -13,14 +13,19 @@ commit what the intake holds, close the store.
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import logging
 import os
+import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property, partial
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -49,6 +54,7 @@ from dodo_transform.web.context import WebContext
 from dodo_transform.webhook_secret import SECRET_FILE, signing_secrets
 
 log = logging.getLogger("dodo_transform.service")
+LOCK_FILE = "serve.lock"  # in the data dir: held by the `serve` that uses it (its pid inside)
 
 
 class Service:
@@ -349,10 +355,31 @@ def banner(service: Service) -> str:
             "  admin API:  loopback only, no proxies (set DODO_TRANSFORM_ADMIN_TOKEN to use it"
             " behind a proxy)"
         )
+    if any(signing.malformed(secret) for secret in settings.secrets):
+        lines.append(
+            "  WARNING:    DODO_WEBHOOK_SECRET is not a whsec_... secret as Dodo's dashboard"
+            " shows it (base64); every webhook will likely be refused: copy it again"
+        )
+    if not any(settings.transforms.glob("*.js")):
+        lines.append(
+            f"  WARNING:    no .js handlers in {settings.transforms}: nothing will be delivered"
+            " until you add one (see README)"
+        )
     server = "" if (settings.host, settings.port) == DEFAULT_ADDRESS else f" --server {base}"
     example = "examples/events/payment.succeeded.json"
-    lines.append(f"  try it:     dodo-transform send {example}{server}")
+    lines.append(f"  try it:     {command_name()} send {example}{server}")
     return "\n".join(lines)
+
+
+def command_name() -> str:
+    """This command as the shell that started it can run it again: `dodo-transform` when that
+    is on the PATH, else the path it was started by (an inactive venv's .venv/bin/...)."""
+    script = Path(sys.argv[0])
+    on_path = shutil.which("dodo-transform")
+    if script.name == "dodo-transform":
+        same = on_path is not None and Path(on_path).resolve() == script.resolve()
+        return "dodo-transform" if same else str(script)
+    return "dodo-transform" if on_path else f"{sys.executable} -m dodo_transform"
 
 
 def preflight(settings: Settings) -> None:
@@ -377,11 +404,57 @@ def preflight(settings: Settings) -> None:
             f"data dir {data} cannot be written ({existing} is read-only for this user): point"
             " --data-dir (DODO_TRANSFORM_DATA_DIR) at a writable folder"
         )
+    if settings.role != "worker":
+        _check_port_free(settings.host, settings.port)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A port in use is a one-line error now, not a banner followed by uvicorn's exit."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {host}: {error}; check --host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            reason = "is in use" if error.errno == errno.EADDRINUSE else f": {error.strerror}"
+            raise ConfigError(
+                f"port {port} on {host} {reason} (another dodo-transform serve?): stop it, or"
+                " pick another port with --port (DODO_TRANSFORM_PORT)"
+            ) from None
+
+
+def claim_data_dir(settings: Settings) -> int:
+    """Lock the data dir for this process's life, so a second `serve` on it is refused: two
+    instances on one data dir would share one SQLite file and one instance name. The
+    returned descriptor holds the lock (the kernel lets it go when the process ends)."""
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = settings.data_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise ConfigError(
+            f"data dir {settings.data_dir} is in use by another dodo-transform serve (pid"
+            f" {holder}): stop it, or give this one its own --data-dir (several instances share"
+            " events through PostgreSQL: see docs/scaling.md)"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
 
 
 def serve(settings: Settings) -> None:
     """Run the HTTP process until interrupted."""
     preflight(settings)
+    claim_data_dir(settings)
     listener = logs.setup(settings.log_level, settings.log_format)
     file_limit = http_server.raise_file_limit()  # before the worker starts: it inherits it
     service = build_service(settings)

@@ -64,6 +64,14 @@ def _secret_bytes(secret: str) -> bytes:
     return key
 
 
+def malformed(secret: str) -> bool:
+    """Whether a secret is not the strict base64 Dodo's dashboard shows (`whsec_` optional).
+
+    It is still used as decoded leniently, as the reference libraries do; but such a text
+    is almost always a paste gone wrong, and every webhook would be refused."""
+    return re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", secret.removeprefix("whsec_")) is None
+
+
 class Verifier:
     """Checks Standard Webhooks signatures against every configured secret.
 

@@ -3,6 +3,9 @@ no traceback, and nothing created before the mistake is found."""
 
 from __future__ import annotations
 
+import base64
+import fcntl
+import socket
 import subprocess
 import sys
 import threading
@@ -10,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 from dodo_transform import __version__
 from tests.conftest import EXAMPLES, TRANSFORMS
@@ -191,3 +195,54 @@ def test_a_refused_send_names_the_secret_it_signed_with(tmp_path: Path) -> None:
     assert from_file.returncode == 1 and from_file.stdout.startswith("401")
     assert f"signed with the secret in {tmp_path / 'data' / 'webhook-secret'}" in from_file.stderr
     assert "signed with DODO_WEBHOOK_SECRET; the service checks its own" in from_env.stderr
+
+
+def test_serve_on_a_busy_port_says_so_before_anything_is_created(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli(
+            "serve",
+            "--port",
+            str(port),
+            "--transforms",
+            TRANSFORMS,
+            "--data-dir",
+            tmp_path / "data",
+            cwd=tmp_path,
+        )
+    one_line_error(done, 2, f"port {port} on 127.0.0.1 is in use", "--port")
+    assert "is running" not in done.stdout
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_second_serve_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    with (data / "serve.lock").open("w") as held:  # as a running serve holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        done = cli(
+            "serve", "--port", "0", "--transforms", TRANSFORMS, "--data-dir", data, cwd=tmp_path
+        )
+    one_line_error(done, 2, f"data dir {data} is in use by another dodo-transform serve (pid 4242)")
+    assert "is running" not in done.stdout
+    assert not (data / "dodo-transform.db").exists()
+
+
+def test_the_banner_warns_of_a_mangled_secret_and_an_empty_folder(tmp_path: Path) -> None:
+    from dodo_transform.service import banner
+    from dodo_transform.settings import load_settings
+
+    def shown(**settings: object) -> str:
+        service = SimpleNamespace(settings=load_settings(**settings), created_secret=False)
+        return banner(service)  # type: ignore[arg-type]
+
+    good = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    assert "WARNING" not in shown(transforms=TRANSFORMS, webhook_secret=good)
+    mangled = shown(transforms=TRANSFORMS, webhook_secret="whsec_copied with spaces!")
+    assert "DODO_WEBHOOK_SECRET is not a whsec_... secret" in mangled
+    assert "copied with spaces" not in mangled  # never the secret itself
+    assert f"no .js handlers in {tmp_path}" in shown(transforms=tmp_path, webhook_secret=good)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -404,10 +405,13 @@ def test_blocked_messages_are_released_after_the_allowlist_is_fixed(
 
 def test_the_banners_suggestion_works_as_printed(server: Server, standin: SegmentStandIn) -> None:
     (line,) = [ln for ln in server.log.read_text().splitlines() if "try it:" in ln]
-    command = line.split("try it:", 1)[1].split()
-    assert command[:2] == ["dodo-transform", "send"] and "--server" in command
+    command = shlex.split(line.split("try it:", 1)[1])
+    # The server was started as `python -m dodo_transform`: the banner says how to run it
+    # again, by name where the PATH has it, else by the same interpreter.
+    assert command[0] == "dodo-transform" or command[:3] == [sys.executable, "-m", "dodo_transform"]
+    assert "send" in command and "--server" in command
     done = subprocess.run(
-        [sys.executable, "-m", "dodo_transform", *command[1:]],
+        command,
         cwd=Path(__file__).parents[2],  # the README's commands run from the checkout
         env=server.env,
         capture_output=True,
