@@ -275,18 +275,37 @@ def test_a_dry_run_is_replayed_into_another_dry_run_until_a_write_key_is_set(
     run_with_relay(tmp_path, test)
 
 
-def test_a_refused_write_key_is_an_error_naming_the_transform(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+PARTNER = (
+    "function handler(w) { w.url = 'https://partner.example.com/hook';"
+    " w.payload = {ok: true}; return w; }"
+)
+
+
+@pytest.mark.parametrize(
+    ("handler", "fix"),
+    [
+        (TRACK, "check its write key (write_key in transforms.toml, else SEGMENT_WRITE_KEY)"),
+        (PARTNER, "check the credentials it sends (its headers in transforms.toml"),
+    ],
+)
+def test_refused_credentials_are_an_error_naming_the_transform_and_what_to_check(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, handler: str, fix: str
 ) -> None:
     async def test(relay: Relay) -> None:
-        await relay.reload_with(TRACK)
+        await relay.reload_with(handler)
         await relay.post("msg_401")
         await relay.until(lambda: relay.deliveries("dead"))
 
     with caplog.at_level("ERROR", logger="dodo_transform.pipeline"):
-        run_with_relay(tmp_path, test, segment_status=401, segment_write_key="wk_wrong_Secret")
+        run_with_relay(
+            tmp_path,
+            test,
+            segment_status=401,
+            segment_write_key="wk_wrong_Secret",
+            allowed_hosts="partner.example.com",
+        )
     (record,) = [r for r in caplog.records if "refused the credentials" in r.getMessage()]
-    assert "transform t" in record.getMessage() and record.levelname == "ERROR"
+    assert "of transform t: " + fix in record.getMessage() and record.levelname == "ERROR"
     assert "wk_wrong_Secret" not in caplog.text
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from dodo_transform.alerts import Alerter
 from dodo_transform.metrics import PipelineMetrics
-from dodo_transform.outbound import batching
+from dodo_transform.outbound import batching, segment
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.pipeline.transform_stage import StoreCall
 from dodo_transform.store import Delivery, DeliveryStatus, Store
@@ -105,19 +105,29 @@ class DeliveryStage:
                 " See `dodo-transform deliveries --status dead`; replay them once fixed.",
             )
         if attempt is not None and attempt.status_code in (401, 403):
+            # Every message of this transform will fail the same way: say what to fix.
+            fix = _credentials_fix(delivery)
             if self.alerts is not None:
                 self.alerts.raise_alert(
                     "credentials",
                     delivery.transform,
                     f"the destination refused transform {delivery.transform}'s credentials"
-                    f" (HTTP {attempt.status_code}): check its write key (write_key in"
-                    " transforms.toml, else SEGMENT_WRITE_KEY)",
+                    f" (HTTP {attempt.status_code}): {fix}",
                 )
-            # Every message of this transform will fail the same way: say what to fix.
             log.error(
-                "the destination refused the credentials: check the write key of transform "
-                f"{delivery.transform} (its write_key in transforms.toml, else SEGMENT_WRITE_KEY)",
+                f"the destination refused the credentials of transform {delivery.transform}: {fix}",
                 extra=fields,
             )
             return
         log.info("delivery attempt", extra=fields)
+
+
+def _credentials_fix(delivery: Delivery) -> str:
+    """What to check when a destination refuses a transform's credentials: Segment's are the
+    write key; another destination's are the headers the transform sends."""
+    if delivery.request is not None and segment.is_segment_url(delivery.request.url):
+        return "check its write key (write_key in transforms.toml, else SEGMENT_WRITE_KEY)"
+    return (
+        "check the credentials it sends (its headers in transforms.toml, and the environment"
+        " variables they name, or the headers its handler sets)"
+    )
