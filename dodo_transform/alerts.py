@@ -92,10 +92,15 @@ class Alerter:
             kind, text = await self._queue.get()
             try:
                 response = await self._client.post(self._url, json={"text": text})
-                response.raise_for_status()
-            except httpx.HTTPError as error:
-                # The URL may hold a token (Slack's do): name the kind, not the address.
-                log.warning("alert not sent", extra={"kind": kind, "error": type(error).__name__})
-                self.suppressed.labels(kind).inc()
-            else:
+                error = None if response.is_success else f"HTTP {response.status_code}"
+            except httpx.HTTPError as failure:
+                error = type(failure).__name__
+            if error is None:
                 self.sent.labels(kind).inc()
+                continue
+            # The URL may hold a token (Slack's do): name the setting, not the address.
+            log.warning(
+                "alert not sent: check DODO_TRANSFORM_ALERT_URL",
+                extra={"kind": kind, "error": error},
+            )
+            self.suppressed.labels(kind).inc()

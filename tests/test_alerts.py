@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry
 
 from dodo_transform import alerts, signing
@@ -108,3 +109,36 @@ def test_a_wrong_write_key_and_a_broken_file_raise_alerts_without_secrets(tmp_pa
     assert any("deliveries of transform t are going dead" in text for text in kinds)
     assert any("refused transform t's credentials (HTTP 401)" in text for text in kinds)
     assert not any("wk_wrong_Secret" in text or "secret-token" in text for text in kinds)
+
+
+def test_an_alert_the_url_refuses_is_logged_with_its_status_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answers = iter([httpx.Response(404), httpx.ConnectError("refused")])
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    registry = CollectorRegistry()
+
+    async def run() -> None:
+        alerter = Alerter(ALERT_URL, registry=registry, transport=httpx.MockTransport(refuse))
+        await alerter.start()
+        alerter.raise_alert("dead", "t", "deliveries of t are going dead")
+        alerter.raise_alert("broken", "u", "transform u does not load")
+        for _ in range(200):
+            if registry.get_sample_value("dodo_alerts_suppressed_total", {"kind": "broken"}):
+                break
+            await asyncio.sleep(0.01)
+        await alerter.stop()
+
+    with caplog.at_level("WARNING", logger="dodo_transform.alerts"):
+        asyncio.run(run())
+    errors = [getattr(r, "error", None) for r in caplog.records if "alert not sent" in r.message]
+    assert errors == ["HTTP 404", "ConnectError"]
+    assert "secret-token" not in caplog.text
+    for kind in ("dead", "broken"):
+        assert registry.get_sample_value("dodo_alerts_suppressed_total", {"kind": kind}) == 1.0
