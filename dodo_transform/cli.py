@@ -40,7 +40,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Run Dodo Payments webhook transformations and deliver them to Segment.",
 )
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # lines wrap at the terminal, not mid-path
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -184,6 +184,12 @@ def check(
         rows = list(checks.check(transforms, events, expected, trier, update=update))
     except (PayloadError, ConfigError) as error:
         fail(str(error))
+    if not expected.is_dir() and not update:
+        out.print(
+            f"note: {expected} holds no golden files yet, so every run is `new`: write them"
+            " with --update, then check against them",
+            markup=False,
+        )
     table = table_of("transform", "event", "outcome", "check", "detail")
     for row in rows:
         if row.outcome != "skipped" or row.failed:
@@ -192,7 +198,10 @@ def check(
     show_check_warnings(rows)
     failed = sum(row.failed for row in rows)
     skipped = sum(row.outcome == "skipped" and not row.failed for row in rows)
-    out.print(f"{len(rows)} runs, {failed} failed, {skipped} skipped rows not shown")
+    out.print(
+        f"{len(rows)} runs, {failed} failed"
+        + (f"; {skipped} where a handler skipped its event are not shown" if skipped else "")
+    )
     raise typer.Exit(1 if failed else 0)
 
 
@@ -205,11 +214,11 @@ def show_check_warnings(rows: list[checks.Row]) -> None:
         for warning in row.warnings:
             seen.setdefault((row.transform, warning), []).append(row.event)
     for (transform, warning), kinds in seen.items():
-        if len(kinds) == runs[transform]:
-            where = "every event"
-        else:
-            where = ", ".join(kinds[:3]) + (f" and {len(kinds) - 3} more" if len(kinds) > 3 else "")
-        out.print(f"warning: {transform}: {warning} ({where})", style="yellow", markup=False)
+        where = ""  # on every event: a warning about the transform itself
+        if len(kinds) < runs[transform]:
+            more = f" and {len(kinds) - 3} more" if len(kinds) > 3 else ""
+            where = f" (on {', '.join(kinds[:3])}{more})"
+        out.print(f"warning: {transform}{where}: {warning}", style="yellow", markup=False)
 
 
 ServerOption = Annotated[

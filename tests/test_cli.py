@@ -108,6 +108,9 @@ def test_check_fails_on_a_golden_mismatch_and_update_rewrites(tmp_path: Path) ->
     expected = tmp_path / "expected"
     result = cli("check", "--transforms", transforms, "--expected", expected)
     assert result.returncode == 0 and "new" in result.stdout
+    assert f"note: {expected} holds no golden files yet" in result.stdout
+    assert "with --update" in result.stdout
+    assert "where a handler skipped its event are not shown" in result.stdout
     cli("check", "--transforms", transforms, "--expected", expected, "--update")
     golden = expected / "segment_track_payments" / "payment.succeeded.json"
     assert json.loads(golden.read_text())["requests"][0]["payload"]["event"] == "Paid"
@@ -211,7 +214,7 @@ def test_check_runs_the_connector_examples_and_lists_each_warning_once() -> None
     warnings = [line for line in result.stdout.splitlines() if line.startswith("warning: ")]
     assert (
         "warning: loops_events: LOOPS_API_KEY is not set in the environment: the service will"
-        " not load [loops_events] until it is (headers in transforms.toml) (every event)"
+        " not load [loops_events] until it is (headers in transforms.toml)"
     ) in warnings
     assert len(warnings) == 10  # one per variable still unset, each once
     assert not any("RESEND_API_KEY" in line for line in warnings)
