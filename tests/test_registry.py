@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from dodo_transform.errors import ConfigError
+from dodo_transform.outbound.sender import Allowlist
+from dodo_transform.settings import SEGMENT_REGIONS
+from dodo_transform.transforms import checks
 from dodo_transform.transforms.registry import Registry, TransformSettings, read_settings
 
 GOOD = "function handler(w) { return w; }"
@@ -80,6 +83,16 @@ def test_settings_reach_the_transform(tmp_path: Path) -> None:
         ("[a]\nwrite_key = 123\n", "[a] write_key must be a string, not 123 (an integer)"),
         ('[a]\nurl = ["https://x"]\n', "[a] url must be a string, not ['https://x'] (an array)"),
         ("a = 1\n", "[a] must be a table, not 1 (an integer)"),
+        (
+            "enabled = false\n",
+            "[enabled] must be a table, not False (a boolean); enabled is a setting: put it "
+            "under the [name] of its transform",
+        ),
+        (
+            'write-key = "k"\n',
+            "[write-key] must be a table, not 'k' (a string); did you mean write_key? Settings "
+            "go under the [name] of their transform",
+        ),
         ('[a]\nevents = "payment.succeeded"\n', "[a] events must be an array of strings"),
         ("[a]\nevents = [1]\n", "[a] events.0 must be a string, not 1 (an integer)"),
         ("[a]\nevents = []\n", "[a] events = [] receives no event: use enabled = false"),
@@ -115,6 +128,56 @@ def test_bad_settings_are_reported_naming_the_file_table_and_key(
     registry = Registry(tmp_path)
     registry.reload()
     assert message in registry.errors["transforms.toml"]
+
+
+@pytest.mark.parametrize(
+    ("key", "nearest"),
+    [("wrte_key", "write_key"), ("URL", "url"), ("event", "events"), ("enviroment", "env")],
+)
+def test_an_unknown_key_names_the_nearest_known_one(tmp_path: Path, key: str, nearest: str) -> None:
+    (tmp_path / "transforms.toml").write_text(f'[segment]\n{key} = "x"\n')
+    with pytest.raises(ConfigError) as raised:
+        read_settings(tmp_path)
+    assert (
+        f"[segment] {key}: unknown key; did you mean {nearest}? (known: enabled, env, events, "
+        "headers, url, write_key)"
+    ) in str(raised.value)
+
+
+def test_check_warns_of_a_table_that_names_no_file_but_comes_close(tmp_path: Path) -> None:
+    """A misspelt table name is valid TOML for no transform: its settings would apply to
+    nothing (here: the transform meant to be off would run), so `check` names it."""
+    (tmp_path / "segment_track_payments.js").write_text(GOOD)
+    (tmp_path / "transforms.toml").write_text("[segment_track_paymnets]\nenabled = false\n")
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "payment.succeeded.json").write_text(
+        '{"type": "payment.succeeded", "business_id": "b", "timestamp": "t", "data": {}}'
+    )
+    trier = checks.Trier(Allowlist(SEGMENT_REGIONS["us"]), {})
+    (row,) = checks.check(tmp_path, events, tmp_path / "expected", trier)
+    assert row.warnings == (
+        "[segment_track_paymnets] in transforms.toml names no transform file; did you mean "
+        "[segment_track_payments]? Its settings apply to no transform",
+    )
+
+
+def test_bad_settings_are_logged_once_until_they_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service's log names the key (the worker's registry is the one that logs)."""
+    (tmp_path / "a.js").write_text(GOOD)
+    (tmp_path / "transforms.toml").write_text("[a]\nenabeld = false\n")
+    registry = Registry(tmp_path)
+    with caplog.at_level("ERROR", logger="dodo_transform.transforms.registry"):
+        registry.reload()
+        registry.reload()
+        (tmp_path / "transforms.toml").write_text("[a]\nurls = 1\n")
+        registry.reload()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert "[a] enabeld: unknown key; did you mean enabled?" in messages[0]
+    assert "[a] urls: unknown key; did you mean url?" in messages[1]
 
 
 def test_every_problem_in_the_file_is_reported_at_once(tmp_path: Path) -> None:

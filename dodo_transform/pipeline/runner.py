@@ -28,6 +28,7 @@ from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.pipeline import backfill
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
+from dodo_transform.pipeline.duplicates import DuplicateCheck
 from dodo_transform.pipeline.replay import run_requested
 from dodo_transform.pipeline.transform_stage import TransformStage, run_in_this_process
 from dodo_transform.pipeline.versions import CHECK_SECONDS, VersionRecorder
@@ -118,6 +119,8 @@ class Pipeline:
         self._watcher: asyncio.Task[None] | None = None
         self.versions = VersionRecorder(store, registry)
         self._recorder: asyncio.Task[None] | None = None
+        self.duplicates = DuplicateCheck(registry, self._run_all)
+        self._duplicate_check: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._tasks = [
@@ -133,6 +136,9 @@ class Pipeline:
             task.set_name(name)
         self._renewer = asyncio.create_task(self._renew_periodically(), name="renew")
         self._recorder = asyncio.create_task(self._record_versions(), name="versions")
+        self._duplicate_check = asyncio.create_task(
+            self.duplicates.watch(self._executor), name="duplicates"
+        )
         if self.alerts is not None:
             await self.alerts.start()
             self._watcher = asyncio.create_task(self._alert_on_load_errors(), name="watch")
@@ -177,6 +183,9 @@ class Pipeline:
         if self._recorder is not None:
             self._recorder.cancel()
             await asyncio.gather(self._recorder, return_exceptions=True)
+        if self._duplicate_check is not None:
+            self._duplicate_check.cancel()
+            await asyncio.gather(self._duplicate_check, return_exceptions=True)
         _, pending = await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
         if self._sandboxes is not None:
             # Ends runs still waiting (their events stay claimable: no outcome is recorded).

@@ -13,19 +13,25 @@ variable not set, an event type in `events` that Dodo does not send.
 files at `<expected>/<transform>/<event type>.json`, which hold `Trial.golden()`.
 A missing golden file is reported as `new`, not as a failure; `--update` writes them
 all. Warnings are not part of the golden files: they depend on the environment.
+`check` also warns of two enabled transforms that make the same Segment call on one
+event (`duplicate_calls`: a docs snippet saved beside the shipped one sends every
+"Payment Completed" twice), as the pipeline logs when the transforms in service change.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from dodo_transform.errors import HandlerError, PayloadError
+from dodo_transform.outbound import segment
 from dodo_transform.outbound.sender import Allowlist, with_headers
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
@@ -57,6 +63,20 @@ EVENT_TYPES = frozenset(
 )
 # The url a handler sees when trying whether it relies on transforms.toml for one.
 _PROBE_URL = "https://connector-endpoint.invalid/"
+# The example events: the repository's examples/events, or the copy the wheel ships where
+# pyproject.toml puts it (beside the console, whose sample chooser offers them too).
+_PACKAGE_EXAMPLES = Path(__file__).resolve().parents[1] / "web" / "console" / "examples"
+_REPOSITORY_EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "events"
+# What tells two calls of a type apart, besides the user (identify has nothing else).
+_CALL_NAMES = {
+    "track": "event",
+    "page": "name",
+    "screen": "name",
+    "group": "groupId",
+    "alias": "previousId",
+}
+# The calls Segment counts (events, page and screen views): sent twice, counted twice.
+_COUNTED = frozenset({"track", "page", "screen"})
 
 
 class Verdict(StrEnum):
@@ -65,6 +85,15 @@ class Verdict(StrEnum):
     CHANGED = "changed"
     UPDATED = "updated"
     BROKEN = "error"
+
+
+@cache
+def examples_folder() -> Path | None:
+    """The folder of example events (one per Dodo event type), if this install has one."""
+    for folder in (_PACKAGE_EXAMPLES, _REPOSITORY_EXAMPLES):
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def load_events(events_dir: Path) -> list[Event]:
@@ -116,6 +145,10 @@ class Trier:
         A variable its headers need but that is not set is a warning here, not an error."""
         tables = read_settings(path.parent, self.environ, unset_ok=True)
         return tables.get(path.stem, TransformSettings())
+
+    def tables(self, directory: Path) -> list[str]:
+        """The names of the tables of the folder's `transforms.toml`."""
+        return list(read_settings(directory, self.environ, unset_ok=True))
 
     def load(self, path: Path, settings: TransformSettings) -> Transform:
         """Compile the file (`HandlerError` if it cannot be)."""
@@ -209,6 +242,104 @@ def _shown(request: OutgoingRequest, settings: TransformSettings) -> dict[str, A
 
 
 @dataclass(frozen=True)
+class SegmentCall:
+    """One Segment call, as far as telling it from another goes: its type, what it names
+    (track's event, page's or screen's name, group's groupId, alias's previousId; nothing for
+    identify), its user, and the source it goes to."""
+
+    kind: str
+    name: str | None
+    user: str  # "userId cus_123", or "anonymousId ..." when there is no userId
+    # The transform's write_key (None: the default): a call to another source is another
+    # count. A credential: compared, never shown.
+    source: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        named = "" if self.name is None else f" {json.dumps(self.name, ensure_ascii=False)}"
+        return f"{self.kind}{named} for {self.user}"
+
+    @property
+    def effect(self) -> str:
+        """What sending it twice does."""
+        return f"Segment would {'count' if self.kind in _COUNTED else 'receive'} it twice"
+
+
+def segment_calls(
+    requests: Iterable[OutgoingRequest], write_key: str | None = None
+) -> frozenset[SegmentCall]:
+    """The Segment calls among these requests (the items of a `/v1/batch` each count), leaving
+    out those Segment would drop: those reach no count."""
+    found: set[SegmentCall | None] = set()
+    for request in requests:
+        if not segment.is_segment_url(request.url):
+            continue
+        kind = segment.call_type(request.url)
+        payload = request.payload
+        messages = [(kind, payload)]
+        if kind == "batch":
+            batch = payload.get("batch") if isinstance(payload, dict) else None
+            items = batch if isinstance(batch, list) else []
+            messages = [(item.get("type"), item) for item in items if isinstance(item, dict)]
+        found.update(_call(kind, message, write_key) for kind, message in messages)
+    return frozenset(call for call in found if call is not None)
+
+
+def _call(kind: str | None, message: Any, source: str | None) -> SegmentCall | None:
+    if kind not in segment.CALL_TYPES or segment.problems(kind, message):
+        return None
+    who = "userId" if message.get("userId") else "anonymousId"
+    name = message.get(_CALL_NAMES[kind]) if kind in _CALL_NAMES else None
+    return SegmentCall(kind, _text(name), f"{who} {_text(message[who])}", source)
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value)
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Two transforms that make the same Segment call on one event."""
+
+    first: str
+    second: str
+    call: SegmentCall
+
+    def warning_for(self, name: str) -> str:
+        """The warning for one of the two transforms, naming the other."""
+        other = self.second if name == self.first else self.first
+        return (
+            f"makes the same Segment call as {other}.js: {self.call} ({self.call.effect}; "
+            "remove or disable one, e.g. enabled = false in transforms.toml)"
+        )
+
+
+def duplicate_calls(calls: Mapping[str, Collection[SegmentCall]]) -> list[Duplicate]:
+    """Each call two transforms both make on one event, given the calls of every transform
+    that would run on it (enabled, and receiving its type); by transform name."""
+    names = sorted(calls)
+    return [
+        Duplicate(first, second, call)
+        for i, first in enumerate(names)
+        for second in names[i + 1 :]
+        for call in sorted(set(calls[first]) & set(calls[second]), key=str)
+    ]
+
+
+def misspelt_tables(tables: Iterable[str], names: Collection[str]) -> dict[str, tuple[str, ...]]:
+    """Warnings by transform name: a table of `transforms.toml` that names no transform file
+    but comes close to the transform's name (its settings apply to nothing)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for table in sorted(set(tables) - set(names)):
+        for near in difflib.get_close_matches(table, names, n=1):
+            found[near] = (
+                *found.get(near, ()),
+                f"[{table}] in transforms.toml names no transform file; did you mean [{near}]? "
+                "Its settings apply to no transform",
+            )
+    return found
+
+
+@dataclass(frozen=True)
 class Row:
     transform: str
     event: str
@@ -232,21 +363,46 @@ def check(
 ) -> Iterator[Row]:
     """Run every transform on every event and compare (or, with `update`, rewrite) the goldens.
 
+    A row's warnings include the Segment calls it makes that another enabled transform makes
+    too on that event, and a table of `transforms.toml` that looks meant for it but is misspelt.
     Raises `ConfigError` when `transforms.toml` is bad, `PayloadError` for an unusable event.
     """
     events = load_events(events_dir)
-    for path in sorted(transforms_dir.glob("*.js")):
+    paths = sorted(transforms_dir.glob("*.js"))
+    misspelt = misspelt_tables(trier.tables(transforms_dir), [path.stem for path in paths])
+    rows: list[tuple[int, Row]] = []  # (index of the event, row)
+    calls: dict[int, dict[str, frozenset[SegmentCall]]] = {}  # same, -> transform -> calls
+    for path in paths:
         settings = trier.settings(path)
         try:
             transform = trier.load(path, settings)
         except HandlerError as error:
-            yield Row(path.stem, "*", "error", Verdict.BROKEN, str(error))
+            rows.append((-1, Row(path.stem, "*", "error", Verdict.BROKEN, str(error))))
             continue
-        for event in events:
+        for index, event in enumerate(events):
             trial = trier.run(transform, settings, event)
             golden = golden_path(expected_dir, path.stem, event.event_type)
             row = _compare(golden, trial, path.stem, event.event_type, update)
-            yield replace(row, warnings=trial.warnings)
+            warnings = trial.warnings + misspelt.get(path.stem, ())
+            rows.append((index, replace(row, warnings=warnings)))
+            if settings.enabled and trial.not_received is None:
+                made = segment_calls(trial.outcome.requests, settings.write_key)
+                calls.setdefault(index, {})[path.stem] = made
+    yield from _with_duplicates(rows, calls)
+
+
+def _with_duplicates(
+    rows: list[tuple[int, Row]], calls: Mapping[int, Mapping[str, frozenset[SegmentCall]]]
+) -> Iterator[Row]:
+    """The rows, each with a warning per call another transform makes too on its event."""
+    found: dict[tuple[int, str], list[str]] = {}
+    for index, made in calls.items():
+        for duplicate in duplicate_calls(made):
+            for name in (duplicate.first, duplicate.second):
+                found.setdefault((index, name), []).append(duplicate.warning_for(name))
+    for index, row in rows:
+        extra = found.get((index, row.transform))
+        yield replace(row, warnings=(*row.warnings, *extra)) if extra else row
 
 
 def _compare(golden: Path, trial: Trial, transform: str, event_type: str, update: bool) -> Row:

@@ -15,6 +15,7 @@ keep them apart (`header_values()`), never in a field that is shown or logged.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -187,7 +188,7 @@ def _read_tables(
     problems: dict[str, str] = {}
     for name, table in tables.items():
         if not isinstance(table, dict):
-            problems[name] = f"[{name}] must be a table, not {_shown(table)}"
+            problems[name] = f"[{name}] must be a table, not {_shown(table)}{_setting_hint(name)}"
             continue
         try:
             context = {"environ": environ, "unset_ok": unset_ok}
@@ -217,11 +218,30 @@ def _problem(name: str, item: Any) -> str:
     key = ".".join(str(part) for part in item["loc"])
     if item["type"] == "extra_forbidden":
         known = ", ".join(sorted(TransformSettings.model_fields))
-        return f"[{name}] {key}: unknown key (known: {known})"
+        near = _nearest_setting(key)
+        hint = f"; did you mean {near}?" if near else ""
+        return f"[{name}] {key}: unknown key{hint} (known: {known})"
     if item["type"] == "config":
         return f"[{name}] {item['msg']}"
     expected = _EXPECTED.get(item["type"], item["msg"].lower())
     return f"[{name}] {key} must be {expected}, not {_shown(item['input'])}"
+
+
+def _nearest_setting(key: str) -> str | None:
+    """The setting `key` is a typo of (`wrte_key`), or a longer name for (`environment`)."""
+    known = sorted(TransformSettings.model_fields)
+    near = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.7)
+    near += [name for name in known if key.lower().startswith(name)]
+    return near[0] if near else None
+
+
+def _setting_hint(key: str) -> str:
+    """For a top-level key that is not a table: the setting it looks like, if any (a setting
+    written above the first table, or with its table's header missing)."""
+    near = _nearest_setting(key)
+    if near == key:
+        return f"; {key} is a setting: put it under the [name] of its transform"
+    return f"; did you mean {near}? Settings go under the [name] of their transform" if near else ""
 
 
 def _shown(value: object) -> str:
@@ -300,6 +320,7 @@ class Registry:
                     if name in self._transforms:
                         loaded[name] = self._transforms[name]
             self._log_changes(loaded)
+            self._log_settings_problems(errors.get(CONFIG_FILE))
             self._transforms = MappingProxyType(loaded)
             self._errors = errors
 
@@ -347,6 +368,11 @@ class Registry:
             env=settings.env,
             limits=self.limits,
         )
+
+    def _log_settings_problems(self, problems: str | None) -> None:
+        """Say what is wrong with `transforms.toml` once, not at every reload until fixed."""
+        if self._log_changes_on and problems and problems != self._errors.get(CONFIG_FILE):
+            log.error("transforms.toml is not taken in where it is bad: %s", problems)
 
     def _log_changes(self, loaded: Mapping[str, Transform]) -> None:
         if not self._log_changes_on:

@@ -3,38 +3,28 @@ or a JSON body typed in.
 
 A choice travels as one string: `example:<event type>`, `event:<stored id>` or
 `custom`. The examples are the repository's `examples/events/` (the wheel ships
-a copy inside the package, see pyproject.toml).
+a copy inside the package, see pyproject.toml; `checks.examples_folder` finds either).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from dodo_transform.errors import PayloadError
 from dodo_transform.store import Store, StoredEvent
+from dodo_transform.transforms.checks import examples_folder
 from dodo_transform.transforms.event import Event
 
 CUSTOM = "custom"
 DEFAULT_TYPE = "payment.succeeded"
 RECENT_EVENTS = 20
-_PACKAGE_EXAMPLES = Path(__file__).resolve().parent / "examples"
-_REPOSITORY_EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "events"
 
 
 @dataclass(frozen=True)
 class Choice:
     value: str
     label: str
-
-
-@cache
-def examples_folder() -> Path | None:
-    for folder in (_PACKAGE_EXAMPLES, _REPOSITORY_EXAMPLES):
-        if folder.is_dir():
-            return folder
-    return None
 
 
 @cache
