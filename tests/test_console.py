@@ -16,8 +16,10 @@ import httpx
 import pytest
 
 from dodo_transform.settings import load_settings
+from dodo_transform.store import TransformVersion
 from dodo_transform.testing import SECRET, InProcess, in_process
-from dodo_transform.web.console import files, samples, session
+from dodo_transform.transforms.engine import Transform
+from dodo_transform.web.console import files, history, samples, session
 from tests.conftest import TRANSFORMS, sample
 
 DOCS_HANDLER = "segment_track_payments"
@@ -212,6 +214,23 @@ def test_a_test_run_reports_errors_limits_and_console_output(
         assert answer.status_code == 200, answer.text
         assert re.search(expected, answer.text), answer.text
         assert (await console.client.get("/healthz")).status_code == 200
+
+    run_console(tmp_path, test)
+
+
+def test_a_test_run_of_a_file_that_ends_too_soon_goes_to_its_last_line(tmp_path: Path) -> None:
+    unclosed = GOOD.removesuffix("}\n")  # four lines, the last "  return w;"
+
+    async def test(console: Console) -> None:
+        answer = await console.post(
+            f"/transforms/{DOCS_HANDLER}/test",
+            {"source": unclosed, "sample": "example:payment.succeeded"},
+        )
+        assert (
+            f"{DOCS_HANDLER}.js:4:12 SyntaxError: unexpected end of file: "
+            "a `{` is not closed (a `}` is missing)"
+        ) in answer.text
+        assert 'data-line="4" data-column="12">Go to line 4:12<' in answer.text
 
     run_console(tmp_path, test)
 
@@ -523,6 +542,76 @@ def test_the_version_history_lists_every_version_in_service_newest_first(tmp_pat
         assert len(version_rows(other.text)) == 1
 
     run_console(tmp_path, test)
+
+
+def version_labels(html: str) -> dict[str, list[str]]:
+    """Each listed version's labels: "in service", "the file"."""
+    rows = re.findall(
+        r'data-testid="version-row" data-version="([0-9a-f]+)">(.*?)</tr>', html, re.S
+    )
+    return {
+        version: re.findall(r'data-testid="version-in-(?:service|file)">([^<]+)<', row)
+        for version, row in rows
+    }
+
+
+def file_note(html: str) -> str | None:
+    found = re.search(r'data-testid="file-note">([^<]*)<', html)
+    return found.group(1) if found else None
+
+
+def test_the_history_marks_as_the_file_only_the_version_whose_source_the_file_holds(
+    tmp_path: Path,
+) -> None:
+    async def test(console: Console) -> None:
+        url = f"/transforms/{DOCS_HANDLER}"
+        path = console.folder / f"{DOCS_HANDLER}.js"
+        original = path.read_text()
+        (first,) = await kept_versions(console, DOCS_HANDLER, 1)
+        page = await console.get(url)
+        assert version_labels(page.text) == {first: ["in service", "the file"]}
+        assert file_note(page.text) is None
+        # A save from the editor answers with its result only: the list fetches itself again.
+        assert f'id="version-list" data-live="{url}"' in page.text
+
+        # A broken save: the file holds a text that never ran, so no version is the file's.
+        await console.post(f"{url}/save", {"source": SYNTAX_ERROR})
+        for page in (
+            await console.get(url),
+            await console.post(f"{url}/save", {"source": SYNTAX_ERROR}, fragment=False),
+        ):
+            assert version_labels(page.text) == {first: ["in service"]}
+            note = file_note(page.text)
+            assert note is not None and note.startswith(f"the file: does not load: {path}:3:")
+            assert "SyntaxError" in note
+
+        # A good save goes into service, and is the file's once the history keeps it.
+        await console.post(f"{url}/save", {"source": GOOD})
+        second, _ = await kept_versions(console, DOCS_HANDLER, 2)
+        page = await console.get(url)
+        assert version_labels(page.text) == {second: ["in service", "the file"], first: []}
+        assert file_note(page.text) is None
+
+        # An edit in the folder not loaded yet: the file is the first version's text again.
+        path.write_text(original)
+        page = await console.get(url)
+        assert version_labels(page.text) == {second: ["in service"], first: ["the file"]}
+        path.write_text(original + "// not loaded yet\n")
+        page = await console.get(url)
+        assert version_labels(page.text) == {second: ["in service"], first: []}
+        assert file_note(page.text) == "the file: changed since it was loaded, not in service yet"
+
+    run_console(tmp_path, test)
+
+
+def test_a_file_in_service_but_not_kept_yet_is_said_so() -> None:
+    """For the second before the recorder keeps the version a save put in service."""
+    serving = Transform(name="t", source=GOOD, filename="t.js")
+    older = TransformVersion("t", "0123456789ab", THROWS)
+    listed = history.listing([older], GOOD, serving, None)
+    assert listed.versions == [history.Listed(older, in_service=False, in_file=False)]
+    assert listed.file_note == f"version {serving.version}, in service, not in the history yet"
+    assert not listed.file_broken
 
 
 def test_a_diff_between_any_two_versions_is_shown_escaped(tmp_path: Path) -> None:

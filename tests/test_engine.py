@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dodo_transform.errors import PayloadError
+from dodo_transform.errors import HandlerError, PayloadError
 from dodo_transform.transforms.engine import OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.sandbox import Sandbox
-from tests.conftest import event_from
+from tests.conftest import TRANSFORMS, event_from
 
 
 def run(source: str, body: dict[str, Any], **options: Any) -> Any:
@@ -191,6 +193,29 @@ def test_a_payload_nested_too_deeply_is_an_error_outcome(
 def test_a_payload_nested_300_deep_is_delivered(payment: dict[str, Any]) -> None:
     outcome = run(f"function handler(w) {{ {nest(300)} return w; }}", payment)
     assert outcome.kind is OutcomeKind.DELIVER
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda source: source[: source.rindex("}")] + source[source.rindex("}") + 1 :],
+            ":20:1 SyntaxError: unexpected end of file: a `{` is not closed (a `}` is missing)",
+        ),
+        (lambda source: source + "}\n", ":21:1 SyntaxError: Unexpected token '}': no `{` is open"),
+    ],
+    ids=["last brace removed", "a brace too many"],
+)
+def test_a_brace_slip_in_the_docs_handler_names_a_line_of_its_file(
+    edit: Callable[[str], str], expected: str, tmp_path: Path
+) -> None:
+    docs = (TRANSFORMS / "segment_track_payments.js").read_text()
+    assert len(docs.splitlines()) == 20
+    path = tmp_path / "copy.js"
+    path.write_text(edit(docs))
+    with pytest.raises(HandlerError) as caught:
+        Transform.from_file(path)
+    assert str(caught.value) == f"{path}{expected}"
 
 
 @pytest.mark.parametrize(

@@ -216,6 +216,84 @@ def test_syntax_error_names_the_line() -> None:
     assert "SyntaxError" in str(caught.value)
 
 
+UNCLOSED = "SyntaxError: unexpected end of file: a `{` is not closed (a `}` is missing)"
+PAREN_UNCLOSED = (
+    "SyntaxError: unexpected end of file: a `(` is not closed, nor what encloses it "
+    "(a `)` is missing, then more)"
+)
+STRING_UNCLOSED = "SyntaxError: unterminated string: the ' here is not closed on its line"
+TEMPLATE_UNCLOSED = "SyntaxError: unterminated template literal: its closing ` is missing"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("function handler(w) {", f"1:22 {UNCLOSED}"),
+        ("function handler(w) {\n", f"1:22 {UNCLOSED}"),
+        (
+            "function handler(w) {\n  if (w.x) {\n    w.y = 1;\n  }\n  return w;\n",
+            f"5:12 {UNCLOSED}",
+        ),
+        ("function handler(w) {\n  return w; // the end\n\n", f"3:1 {UNCLOSED}"),
+        ("function handler(w) {\r\n  return w;\r\n", f"2:12 {UNCLOSED}"),
+        (
+            "function handler(w) {\n  if (w.x) {\n    return w;\n",
+            "3:14 SyntaxError: unexpected end of file: a `{` is not closed, nor what encloses it "
+            "(a `}` is missing, then more)",
+        ),
+        ("function handler(w) { return String(w", f"1:38 {PAREN_UNCLOSED}"),
+        ("function handler(w) {\n  return String(w\n", f"2:18 {PAREN_UNCLOSED}"),
+        ("function handler(w) {\n  w.x = String(w;\n  return w;\n}\n", "2:17 SyntaxError"),
+        (
+            "function handler(w) {\n  return w;\n}\nconst limit =\n",
+            "4:14 SyntaxError: unexpected end of file: the last statement is not finished, "
+            "or a `{`, `(` or `[` is not closed",
+        ),
+        ("function handler(w) { return 'abc", f"1:30 {STRING_UNCLOSED}"),
+        ("function handler(w) {\n  w.x = 'abc;\n  return w;\n}\n", f"2:9 {STRING_UNCLOSED}"),
+        ("function handler(w) { return `abc", f"1:30 {TEMPLATE_UNCLOSED}"),
+        ("function handler(w) {\n  w.x = `abc;\n  return w;\n}\n", f"2:9 {TEMPLATE_UNCLOSED}"),
+        ("function handler(w) {\n  return `a ${w.x\n}", f"3:1 {TEMPLATE_UNCLOSED}"),
+        (
+            "function handler(w) { return w; } /* the end",
+            "1:35 SyntaxError: unterminated comment: the /* here has no closing */",
+        ),
+        (
+            "function handler(w) {\n  return w;\n}\n}\n",
+            "4:1 SyntaxError: Unexpected token '}': no `{` is open",
+        ),
+    ],
+)
+def test_a_file_that_does_not_compile_is_reported_inside_it(source: str, expected: str) -> None:
+    """Not in the factory's closing text after the file (which is not the user's to read)."""
+    with pytest.raises(HandlerError) as caught:
+        make(source)
+    message = str(caught.value)
+    assert message.startswith(f"transforms/t.js:{expected}")
+    line, column = map(int, message.split(" ", 1)[0].split(":")[1:3])
+    lines = source.removesuffix("\n").split("\n")
+    assert 1 <= line <= len(lines) and 1 <= column <= len(lines[line - 1].rstrip("\r")) + 1
+
+
+def test_a_file_that_does_not_compile_runs_none_of_its_code() -> None:
+    """Compiling it alone, to find where it ends too soon, must not run its top level."""
+    started = time.monotonic()
+    with pytest.raises(HandlerError) as caught:
+        make("while (true) {}\nfunction handler(w) {\n  return w;\n", Limits(time_seconds=5))
+    assert str(caught.value) == f"transforms/t.js:3:12 {UNCLOSED}"
+    assert time.monotonic() - started < 2  # not the 5 s of a loop cut by the time limit
+
+
+def test_columns_count_characters_not_utf8_bytes(payment: dict[str, Any]) -> None:
+    source = "function handler(w) {\n  const s = 'ééé'; return w.x.y;\n}"
+    assert make(source).run(event_from(payment)).error == (
+        "transforms/t.js:2:27 TypeError: cannot read property 'y' of undefined"
+    )
+    with pytest.raises(HandlerError) as caught:
+        make("function handler(w) {\n  w.a = 'ééé'; w.b = 'x;\n  return w;\n}")
+    assert str(caught.value).startswith("transforms/t.js:2:22 SyntaxError: unterminated string")
+
+
 def test_console_is_captured_per_event_and_bounded(payment: dict[str, Any]) -> None:
     transform = make(
         "function handler(w) { console.log('type', w.eventType, {n: 1});"

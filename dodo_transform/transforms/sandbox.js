@@ -1,12 +1,12 @@
 // Evaluated once in every new QuickJS runtime, before any user code.
 //
 // Its value is the host's only way in: a function that hands out the entry
-// points by name. load(source) compiles a transform, run(...) runs it for one
-// event, logs() tells what a run that threw had printed, calibrate(bytes) is
-// explained below with the canary. None of them is a global, so a handler
-// cannot call them (to recompile itself, say): sandbox.py takes them right
-// after this file runs and holds the only references. Everything else lives
-// in this closure, out of reach too.
+// points by name. compile(source) compiles a transform, load() runs its top
+// level, run(...) runs it for one event, logs() tells what a run that threw had
+// printed, calibrate(bytes) is explained below with the canary. None of them is
+// a global, so a handler cannot call them (to recompile itself, say):
+// sandbox.py takes them right after this file runs and holds the only
+// references. Everything else lives in this closure, out of reach too.
 //
 // Isolation between events, without paying for a fresh runtime per event:
 // - top-level variables: the transform's source is compiled once, in strict
@@ -283,9 +283,15 @@
     return JSON.stringify({ logs, logsTruncated, collected: __dodo_collected() });
   }
 
-  function __dodo_load(source) {
+  // Two steps, so that the host knows a SyntaxError from the first for the file's own syntax
+  // (its position may be in the closing text after the file: see sandbox.py), and one from
+  // the second for an error the file's top level threw.
+  function __dodo_compile(source) {
     factory = new Function("\"use strict\";\n" + source
       + "\n;return typeof handler === \"function\" ? handler : undefined;");
+  }
+
+  function __dodo_load() {
     return typeof factory() === "function";
   }
 
@@ -2083,7 +2089,8 @@
   __dodo_lockDown();
   __dodo_plantCanary();
   const entries = {
-    load: __dodo_load, run: __dodo_run, logs: __dodo_logs, calibrate: __dodo_calibrate,
+    compile: __dodo_compile, load: __dodo_load, run: __dodo_run, logs: __dodo_logs,
+    calibrate: __dodo_calibrate,
   };
   return function __dodo_entry(name) { return entries[name]; };
 })(globalThis);

@@ -20,6 +20,14 @@ Re-running is safe because each run starts from the same clean state.
 allocate the error for an out-of-memory failure. The prelude's canary (see
 sandbox.js) tells the two apart; a run that killed it leaves QuickJS's
 collection threshold higher, so the next run starts in a new runtime.
+
+Positions: an error names `file:line:col` inside the transform's own file, the
+column in characters (QuickJS counts UTF-8 bytes). The transform is compiled as
+the body of a factory function (see sandbox.js), whose closing text follows the
+file's: a file that ends inside something it opened (a `{`, a `(`), or closes
+the factory early (a `}` too many), makes QuickJS complain about that text.
+Such a file is compiled again alone, as a script with nothing after it and
+running none of it, and QuickJS's position there is inside the file or its end.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import contextlib
 import json
 import re
 import time
+from functools import cached_property
 from importlib import resources
 from typing import Any
 
@@ -42,6 +51,13 @@ _PRELUDE_TEMPLATE = (
 # `new Function(body)` puts the body two lines below the start of its source, and the
 # prelude starts the body with a "use strict" line.
 _FACTORY_LINE_OFFSET = 3
+# Compiles the source as a script of its own and runs none of it: nothing follows the file's
+# text, so QuickJS's position for a file that ends too soon is the file's end.
+_COMPILE_ONLY = '"use strict";throw 0;\n'
+_COMPILE_ONLY_LINE_OFFSET = 1
+_CLOSERS = (("{", "}"), ("(", ")"), ("[", "]"))
+_OPENERS = {closer: opener for opener, closer in _CLOSERS}
+_END_OF_FILE = "SyntaxError: unexpected end of file"
 _FRAME = re.compile(r"^\s*at (?:(?P<func>[^(]*?) )?\(?<input>:(?P<line>\d+):(?P<col>\d+)\)?\s*$")
 _MAX_ATTEMPTS = 4
 _STACK_OVERFLOW = "Maximum call stack size exceeded"
@@ -73,7 +89,11 @@ class Sandbox:
         # The prelude's value is the only way to its entry points: none is a global.
         entry = context.eval(prelude)
         try:
-            has_handler = entry("load")(self._source)
+            entry("compile")(self._source)
+        except quickjs.JSException as error:
+            raise HandlerError(self._compile_error(error)) from None
+        try:
+            has_handler = entry("load")()
         except quickjs.JSException as error:
             raise HandlerError(self.explain(error)) from None
         if not has_handler:
@@ -166,20 +186,116 @@ class Sandbox:
             )
         if headline.startswith("ReferenceError") and any(name in headline for name in _ABSENT):
             headline += " (the sandbox has no network, modules, timers or file access)"
-        where = locate(frames, self.filename)
-        return f"{where} {headline}" if where else f"{self.filename}: {headline}"
+        at = _position(frames, _FACTORY_LINE_OFFSET)
+        if at is None:
+            return f"{self.filename}: {headline}"
+        line, column = self._text.inside(at) or at
+        return f"{self.filename}:{line}:{column} {headline}"
+
+    def _compile_error(self, error: quickjs.JSException) -> str:
+        """Why the source does not compile, at a position inside the file."""
+        headline, *frames = str(error).strip().splitlines() or ["unknown error"]
+        if not headline.startswith("SyntaxError"):
+            return self.explain(error)  # a limit, while compiling
+        at = self._text.inside(_position(frames, _FACTORY_LINE_OFFSET))
+        if at is None:  # QuickJS read on past the file, into the factory's closing text
+            return self._past_the_end(headline)
+        return f"{self.filename}:{at[0]}:{at[1]} {_reworded(headline, self._text, at)}"
+
+    def _past_the_end(self, headline: str) -> str:
+        """The file ends inside something it opened, or closes what the factory opened (a `}`
+        too many). Compiled alone, with nothing after its text, QuickJS says which, and where."""
+        text = self._text
+        headline, alone = _compiled_alone(self._source, self.limits) or (headline, None)
+        at = text.inside(alone)
+        if at is None:
+            what = _unclosed(self._source, self.limits)
+            return f"{self.filename}:{text.end[0]}:{text.end[1]} {_END_OF_FILE}: {what}"
+        stray = text.lines[at[0] - 1][at[1] - 1 : at[1]]
+        if stray in _OPENERS:
+            headline = f"SyntaxError: Unexpected token '{stray}': no `{_OPENERS[stray]}` is open"
+        return f"{self.filename}:{at[0]}:{at[1]} {headline}"
+
+    @cached_property
+    def _text(self) -> _Text:
+        return _Text(self._source)
 
 
-def locate(frames: list[str], filename: str) -> str | None:
-    """The first stack frame inside the user's code, as `file:line:col`."""
+class _Text:
+    """A transform's source as QuickJS's positions point into it."""
+
+    def __init__(self, source: str) -> None:
+        lines = source.split("\n")
+        # A final line break ends the last line; it does not start another.
+        self.lines = lines[:-1] if len(lines) > 1 and lines[-1] == "" else lines
+        self.end = (len(self.lines), len(self.lines[-1].removesuffix("\r")) + 1)
+
+    def inside(self, at: tuple[int, int] | None) -> tuple[int, int] | None:
+        """QuickJS's (line, column in UTF-8 bytes) as (line, column in characters), if that is
+        before the end of the text."""
+        if at is None or not 1 <= at[0] <= len(self.lines):
+            return None
+        line, column = at
+        text = self.lines[line - 1]
+        if not text.isascii():
+            column = len(text.encode("utf-8")[: column - 1].decode("utf-8", "ignore")) + 1
+        return (line, column) if (line, column) < self.end else None
+
+
+def _position(frames: list[str], line_offset: int) -> tuple[int, int] | None:
+    """The first stack frame inside the user's code: its line in the file, its column in bytes."""
     for frame in frames:
         match = _FRAME.match(frame)
         if not match or (match["func"] or "").startswith("__dodo"):
             continue
-        line = int(match["line"]) - _FACTORY_LINE_OFFSET
+        line = int(match["line"]) - line_offset
         if line >= 1:
-            return f"{filename}:{line}:{match['col']}"
+            return line, int(match["col"])
     return None
+
+
+def _compiled_alone(source: str, limits: Limits) -> tuple[str, tuple[int, int] | None] | None:
+    """QuickJS's SyntaxError for `source` compiled as a script of its own, in a runtime of its
+    own, running none of it; None when it compiles."""
+    context = quickjs.Context()
+    context.set_memory_limit(limits.memory_bytes)
+    context.set_max_stack_size(limits.stack_bytes)
+    context.set_time_limit(limits.time_seconds)
+    try:
+        context.eval(_COMPILE_ONLY + source)
+    except quickjs.JSException as error:
+        headline, *frames = str(error).strip().splitlines() or [""]
+        if headline.startswith("SyntaxError"):
+            return headline, _position(frames, _COMPILE_ONLY_LINE_OFFSET)
+    return None
+
+
+def _unclosed(source: str, limits: Limits) -> str:
+    """What a file that ends too soon left open: the closer that QuickJS takes next says."""
+    for opener, closer in _CLOSERS:
+        closed = f"{source}\n{closer}"
+        found = _compiled_alone(closed, limits)
+        if found is None:
+            return f"a `{opener}` is not closed (a `{closer}` is missing)"
+        if _Text(closed).inside(found[1]) is None:  # taken, and the file still ends too soon
+            return (
+                f"a `{opener}` is not closed, nor what encloses it "
+                f"(a `{closer}` is missing, then more)"
+            )
+    return "the last statement is not finished, or a `{`, `(` or `[` is not closed"
+
+
+def _reworded(headline: str, text: _Text, at: tuple[int, int]) -> str:
+    """QuickJS's words for an unclosed string, template literal or comment, said plainly."""
+    line, column = at
+    opener = text.lines[line - 1][column - 1 : column]
+    if headline == "SyntaxError: unexpected end of string" and opener in ("'", '"'):
+        return f"SyntaxError: unterminated string: the {opener} here is not closed on its line"
+    if headline == "SyntaxError: unexpected end of string" and opener in ("`", "}"):
+        return "SyntaxError: unterminated template literal: its closing ` is missing"
+    if headline == "SyntaxError: unexpected end of comment":
+        return "SyntaxError: unterminated comment: the /* here has no closing */"
+    return headline
 
 
 def _is_interrupt(error: BaseException) -> bool:

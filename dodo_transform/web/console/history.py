@@ -1,6 +1,7 @@
 """A transform's version history as the console shows it: the versions the service has run
-(kept in the store by the pipeline's process), a diff between any two, and the source of one
-to restore. Restoring writes the file exactly as a save does: the file is the source of truth.
+(kept in the store by the pipeline's process), which one is in service and which one the file
+holds, a diff between any two, and the source of one to restore. Restoring writes the file
+exactly as a save does: the file is the source of truth.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import difflib
 from dataclasses import dataclass
 
 from dodo_transform.store import Store, TransformVersion
+from dodo_transform.transforms.engine import Transform
 from dodo_transform.web.console.trials import DiffLine
 
 MAX_VERSION_CHARS = 64
@@ -16,6 +18,45 @@ MAX_VERSION_CHARS = 64
 
 class UnknownVersion(LookupError):
     """The store keeps no such version of this transform."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One kept version, as the history lists it."""
+
+    kept: TransformVersion
+    in_service: bool
+    in_file: bool  # its source is the file's text, exactly
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The kept versions, newest first, and what the file holds when it is none of them."""
+
+    versions: list[Listed]
+    file_note: str | None = None
+    file_broken: bool = False  # the file's text does not load
+
+
+def listing(
+    versions: list[TransformVersion],
+    file_text: str,
+    in_service: Transform | None,
+    load_error: str | None,
+) -> Listing:
+    """Mark the version in service, and as the file only the one whose source is its text.
+
+    After a save that does not load, the file holds a text that never ran: no version is
+    the file's, and `file_note` says why."""
+    serving = in_service.version if in_service else None
+    listed = [Listed(v, v.version == serving, v.source == file_text) for v in versions]
+    if any(item.in_file for item in listed):
+        return Listing(listed)
+    if in_service is not None and in_service.source == file_text:
+        return Listing(listed, f"version {serving}, in service, not in the history yet")
+    if load_error:
+        return Listing(listed, f"does not load: {load_error}", file_broken=True)
+    return Listing(listed, "changed since it was loaded, not in service yet")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -72,14 +71,15 @@ async def editor_values(context: Context, name: str, **extra: Any) -> dict[str, 
         raise HTTPException(404, str(error)) from None
     events = await blocking(context.store.list_events, samples.RECENT_EVENTS)
     current = registry.current().get(name)
+    kept = await blocking(context.store.list_versions, name)
+    load_error = registry.errors.get(name)
     return {
         "name": name,
-        "source": source,
+        "source": source,  # the file's text, until `extra` gives the editor's
         "version": current.version if current else None,
-        "file_version": hashlib.sha256(source.encode("utf-8")).hexdigest()[:12],
-        "history": await blocking(context.store.list_versions, name),
+        "history": history.listing(kept, source, current, load_error),
         "compared": None,
-        "load_error": registry.errors.get(name),
+        "load_error": load_error,
         "enabled": registry.settings(name).enabled,
         "examples": samples.example_choices(),
         "stored": samples.stored_choices(events),
