@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,12 @@ import pytest
 
 from dodo_transform.transforms.engine import OutcomeKind, Transform
 from dodo_transform.transforms.limits import Limits
-from dodo_transform.transforms.sandbox_processes import Run, SandboxPool, TransformSpec
+from dodo_transform.transforms.sandbox_processes import (
+    PoolClosed,
+    Run,
+    SandboxPool,
+    TransformSpec,
+)
 from tests.conftest import event_from, sample
 
 LIMITS = Limits(time_seconds=0.3)
@@ -162,3 +168,30 @@ def test_a_version_stopped_three_times_in_a_batch_is_not_run_again() -> None:
     assert ["built-in call" in (o.error or "") for o in outcomes] == [True] * 3 + [False] * 2
     assert all("quarantined" in (o.error or "") for o in outcomes[3:])
     assert pool.restarts == 3
+
+
+def test_closing_the_pool_mid_batch_ends_the_batch_without_outcomes_or_new_children() -> None:
+    pool = SandboxPool(1)
+    event = event_from(sample("payment.succeeded"))
+    busy = spec(
+        "busy",
+        "function handler(w) { const t = Date.now(); while (Date.now() - t < 200); return w; }",
+    )
+    ended: list[BaseException | list[object]] = []
+
+    def run() -> None:
+        try:
+            ended.append(pool.run([Run(busy, event)] * 10))
+        except BaseException as error:  # what the waiting thread gets is the point
+            ended.append(error)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.6)  # the child is in the middle of the batch
+    pool.close()
+    worker.join(10)
+    assert not worker.is_alive()
+    (result,) = ended
+    assert isinstance(result, PoolClosed)  # not an OSError from a pipe closed under it
+    assert pool.restarts == 0  # no child was started again while closing
+    assert all(process.process is None for process in pool._all)

@@ -211,6 +211,10 @@ class SandboxProcess:
     progress: Any = None
     known: set[tuple[str, str]] = field(default_factory=set)  # versions the child was sent
     restarts: int = 0
+    # Set by the pool's `close`, from another thread than the one running a batch: the child
+    # is not replaced, and a batch running ends with `PoolClosed` rather than an outcome.
+    closed: bool = False
+    _killing: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
         self.progress = self.context.Array("d", [_IDLE, 0.0], lock=False)
@@ -251,9 +255,12 @@ class SandboxProcess:
 
     def _run_batch(self, batch: Sequence[Run]) -> tuple[list[Outcome] | None, int | None, str]:
         """The batch's outcomes, or (None, index of the run that stopped the child, why)."""
+        if self.closed:
+            raise PoolClosed("the sandbox processes are stopping")
         if self.process is None or not self.process.is_alive():
             self.start()
-        assert self.conn is not None and self.process is not None
+        conn, process = self.conn, self.process  # `kill` from `close` may clear the fields
+        assert conn is not None and process is not None
         # The child keeps every version it was sent; past MAX_COMPILED both sides forget them
         # all (a folder edited many times) and the batch sends what it needs again.
         forget = len(self.known) > MAX_COMPILED
@@ -263,21 +270,25 @@ class SandboxProcess:
         self.known.update(specs)
         self.progress[0] = _IDLE
         runs = [(r.spec.key, r.event.event_type, r.event.body, r.event.webhook_id) for r in batch]
-        self.conn.send((forget, list(specs.values()), runs))
-        while True:
-            if self.conn.poll(POLL_SECONDS):
-                try:
-                    flat: list[_Flat] = self.conn.recv()
-                except (EOFError, OSError):
+        try:
+            conn.send((forget, list(specs.values()), runs))
+            while True:
+                if conn.poll(POLL_SECONDS):
+                    flat: list[_Flat] = conn.recv()
+                    return [_unflat(outcome) for outcome in flat], None, ""
+                if not process.is_alive():
                     return self._replace(batch, "the sandbox process crashed")
-                return [_unflat(outcome) for outcome in flat], None, ""
-            if not self.process.is_alive():
-                return self._replace(batch, "the sandbox process crashed")
-            index = int(self.progress[0])
-            if index >= 0 and self._cpu_seconds() - self.progress[1] > _backstop(batch[index]):
-                return self._replace(batch, "")
+                index = int(self.progress[0])
+                if index >= 0 and self._cpu_seconds(process) - self.progress[1] > _backstop(
+                    batch[index]
+                ):
+                    return self._replace(batch, "")
+        except (EOFError, OSError):  # the child died, or `close` closed the pipe
+            return self._replace(batch, "the sandbox process crashed")
 
     def _replace(self, batch: Sequence[Run], crashed: str) -> tuple[None, int, str]:
+        if self.closed:
+            raise PoolClosed("the sandbox processes are stopping")
         index = max(int(self.progress[0]), 0)
         self.kill()
         self.restarts += 1
@@ -292,23 +303,27 @@ class SandboxProcess:
         )
         return None, index, crashed
 
-    def _cpu_seconds(self) -> float:
+    @staticmethod
+    def _cpu_seconds(process: BaseProcess) -> float:
         """The child's CPU time so far, from the kernel's accounting."""
-        assert self.process is not None
         try:
-            with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
+            with open(f"/proc/{process.pid}/stat", "rb") as stat:
                 fields = stat.read().rsplit(b")", 1)[1].split()
         except OSError:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
     def kill(self) -> None:
-        if self.process is not None and self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-        if self.conn is not None:
-            self.conn.close()
-        self.process, self.conn = None, None
+        """Stop the child; safe to call from two threads at once (a batch's thread replacing
+        it, and `close`)."""
+        with self._killing:
+            process, conn = self.process, self.conn
+            self.process, self.conn = None, None
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(5)
+        if conn is not None:
+            conn.close()
 
 
 def _backstop(run: Run) -> float:
@@ -402,5 +417,6 @@ class SandboxPool:
         """Stop every child; runs waiting on one end with `PoolClosed`."""
         self._closed = True
         for process in self._all:
+            process.closed = True
             process.kill()
         self._threads.shutdown(wait=False)
