@@ -591,6 +591,8 @@ def status(server: ServerOption = None, config: ConfigOption = None) -> None:
     out.print("ready" if answer["ready"] else "NOT READY", markup=False)
     for problem in answer["problems"]:
         out.print(f"  problem: {problem}", markup=False)
+    if answer.get("settings_error"):
+        out.print(f"transforms.toml: {answer['settings_error']}", markup=False)
     out.print("mode: " + ("DRY RUN (no SEGMENT_WRITE_KEY)" if answer["dry_run"] else "live"))
     out.print(f"events waiting for transforms: {answer['pending_events']}")
     counts = answer["deliveries"] or {"none yet": 0}
@@ -627,7 +629,7 @@ def show_transforms(rows: object) -> None:
     out.print(table, markup=False)
 
 
-def transform_state(row: dict[str, object]) -> tuple[str, str]:
+def transform_state(row: dict[str, Any]) -> tuple[str, str]:
     """(state, detail) as a person reads them; the order says which state wins."""
     if row.get("load_error") and row.get("version") is None:
         return "broken", str(row["load_error"])
@@ -635,11 +637,14 @@ def transform_state(row: dict[str, object]) -> tuple[str, str]:
         return "quarantined", (
             f"hit its limits on {STRIKES} events in a row: fix the file, then replay"
         )
-    if not row.get("enabled", True):
-        return "disabled", "enabled = false in transforms.toml"
+    notes = [str(warning) for warning in row.get("warnings") or ()]
     if row.get("load_error"):
-        return "live", f"the last good version runs; the file does not load: {row['load_error']}"
-    return "live", ""
+        notes.insert(0, f"the file does not load: {row['load_error']}")
+    if not row.get("enabled", True):
+        return "disabled", "; ".join(["enabled = false in transforms.toml", *notes])
+    if row.get("load_error"):
+        notes[0] = "the last good version runs; " + notes[0]
+    return "live", "; ".join(notes)
 
 
 @app.command()

@@ -45,7 +45,7 @@ from dodo_transform.pipeline.worker import WorkerProcess
 from dodo_transform.settings import DEFAULT_ADDRESS, WEBHOOK_PATH, Settings
 from dodo_transform.store import DeliveryStatus, Store, is_postgres, open_store
 from dodo_transform.store.intake import Intake
-from dodo_transform.transforms.registry import Registry
+from dodo_transform.transforms.registry import Registry, read_settings
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
 from dodo_transform.transforms.sandbox_processes import SandboxPool
 from dodo_transform.web import server as http_server
@@ -391,6 +391,11 @@ def preflight(settings: Settings) -> None:
             f"transforms folder {folder} {what}: point --transforms (DODO_TRANSFORM_TRANSFORMS)"
             " at the folder of handler .js files"
         )
+    # A mistake in transforms.toml at startup stops it: while the service runs, a bad edit
+    # keeps the settings in force (see Registry.reload), but at startup there are none, and a
+    # misspelt `enabled = false` must not start a transform meant to be off. Variables its
+    # headers name may be set later: that transform waits, the others start.
+    read_settings(folder, unset_ok=True)
     data = settings.data_dir
     if data.exists() and not data.is_dir():
         raise ConfigError(

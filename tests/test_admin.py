@@ -407,3 +407,22 @@ def test_bulk_replay_can_be_narrowed_to_a_transform_and_recent_events(tmp_path: 
         assert later.json()["replayed"] == []
 
     run_with_relay(tmp_path, test)
+
+
+def test_settings_mistakes_show_on_the_transform_and_in_the_status(tmp_path: Path) -> None:
+    async def test(relay: Relay) -> None:
+        (relay.folder / "transforms.toml").write_text('[t]\nevents = ["payment.succeded"]\n')
+        await asyncio.to_thread(relay.service.registry.reload)
+        (shown,) = (await relay.client.get("/api/transforms")).json()
+        assert shown["name"] == "t" and shown["load_error"] is None
+        (warning,) = shown["warnings"]
+        assert "payment.succeded matches none of Dodo's event types" in warning
+        assert (await relay.client.get("/api/status")).json()["settings_error"] is None
+        (relay.folder / "transforms.toml").write_text("[t]\nenabled = nope\n")  # not TOML
+        await asyncio.to_thread(relay.service.registry.reload)
+        status = (await relay.client.get("/api/status")).json()
+        assert "transforms.toml" in status["settings_error"]
+        names = [t["name"] for t in (await relay.client.get("/api/transforms")).json()]
+        assert names == ["t"]  # the settings file is no transform
+
+    run_with_relay(tmp_path, test)

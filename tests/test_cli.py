@@ -233,3 +233,16 @@ def test_a_delivery_is_summed_up_by_its_own_message_and_a_url_by_its_host_only()
     slack = {"method": "POST", "url": "https://hooks.slack.com/services/T0/B0/s3cr3t"}
     assert message_summary(slack | {"payload": {"text": "hi"}}) == "POST hooks.slack.com"
     assert message_summary(None) == ""
+
+
+def test_a_transforms_state_shows_what_is_wrong_even_when_disabled() -> None:
+    from dodo_transform.cli import transform_state
+
+    row = {"version": "v1", "enabled": False, "load_error": "t.js:1:2 SyntaxError", "warnings": []}
+    assert transform_state(row) == (
+        "disabled",
+        "enabled = false in transforms.toml; the file does not load: t.js:1:2 SyntaxError",
+    )
+    typo = {"version": "v1", "enabled": True, "load_error": None, "warnings": ["events: typo"]}
+    assert transform_state(typo) == ("live", "events: typo")
+    assert transform_state(row | {"enabled": True})[1].startswith("the last good version runs")

@@ -246,3 +246,15 @@ def test_the_banner_warns_of_a_mangled_secret_and_an_empty_folder(tmp_path: Path
     assert "DODO_WEBHOOK_SECRET is not a whsec_... secret" in mangled
     assert "copied with spaces" not in mangled  # never the secret itself
     assert f"no .js handlers in {tmp_path}" in shown(transforms=tmp_path, webhook_secret=good)
+
+
+def test_serve_with_a_mistake_in_transforms_toml_names_it_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "segment.js").write_text((TRANSFORMS / "segment_track_payments.js").read_text())
+    (folder / "transforms.toml").write_text("[segment]\nenabeld = false\n")
+    done = cli("serve", "--transforms", folder, "--data-dir", tmp_path / "data", cwd=tmp_path)
+    one_line_error(done, 2, "[segment] enabeld: unknown key; did you mean enabled?")
+    assert not (tmp_path / "data").exists()

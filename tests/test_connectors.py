@@ -31,6 +31,7 @@ from dodo_transform.settings import SEGMENT_REGIONS
 from dodo_transform.store import Delivery, DeliveryStatus
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import OutcomeKind
+from dodo_transform.transforms.event import EVENT_TYPES
 from dodo_transform.transforms.registry import Registry, read_settings
 from tests.conftest import EXAMPLES
 
@@ -44,7 +45,7 @@ ENVIRON = {
 
 
 def of_kind(kind: str) -> set[str]:
-    return {event_type for event_type in checks.EVENT_TYPES if event_type.startswith(kind + ".")}
+    return {event_type for event_type in EVENT_TYPES if event_type.startswith(kind + ".")}
 
 
 PAYMENTS, SUBSCRIPTIONS = of_kind("payment"), of_kind("subscription")
@@ -59,7 +60,7 @@ DELIVERS = {
     },
     "teams_dispute_cards": DISPUTES,
     "zapier_flat_payments": PAYMENTS | REFUNDS,
-    "n8n_all_events": set(checks.EVENT_TYPES),
+    "n8n_all_events": set(EVENT_TYPES),
     "windmill_refund_jobs": REFUNDS,
     "inngest_events": PAYMENTS | SUBSCRIPTIONS,
     "hubspot_contacts": {"payment.succeeded"},
@@ -85,7 +86,7 @@ def test_every_connector_has_its_table_and_its_expectations() -> None:
     tables = read_settings(CONNECTORS, ENVIRON)
     assert sorted(path.stem for path in CONNECTORS.glob("*.js")) == sorted(DELIVERS)
     assert sorted(tables) == sorted(DELIVERS)
-    assert sorted(path.stem for path in EVENTS.glob("*.json")) == sorted(checks.EVENT_TYPES)
+    assert sorted(path.stem for path in EVENTS.glob("*.json")) == sorted(EVENT_TYPES)
 
 
 def test_every_connector_gives_its_golden_requests_on_every_event_and_no_warning() -> None:

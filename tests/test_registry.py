@@ -127,7 +127,8 @@ def test_bad_settings_are_reported_naming_the_file_table_and_key(
     assert str(tmp_path / "transforms.toml") in str(raised.value)
     registry = Registry(tmp_path)
     registry.reload()
-    assert message in registry.errors["transforms.toml"]
+    assert registry.settings_error is not None and message in registry.settings_error
+    assert "transforms.toml" not in registry.errors  # it is no transform
 
 
 @pytest.mark.parametrize(
@@ -254,7 +255,7 @@ def test_a_broken_file_at_startup_loads_nothing_and_on_reload_changes_nothing(
     toml.write_text("[a]\nenabled = tru\n")
     registry.reload()
     assert "a" in registry.current() and registry.settings("a").enabled is False
-    assert "transforms.toml" in registry.errors
+    assert registry.settings_error is not None and "line 2, column 11" in registry.settings_error
 
 
 def test_settings_keep_their_public_shape(tmp_path: Path) -> None:
@@ -371,3 +372,19 @@ def test_a_registry_that_does_not_log_changes_stays_silent(
     messages = [record.getMessage() for record in caplog.records]
     assert any("transform good loaded" in m for m in messages)
     assert any("transform broken failed to load" in m for m in messages)
+
+
+def test_an_events_typo_is_a_warning_of_the_transform_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a.js").write_text(GOOD)
+    (tmp_path / "transforms.toml").write_text('[a]\nevents = ["payment.succeded", "refund.*"]\n')
+    registry = Registry(tmp_path)
+    with caplog.at_level("WARNING", logger="dodo_transform.registry"):
+        registry.reload()
+        registry.reload()
+    (warning,) = registry.warnings("a")
+    assert "payment.succeded matches none of Dodo's event types" in warning
+    assert "refund.*" not in warning
+    assert [r.getMessage() for r in caplog.records] == [warning]
+    assert registry.warnings("b") == []

@@ -288,12 +288,20 @@ class Pipeline:
         breaks it whether or not events arrive)."""
         assert self.alerts is not None
         while True:
+            # The error says what to fix (the file, or a variable to set); the folder reloads.
             for name, error in self.registry.errors.items():
                 self.alerts.raise_alert(
                     "broken",
                     name,
                     f"transform {name} does not load: {error}. The last good version, if any, "
-                    "stays in service; fix the file (it reloads by itself).",
+                    "stays in service until it does.",
+                )
+            settings_error = self.registry.settings_error
+            if settings_error:
+                self.alerts.raise_alert(
+                    "broken",
+                    "transforms.toml",
+                    f"transforms.toml is not taken in where it is bad: {settings_error}",
                 )
             await asyncio.sleep(ALERT_CHECK_SECONDS)
 

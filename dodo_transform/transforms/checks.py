@@ -39,28 +39,6 @@ from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.limits import Limits
 from dodo_transform.transforms.registry import TransformSettings, read_settings
 
-# Dodo's 47 event types (SDK 2.47): a name in `events` that matches none is a typo, or new.
-_EVENTS_BY_KIND = {
-    "payment": ("succeeded", "failed", "processing", "cancelled"),
-    "refund": ("succeeded", "failed"),
-    "dispute": ("opened", "expired", "accepted", "cancelled", "challenged", "won", "lost"),
-    "subscription": (
-        "active", "renewed", "on_hold", "paused", "unpaused", "cancelled", "failed", "expired",
-        "plan_changed", "updated", "update_payment_method",
-    ),
-    "license_key": ("created",),
-    "payout": ("created", "on_hold", "in_progress", "failed", "success"),
-    "credit": (
-        "added", "deducted", "expired", "rolled_over", "rollover_forfeited", "overage_charged",
-        "overage_reset", "manual_adjustment", "balance_low",
-    ),
-    "abandoned_checkout": ("detected", "recovered"),
-    "dunning": ("started", "recovered"),
-    "entitlement_grant": ("created", "delivered", "failed", "revoked"),
-}  # fmt: skip
-EVENT_TYPES = frozenset(
-    f"{kind}.{name}" for kind, names in _EVENTS_BY_KIND.items() for name in names
-)
 # The url a handler sees when trying whether it relies on transforms.toml for one.
 _PROBE_URL = "https://connector-endpoint.invalid/"
 # The example events: the repository's examples/events, or the copy the wheel ships where
@@ -177,16 +155,8 @@ class Trier:
             "until it is (headers in transforms.toml)"
             for variable in settings.unset_variables()
         ]
-        unknown = [
-            pattern
-            for pattern in settings.events or ()
-            if not any(TransformSettings(events=[pattern]).receives(kind) for kind in EVENT_TYPES)
-        ]
-        if unknown:
-            warnings.append(
-                f"events for [{name}] in transforms.toml: {', '.join(unknown)} matches none of "
-                "Dodo's event types"
-            )
+        if settings.unknown_events():
+            warnings.append(settings.events_warning(name))
         return tuple(warnings)
 
     def _request_warnings(

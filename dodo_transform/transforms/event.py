@@ -11,6 +11,29 @@ from dataclasses import dataclass
 
 from dodo_transform.errors import PayloadError
 
+# Dodo's 47 event types (SDK 2.47): a name in `events` that matches none is a typo, or new.
+_EVENTS_BY_KIND = {
+    "payment": ("succeeded", "failed", "processing", "cancelled"),
+    "refund": ("succeeded", "failed"),
+    "dispute": ("opened", "expired", "accepted", "cancelled", "challenged", "won", "lost"),
+    "subscription": (
+        "active", "renewed", "on_hold", "paused", "unpaused", "cancelled", "failed", "expired",
+        "plan_changed", "updated", "update_payment_method",
+    ),
+    "license_key": ("created",),
+    "payout": ("created", "on_hold", "in_progress", "failed", "success"),
+    "credit": (
+        "added", "deducted", "expired", "rolled_over", "rollover_forfeited", "overage_charged",
+        "overage_reset", "manual_adjustment", "balance_low",
+    ),
+    "abandoned_checkout": ("detected", "recovered"),
+    "dunning": ("started", "recovered"),
+    "entitlement_grant": ("created", "delivered", "failed", "revoked"),
+}  # fmt: skip
+EVENT_TYPES = frozenset(
+    f"{kind}.{name}" for kind, names in _EVENTS_BY_KIND.items() for name in names
+)
+
 
 @dataclass(frozen=True)
 class Event:

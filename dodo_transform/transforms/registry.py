@@ -42,6 +42,7 @@ from dodo_transform.errors import ConfigError, HandlerError
 from dodo_transform.outbound import wire
 from dodo_transform.outgoing import redact_headers
 from dodo_transform.transforms.engine import Transform
+from dodo_transform.transforms.event import EVENT_TYPES
 from dodo_transform.transforms.limits import Limits
 
 CONFIG_FILE = "transforms.toml"
@@ -99,7 +100,11 @@ class TransformSettings(BaseModel):
             unset = [ref for ref in _REFERENCE.findall(template) if ref not in environ]
             if unset and not problem:
                 if not context.get("unset_ok"):
-                    problem = f"{', '.join(unset)} is not set in the environment"
+                    problem = (
+                        f"{', '.join(unset)} is not set in the environment: set it where the"
+                        " service reads its settings (its environment or settings file) and"
+                        " restart it"
+                    )
                 self._unset += [ref for ref in unset if ref not in self._unset]
             value = _REFERENCE.sub(lambda match: environ.get(match[1], ""), template)
             problem = problem or wire.header_problem(name, value)
@@ -117,6 +122,21 @@ class TransformSettings(BaseModel):
         return any(
             event_type == pattern or (pattern.endswith("*") and event_type.startswith(pattern[:-1]))
             for pattern in self.events
+        )
+
+    def unknown_events(self) -> list[str]:
+        """The names in `events` that match none of Dodo's event types: a typo (or a type
+        newer than this release) that lets nothing through."""
+        return [
+            pattern
+            for pattern in self.events or ()
+            if not any(TransformSettings(events=[pattern]).receives(kind) for kind in EVENT_TYPES)
+        ]
+
+    def events_warning(self, name: str) -> str:
+        return (
+            f"events for [{name}] in transforms.toml: {', '.join(self.unknown_events())} matches"
+            " none of Dodo's event types (a typo? it receives nothing of those)"
         )
 
     def header_values(self) -> Mapping[str, str]:
@@ -281,6 +301,7 @@ class Registry:
         self._transforms: Mapping[str, Transform] = MappingProxyType({})
         self._settings: dict[str, TransformSettings] = {}
         self._errors: dict[str, str] = {}
+        self._warned: dict[str, str | None] = {}  # the settings warning last logged, by name
 
     def current(self) -> Mapping[str, Transform]:
         """The transforms in service now, by name (enabled or not)."""
@@ -291,8 +312,19 @@ class Registry:
 
     @property
     def errors(self) -> Mapping[str, str]:
-        """Load errors by transform name (or by config file name)."""
-        return dict(self._errors)
+        """Load errors by transform name."""
+        return {name: error for name, error in self._errors.items() if name != CONFIG_FILE}
+
+    @property
+    def settings_error(self) -> str | None:
+        """What is wrong with `transforms.toml`, if anything (each bad table's transform also
+        has it among its `errors`)."""
+        return self._errors.get(CONFIG_FILE)
+
+    def warnings(self, name: str) -> list[str]:
+        """What in a transform's settings is likely a mistake, though it loads."""
+        settings = self.settings(name)
+        return [settings.events_warning(name)] if settings.unknown_events() else []
 
     def reload(self) -> None:
         """Re-read the folder; log what changed and what failed.
@@ -371,8 +403,16 @@ class Registry:
 
     def _log_settings_problems(self, problems: str | None) -> None:
         """Say what is wrong with `transforms.toml` once, not at every reload until fixed."""
-        if self._log_changes_on and problems and problems != self._errors.get(CONFIG_FILE):
+        if not self._log_changes_on:
+            return
+        if problems and problems != self._errors.get(CONFIG_FILE):
             log.error("transforms.toml is not taken in where it is bad: %s", problems)
+        for name, settings in self._settings.items():
+            before = self._warned.get(name)
+            warning = settings.events_warning(name) if settings.unknown_events() else None
+            if warning and warning != before:
+                log.warning("%s", warning)
+            self._warned[name] = warning
 
     def _log_changes(self, loaded: Mapping[str, Transform]) -> None:
         if not self._log_changes_on:

@@ -136,6 +136,8 @@ class BackfillOut(BaseModel):
 class StatusOut(BaseModel):
     ready: bool
     problems: list[str]
+    # What is wrong with transforms.toml: its bad tables are not taken in (see /transforms).
+    settings_error: str | None = None
     dry_run: bool
     pending_events: int
     deliveries: dict[DeliveryStatus, int]
@@ -150,6 +152,8 @@ class TransformOut(BaseModel):
     # This version hit its resource limit on several events in a row and is not run until
     # the file changes; its events are stored as `failed`.
     quarantined: bool
+    # Likely mistakes in its settings that do not stop it loading (an `events` typo).
+    warnings: list[str] = []
     # From transforms.toml: the event types it receives (None: all), the host of its default
     # url (a webhook URL may hold a token: only the host is shown), its header names (values
     # are credentials), and whether it has a write key of its own.
@@ -490,6 +494,7 @@ async def status(context: Context) -> StatusOut:
         dry_run=context.dry_run,
         pending_events=await stored(context.store.pending_events),
         deliveries=counts,
+        settings_error=context.registry.settings_error,
     )
 
 
@@ -506,6 +511,7 @@ async def transforms(context: Context) -> list[TransformOut]:
             enabled=registry.settings(name).enabled,
             load_error=errors.get(name),
             quarantined=name in current and (name, current[name].version) in quarantined,
+            warnings=registry.warnings(name),
             **_configured(registry.settings(name)),
         )
         for name in sorted(current.keys() | errors.keys())

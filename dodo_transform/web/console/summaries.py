@@ -114,6 +114,6 @@ def overview(context: WebContext) -> Overview:
         dead=counts.get(DeliveryStatus.DEAD, 0),
         failed=counts.get(DeliveryStatus.FAILED, 0),
         troubled=[row for row in rows if row.state in ("broken", "quarantined")],
-        config_error=context.registry.errors.get("transforms.toml"),
+        config_error=context.registry.settings_error,
         capped=max(len(deliveries), len(events)) >= reading.WINDOW_LIMIT,
     )
