@@ -388,3 +388,9 @@ def test_an_events_typo_is_a_warning_of_the_transform_logged_once(
     assert "refund.*" not in warning
     assert [r.getMessage() for r in caplog.records] == [warning]
     assert registry.warnings("b") == []
+
+
+def test_a_table_declared_twice_is_named_as_written(tmp_path: Path) -> None:
+    (tmp_path / "transforms.toml").write_text('[my_hook]\nurl = "x"\n[my_hook]\nurl = "y"\n')
+    with pytest.raises(ConfigError, match=r"not TOML: Cannot declare \[my_hook\] twice"):
+        read_settings(tmp_path)

@@ -202,8 +202,16 @@ def _read_tables(
         tables = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         return {}, {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        # tomllib names a table as a Python tuple: "Cannot declare ('a', 'b') twice".
+        message = re.sub(
+            r"\(((?:'[^']*',? ?)+)\)",
+            lambda found: "[" + ".".join(re.findall(r"'([^']*)'", found[1])) + "]",
+            str(error),
+        )
+        raise ConfigError(f"{path}: not TOML: {message}") from None
     good: dict[str, TransformSettings] = {}
     problems: dict[str, str] = {}
     for name, table in tables.items():
