@@ -136,7 +136,10 @@ def stored_event(event_id: int | None, server: str | None, config: Path | None) 
 
 def trier_from(settings: Settings) -> checks.Trier:
     """Runs transforms as the service configured by `settings` would (its allowlist)."""
-    return checks.Trier(Allowlist(settings.segment_base_url, settings.extra_allowed_hosts))
+    return checks.Trier(
+        Allowlist(settings.segment_base_url, settings.extra_allowed_hosts),
+        environ=settings.variables(),
+    )
 
 
 def show_trial(trial: checks.Trial) -> None:

@@ -17,6 +17,7 @@ import errno
 import fcntl
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -42,9 +43,16 @@ from dodo_transform.pipeline import worker
 from dodo_transform.pipeline.outcomes import configured_for, write_key_for
 from dodo_transform.pipeline.runner import IDLE_POLL_SECONDS, Pipeline
 from dodo_transform.pipeline.worker import WorkerProcess
-from dodo_transform.settings import DEFAULT_ADDRESS, WEBHOOK_PATH, Settings
+from dodo_transform.settings import (
+    DEFAULT_ADDRESS,
+    DEFAULT_CONFIG_FILE,
+    DEFAULT_DATA_DIR,
+    WEBHOOK_PATH,
+    Settings,
+)
 from dodo_transform.store import DeliveryStatus, Store, is_postgres, open_store
 from dodo_transform.store.intake import Intake
+from dodo_transform.transforms import checks
 from dodo_transform.transforms.registry import Registry, read_settings
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
 from dodo_transform.transforms.sandbox_processes import SandboxPool
@@ -228,7 +236,12 @@ def build_service(
         # process commits durably; only one process releases stale leases at startup.
         store = open_store(settings, clock=clock, durable=not in_worker, claims_work=pipeline_here)
     # Both processes load the folder; where a worker process runs, it alone says what changed.
-    registry = Registry(settings.transforms, settings.limits, log_changes=not separate_worker)
+    registry = Registry(
+        settings.transforms,
+        settings.limits,
+        environ=settings.variables(),
+        log_changes=not separate_worker,
+    )
     metrics = PipelineMetrics()
     pipeline = (
         _pipeline(settings, store, registry, metrics, clock, transport, idle_poll_seconds)
@@ -365,21 +378,42 @@ def banner(service: Service) -> str:
             f"  WARNING:    no .js handlers in {settings.transforms}: nothing will be delivered"
             " until you add one (see README)"
         )
-    server = "" if (settings.host, settings.port) == DEFAULT_ADDRESS else f" --server {base}"
-    example = "examples/events/payment.succeeded.json"
-    lines.append(f"  try it:     {command_name()} send {example}{server}")
+    lines.append("  try it:     " + shlex.join(try_it(settings)))
     return "\n".join(lines)
 
 
-def command_name() -> str:
+def try_it(settings: Settings) -> list[str]:
+    """A `send` that works as printed, from the shell that started the service: it finds the
+    example, the service, and the secret the service checks."""
+    command = [*command_name(), "send", _example_path()]
+    if (settings.host, settings.port) != DEFAULT_ADDRESS:
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        command += ["--server", f"http://{host}:{settings.port}"]
+    if settings.config_file is not None and settings.config_file != DEFAULT_CONFIG_FILE:
+        command += ["--config", str(settings.config_file)]  # its secret, if it sets one
+    if not settings.secrets and settings.data_dir != DEFAULT_DATA_DIR:
+        command += ["--data-dir", str(settings.data_dir)]  # the secret made there
+    return command
+
+
+def _example_path() -> str:
+    """The example payment, as a path from here (the checkout's, else the installed copy)."""
+    local = Path("examples/events/payment.succeeded.json")
+    folder = checks.examples_folder()
+    if local.is_file() or folder is None:
+        return str(local)
+    return str(folder / "payment.succeeded.json")
+
+
+def command_name() -> list[str]:
     """This command as the shell that started it can run it again: `dodo-transform` when that
     is on the PATH, else the path it was started by (an inactive venv's .venv/bin/...)."""
     script = Path(sys.argv[0])
     on_path = shutil.which("dodo-transform")
     if script.name == "dodo-transform":
         same = on_path is not None and Path(on_path).resolve() == script.resolve()
-        return "dodo-transform" if same else str(script)
-    return "dodo-transform" if on_path else f"{sys.executable} -m dodo_transform"
+        return ["dodo-transform" if same else str(script)]
+    return ["dodo-transform"] if on_path else [sys.executable, "-m", "dodo_transform"]
 
 
 def preflight(settings: Settings) -> None:
@@ -395,7 +429,7 @@ def preflight(settings: Settings) -> None:
     # keeps the settings in force (see Registry.reload), but at startup there are none, and a
     # misspelt `enabled = false` must not start a transform meant to be off. Variables its
     # headers name may be set later: that transform waits, the others start.
-    read_settings(folder, unset_ok=True)
+    read_settings(folder, settings.variables(), unset_ok=True)
     data = settings.data_dir
     if data.exists() and not data.is_dir():
         raise ConfigError(

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +23,7 @@ from dodo_transform.logs import LogFormat, LogLevel
 from dodo_transform.transforms.limits import Limits
 
 DEFAULT_CONFIG_FILE = Path("dodo-transform.env")
+DEFAULT_DATA_DIR = Path(".dodo-transform")
 WEBHOOK_PATH = "/webhooks/dodo"  # where the service takes Dodo's webhooks
 DEFAULT_ADDRESS = ("127.0.0.1", 8000)
 SEGMENT_REGIONS = {"us": "https://api.segment.io", "eu": "https://events.eu1.segmentapis.com"}
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
     host: str = DEFAULT_ADDRESS[0]
     port: int = Field(default=DEFAULT_ADDRESS[1], ge=0, le=65535)
     transforms: Path = Path("transforms")
-    data_dir: Path = Path(".dodo-transform")
+    data_dir: Path = DEFAULT_DATA_DIR
 
     webhook_secret: SecretStr | None = _alias("dodo_webhook_secret")
     segment_write_key: SecretStr | None = _alias("segment_write_key")
@@ -91,10 +93,22 @@ class Settings(BaseSettings):
     # The least severe lines logged (any case): debug, info, warning or error.
     log_level: LogLevel = "info"
 
+    # The NAME=value file these settings were read from, if any (set by `load_settings`):
+    # `${NAME}` in transforms.toml headers may name its variables too.
+    config_file: Path | None = None
+
     @field_validator("log_format", "log_level", "role", "segment_region", mode="before")
     @classmethod
     def _any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    def variables(self) -> dict[str, str]:
+        """What `${NAME}` in transforms.toml can name: the settings file's variables, and the
+        environment's over them (as the environment wins for the settings themselves)."""
+        found: dict[str, str] = {}
+        if self.config_file is not None and self.config_file.is_file():
+            found = {k: v for k, v in dotenv_values(self.config_file).items() if v is not None}
+        return found | dict(os.environ)
 
     @property
     def secrets(self) -> list[str]:
@@ -156,7 +170,7 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     env_file = config_file or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None)
     given = {name: value for name, value in flags.items() if value is not None}
     try:
-        return Settings(_env_file=env_file, **given)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **({"config_file": env_file} | given))  # type: ignore[call-arg]
     except ValidationError as error:
         problems = "; ".join(
             f"{_where(item['loc'], given)}: {item['msg']}" for item in error.errors()

@@ -426,3 +426,20 @@ def test_settings_mistakes_show_on_the_transform_and_in_the_status(tmp_path: Pat
         assert names == ["t"]  # the settings file is no transform
 
     run_with_relay(tmp_path, test)
+
+
+def test_header_variables_may_come_from_the_services_settings_file(tmp_path: Path) -> None:
+    settings_file = tmp_path / "service.env"
+    settings_file.write_text("PARTNER_TOKEN=tok_from_the_file\n")
+
+    async def test(relay: Relay) -> None:
+        (relay.folder / "transforms.toml").write_text(
+            '[t]\nheaders = { Authorization = "Bearer ${PARTNER_TOKEN}" }\n'
+        )
+        await relay.reload_with(TRACK)
+        (shown,) = (await relay.client.get("/api/transforms")).json()
+        assert shown["load_error"] is None and shown["header_names"] == ["Authorization"]
+        headers = relay.service.registry.settings("t").header_values()
+        assert headers["Authorization"] == "Bearer tok_from_the_file"
+
+    run_with_relay(tmp_path, test, config_file=settings_file)

@@ -189,6 +189,16 @@ def test_test_warns_of_a_raw_dodo_body_going_out_and_of_a_missing_variable(
         "NOT_SET_HERE is not set in the environment",
         "the Dodo event goes out unchanged",
     ]
+    # The service's settings file may hold it (systemd passes it with --config).
+    settings = tmp_path / "service.env"
+    settings.write_text("NOT_SET_HERE=re_from_the_file\n")
+    event = EXAMPLES / "events" / "refund.succeeded.json"
+    found = cli("test", handler, event, "--json", "--config", settings)
+    assert [w.split(":")[0] for w in json.loads(found.stdout)["warnings"]] == [
+        "the Dodo event goes out unchanged"
+    ]
+    (request,) = json.loads(found.stdout)["requests"]
+    assert request["headers"]["Authorization"] == "[redacted]"
 
 
 def test_test_skips_an_event_type_the_transform_does_not_receive(tmp_path: Path) -> None:

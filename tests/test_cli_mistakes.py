@@ -258,3 +258,27 @@ def test_serve_with_a_mistake_in_transforms_toml_names_it_and_creates_nothing(
     done = cli("serve", "--transforms", folder, "--data-dir", tmp_path / "data", cwd=tmp_path)
     one_line_error(done, 2, "[segment] enabeld: unknown key; did you mean enabled?")
     assert not (tmp_path / "data").exists()
+
+
+def test_the_banners_send_names_what_the_service_was_started_with(tmp_path: Path) -> None:
+    from dodo_transform.service import try_it
+    from dodo_transform.settings import load_settings
+
+    config = tmp_path / "live.env"
+    config.write_text("DODO_TRANSFORM_PORT=8123\n")
+    command = try_it(load_settings(config, data_dir=tmp_path / "d", transforms=TRANSFORMS))
+    command = command[command.index("send") :]
+    assert command[:2] == ["send", "examples/events/payment.succeeded.json"]
+    assert command[2:] == [
+        "--server",
+        "http://127.0.0.1:8123",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
+    # A configured secret is in the settings file: no data dir needed; defaults need nothing.
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    assert "--data-dir" not in try_it(load_settings(webhook_secret=secret, data_dir=tmp_path))
+    default = try_it(load_settings())
+    assert default[default.index("send") :] == ["send", "examples/events/payment.succeeded.json"]

@@ -154,3 +154,15 @@ def test_a_bad_value_names_the_variable_it_came_from_and_choices_take_any_case(
     monkeypatch.delenv("DODO_TRANSFORM_PORT")
     with pytest.raises(ConfigError, match=r"^invalid settings: SEGMENT_REGION: Input should be"):
         load_settings()
+
+
+def test_transforms_toml_variables_come_from_the_settings_file_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "service.env"
+    config.write_text("RESEND_API_KEY=re_file\nHUBSPOT_ACCESS_TOKEN=hs_file\n")
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "hs_env")
+    variables = load_settings(config).variables()
+    assert variables["RESEND_API_KEY"] == "re_file"
+    assert variables["HUBSPOT_ACCESS_TOKEN"] == "hs_env"  # the environment wins, as for settings
+    assert "RESEND_API_KEY" not in load_settings().variables()
