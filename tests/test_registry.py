@@ -394,3 +394,18 @@ def test_a_table_declared_twice_is_named_as_written(tmp_path: Path) -> None:
     (tmp_path / "transforms.toml").write_text('[my_hook]\nurl = "x"\n[my_hook]\nurl = "y"\n')
     with pytest.raises(ConfigError, match=r"not TOML: Cannot declare \[my_hook\] twice"):
         read_settings(tmp_path)
+
+
+def test_a_load_error_is_logged_once_until_it_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "broken.js").write_text("function handler(w) {")
+    registry = Registry(tmp_path)
+    with caplog.at_level("ERROR", logger="dodo_transform.transforms.registry"):
+        registry.reload()
+        (tmp_path / "other.js").write_text(GOOD)  # another file's change reloads the folder
+        registry.reload()
+        (tmp_path / "broken.js").write_text("function handler(w) { return w +; }")
+        registry.reload()
+    failed = [r.getMessage() for r in caplog.records if "failed to load" in r.getMessage()]
+    assert len(failed) == 2 and failed[0] != failed[1]

@@ -355,7 +355,8 @@ class Registry:
                     loaded[name] = self._load_if_changed(path, name)
                 except HandlerError as error:
                     errors[name] = _joined(errors.get(name), str(error))
-                    if self._log_changes_on:
+                    # Once per error: a reload for another file's change tries this one again.
+                    if self._log_changes_on and errors[name] != self._errors.get(name):
                         log.error("transform %s failed to load: %s", name, error)
                     if name in self._transforms:
                         loaded[name] = self._transforms[name]
