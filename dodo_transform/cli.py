@@ -437,7 +437,10 @@ def deliveries(
         print(json.dumps(rows))
         return
     if not rows:
-        out.print("no deliveries yet: send one with `dodo-transform send FILE`")
+        if status is not None:
+            out.print(f"no {status.value} deliveries", markup=False)
+        else:
+            out.print("no deliveries yet: send one with `dodo-transform send FILE`")
         return
     table = table_of(
         "id", "updated", "webhook", "event", "transform", "message", "status", "tries", "error"
@@ -570,12 +573,13 @@ def backfill(
         )
         return
     by_type = ", ".join(f"{n} {kind}" for kind, n in counted["remaining"].items())
-    out.print(f"{total} stored events have no delivery from {transform}: {by_type}", markup=False)
+    events_ = "1 stored event has" if total == 1 else f"{total} stored events have"
+    out.print(f"{events_} no delivery from {transform}: {by_type}", markup=False)
     if not yes:
         if not sys.stdin.isatty():
             out.print("run again with --yes to backfill them")
             return
-        if not typer.confirm(f"Run {transform} on these {total} events now?"):
+        if not typer.confirm(f"Run {transform} on {'it' if total == 1 else 'them'} now?"):
             raise typer.Exit(1)
     started = admin_call("POST", "/api/backfills", server, config, **scope)
     assert isinstance(started, dict)
@@ -596,7 +600,15 @@ def status(server: ServerOption = None, config: ConfigOption = None) -> None:
         out.print(f"  problem: {problem}", markup=False)
     if answer.get("settings_error"):
         out.print(f"transforms.toml: {answer['settings_error']}", markup=False)
-    out.print("mode: " + ("DRY RUN (no SEGMENT_WRITE_KEY)" if answer["dry_run"] else "live"))
+    out.print(
+        "mode: "
+        + (
+            "DRY RUN (no SEGMENT_WRITE_KEY: Segment calls of transforms without a write_key of"
+            " their own are recorded, not sent)"
+            if answer["dry_run"]
+            else "live"
+        )
+    )
     out.print(f"events waiting for transforms: {answer['pending_events']}")
     counts = answer["deliveries"] or {"none yet": 0}
     out.print("deliveries: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))

@@ -343,7 +343,8 @@ def banner(service: Service) -> str:
     settings = service.settings
     base = f"http://{settings.host}:{settings.port}"
     mode = (
-        "DRY RUN: no SEGMENT_WRITE_KEY, Segment calls are recorded, not sent"
+        "DRY RUN: no SEGMENT_WRITE_KEY, Segment calls are recorded, not sent (but those of"
+        " transforms with a write_key of their own in transforms.toml)"
         if settings.dry_run
         else f"LIVE: delivering to {settings.segment_base_url}"
     )

@@ -282,3 +282,11 @@ def test_the_banners_send_names_what_the_service_was_started_with(tmp_path: Path
     assert "--data-dir" not in try_it(load_settings(webhook_secret=secret, data_dir=tmp_path))
     default = try_it(load_settings())
     assert default[default.index("send") :] == ["send", "examples/events/payment.succeeded.json"]
+
+
+def test_an_empty_filtered_list_says_what_it_was_filtered_by(tmp_path: Path) -> None:
+    with not_our_service(body=b"[]") as url:
+        dead = cli("deliveries", "--status", "dead", "--server", url, cwd=tmp_path)
+        every = cli("deliveries", "--server", url, cwd=tmp_path)
+    assert dead.returncode == 0 and dead.stdout.strip() == "no dead deliveries"
+    assert every.stdout.startswith("no deliveries yet: send one")

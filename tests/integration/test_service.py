@@ -510,7 +510,7 @@ def test_a_transform_added_later_is_backfilled_from_the_cli(
         )
     counted = run("backfill", "late_identify", "--type", "payment.succeeded")
     assert counted.returncode == 0, counted.stderr
-    assert "1 stored events have no delivery from late_identify: 1 payment.succeeded" in (
+    assert "1 stored event has no delivery from late_identify: 1 payment.succeeded" in (
         counted.stdout
     )
     assert "run again with --yes" in counted.stdout
