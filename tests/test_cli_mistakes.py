@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 
 from dodo_transform import __version__
 from tests.conftest import EXAMPLES, TRANSFORMS
@@ -233,12 +232,11 @@ def test_a_second_serve_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_banner_warns_of_a_mangled_secret_and_an_empty_folder(tmp_path: Path) -> None:
-    from dodo_transform.service import banner
     from dodo_transform.settings import load_settings
+    from dodo_transform.startup import banner
 
     def shown(**settings: object) -> str:
-        service = SimpleNamespace(settings=load_settings(**settings), created_secret=False)
-        return banner(service)  # type: ignore[arg-type]
+        return banner(load_settings(**settings), created_secret=False)
 
     good = "whsec_" + base64.b64encode(b"k" * 32).decode()
     assert "WARNING" not in shown(transforms=TRANSFORMS, webhook_secret=good)
@@ -261,8 +259,8 @@ def test_serve_with_a_mistake_in_transforms_toml_names_it_and_creates_nothing(
 
 
 def test_the_banners_send_names_what_the_service_was_started_with(tmp_path: Path) -> None:
-    from dodo_transform.service import try_it
     from dodo_transform.settings import load_settings
+    from dodo_transform.startup import try_it
 
     config = tmp_path / "live.env"
     config.write_text("DODO_TRANSFORM_PORT=8123\n")

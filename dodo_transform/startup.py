@@ -1,0 +1,185 @@
+"""What `serve` checks and says before the service starts.
+
+`preflight` refuses settings that cannot work before anything is created (a
+missing folder, a bad transforms.toml, a busy port); `claim_data_dir` keeps a
+second `serve` off the same data dir; `banner` tells the person who started it
+where it listens, what mode it is in, and a `send` to try that works as printed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shlex
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+from dodo_transform import signing
+from dodo_transform.errors import ConfigError
+from dodo_transform.settings import (
+    DEFAULT_ADDRESS,
+    DEFAULT_CONFIG_FILE,
+    DEFAULT_DATA_DIR,
+    WEBHOOK_PATH,
+    Settings,
+)
+from dodo_transform.transforms import checks
+from dodo_transform.transforms.registry import read_settings
+from dodo_transform.webhook_secret import SECRET_FILE
+
+LOCK_FILE = "serve.lock"  # in the data dir: held by the `serve` that uses it (its pid inside)
+
+
+def banner(settings: Settings, *, created_secret: bool) -> str:
+    """What a person starting the service needs to know, and what to do next."""
+    base = f"http://{settings.host}:{settings.port}"
+    mode = (
+        "DRY RUN: no SEGMENT_WRITE_KEY, so Segment calls are recorded, not sent (a transform"
+        " with a write_key of its own in transforms.toml still sends)"
+        if settings.dry_run
+        else f"LIVE: delivering to {settings.segment_base_url}"
+    )
+    lines = [
+        f"dodo-transform is running on {base}",
+        f"  console:    {base}/",
+        f"  webhooks:   {base}{WEBHOOK_PATH} (local: give Dodo your public HTTPS URL,"
+        " see docs/going-live.md)",
+        f"  mode:       {mode}",
+        f"  transforms: {settings.transforms.resolve()}",
+        f"  data:       {settings.data_dir.resolve()}",
+    ]
+    if not settings.secrets:
+        # Never printed: logs are kept (journald); the file is readable by the owner only.
+        made = "a new signing secret" if created_secret else "the signing secret"
+        lines.append(
+            f"  signing:    {made} for local trials is in {settings.data_dir / SECRET_FILE};"
+            " for Dodo, set DODO_WEBHOOK_SECRET to the secret its dashboard shows"
+        )
+    if settings.admin_token is None or not settings.admin_token.get_secret_value():
+        lines.append(
+            "  admin API:  loopback only, no proxies (set DODO_TRANSFORM_ADMIN_TOKEN to use it"
+            " behind a proxy)"
+        )
+    if any(signing.malformed(secret) for secret in settings.secrets):
+        lines.append(
+            "  WARNING:    DODO_WEBHOOK_SECRET is not a whsec_... secret as Dodo's dashboard"
+            " shows it (base64); every webhook will likely be refused: copy it again"
+        )
+    if not any(settings.transforms.glob("*.js")):
+        lines.append(
+            f"  WARNING:    no .js handlers in {settings.transforms}: nothing will be delivered"
+            " until you add one (see README)"
+        )
+    lines.append("  try it:     " + shlex.join(try_it(settings)))
+    return "\n".join(lines)
+
+
+def try_it(settings: Settings) -> list[str]:
+    """A `send` that works as printed, from the shell that started the service: it finds the
+    example, the service, and the secret the service checks."""
+    command = [*command_name(), "send", _example_path()]
+    if (settings.host, settings.port) != DEFAULT_ADDRESS:
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        command += ["--server", f"http://{host}:{settings.port}"]
+    if settings.config_file is not None and settings.config_file != DEFAULT_CONFIG_FILE:
+        command += ["--config", str(settings.config_file)]  # its secret, if it sets one
+    if not settings.secrets and settings.data_dir != DEFAULT_DATA_DIR:
+        command += ["--data-dir", str(settings.data_dir)]  # the secret made there
+    return command
+
+
+def _example_path() -> str:
+    """The example payment, as a path from here (the checkout's, else the installed copy)."""
+    local = Path("examples/events/payment.succeeded.json")
+    folder = checks.examples_folder()
+    if local.is_file() or folder is None:
+        return str(local)
+    return str(folder / "payment.succeeded.json")
+
+
+def command_name() -> list[str]:
+    """This command as the shell that started it can run it again: `dodo-transform` when that
+    is on the PATH, else the path it was started by (an inactive venv's .venv/bin/...)."""
+    script = Path(sys.argv[0])
+    on_path = shutil.which("dodo-transform")
+    if script.name == "dodo-transform":
+        same = on_path is not None and Path(on_path).resolve() == script.resolve()
+        return ["dodo-transform" if same else str(script)]
+    return ["dodo-transform"] if on_path else [sys.executable, "-m", "dodo_transform"]
+
+
+def preflight(settings: Settings) -> None:
+    """Refuse settings that cannot work before anything is created (secret, data dir, store)."""
+    folder = settings.transforms
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ConfigError(
+            f"transforms folder {folder} {what}: point --transforms (DODO_TRANSFORM_TRANSFORMS)"
+            " at the folder of handler .js files"
+        )
+    # A mistake in transforms.toml at startup stops it: while the service runs, a bad edit
+    # keeps the settings in force (see Registry.reload), but at startup there are none, and a
+    # misspelt `enabled = false` must not start a transform meant to be off. Variables its
+    # headers name may be set later: that transform waits, the others start.
+    read_settings(folder, settings.variables(), unset_ok=True)
+    data = settings.data_dir
+    if data.exists() and not data.is_dir():
+        raise ConfigError(
+            f"data dir {data} is a file: point --data-dir (DODO_TRANSFORM_DATA_DIR) at a folder"
+        )
+    existing = data
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"data dir {data} cannot be written ({existing} is read-only for this user): point"
+            " --data-dir (DODO_TRANSFORM_DATA_DIR) at a writable folder"
+        )
+    if settings.role != "worker":
+        _check_port_free(settings.host, settings.port)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A port in use is a one-line error now, not a banner followed by uvicorn's exit."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {host}: {error}; check --host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            reason = "is in use" if error.errno == errno.EADDRINUSE else f": {error.strerror}"
+            raise ConfigError(
+                f"port {port} on {host} {reason} (another dodo-transform serve?): stop it, or"
+                " pick another port with --port (DODO_TRANSFORM_PORT)"
+            ) from None
+
+
+def claim_data_dir(settings: Settings) -> int:
+    """Lock the data dir for this process's life, so a second `serve` on it is refused: two
+    instances on one data dir would share one SQLite file and one instance name. The
+    returned descriptor holds the lock (the kernel lets it go when the process ends)."""
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = settings.data_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise ConfigError(
+            f"data dir {settings.data_dir} is in use by another dodo-transform serve (pid"
+            f" {holder}): stop it, or give this one its own --data-dir (several instances share"
+            " events through PostgreSQL: see docs/scaling.md)"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
