@@ -155,8 +155,9 @@ class Trier:
             "until it is (headers in transforms.toml)"
             for variable in settings.unset_variables()
         ]
-        if settings.unknown_events():
-            warnings.append(settings.events_warning(name))
+        events_warning = settings.events_warning(name)
+        if events_warning:
+            warnings.append(events_warning)
         return tuple(warnings)
 
     def _request_warnings(

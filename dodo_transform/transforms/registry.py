@@ -133,9 +133,13 @@ class TransformSettings(BaseModel):
             if not any(TransformSettings(events=[pattern]).receives(kind) for kind in EVENT_TYPES)
         ]
 
-    def events_warning(self, name: str) -> str:
+    def events_warning(self, name: str) -> str | None:
+        """The warning for names in `events` that match no event type; None if all match."""
+        unknown = self.unknown_events()
+        if not unknown:
+            return None
         return (
-            f"events for [{name}] in transforms.toml: {', '.join(self.unknown_events())} matches"
+            f"events for [{name}] in transforms.toml: {', '.join(unknown)} matches"
             " none of Dodo's event types (a typo? it receives nothing of those)"
         )
 
@@ -331,8 +335,8 @@ class Registry:
 
     def warnings(self, name: str) -> list[str]:
         """What in a transform's settings is likely a mistake, though it loads."""
-        settings = self.settings(name)
-        return [settings.events_warning(name)] if settings.unknown_events() else []
+        warning = self.settings(name).events_warning(name)
+        return [warning] if warning else []
 
     def reload(self) -> None:
         """Re-read the folder; log what changed and what failed.
@@ -418,7 +422,7 @@ class Registry:
             log.error("transforms.toml is not taken in where it is bad: %s", problems)
         for name, settings in self._settings.items():
             before = self._warned.get(name)
-            warning = settings.events_warning(name) if settings.unknown_events() else None
+            warning = settings.events_warning(name)
             if warning and warning != before:
                 log.warning("%s", warning)
             self._warned[name] = warning
