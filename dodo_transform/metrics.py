@@ -2,8 +2,8 @@
 
 Two families, one per process that owns them: `IngestMetrics` in the HTTP
 process, `PipelineMetrics` where the pipeline runs (the worker process, by
-default). `/metrics` shows both. Labels carry transform names, outcomes and
-reasons: never secrets, write keys or ids.
+default). `/metrics` shows both. Labels carry transform names, outcomes,
+reasons and destinations (an origin, never a path): never secrets, write keys or ids.
 """
 
 from __future__ import annotations
@@ -75,6 +75,13 @@ class PipelineMetrics:
             "dodo_transform_quarantined",
             "1 while the transform's current version is quarantined (hit its limits).",
             ["transform"],
+            registry=self.registry,
+        )
+        self.paused = Gauge(
+            "dodo_destination_paused",
+            "1 while the transform's requests to the destination (an origin) are paused by its"
+            " circuit breaker (it keeps failing).",
+            ["transform", "destination"],
             registry=self.registry,
         )
         self.latency = Histogram(

@@ -34,7 +34,12 @@ from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Sender
 from dodo_transform.pipeline import worker
-from dodo_transform.pipeline.outcomes import configured_for, write_key_for
+from dodo_transform.pipeline.outcomes import (
+    configured_for,
+    policy_for,
+    service_secrets,
+    write_key_for,
+)
 from dodo_transform.pipeline.runner import IDLE_POLL_SECONDS, Pipeline
 from dodo_transform.pipeline.worker import WorkerProcess
 from dodo_transform.settings import (
@@ -286,11 +291,12 @@ def _pipeline(
     dispatcher = Dispatcher(
         sender,
         write_key_for=partial(write_key_for, settings, registry),
-        configured_for=partial(configured_for, registry),
+        configured_for=lambda transform: configured_for(
+            registry, transform, service_secrets(settings)
+        ),
         limiter=limiter,
         dry_run=settings.dry_run,
         retry_base_seconds=settings.retry_base_seconds,
-        concurrency=settings.delivery_concurrency,
         batch_size=settings.segment_batch_size,
         clock=clock,
     )
@@ -303,6 +309,7 @@ def _pipeline(
         clock=clock,
         idle_poll_seconds=idle_poll_seconds,
         sandboxes=SandboxPool(settings.transform_threads),
+        policy_for=partial(policy_for, settings, registry),
         alerts=None
         if settings.alert_url is None
         else Alerter(

@@ -1,7 +1,8 @@
 """Test doubles for dodo-transform, as `httpx.MockTransport` is for httpx.
 
 `SegmentStandIn` is a real local HTTP server that answers like Segment's API, records every
-request, checks the write key and fails on demand. `Server` runs `dodo-transform serve` in a
+request, checks the write key and fails on demand; `DestinationStandIn` stands in for any
+other destination, and can be slow, trickle its answer, send a huge one or fail for a while. `Server` runs `dodo-transform serve` in a
 process of its own on a free port: start, SIGKILL, restart and stop it, post signed webhooks,
 call the admin API, and wait on what it shows (a delivery's status, a reloaded transform) rather
 than for a fixed time. Our integration tests, reliability tests and benchmarks use these, and so
@@ -50,6 +51,8 @@ from dodo_transform.transforms.registry import Registry
 __all__ = [
     "SECRET",
     "WRITE_KEY",
+    "Answer",
+    "DestinationStandIn",
     "Memory",
     "Received",
     "Reply",
@@ -225,6 +228,113 @@ class SegmentStandIn:
                     self.wfile.write(payload)
                 except OSError:
                     pass  # the client gave up (a timeout test)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@dataclass
+class Answer:
+    """How a `DestinationStandIn` answers one request."""
+
+    status: int = 200
+    delay: float = 0.0  # seconds before the answer's head
+    body: bytes = b'{"ok": true}'
+    # A body of this many bytes instead, made as it is sent (the stand-in holds none of it).
+    body_bytes: int = 0
+    # Send the body one byte per this many seconds, after the head (a trickling destination).
+    trickle_seconds: float = 0.0
+    # Answer with the request's headers in the body, as a careless API echoes credentials.
+    echo_headers: bool = False
+
+
+class DestinationStandIn:
+    """Any destination (Slack, Resend, a webhook): a real local HTTP server that records every
+    request and answers as `answer` says: an `Answer`, or a function of the request giving one
+    (a destination that fails for a minute, then recovers)."""
+
+    def __init__(self, answer: Answer | Callable[[Received], Answer] | None = None) -> None:
+        self.answer = answer or Answer()
+        self.received: list[Received] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def requests(self) -> list[Received]:
+        with self._lock:
+            return list(self.received)
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
+        """Wait until `count` requests arrived; return them all."""
+        wait_until(
+            lambda: len(self.requests()) >= count,
+            timeout,
+            f"{count} requests at {self.url}",
+            lambda: f": {len(self.requests())} arrived",
+        )
+        return self.requests()
+
+    @contextmanager
+    def running(self) -> Iterator[DestinationStandIn]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _answer_for(self, request: Received) -> Answer:
+        return self.answer(request) if callable(self.answer) else self.answer
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = Received(self.command, self.path, dict(self.headers), body)
+                answer = standin._answer_for(request)
+                request.status = answer.status
+                with standin._lock:
+                    standin.received.append(request)
+                time.sleep(answer.delay)
+                try:
+                    self._answer(answer, request)
+                except OSError:
+                    pass  # the client gave up: what a deadline does
+                self.close_connection = True
+
+            do_PUT = do_POST
+            do_PATCH = do_POST
+
+            def _answer(self, answer: Answer, request: Received) -> None:
+                body = json.dumps(request.headers).encode() if answer.echo_headers else answer.body
+                size = answer.body_bytes or len(body)
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                self.wfile.flush()
+                if answer.body_bytes:
+                    chunk = b"x" * 65536
+                    for start in range(0, size, len(chunk)):
+                        self.wfile.write(chunk[: size - start])
+                elif answer.trickle_seconds:
+                    for byte in body:
+                        time.sleep(answer.trickle_seconds)
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                else:
+                    self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -272,7 +272,9 @@ def test_the_sender_delivers_each_connector_request_with_its_credential() -> Non
     assert len(destination.requests) == len(DELIVERS)
     for request in destination.requests:
         name = next(
-            n for n in DELIVERS if urlsplit(registry.settings(n).url).hostname == request.url.host
+            n
+            for n in DELIVERS
+            if urlsplit(registry.settings(n).target_url).hostname == request.url.host
         )
         expected = registry.settings(name).header_values().get("Authorization")
         assert request.headers.get("authorization") == expected

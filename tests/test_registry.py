@@ -74,7 +74,28 @@ def test_settings_reach_the_transform(tmp_path: Path) -> None:
     [
         (
             "[a]\nbogus = 1\n",
-            "[a] bogus: unknown key (known: enabled, env, events, headers, url, write_key)",
+            "[a] bogus: unknown key (known: concurrency, enabled, env, events, headers,"
+            " max_attempts, max_requests, rate, retry_schedule, secret_url, timeout, url,"
+            " write_key)",
+        ),
+        ('[a]\ntimeout = "10"\n', "[a] timeout must be a number, not '10' (a string)"),
+        ("[a]\ntimeout = 0\n", "[a] timeout must be greater than 0, not 0 (an integer)"),
+        ("[a]\ntimeout = 3600\n", "[a] timeout must be at most 300, not 3600"),
+        ("[a]\nmax_attempts = 1.5\n", "[a] max_attempts must be a whole number, not 1.5"),
+        ("[a]\nmax_attempts = 0\n", "[a] max_attempts must be at least 1, not 0"),
+        ("[a]\nconcurrency = 1000\n", "[a] concurrency must be at most 256, not 1000"),
+        ("[a]\nrate = -1\n", "[a] rate must be greater than 0, not -1"),
+        ("[a]\nmax_requests = 0\n", "[a] max_requests must be at least 1, not 0"),
+        ('[a]\nretry_schedule = "10s"\n', "[a] retry_schedule must be an array of strings"),
+        ('[a]\nretry_schedule = ["10x"]\n', "[a] retry_schedule: '10x' is not a delay"),
+        ("[a]\nretry_schedule = []\n", "[a] retry_schedule = [] has no delay"),
+        (
+            '[a]\nurl = "${NOT_SET_ANYWHERE}"\n',
+            "[a] url: NOT_SET_ANYWHERE is not set in the environment",
+        ),
+        (
+            '[a]\nenv = { K = "${NOT_SET_ANYWHERE}" }\n',
+            "[a] env.K: NOT_SET_ANYWHERE is not set in the environment",
         ),
         ("[a]\nenv = { K = 1 }\n", "[a] env.K must be a string, not 1 (an integer)"),
         ('[a]\nenv = "K=v"\n', "[a] env must be a table of strings, not 'K=v' (a string)"),
@@ -140,8 +161,9 @@ def test_an_unknown_key_names_the_nearest_known_one(tmp_path: Path, key: str, ne
     with pytest.raises(ConfigError) as raised:
         read_settings(tmp_path)
     assert (
-        f"[segment] {key}: unknown key; did you mean {nearest}? (known: enabled, env, events, "
-        "headers, url, write_key)"
+        f"[segment] {key}: unknown key; did you mean {nearest}? (known: concurrency, enabled, env,"
+        " events, headers, max_attempts, max_requests, rate, retry_schedule, secret_url, timeout,"
+        " url, write_key)"
     ) in str(raised.value)
 
 

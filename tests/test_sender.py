@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from dodo_transform.outbound.retry import (
 )
 from dodo_transform.outbound.sender import Configured, Sender
 from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.testing import Answer, DestinationStandIn
 
 TRACK = OutgoingRequest(
     "POST", "https://api.segment.io/v1/track", {}, {"userId": "u", "event": "Payment Completed"}
@@ -77,7 +79,9 @@ def test_listed_hosts_are_allowed() -> None:
 
 
 RESEND = OutgoingRequest("POST", "https://api.resend.com/emails", {}, {"to": ["a@example.com"]})
-BEARER = Configured({"Authorization": "Bearer re_123", "X-Api-Version": "2"}, "")
+BEARER = Configured(
+    {"Authorization": "Bearer re_123", "X-Api-Version": "2"}, "https://api.resend.com/emails"
+)
 
 
 def test_configured_headers_are_added_unless_the_handler_set_the_same_one() -> None:
@@ -98,8 +102,25 @@ def test_configured_headers_are_added_unless_the_handler_set_the_same_one() -> N
 
 
 def test_a_configured_authorization_header_wins_over_the_write_key() -> None:
-    prepared = deliverer().prepare(TRACK, "wk", Configured({"Authorization": "Basic own"}))
+    own = Configured({"Authorization": "Basic own"}, "https://api.segment.io/v1/track")
+    prepared = deliverer().prepare(TRACK, "wk", own)
     assert prepared.headers["Authorization"] == "Basic own"
+
+
+def test_configured_credentials_go_only_to_the_configured_urls_destination() -> None:
+    """A Resend key never reaches Segment (where it replaced the write key), nor any other
+    allowed host a handler picks."""
+    d = deliverer(allowed_hosts=frozenset({"api.resend.com", "hooks.example.com"}))
+    to_segment = d.prepare(TRACK, "wk", BEARER)
+    assert to_segment.headers["Authorization"] == "Basic " + base64.b64encode(b"wk:").decode()
+    assert "X-Api-Version" not in to_segment.headers
+    elsewhere = d.prepare(replace(RESEND, url="https://hooks.example.com/x"), None, BEARER)
+    assert elsewhere.headers == {"Content-Type": "application/json"}
+    other_port = d.prepare(replace(RESEND, url="http://api.resend.com/emails"), None, BEARER)
+    assert "Authorization" not in other_port.headers
+    assert d.prepare(replace(RESEND, url="https://api.resend.com/audiences"), None, BEARER).headers[
+        "Authorization"
+    ] == "Bearer re_123"
 
 
 def test_the_host_of_the_configured_url_is_allowed_for_that_transform_only() -> None:
@@ -118,7 +139,7 @@ def test_the_host_of_the_configured_url_is_allowed_for_that_transform_only() -> 
 
 def send(status: int, headers: dict[str, str] | None = None) -> int:
     d = deliverer(lambda request: httpx.Response(status, headers=headers or {}, text="nope"))
-    return asyncio.run(d.send(d.prepare(TRACK, "k")))
+    return asyncio.run(d.send(d.prepare(TRACK, "k"), 15))
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
@@ -142,7 +163,7 @@ def test_network_errors_are_retryable() -> None:
 
     d = deliverer(refuse)
     with pytest.raises(RetryableDelivery, match="ConnectError"):
-        asyncio.run(d.send(d.prepare(TRACK, "k")))
+        asyncio.run(d.send(d.prepare(TRACK, "k"), 15))
 
 
 def test_success_returns_the_status() -> None:
@@ -159,7 +180,7 @@ def test_the_exact_body_is_sent() -> None:
         return httpx.Response(200)
 
     d = deliverer(record)
-    asyncio.run(d.send(d.prepare(TRACK, "k")))
+    asyncio.run(d.send(d.prepare(TRACK, "k"), 15))
     assert seen == [
         (
             "POST",
@@ -221,7 +242,7 @@ def test_a_latin1_header_value_goes_out_as_latin1_bytes() -> None:
     seen: list[httpx.Request] = []
     d = deliverer(lambda request: seen.append(request) or httpx.Response(200))
     request = replace(TRACK, headers={"X-Customer-Name": "José "})
-    assert asyncio.run(d.send(d.prepare(request, "k"))) == 200
+    assert asyncio.run(d.send(d.prepare(request, "k"), 15)) == 200
     assert (b"X-Customer-Name", b"Jos\xe9") in seen[0].headers.raw
 
 
@@ -244,7 +265,7 @@ def test_a_request_the_http_client_refuses_is_final_not_retried(error: Exception
 
     d = deliverer(refuse)
     with pytest.raises(FinalDelivery, match=f"cannot be sent: {type(error).__name__}"):
-        asyncio.run(d.send(d.prepare(TRACK, "k")))
+        asyncio.run(d.send(d.prepare(TRACK, "k"), 15))
 
 
 def test_requests_say_who_sends_them_unless_the_handler_did() -> None:
@@ -255,7 +276,60 @@ def test_requests_say_who_sends_them_unless_the_handler_did() -> None:
         return httpx.Response(200)
 
     d = deliverer(record)
-    asyncio.run(d.send(d.prepare(TRACK, "k")))
+    asyncio.run(d.send(d.prepare(TRACK, "k"), 15))
     own = replace(TRACK, headers={"User-Agent": "merchant-relay/2"})
-    asyncio.run(d.send(d.prepare(own, "k")))
+    asyncio.run(d.send(d.prepare(own, "k"), 15))
     assert seen == [f"dodo-transform/{__version__}", "merchant-relay/2"]
+
+
+# --- one attempt against a real local destination: its deadline and what is read --------------
+
+
+def attempt_at(standin: DestinationStandIn, timeout: float = 2.0, **request: Any) -> float:
+    """Send one request to `standin`; how long the attempt took (it raises what send raises)."""
+    sender = Sender(
+        segment_base_url="https://api.segment.io",
+        allowed_hosts=frozenset({standin.url.removeprefix("http://")}),
+    )
+    prepared = sender.prepare(replace(RESEND, url=standin.url + "/hook", **request), None)
+
+    async def run() -> float:
+        started = time.monotonic()
+        try:
+            await sender.send(prepared, timeout, {"re_secret_123"})
+        finally:
+            await sender.close()
+        return time.monotonic() - started
+
+    return asyncio.run(run())
+
+
+def test_a_2xx_is_delivered_at_its_head_however_its_body_trickles() -> None:
+    with DestinationStandIn(Answer(200, trickle_seconds=2.0)).running() as trickling:
+        assert attempt_at(trickling) < 1.5
+
+
+def test_an_attempt_has_one_deadline_for_all_of_it() -> None:
+    """A trickled error body and a late head both end at the deadline, not per read."""
+    for answer in (Answer(500, trickle_seconds=0.3, body=b"x" * 100), Answer(200, delay=5)):
+        with DestinationStandIn(answer).running() as slow:
+            started = time.monotonic()
+            with pytest.raises(RetryableDelivery, match="no complete answer within 1 s"):
+                attempt_at(slow, timeout=1.0)
+            assert time.monotonic() - started < 2.5
+
+
+def test_only_the_start_of_an_error_body_is_read() -> None:
+    huge = 200 * 1024 * 1024
+    with DestinationStandIn(Answer(400, body_bytes=huge)).running() as flooding:
+        with pytest.raises(FinalDelivery, match=r"HTTP 400: x{50}") as refused:
+            attempt_at(flooding, timeout=10.0)
+    assert len(str(refused.value)) < 300
+
+
+def test_credentials_an_answer_echoes_are_scrubbed_from_the_reason() -> None:
+    with DestinationStandIn(Answer(401, echo_headers=True)).running() as careless:
+        with pytest.raises(FinalDelivery) as refused:
+            attempt_at(careless, headers={"Authorization": "Bearer re_secret_123"})
+    assert "re_secret_123" not in str(refused.value)
+    assert '"Authorization": "[redacted]"' in str(refused.value)

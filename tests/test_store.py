@@ -12,6 +12,7 @@ from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.store import (
     Attempt,
+    Delivery,
     DeliveryStatus,
     DeliveryUpdate,
     NewDelivery,
@@ -73,6 +74,11 @@ def add(
     return result
 
 
+def claim_all(store: Store, limit: int, lease_seconds: float) -> list[Delivery]:
+    """Claim up to `limit` due deliveries of every lane."""
+    return store.claim_deliveries(dict.fromkeys(store.pending_lanes(), limit), lease_seconds)
+
+
 def pending(transform: str = "t", index: int = 0) -> NewDelivery:
     request = OutgoingRequest("POST", "https://api.segment.io/v1/track", {}, {})
     return NewDelivery(transform, "v1", index, DeliveryStatus.PENDING, request=request)
@@ -110,9 +116,9 @@ def test_recording_outcomes_finishes_the_event(store: Store) -> None:
 def test_due_deliveries_are_claimed_once_and_retries_wait(store: Store, clock: Clock) -> None:
     event_id, _ = add(store, "msg_1", "a", b"{}")
     store.record_outcomes({event_id: [pending()]})
-    (delivery,) = store.claim_deliveries(10, 60)
+    (delivery,) = claim_all(store, 10, 60)
     assert delivery.webhook_id == "msg_1" and delivery.request is not None
-    assert store.claim_deliveries(10, 60) == []
+    assert claim_all(store, 10, 60) == []
     store.record_results(
         [
             DeliveryUpdate(
@@ -124,9 +130,9 @@ def test_due_deliveries_are_claimed_once_and_retries_wait(store: Store, clock: C
             )
         ]
     )
-    assert store.claim_deliveries(10, 60) == []
+    assert claim_all(store, 10, 60) == []
     clock.now += 31
-    (again,) = store.claim_deliveries(10, 60)
+    (again,) = claim_all(store, 10, 60)
     assert again.attempts == 1
     store.record_results(
         [DeliveryUpdate(again.id, "delivered", Attempt(clock.now, 200, None, 3.0))]
@@ -140,10 +146,10 @@ def test_a_restart_releases_every_lease(open_store: Callable[[], Store]) -> None
     event_id, _ = add(store, "msg_1", "a", b"{}")
     add(store, "msg_2", "a", b"{}")
     store.record_outcomes({event_id: [pending()]})
-    assert store.claim_deliveries(10, 3600) and store.claim_events(10, 3600)
+    assert claim_all(store, 10, 3600) and store.claim_events(10, 3600)
     store.close()
     reopened = open_store()
-    assert len(reopened.claim_deliveries(10, 60)) == 1
+    assert len(claim_all(reopened, 10, 60)) == 1
     assert [e.webhook_id for e in reopened.claim_events(10, 60)] == ["msg_2"]
 
 
@@ -151,20 +157,20 @@ def test_the_claimer_keeps_its_leases_by_renewing_them(store: Store, clock: Cloc
     event_id, _ = add(store, "msg_1")
     add(store, "msg_2")
     store.record_outcomes({event_id: [pending()]})
-    assert store.claim_events(10, 60) and store.claim_deliveries(10, 60)
+    assert store.claim_events(10, 60) and claim_all(store, 10, 60)
     clock.now += 50
     assert store.renew(60) == 2
     clock.now += 50  # past the first lease, within the renewed one
-    assert store.claim_events(10, 60) == [] and store.claim_deliveries(10, 60) == []
+    assert store.claim_events(10, 60) == [] and claim_all(store, 10, 60) == []
     clock.now += 11  # not renewed since: the work is anyone's again
-    assert len(store.claim_events(10, 60)) == 1 and len(store.claim_deliveries(10, 60)) == 1
+    assert len(store.claim_events(10, 60)) == 1 and len(claim_all(store, 10, 60)) == 1
 
 
 def test_finished_work_holds_no_lease_to_renew(store: Store, clock: Clock) -> None:
     event_id, _ = add(store, "msg_1")
     store.claim_events(10, 60)
     store.record_outcomes({event_id: [pending()]})
-    (delivery,) = store.claim_deliveries(10, 60)
+    (delivery,) = claim_all(store, 10, 60)
     store.record_results([DeliveryUpdate(delivery.id, DeliveryStatus.DELIVERED)])
     assert store.renew(60) == 0
 
@@ -189,7 +195,7 @@ def test_replace_outcomes_supersedes_failed_ones(store: Store) -> None:
 def test_dry_run_can_record_the_request_it_did_not_send(store: Store) -> None:
     event_id, _ = add(store, "msg_1", "a", b"{}")
     store.record_outcomes({event_id: [pending()]})
-    (delivery,) = store.claim_deliveries(1, 60)
+    (delivery,) = claim_all(store, 1, 60)
     exact = OutgoingRequest("POST", "http://x/v1/track", {"Authorization": "Basic k"}, {"a": 1})
     store.record_results([DeliveryUpdate(delivery.id, DeliveryStatus.DRY_RUN, request=exact)])
     stored = store.get_delivery(delivery.id)

@@ -19,6 +19,7 @@ from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent, instance
 from dodo_transform.store.migrations import MIGRATION_LOCK, POSTGRES
 from dodo_transform.store.postgres import PRUNE_LOCK, PostgresStore, shown
 from tests.postgres import fresh_database
+from tests.test_store import claim_all
 
 
 class Clock:
@@ -111,13 +112,13 @@ def test_a_starting_instance_leaves_the_live_leases_of_others_alone(
     event_id, _ = first.add_events([NewEvent("msg_1", "a", b"{}")])[0]
     first.add_events([NewEvent("msg_2", "a", b"{}")])
     first.record_outcomes({event_id: [NewDelivery("t", "v", 0, DeliveryStatus.PENDING)]})
-    assert first.claim_events(10, 60) and first.claim_deliveries(10, 60)
+    assert first.claim_events(10, 60) and claim_all(first, 10, 60)
     second = instances("second", claims_work=True)
-    assert second.claim_events(10, 60) == [] and second.claim_deliveries(10, 60) == []
+    assert second.claim_events(10, 60) == [] and claim_all(second, 10, 60) == []
     second.release([d.id for d in second.list_deliveries()])  # not its own: nothing happens
-    assert second.claim_deliveries(10, 60) == []
+    assert claim_all(second, 10, 60) == []
     clock.now += 61  # the first instance died: nothing renewed its leases
-    assert len(second.claim_events(10, 60)) == 1 and len(second.claim_deliveries(10, 60)) == 1
+    assert len(second.claim_events(10, 60)) == 1 and len(claim_all(second, 10, 60)) == 1
 
 
 def test_an_instance_renews_only_its_own_leases(

@@ -1,11 +1,14 @@
-"""Dispatching a round of due deliveries: Segment calls in batches, everything else one by one.
+"""Dispatching a group of due deliveries: Segment calls in batches, everything else one by one.
 
-`Dispatcher.dispatch` takes the deliveries the pipeline claimed and returns one
-`Result` per delivery; it never touches the store. Segment calls for the same
+`Dispatcher.dispatch` takes deliveries of one lane (a transform's requests to one
+destination, see `outbound/lanes.py`) with the lane's `DeliveryPolicy`, and returns
+one `Result` per delivery; it never touches the store. Segment calls for the same
 endpoint and write key are coalesced into `/v1/batch` requests. A batch that
 Segment refuses with 400 is split in halves until the bad message is alone:
 only that one is `dead`. A 429 pauses that destination until `Retry-After`,
-and the rest of the round for it waits without spending an attempt.
+and the rest of the group for it waits without spending an attempt. Each
+attempt has the policy's deadline; a failed one is retried on the policy's
+schedule until its attempts are spent.
 
 Whatever goes wrong with one delivery is that delivery's result: a request
 that cannot be prepared, encoded or sent is `dead` with the reason (it would
@@ -21,7 +24,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,9 +36,9 @@ from dodo_transform.errors import (
 )
 from dodo_transform.outbound import batching, segment
 from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.outbound.retry import MAX_ATTEMPTS, RETRY_WINDOW_SECONDS, backoff
-from dodo_transform.outbound.sender import NOTHING_CONFIGURED, Configured, Sender
-from dodo_transform.outgoing import OutgoingRequest, encode_json
+from dodo_transform.outbound.retry import RETRY_WINDOW_SECONDS, retry_delay
+from dodo_transform.outbound.sender import NOTHING_CONFIGURED, Configured, Sender, sent_headers
+from dodo_transform.outgoing import DeliveryPolicy, OutgoingRequest, encode_json
 from dodo_transform.store import Attempt, Delivery, DeliveryStatus, DeliveryUpdate
 
 log = logging.getLogger("dodo_transform.outbound")
@@ -51,6 +54,10 @@ class Result:
     error: str | None = None
     next_attempt_at: float = 0.0
     request: OutgoingRequest | None = None  # the exact request, kept for dry runs
+    sent_headers: dict[str, str] | None = None  # what the attempt sent, credentials hidden
+    # The attempt failed for the destination's sake, not the message's: no answer in time, no
+    # connection, a 5xx or a 408 (a 429 is the destination's pace, handled apart).
+    destination_failed: bool = False
 
     def update(self) -> DeliveryUpdate:
         return DeliveryUpdate(
@@ -60,6 +67,8 @@ class Result:
             self.error,
             self.next_attempt_at,
             self.request,
+            claim=self.delivery.claim or None,
+            sent_headers=self.sent_headers,
         )
 
 
@@ -67,6 +76,12 @@ class Result:
 class _Message:
     delivery: Delivery
     encoded: bytes
+
+
+@dataclass(frozen=True)
+class _Single:
+    delivery: Delivery
+    prepared: OutgoingRequest
 
 
 class Dispatcher:
@@ -79,7 +94,6 @@ class Dispatcher:
         configured_for: Callable[[str], Configured] = lambda transform: NOTHING_CONFIGURED,
         dry_run: bool,
         retry_base_seconds: float = 5.0,
-        concurrency: int = 16,
         batch_size: int = batching.MAX_BATCH_MESSAGES,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -90,47 +104,55 @@ class Dispatcher:
         self._limiter = limiter
         self._dry_run = dry_run
         self._retry_base = retry_base_seconds
-        self._slots = asyncio.Semaphore(concurrency)
         self._batch_size = batch_size
         self._clock = clock
         self._rng = rng or random.Random()
 
-    async def dispatch(self, due: Sequence[Delivery]) -> list[Result]:
+    async def dispatch(
+        self, due: Sequence[Delivery], policy: DeliveryPolicy | None = None
+    ) -> list[Result]:
+        """Send `due` (deliveries of one transform) under `policy`; a `Result` for each."""
+        policy = policy or DeliveryPolicy()
         results: list[Result] = []
         batches: dict[tuple[str, str], list[_Message]] = defaultdict(list)
-        singles: list[tuple[Delivery, OutgoingRequest]] = []
+        singles: list[_Single] = []
+        configured = {d.transform: self._configured_for(d.transform) for d in due}
         for delivery in due:
             try:
-                planned = self._plan(delivery)
+                planned = self._plan(delivery, configured[delivery.transform])
             except BlockedDestination as error:
                 results.append(Result(delivery, DeliveryStatus.BLOCKED, error=str(error)))
             except Exception as error:
                 results.append(Result(delivery, DeliveryStatus.DEAD, error=_unsendable(error)))
             else:
-                if isinstance(planned, OutgoingRequest):
-                    singles.append((delivery, planned))
+                if isinstance(planned, _Single):
+                    singles.append(planned)
                 else:
                     key, message = planned
                     batches[key].append(message)
         sent = await asyncio.gather(
-            *(self._send_group(url, auth, messages) for (url, auth), messages in batches.items()),
-            *(self._send_single(delivery, prepared) for delivery, prepared in singles),
+            *(
+                self._send_group(url, auth, messages, policy, configured)
+                for (url, auth), messages in batches.items()
+            ),
+            *(self._send_single(single, policy, configured) for single in singles),
         )
         for group in sent:
             results.extend(group)
         return results
 
-    def _plan(self, delivery: Delivery) -> OutgoingRequest | tuple[tuple[str, str], _Message]:
+    def _plan(
+        self, delivery: Delivery, configured: Configured
+    ) -> _Single | tuple[tuple[str, str], _Message]:
         """The prepared request to send alone, or the batch (url, auth) and message it joins."""
         if delivery.request is None:
             raise FinalDelivery("the stored delivery has no request")
-        transform = delivery.transform
         prepared = self.sender.prepare(
-            delivery.request, self._write_key_for(transform), self._configured_for(transform)
+            delivery.request, self._write_key_for(delivery.transform), configured
         )
         kind = batching.batchable(delivery.request.url, delivery.request.payload)
         if kind is None:
-            return prepared
+            return _Single(delivery, prepared)
         message = batching.enrich(delivery.request.payload, kind, _message_id(delivery))
         auth = next((v for k, v in prepared.headers.items() if k.lower() == "authorization"), "")
         batch_url = prepared.url.rsplit("/v1/", 1)[0] + "/v1/batch"
@@ -138,23 +160,36 @@ class Dispatcher:
 
     # --- Segment batches ----------------------------------------------------------------------
 
-    async def _send_group(self, url: str, auth: str, messages: list[_Message]) -> list[Result]:
+    async def _send_group(
+        self,
+        url: str,
+        auth: str,
+        messages: list[_Message],
+        policy: DeliveryPolicy,
+        configured: Mapping[str, Configured],
+    ) -> list[Result]:
         results: list[Result] = []
         key = f"{url} {auth}"
         items = [(m.delivery, m.encoded) for m in messages]
         for batch in batching.pack(items, self._batch_size):
             paused = self._limiter.paused_for(key)
-            if paused > 0:  # a 429 earlier in this round: wait, without spending an attempt
+            if paused > 0:  # a 429 earlier: wait, without spending an attempt
                 later = self._clock() + paused
                 results.extend(
                     Result(d, DeliveryStatus.PENDING, next_attempt_at=later) for d, _ in batch
                 )
                 continue
-            results.extend(await self._send_batch(url, auth, key, batch))
+            results.extend(await self._send_batch(url, auth, key, batch, policy, configured))
         return results
 
     async def _send_batch(
-        self, url: str, auth: str, key: str, batch: list[tuple[Delivery, bytes]]
+        self,
+        url: str,
+        auth: str,
+        key: str,
+        batch: list[tuple[Delivery, bytes]],
+        policy: DeliveryPolicy,
+        configured: Mapping[str, Configured],
     ) -> list[Result]:
         deliveries = [delivery for delivery, _ in batch]
         body = batching.batch_body([encoded for _, encoded in batch], _now_iso())
@@ -172,30 +207,40 @@ class Dispatcher:
                 for d, message in zip(deliveries, sent["batch"], strict=True)
             ]
         prepared = OutgoingRequest("POST", url, headers, None, body=body)
+        secrets = configured[deliveries[0].transform].secrets
         await self._limiter.acquire(key)
-        attempt, error = await self._attempt(prepared)
+        attempt, error = await self._attempt(prepared, policy, secrets)
         if isinstance(error, RetryableDelivery) and error.status == 429:
             self._limiter.pause(key, error.retry_after or 1.0)
         if isinstance(error, FinalDelivery) and error.status == 400 and len(batch) > 1:
             middle = len(batch) // 2  # find the message Segment refuses
-            first = await self._send_batch(url, auth, key, batch[:middle])
-            return first + await self._send_batch(url, auth, key, batch[middle:])
-        return self._settle(deliveries, attempt, error)
+            first = await self._send_batch(url, auth, key, batch[:middle], policy, configured)
+            rest = await self._send_batch(url, auth, key, batch[middle:], policy, configured)
+            return first + rest
+        return self._settle(deliveries, attempt, error, policy, sent_headers(headers, secrets))
 
     # --- other destinations -------------------------------------------------------------------
 
-    async def _send_single(self, delivery: Delivery, prepared: OutgoingRequest) -> list[Result]:
+    async def _send_single(
+        self, single: _Single, policy: DeliveryPolicy, configured: Mapping[str, Configured]
+    ) -> list[Result]:
+        delivery, prepared = single.delivery, single.prepared
         if self._dry_run and _keyless_segment_call(delivery, prepared):
             return [Result(delivery, DeliveryStatus.DRY_RUN, request=prepared)]
-        return self._settle([delivery], *await self._attempt(prepared))
+        secrets = configured[delivery.transform].secrets
+        attempt, error = await self._attempt(prepared, policy, secrets)
+        shown = sent_headers(prepared.headers, secrets)
+        return self._settle([delivery], attempt, error, policy, shown)
 
     # --- sending and its outcome --------------------------------------------------------------
 
-    async def _attempt(self, prepared: OutgoingRequest) -> tuple[Attempt, DeliveryError | None]:
+    async def _attempt(
+        self, prepared: OutgoingRequest, policy: DeliveryPolicy, secrets: frozenset[str]
+    ) -> tuple[Attempt, DeliveryError | None]:
         """Send once; the attempt as stored, and the error if it failed."""
         at, started = self._clock(), time.monotonic()
         try:
-            status = await self._send(prepared)
+            status = await self.sender.send(prepared, policy.timeout, secrets)
         except DeliveryError as error:
             return Attempt(at, error.status, str(error), _ms_since(started)), error
         except Exception as error:
@@ -204,36 +249,54 @@ class Dispatcher:
         return Attempt(at, status, None, _ms_since(started)), None
 
     def _settle(
-        self, deliveries: Sequence[Delivery], attempt: Attempt, error: DeliveryError | None
+        self,
+        deliveries: Sequence[Delivery],
+        attempt: Attempt,
+        error: DeliveryError | None,
+        policy: DeliveryPolicy,
+        shown: dict[str, str],
     ) -> list[Result]:
         if error is None:
-            return [Result(d, DeliveryStatus.DELIVERED, attempt) for d in deliveries]
+            return [
+                Result(d, DeliveryStatus.DELIVERED, attempt, sent_headers=shown) for d in deliveries
+            ]
         if isinstance(error, RetryableDelivery):
-            return self._retry_all(deliveries, attempt, error.retry_after)
-        return [Result(d, DeliveryStatus.DEAD, attempt, str(error)) for d in deliveries]
-
-    async def _send(self, prepared: OutgoingRequest) -> int:
-        async with self._slots:
-            return await self.sender.send(prepared)
+            return self._retry_all(deliveries, attempt, error.retry_after, policy, shown)
+        return [
+            Result(d, DeliveryStatus.DEAD, attempt, str(error), sent_headers=shown)
+            for d in deliveries
+        ]
 
     def _retry_all(
-        self, deliveries: Sequence[Delivery], attempt: Attempt, retry_after: float | None
+        self,
+        deliveries: Sequence[Delivery],
+        attempt: Attempt,
+        retry_after: float | None,
+        policy: DeliveryPolicy,
+        shown: dict[str, str],
     ) -> list[Result]:
         """Schedule one shared retry for messages that failed together, so they stay together."""
+        failed = attempt.status_code != 429
         tries = max(d.attempts for d in deliveries) + 1
-        delay = backoff(tries, self._rng, retry_after, base=self._retry_base)
+        delay = retry_delay(tries, policy, self._rng, retry_after, base=self._retry_base)
         next_at = self._clock() + delay
         results = []
         for delivery in deliveries:
-            if delivery.attempts + 1 >= MAX_ATTEMPTS or next_at > (
-                delivery.created_at + RETRY_WINDOW_SECONDS
-            ):
-                error = f"gave up after {delivery.attempts + 1} tries: {attempt.error}"
-                results.append(Result(delivery, DeliveryStatus.DEAD, attempt, error))
-            else:
-                results.append(
-                    Result(delivery, DeliveryStatus.PENDING, attempt, attempt.error, next_at)
+            tried = delivery.attempts + 1
+            status, error, due = DeliveryStatus.PENDING, attempt.error, next_at
+            if tried >= policy.max_attempts or next_at > delivery.created_at + RETRY_WINDOW_SECONDS:
+                status, error, due = DeliveryStatus.DEAD, f"gave up after {tried} tries: {error}", 0
+            results.append(
+                Result(
+                    delivery,
+                    status,
+                    attempt,
+                    error,
+                    due,
+                    sent_headers=shown,
+                    destination_failed=failed,
                 )
+            )
         return results
 
 

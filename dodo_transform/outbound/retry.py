@@ -9,6 +9,8 @@ from __future__ import annotations
 import email.utils
 import random
 
+from dodo_transform.outgoing import DeliveryPolicy
+
 RETRYABLE_STATUS = frozenset({408, 429})  # besides every 5xx
 # Capped exponential backoff: 5 s, 15 s, 45 s, ... up to 4 h between tries. With the jitter
 # below, the last of MAX_ATTEMPTS tries falls within ~18 h of the first, inside Segment's
@@ -30,6 +32,23 @@ def backoff(
     """Seconds to wait after `attempts` failed tries: jittered exponential, or `Retry-After`."""
     delay = min(BACKOFF_CAP_SECONDS, base * BACKOFF_FACTOR ** max(attempts - 1, 0))
     delay *= rng.uniform(0.5, 1.0)  # jitter spreads a recovering destination's load
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
+    return delay
+
+
+def retry_delay(
+    attempts: int,
+    policy: DeliveryPolicy,
+    rng: random.Random,
+    retry_after: float | None = None,
+    base: float = BACKOFF_BASE_SECONDS,
+) -> float:
+    """Seconds to wait after `attempts` failed tries under `policy`: its `retry_schedule` (the
+    last delay repeating), else `backoff`; never sooner than the destination's `Retry-After`."""
+    if not policy.retry_schedule:
+        return backoff(attempts, rng, retry_after, base)
+    delay = policy.retry_schedule[min(attempts, len(policy.retry_schedule)) - 1]
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
     return delay

@@ -1,25 +1,33 @@
 """Sending one request: Segment rewriting and auth, the allowlist, and httpx.
 
 `Sender.prepare` turns a handler's request into the exact one that goes
-out: the transform's configured headers (`Configured`, from `transforms.toml`)
-are added unless the handler set the same header; Segment URLs are pointed at
-the configured endpoint (region, or a local server) and get
-`Authorization: Basic base64("<writeKey>:")` unless there is one already.
-Anything bound for a host off the allowlist (`Allowlist`: Segment's, the
+out. Credentials stay with their destination: the transform's configured
+headers (`Configured`, from `transforms.toml`) are added, unless the handler set
+the same header, only to requests for the origin of the transform's configured
+`url`; Segment URLs are pointed at the configured endpoint (region, or a local
+server) and get `Authorization: Basic base64("<writeKey>:")` unless there is one
+already. So a handler that picks another host sends no configured credential
+there. Anything bound for a host off the allowlist (`Allowlist`: Segment's, the
 endpoint's, DODO_TRANSFORM_ALLOWED_HOSTS, and the host of the transform's own
 configured `url`) raises `BlockedDestination` and is never sent; a request that
 breaks a rule of the wire (see `wire.py`) raises `FinalDelivery`, as it can
 never be sent.
-`Sender.send` raises `RetryableDelivery` (network error, 408, 429, 5xx) or
-`FinalDelivery` (any other non-2xx, including redirects, which are never
-followed, and a request the HTTP client refuses to send).
+
+`Sender.send` gives one attempt a deadline for all of it (connecting, sending
+and the answer's head), reads at most `EXCERPT_BYTES` of an error's body for the
+reason (the rest is never read, however big or slow), and raises
+`RetryableDelivery` (network error, deadline, 408, 429, 5xx) or `FinalDelivery`
+(any other non-2xx, including redirects, which are never followed, and a
+request the HTTP client refuses to send). Credentials an answer echoes are
+scrubbed from the reason before anyone sees it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
@@ -30,17 +38,37 @@ from dodo_transform import __version__
 from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
 from dodo_transform.outbound import segment, wire
 from dodo_transform.outbound.retry import RETRYABLE_STATUS, parse_retry_after
-from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing import (
+    OutgoingRequest,
+    destination_of,
+    is_credential_header,
+    redact_headers,
+    scrub,
+    secret_parts,
+)
+
+# How much of an error's answer is kept for its reason; the rest is never read.
+EXCERPT_BYTES = 4096
+REASON_CHARS = 200
 
 
 @dataclass(frozen=True)
 class Configured:
     """What `transforms.toml` says about where one transform's requests go and with what:
-    headers added to each (credentials: never shown) and its `url`, whose host it may send to
-    without DODO_TRANSFORM_ALLOWED_HOSTS."""
+    headers added to those for its `url`'s destination (credentials: never shown), that
+    `url`, whose host it may send to without DODO_TRANSFORM_ALLOWED_HOSTS, and every secret
+    value of its table, never to be shown."""
 
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     url: str = ""
+    secrets: frozenset[str] = frozenset()
+
+    def credentials_for(self, url: str) -> Mapping[str, str]:
+        """The configured headers a request to `url` carries: all of them to the configured
+        url's destination, none elsewhere."""
+        if self.url and destination_of(url) == destination_of(self.url):
+            return self.headers
+        return MappingProxyType({})
 
 
 NOTHING_CONFIGURED = Configured()
@@ -100,9 +128,12 @@ class Sender:
             timeout=timeout,
             follow_redirects=False,
             transport=transport,
-            # Destinations see who calls them (a handler's own User-Agent header wins).
-            headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            # Destinations see who calls them (a handler's own User-Agent header wins). An
+            # answer is read as sent, never decompressed: an error's excerpt stays small.
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+            # No cap across destinations: each destination's lane caps its own connections,
+            # so one that holds them all cannot leave another waiting for the pool.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         )
 
     def prepare(
@@ -119,7 +150,7 @@ class Sender:
             raise FinalDelivery(f"cannot be sent: {problem}")
         url = request.url
         # The handler's own header wins, as an endpoint's defaults give way in Svix.
-        headers = with_headers(request.headers, configured.headers)
+        headers = with_headers(request.headers, configured.credentials_for(url))
         if segment.is_segment_url(url):
             url = self._to_segment_endpoint(url)
             if write_key and not _has(headers, "authorization"):
@@ -131,15 +162,45 @@ class Sender:
             headers["Content-Type"] = "application/json"
         return replace(request, url=url, headers=headers)
 
-    async def send(self, prepared: OutgoingRequest) -> int:
-        """Send once; return the 2xx status or raise `RetryableDelivery`/`FinalDelivery`."""
+    async def send(
+        self, prepared: OutgoingRequest, timeout: float, secrets: Collection[str] = ()
+    ) -> int:
+        """Send once within `timeout` seconds; return the 2xx status or raise
+        `RetryableDelivery`/`FinalDelivery`, whose reason holds none of `secrets` nor the
+        request's credentials."""
         try:
-            response = await self._client.request(
+            async with asyncio.timeout(timeout):
+                status, excerpt, retry_after = await self._exchange(prepared, timeout)
+        except TimeoutError:
+            raise RetryableDelivery(f"no complete answer within {timeout:g} s") from None
+        if 200 <= status < 300:
+            return status
+        hidden = set(secrets) | _credentials(prepared.headers)
+        reason = f"HTTP {status}: {scrub(excerpt, hidden)[:REASON_CHARS]}"
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise RetryableDelivery(reason, status=status, retry_after=retry_after)
+        if 300 <= status < 400:
+            reason = f"HTTP {status}: redirects are not followed"
+        raise FinalDelivery(reason, status=status)
+
+    async def _exchange(
+        self, prepared: OutgoingRequest, timeout: float
+    ) -> tuple[int, str, float | None]:
+        """The answer's status, the start of its body if it is an error, and Retry-After."""
+        try:
+            async with self._client.stream(
                 prepared.method,
                 prepared.url,
                 headers=wire.wire_headers(prepared.headers),
                 content=prepared.encoded(),
-            )
+                timeout=timeout,
+            ) as response:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return status, "", None  # the body is not needed: never wait for it
+                excerpt = await _excerpt(response)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+                return status, excerpt, retry_after
         except httpx.LocalProtocolError:
             # The client refuses the request itself, so it would refuse it again. Its message
             # may quote a header value, which may be a credential: not repeated.
@@ -148,18 +209,10 @@ class Sender:
             ) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
             raise FinalDelivery(f"cannot be sent: {type(error).__name__}: {error}") from None
+        except httpx.TimeoutException:
+            raise RetryableDelivery(f"no complete answer within {timeout:g} s") from None
         except httpx.TransportError as error:
             raise RetryableDelivery(f"{type(error).__name__}: {error or 'no response'}") from None
-        status = response.status_code
-        if 200 <= status < 300:
-            return status
-        reason = f"HTTP {status}: {response.text[:200]}"
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-        if status in RETRYABLE_STATUS or status >= 500:
-            raise RetryableDelivery(reason, status=status, retry_after=retry_after)
-        if 300 <= status < 400:
-            reason = f"HTTP {status}: redirects are not followed"
-        raise FinalDelivery(reason, status=status)
 
     def _to_segment_endpoint(self, url: str) -> str:
         parts = urlsplit(url)
@@ -169,6 +222,34 @@ class Sender:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+async def _excerpt(response: httpx.Response) -> str:
+    """At most `EXCERPT_BYTES` of the body, as text; the rest is left unread (closing the
+    response drops the connection rather than read a body of any size)."""
+    if response.is_stream_consumed:  # read whole already: an in-memory answer (a test double)
+        return response.content[:EXCERPT_BYTES].decode("utf-8", "replace")
+    kept = b""
+    async for chunk in response.aiter_raw():
+        kept += chunk
+        if len(kept) >= EXCERPT_BYTES:
+            break
+    return kept[:EXCERPT_BYTES].decode("utf-8", "replace")
+
+
+def _credentials(headers: Mapping[str, str]) -> set[str]:
+    """The credential values a request carries, to keep out of what its answer echoes."""
+    return {
+        part
+        for name, value in headers.items()
+        if is_credential_header(name)
+        for part in secret_parts(value)
+    }
+
+
+def sent_headers(headers: Mapping[str, str], secrets: Collection[str] = ()) -> dict[str, str]:
+    """The headers a request went out with, as stored and shown: credentials' values hidden."""
+    return redact_headers(with_headers(headers, {"User-Agent": USER_AGENT}), secrets)
 
 
 def _has(headers: dict[str, str], name: str) -> bool:

@@ -1,29 +1,57 @@
-"""The delivery stage: due deliveries -> the dispatcher -> stored results.
+"""The delivery stage: due deliveries -> their lanes -> stored results.
 
-Claims due deliveries with a lease, waits briefly to fill a Segment batch,
-hands them to the `Dispatcher` (batches, retries, rate limits) and stores
-every result in one transaction: `delivered`, `pending` for a retry, `dead`,
-`blocked` or `dry_run`.
+A step looks at the lanes with pending deliveries (one transform's requests to one
+destination: `store.Lane`), asks each how much room it has, and claims that many due
+deliveries of each under one new claim. Every lane is offered work at every step, so one
+transform's backlog never holds another's fresh messages back by more than a step, and
+the lanes send on their own (`outbound/lanes.py`): a step never waits for a send, so a
+slow or stalled destination cannot stop the loop, nor any other destination.
+
+Each group's results are stored as soon as the group is done (`ResultWriter` gathers a
+few milliseconds' worth into one transaction): `delivered`, `pending` for a retry, `dead`,
+`blocked` or `dry_run`. A result is stored only under the claim it was made under: one
+whose claim ran out (this worker was paused past its lease and the delivery was claimed
+again) is dropped and logged, never laid over the newer claim's work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dodo_transform.alerts import Alerter
+from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
-from dodo_transform.outbound import batching, segment
+from dodo_transform.outbound import segment
+from dodo_transform.outbound.breaker import Change
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
+from dodo_transform.outbound.lanes import LaneSender
+from dodo_transform.outgoing import DeliveryPolicy
 from dodo_transform.pipeline.transform_stage import StoreCall
-from dodo_transform.store import Delivery, DeliveryStatus, Store
+from dodo_transform.store import Delivery, DeliveryStatus, DeliveryUpdate, Lane, Store
 
 log = logging.getLogger("dodo_transform.pipeline")
-CLAIM_LIMIT = 2000
-FLUSH_SECONDS = 0.25
+CLAIM_LIMIT = 2000  # deliveries per lane per step
+RESULT_LINGER_SECONDS = 0.005
+STORE_RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class PausedDestination:
+    """A lane whose destination keeps failing, paused by its circuit breaker."""
+
+    transform: str
+    destination: str
+    since: float
+    last_error: str | None
+    waiting: int  # pending deliveries of the lane, counted when it paused or was last probed
+    next_probe_at: float
 
 
 class DeliveryStage:
@@ -36,59 +64,155 @@ class DeliveryStage:
         store_call: StoreCall,
         lease_seconds: float,
         batch_size: int,
+        policy_for: Callable[[str], DeliveryPolicy] = lambda transform: DeliveryPolicy(),
+        wake: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`policy_for(transform)`: how that transform's requests are delivered; `wake`: a
+        lane has room again (run a step soon)."""
         self.store = store
         self.dispatcher = dispatcher
         self.metrics = metrics
         self._store = store_call
         self._lease = lease_seconds
-        self._batching = batch_size > 1
+        self._batch_size = batch_size
+        self._policy_for = policy_for
+        self._wake = wake
         self._clock = clock
-        self.sending: set[int] = set()  # claimed and not yet recorded: released on stop
+        self._lanes: dict[Lane, LaneSender] = {}
+        self._waiting: dict[Lane, int] = {}  # of paused lanes
+        self._writer = ResultWriter(store_call, store.record_results)
         self.alerts: Alerter | None = None
 
     async def step(self) -> bool:
-        """Send one round of due deliveries; False when none was due."""
-        due: list[Delivery] = await self._store(
-            self.store.claim_deliveries, CLAIM_LIMIT, self._lease
-        )
-        if not due:
+        """Claim what the lanes have room for and hand it to them; False when none was."""
+        lanes = await self._store(self.store.pending_lanes)
+        self._forget_idle(set(lanes))
+        rooms = {lane: min(self._sender(lane).room(), CLAIM_LIMIT) for lane in lanes}
+        if not any(rooms.values()):
             return False
-        waited = self._clock() - min(max(d.created_at, d.next_attempt_at) for d in due)
-        if self._batching and len(due) < batching.MAX_BATCH_MESSAGES and waited < FLUSH_SECONDS:
-            # Like Segment's SDKs: send a full batch now, or whatever is due once the oldest
-            # message has waited FLUSH_SECONDS, so a burst goes out in few requests.
-            await asyncio.sleep(FLUSH_SECONDS - waited)
-            due += await self._store(
-                self.store.claim_deliveries, CLAIM_LIMIT - len(due), self._lease
+        due: list[Delivery] = await self._store(self.store.claim_deliveries, rooms, self._lease)
+        by_lane: dict[Lane, list[Delivery]] = defaultdict(list)
+        for delivery in due:
+            by_lane[delivery.lane].append(delivery)
+        for lane, group in by_lane.items():
+            self._sender(lane).take(group)
+        return bool(due)
+
+    def held(self) -> list[int]:
+        """The ids of every delivery claimed and not yet stored back."""
+        return [d.id for sender in self._lanes.values() for d in sender.held()]
+
+    def paused(self) -> list[PausedDestination]:
+        """The lanes paused by their circuit breaker now."""
+        return [
+            PausedDestination(
+                lane.transform,
+                lane.destination,
+                sender.breaker.paused_since or 0.0,
+                sender.breaker.last_error,
+                self._waiting.get(lane, 0),
+                sender.breaker.probe_at,
             )
-        self.sending.update(d.id for d in due)
-        try:
-            results = await self.dispatcher.dispatch(due)
-            await self._store(self.store.record_results, [r.update() for r in results])
-        finally:
-            self.sending.difference_update(d.id for d in due)
+            for lane, sender in sorted(self._lanes.items())
+            if sender.breaker.paused
+        ]
+
+    async def drain(self, timeout: float) -> list[int]:
+        """Stop sending: give back what waits unsent, let the sends in flight finish for
+        `timeout` seconds (their results stored), and return the ids still held (to
+        release)."""
+        given = [d for sender in self._lanes.values() for d in sender.close()]
+        tasks = [task for sender in self._lanes.values() for task in sender.in_flight()]
+        if tasks:
+            _, unfinished = await asyncio.wait(tasks, timeout=timeout)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        await self._writer.close()
+        return [d.id for d in given] + self.held()
+
+    # --- lanes ----------------------------------------------------------------------------------
+
+    def _sender(self, lane: Lane) -> LaneSender:
+        sender = self._lanes.get(lane)
+        if sender is None:
+            sender = self._lanes[lane] = LaneSender(
+                lane,
+                dispatcher=self.dispatcher,
+                policy=lambda: self._policy_for(lane.transform),
+                batch_size=self._batch_size,
+                finish=self._finish,
+                wake=self._wake,
+                clock=self._clock,
+            )
+        return sender
+
+    def _forget_idle(self, pending: set[Lane]) -> None:
+        """Let go of lanes with nothing to do (a paused one is kept: its breaker decides)."""
+        for lane in [lane for lane in self._lanes if lane not in pending]:
+            sender = self._lanes[lane]
+            if sender.idle and not sender.breaker.paused:
+                del self._lanes[lane]
+
+    async def _finish(
+        self, sender: LaneSender, results: list[Result], change: Change | None
+    ) -> None:
+        """Store a group's results, then count and log them."""
+        dropped = set(await self._writer.write([result.update() for result in results]))
+        if dropped:
+            log.warning(
+                "results dropped: the deliveries were claimed again after this worker's claim"
+                " ran out (another worker or a later claim has them)",
+                extra={"delivery_ids": sorted(dropped), "destination": sender.lane.destination},
+            )
         for result in results:
-            self._account(result)
-        return True
+            if result.delivery.id not in dropped:
+                self._account(result)
+        if change is not None:
+            await self._breaker_changed(sender, change)
+
+    async def _breaker_changed(self, sender: LaneSender, change: Change) -> None:
+        lane, breaker = sender.lane, sender.breaker
+        fields = {"transform": lane.transform, "destination": lane.destination}
+        if change is Change.RESUMED:
+            self._waiting.pop(lane, None)
+            self.metrics.paused.labels(*lane).set(0)
+            log.info("destination resumed: it answered again", extra=fields)
+            return
+        with contextlib.suppress(StorageError):
+            self._waiting[lane] = await self._store(self.store.count_waiting, lane)
+        if change is Change.STILL_PAUSED:
+            return
+        self.metrics.paused.labels(*lane).set(1)
+        waiting = self._waiting.get(lane, 0)
+        message = (
+            f"deliveries of transform {lane.transform} to {lane.destination} are paused after"
+            f" {breaker.failures} failed attempts in a row (last: {breaker.last_error});"
+            f" {waiting} wait, their attempts unspent. It is probed with one request at"
+            " growing intervals and resumes at its first answer."
+        )
+        log.warning("destination paused", extra=fields | {"error": breaker.last_error})
+        if self.alerts is not None:
+            self.alerts.raise_alert("paused", f"{lane.transform} {lane.destination}", message)
 
     def _account(self, result: Result) -> None:
         delivery, status, attempt = result.delivery, result.status, result.attempt
+        if status is DeliveryStatus.PENDING and attempt is None:
+            return  # given back unsent (paused, stopping, or Segment's 429 pause)
         if status is DeliveryStatus.DELIVERED:
             self.metrics.delivered.labels(delivery.transform).inc()
             self.metrics.latency.observe(max(0.0, self._clock() - delivery.received_at))
         elif status is DeliveryStatus.PENDING:
-            if attempt is not None:
-                self.metrics.retried.labels(delivery.transform).inc()
+            self.metrics.retried.labels(delivery.transform).inc()
         else:
             self.metrics.finished.labels(delivery.transform, status.value).inc()
-        retrying = status is DeliveryStatus.PENDING and attempt is not None
         fields: dict[str, Any] = {
             "webhook_id": delivery.webhook_id,
             "transform": delivery.transform,
             "delivery_id": delivery.id,
-            "status": "retrying" if retrying else status.value,
+            "destination": delivery.destination,
+            "status": "retrying" if status is DeliveryStatus.PENDING else status.value,
         }
         if result.error:
             fields["error"] = result.error
@@ -120,6 +244,66 @@ class DeliveryStage:
             )
             return
         log.info("delivery attempt", extra=fields)
+
+
+class ResultWriter:
+    """Stores results as groups finish: what arrives within `RESULT_LINGER_SECONDS` of the
+    first goes in one transaction. While the store is unavailable it keeps trying (the
+    deliveries stay claimed meanwhile, so their lanes take no more work)."""
+
+    def __init__(
+        self,
+        store_call: StoreCall,
+        record: Callable[[Sequence[DeliveryUpdate]], list[int]],
+    ) -> None:
+        self._store = store_call
+        self._record = record
+        self._queued: list[tuple[list[DeliveryUpdate], asyncio.Future[list[int]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, updates: list[DeliveryUpdate]) -> list[int]:
+        """Store `updates`; the ids of those dropped as made under a claim that ran out."""
+        if not updates:
+            return []
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queued.append((updates, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="record results")
+        return await done
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(RESULT_LINGER_SECONDS)
+        while self._queued:
+            queued, self._queued = self._queued, []
+            updates = [update for group, _ in queued for update in group]
+            dropped = set(await self._stored(updates))
+            for group, done in queued:
+                if not done.done():
+                    done.set_result([u.delivery_id for u in group if u.delivery_id in dropped])
+
+    async def _stored(self, updates: list[DeliveryUpdate]) -> list[int]:
+        failing = False
+        while True:
+            try:
+                dropped: list[int] = await self._store(self._record, updates)
+                return dropped
+            except StorageError as error:
+                if not failing:
+                    log.error("could not store delivery results, retrying: %s", error)
+                failing = True
+                await asyncio.sleep(STORE_RETRY_SECONDS)
+
+    async def close(self) -> None:
+        """Store what is queued (unless the store stays away), then stop."""
+        if self._flusher is not None and not self._flusher.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._flusher), STORE_RETRY_SECONDS * 3)
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        for _, done in self._queued:
+            if not done.done():
+                done.set_exception(StorageError("stopping before the results were stored"))
+        self._queued.clear()
 
 
 def _credentials_fix(delivery: Delivery) -> str:

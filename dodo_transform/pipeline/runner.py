@@ -26,6 +26,7 @@ from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
+from dodo_transform.outgoing import DeliveryPolicy
 from dodo_transform.pipeline import backfill
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.pipeline.duplicates import DuplicateCheck
@@ -68,9 +69,11 @@ class Pipeline:
         idle_poll_seconds: float = IDLE_POLL_SECONDS,
         sandboxes: SandboxPool | None = None,
         alerts: Alerter | None = None,
+        policy_for: Callable[[str], DeliveryPolicy] = lambda transform: DeliveryPolicy(),
     ) -> None:
         """`sandboxes` run the handlers (without them, handlers run on this process's
-        threads, with no backstop for a built-in call that runs on: for tests)."""
+        threads, with no backstop for a built-in call that runs on: for tests);
+        `policy_for(transform)` says how its requests are delivered."""
         self.settings = settings
         self.store = store
         self.registry = registry
@@ -93,6 +96,8 @@ class Pipeline:
             lease_seconds=self.lease_seconds,
             run_all=self._run_all,
         )
+        self._work = asyncio.Event()
+        self._due = asyncio.Event()
         self.delivering = DeliveryStage(
             store=store,
             dispatcher=dispatcher,
@@ -100,10 +105,10 @@ class Pipeline:
             store_call=self._store,
             lease_seconds=self.lease_seconds,
             batch_size=settings.segment_batch_size,
+            policy_for=policy_for,
+            wake=self._due.set,
             clock=clock,
         )
-        self._work = asyncio.Event()
-        self._due = asyncio.Event()
         self._replays = asyncio.Event()
         self._backfills = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -187,6 +192,7 @@ class Pipeline:
             self._duplicate_check.cancel()
             await asyncio.gather(self._duplicate_check, return_exceptions=True)
         _, pending = await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
+        held = await self.delivering.drain(timeout)
         if self._sandboxes is not None:
             # Ends runs still waiting (their events stay claimable: no outcome is recorded).
             await asyncio.to_thread(self._sandboxes.close)
@@ -196,9 +202,9 @@ class Pipeline:
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
-        if self.delivering.sending:
+        if held:
             try:
-                await self._store(self.store.release, sorted(self.delivering.sending))
+                await self._store(self.store.release, sorted(held))
             except StorageError as error:
                 log.warning("could not release in-flight deliveries: %s", error)
         self._executor.shutdown(wait=False, cancel_futures=True)

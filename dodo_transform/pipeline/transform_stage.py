@@ -3,8 +3,9 @@
 Claims a batch of events with a lease, runs every enabled transform on each
 (all in one call to the sandbox processes, where a handler stuck in a built-in
 call is stopped: see transforms/sandbox_processes.py), and stores all outcomes
-for the batch in one transaction. A transform version that keeps hitting its
-resource limits is quarantined (see `STRIKES`).
+for the batch in one transaction, for the events it still holds under the claim it
+took them with (a worker paused past its lease finds them taken, and stores nothing).
+A transform version that keeps hitting its resource limits is quarantined (see `STRIKES`).
 
 Whatever goes wrong with one event is that event's outcome: an exception while
 one transform handles it is that transform's `failed` delivery, so the rest of
@@ -94,7 +95,14 @@ class TransformStage:
             # for one round's events, not the whole claim's.
             chunk = events[start : start + EVENTS_PER_ROUND]
             results = await loop.run_in_executor(self._executor, self.transform, chunk, enabled)
-            await self._store(self.store.record_outcomes, results)
+            claims = {event.id: event.claim for event in chunk}
+            dropped = await self._store(self.store.record_outcomes, results, claims)
+            if dropped:
+                log.warning(
+                    "outcomes dropped: the events were claimed again after this worker's claim"
+                    " ran out (another worker or a later claim has them)",
+                    extra={"event_ids": dropped},
+                )
         return True
 
     def transform(

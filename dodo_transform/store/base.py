@@ -19,6 +19,7 @@ from dodo_transform.store.records import (
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
+    Lane,
     NewDelivery,
     NewEvent,
     ReplayRequest,
@@ -39,14 +40,29 @@ class Store(Protocol):
 
     # --- the transform stage ------------------------------------------------------------------
     def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]: ...
-    def record_outcomes(self, outcomes: Mapping[int, Sequence[NewDelivery]]) -> None: ...
+    # Store the outcomes and mark the events done; with `claims` (event id -> the claim it
+    # was taken under, `StoredEvent.claim`) only for events still held under that claim: the
+    # ids of the others, whose outcomes were dropped, are returned.
+    def record_outcomes(
+        self,
+        outcomes: Mapping[int, Sequence[NewDelivery]],
+        claims: Mapping[int, int] | None = None,
+    ) -> list[int]: ...
     def replace_outcomes(
         self, event_id: int, transform: str, results: Sequence[NewDelivery]
     ) -> None: ...
 
     # --- the delivery stage -------------------------------------------------------------------
-    def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]: ...
-    def record_results(self, updates: Sequence[DeliveryUpdate]) -> None: ...
+    # The lanes (transform, destination) with a pending delivery, due now or later.
+    def pending_lanes(self) -> list[Lane]: ...
+    def count_waiting(self, lane: Lane) -> int: ...
+    # Up to `rooms[lane]` due deliveries of each lane, oldest due first, under a new claim.
+    def claim_deliveries(
+        self, rooms: Mapping[Lane, int], lease_seconds: float
+    ) -> list[Delivery]: ...
+    # Store results; one made under a claim the delivery is no longer held under (the lease
+    # ran out and it was claimed again) is dropped: the ids of those are returned.
+    def record_results(self, updates: Sequence[DeliveryUpdate]) -> list[int]: ...
     def release(self, delivery_ids: Sequence[int]) -> None: ...
 
     # --- leases and wake-ups ------------------------------------------------------------------

@@ -9,11 +9,14 @@ never edit one that has shipped.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dodo_transform.errors import StorageError
+from dodo_transform.outgoing import destination_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -28,6 +31,38 @@ class Migration:
     version: int
     name: str
     sql: str
+    # Run after `sql` in the same transaction, for data SQL alone cannot derive: given the
+    # connection and the database's placeholder (`?` or `%s`).
+    fill: Callable[[Any, str], None] | None = None
+
+
+FILL_CHUNK = 5000
+
+
+def _fill_destinations(db: Any, mark: str) -> None:
+    """Name the destination of each delivery stored before deliveries had one (from the
+    URL of its request), a chunk at a time so that a big store is never all in memory."""
+    after = 0
+    while True:
+        rows = db.execute(
+            f"SELECT id, request FROM deliveries WHERE id > {mark} AND request IS NOT NULL"
+            f" ORDER BY id LIMIT {FILL_CHUNK}",
+            (after,),
+        ).fetchall()
+        if not rows:
+            return
+        db.cursor().executemany(
+            f"UPDATE deliveries SET destination = {mark} WHERE id = {mark}",
+            [(_stored_destination(request), delivery_id) for delivery_id, request in rows],
+        )
+        after = rows[-1][0]
+
+
+def _stored_destination(request: str) -> str:
+    try:
+        return destination_of(str(json.loads(request)["url"]))
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 SQLITE: tuple[Migration, ...] = (
@@ -126,6 +161,19 @@ SQLITE: tuple[Migration, ...] = (
         );
         CREATE INDEX deliveries_by_transform ON deliveries (transform, event_id);
         """,
+    ),
+    Migration(
+        5,
+        "destinations: each delivery's lane, fenced claims, the headers sent",
+        """
+        ALTER TABLE deliveries ADD COLUMN destination TEXT NOT NULL DEFAULT '';
+        ALTER TABLE deliveries ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE deliveries ADD COLUMN sent_headers TEXT;
+        ALTER TABLE events ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX deliveries_lanes
+            ON deliveries (status, transform, destination, next_attempt_at);
+        """,
+        _fill_destinations,
     ),
 )
 
@@ -238,6 +286,19 @@ POSTGRES: tuple[Migration, ...] = (
         CREATE INDEX deliveries_by_transform ON deliveries (transform, event_id);
         """,
     ),
+    Migration(
+        5,
+        "destinations: each delivery's lane, fenced claims, the headers sent",
+        """
+        ALTER TABLE deliveries ADD COLUMN destination TEXT NOT NULL DEFAULT '';
+        ALTER TABLE deliveries ADD COLUMN claim BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE deliveries ADD COLUMN sent_headers TEXT;
+        ALTER TABLE events ADD COLUMN claim BIGINT NOT NULL DEFAULT 0;
+        CREATE INDEX deliveries_lanes ON deliveries (transform, destination, next_attempt_at, id)
+            WHERE status = 'pending';
+        """,
+        _fill_destinations,
+    ),
 )
 
 
@@ -261,6 +322,8 @@ def migrate_sqlite(db: sqlite3.Connection, migrations: tuple[Migration, ...] = S
                 for statement in migration.sql.split(";"):
                     if statement.strip():
                         db.execute(statement)
+                if migration.fill is not None:
+                    migration.fill(db, "?")
                 db.execute(f"PRAGMA user_version = {migration.version:d}")
             db.execute("COMMIT")
         except BaseException:
@@ -294,6 +357,8 @@ def migrate_postgres(
         for migration in migrations:
             if migration.version > start:
                 db.execute(migration.sql.encode())
+                if migration.fill is not None:
+                    migration.fill(db, "%s")
                 db.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (migration.version, migration.name),

@@ -27,7 +27,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from dodo_transform.errors import StorageError
-from dodo_transform.outgoing import OutgoingRequest, well_formed
+from dodo_transform.outgoing import OutgoingRequest, destination_of, well_formed
 from dodo_transform.store.migrations import migrate_postgres
 from dodo_transform.store.reading import (
     DELIVERY_COLUMNS,
@@ -40,11 +40,13 @@ from dodo_transform.store.records import (
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
+    Lane,
     NewDelivery,
     NewEvent,
     ReplayRequest,
     StoredEvent,
     TransformVersion,
+    new_claim,
 )
 
 log = logging.getLogger("dodo_transform.store")
@@ -182,23 +184,46 @@ class PostgresStore(SqlReads):
             rows = db.execute(
                 "WITH picked AS (SELECT id FROM events WHERE state = 'pending'"
                 " AND lease_until <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                " UPDATE events e SET lease_until = %s, lease_owner = %s FROM picked"
+                " UPDATE events e SET lease_until = %s, lease_owner = %s, claim = %s FROM picked"
                 " WHERE e.id = picked.id"
-                " RETURNING e.id, e.webhook_id, e.event_type, e.body, e.received_at",
-                (now, limit, now + lease_seconds, self.owner),
+                " RETURNING e.id, e.webhook_id, e.event_type, e.body, e.received_at, e.claim",
+                (now, limit, now + lease_seconds, self.owner, new_claim()),
             ).fetchall()
         return sorted((event_from_row(row) for row in rows), key=lambda event: event.id)
 
-    def record_outcomes(self, outcomes: Mapping[int, Sequence[NewDelivery]]) -> None:
-        """Store every transform's outcome for these events and mark them done, atomically."""
+    def record_outcomes(
+        self,
+        outcomes: Mapping[int, Sequence[NewDelivery]],
+        claims: Mapping[int, int] | None = None,
+    ) -> list[int]:
+        """Store every transform's outcome for these events and mark them done, atomically.
+
+        With `claims` (event id -> the claim it was taken under), an event no longer held
+        under that claim (this instance's lease ran out and another took it) keeps what it
+        has: its outcome is dropped, and its id is returned.
+        """
         with self._transaction() as db:
-            for event_id, results in outcomes.items():
-                self._insert(db, event_id, 0, results)
-            db.execute(
-                "UPDATE events SET state = 'done', lease_until = 0, lease_owner = NULL"
-                " WHERE id = ANY(%s)",
-                (list(outcomes),),
-            )
+            if claims is None:
+                done = list(outcomes)
+                db.execute(
+                    "UPDATE events SET state = 'done', lease_until = 0, lease_owner = NULL"
+                    " WHERE id = ANY(%s)",
+                    (done,),
+                )
+            else:
+                done = [
+                    row[0]
+                    for row in db.execute(
+                        "UPDATE events e SET state = 'done', lease_until = 0, lease_owner = NULL"
+                        " FROM unnest(%s::bigint[], %s::bigint[]) AS held (id, claim)"
+                        " WHERE e.id = held.id AND e.claim = held.claim AND e.state = 'pending'"
+                        " RETURNING e.id",
+                        (list(outcomes), [claims[event_id] for event_id in outcomes]),
+                    ).fetchall()
+                ]
+            for event_id in done:
+                self._insert(db, event_id, 0, outcomes[event_id])
+        return sorted(outcomes.keys() - set(done))
 
     def replace_outcomes(
         self, event_id: int, transform: str, results: Sequence[NewDelivery]
@@ -235,8 +260,8 @@ class PostgresStore(SqlReads):
         with db.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO deliveries (event_id, transform, version, generation, idx, status,"
-                " request, logs, error, created_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                " request, logs, error, created_at, updated_at, destination)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 [
                     (
                         event_id,
@@ -250,6 +275,7 @@ class PostgresStore(SqlReads):
                         _text(item.error),
                         now,
                         now,
+                        "" if item.request is None else _text(destination_of(item.request.url)),
                     )
                     for item in results
                 ],
@@ -257,60 +283,114 @@ class PostgresStore(SqlReads):
 
     # --- the delivery stage -------------------------------------------------------------------
 
-    def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]:
+    def pending_lanes(self) -> list[Lane]:
+        """Every lane with a pending delivery (due now or later), in name order.
+
+        One short index lookup per lane (a skip scan of `deliveries_lanes`): the lanes are
+        few, the deliveries waiting in them may be millions.
+        """
+        lanes: list[Lane] = []
+        while True:
+            after = lanes[-1] if lanes else ("", "")
+            rows = self._read(
+                "SELECT transform, destination FROM deliveries WHERE status = %s"
+                " AND (transform, destination) > (%s, %s)"
+                " ORDER BY transform, destination LIMIT 1",
+                (_PENDING, *after),
+            )
+            if not rows:
+                return lanes
+            lanes.append(Lane(*rows[0]))
+
+    def count_waiting(self, lane: Lane) -> int:
+        rows = self._read(
+            "SELECT COUNT(*) FROM deliveries WHERE status = %s AND transform = %s"
+            " AND destination = %s",
+            (_PENDING, *lane),
+        )
+        return int(rows[0][0])
+
+    def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:
+        """Claim up to `rooms[lane]` due deliveries of each lane, oldest due first; rows
+        another instance is claiming are skipped, not waited for."""
+        wanted = [(lane, room) for lane, room in rooms.items() if room > 0]
+        if not wanted:
+            return []
         now = self._clock()
+        claim = new_claim()
+        rows = []
         with self._transaction() as db:
-            rows = db.execute(
-                "WITH picked AS (SELECT id FROM deliveries WHERE status = %s"
-                " AND next_attempt_at <= %s AND lease_until <= %s"
-                " ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                " UPDATE deliveries d SET lease_until = %s, lease_owner = %s"
-                " FROM picked, events e WHERE d.id = picked.id AND e.id = d.event_id"
-                f" RETURNING {DELIVERY_COLUMNS}",
-                (_PENDING, now, now, limit, now + lease_seconds, self.owner),
-            ).fetchall()
+            for lane, room in wanted:
+                rows += db.execute(
+                    "WITH picked AS (SELECT id FROM deliveries WHERE status = %s"
+                    " AND transform = %s AND destination = %s"
+                    " AND next_attempt_at <= %s AND lease_until <= %s"
+                    " ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                    " UPDATE deliveries d SET lease_until = %s, lease_owner = %s, claim = %s"
+                    " FROM picked, events e WHERE d.id = picked.id AND e.id = d.event_id"
+                    f" RETURNING {DELIVERY_COLUMNS}",
+                    (_PENDING, *lane, now, now, room, now + lease_seconds, self.owner, claim),
+                ).fetchall()
         return sorted((delivery_from_row(row) for row in rows), key=lambda delivery: delivery.id)
 
-    def record_results(self, updates: Sequence[DeliveryUpdate]) -> None:
-        """Store attempts and new statuses for a round of deliveries, releasing their leases."""
+    def record_results(self, updates: Sequence[DeliveryUpdate]) -> list[int]:
+        """Store attempts and new statuses for deliveries, releasing their leases.
+
+        An update made under a claim the delivery is no longer held under (this instance's
+        lease ran out, say while it was paused, and another instance took it) is dropped, not
+        laid over the newer claim's work: the ids of those are returned.
+        """
         if not updates:
-            return
+            return []
         now = self._clock()
-        attempts = [
-            (
-                u.delivery_id,
-                u.attempt.at,
-                u.attempt.status_code,
-                _text(u.attempt.error),
-                u.attempt.duration_ms,
-            )
-            for u in updates
-            if u.attempt is not None
-        ]
-        with self._transaction() as db, db.cursor() as cursor:
-            if attempts:
-                cursor.executemany(
-                    "INSERT INTO attempts (delivery_id, at, status_code, error, duration_ms)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    attempts,
-                )
-            cursor.executemany(
-                "UPDATE deliveries SET status = %s, error = %s, next_attempt_at = %s,"
-                " lease_until = 0, lease_owner = NULL, attempts = attempts + %s,"
-                " updated_at = %s, request = COALESCE(%s, request) WHERE id = %s",
-                [
+        with self._transaction() as db:
+            changed = {
+                row[0]
+                for row in db.execute(
+                    "UPDATE deliveries d SET status = u.status, error = u.error,"
+                    " next_attempt_at = u.next_attempt_at, lease_until = 0, lease_owner = NULL,"
+                    " attempts = d.attempts + u.tried, updated_at = %s,"
+                    " request = COALESCE(u.request, d.request),"
+                    " sent_headers = COALESCE(u.sent_headers, d.sent_headers)"
+                    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[],"
+                    " %s::int[], %s::text[], %s::text[], %s::bigint[])"
+                    " AS u (id, status, error, next_attempt_at, tried, request, sent_headers,"
+                    " claim)"
+                    " WHERE d.id = u.id AND (u.claim IS NULL"
+                    " OR (d.claim = u.claim AND d.status = 'pending'))"
+                    " RETURNING d.id",
                     (
-                        str(u.status),
-                        _text(u.error),
-                        u.next_attempt_at,
-                        0 if u.attempt is None else 1,
                         now,
-                        _request_json(u.request),
-                        u.delivery_id,
+                        [u.delivery_id for u in updates],
+                        [str(u.status) for u in updates],
+                        [_text(u.error) for u in updates],
+                        [u.next_attempt_at for u in updates],
+                        [0 if u.attempt is None else 1 for u in updates],
+                        [_request_json(u.request) for u in updates],
+                        [_json_or_none(u.sent_headers) for u in updates],
+                        [u.claim for u in updates],
+                    ),
+                ).fetchall()
+            }
+            attempts = [
+                (
+                    u.delivery_id,
+                    u.attempt.at,
+                    u.attempt.status_code,
+                    _text(u.attempt.error),
+                    u.attempt.duration_ms,
+                )
+                for u in updates
+                if u.attempt is not None and u.delivery_id in changed
+            ]
+            if attempts:
+                with db.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO attempts (delivery_id, at, status_code, error, duration_ms)"
+                        " VALUES (%s, %s, %s, %s, %s)",
+                        attempts,
                     )
-                    for u in updates
-                ],
-            )
+        return [u.delivery_id for u in updates if u.delivery_id not in changed]
 
     def release(self, delivery_ids: Sequence[int]) -> None:
         """Make these deliveries claimable again at once, if this instance still holds them."""
@@ -613,3 +693,7 @@ def _one_line(error: Exception) -> str:
 
 def _request_json(request: OutgoingRequest | None) -> str | None:
     return None if request is None else json.dumps(request.to_json())
+
+
+def _json_or_none(value: Mapping[str, str] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value))

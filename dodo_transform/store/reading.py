@@ -27,7 +27,7 @@ EVENT_COLUMNS = "id, webhook_id, event_type, body, received_at"
 DELIVERY_COLUMNS = """
     d.id, d.event_id, e.webhook_id, e.event_type, d.transform, d.version, d.generation, d.idx,
     d.status, d.request, d.logs, d.error, d.attempts, d.next_attempt_at, d.created_at, d.updated_at,
-    e.received_at
+    e.received_at, d.destination, d.claim, d.sent_headers
 """
 _DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 _VERSIONS = "SELECT name, version, source, first_seen FROM transform_versions"
@@ -199,9 +199,9 @@ class SqlReads:
 def event_from_row(row: Sequence[Any]) -> StoredEvent:
     """A row of `EVENT_COLUMNS`: psycopg gives the body as a memoryview, and a database made
     by hand may hold it as text."""
-    event_id, webhook_id, event_type, body, received_at = row
+    event_id, webhook_id, event_type, body, received_at, *claim = row
     raw = body.encode() if isinstance(body, str) else bytes(body)
-    return StoredEvent(event_id, webhook_id, event_type, raw, received_at)
+    return StoredEvent(event_id, webhook_id, event_type, raw, received_at, *claim)
 
 
 def _backfill_scope(
@@ -243,4 +243,5 @@ def delivery_from_row(row: Sequence[Any]) -> Delivery:
     values[8] = DeliveryStatus(values[8])
     values[9] = None if values[9] is None else OutgoingRequest.from_json(json.loads(values[9]))
     values[10] = json.loads(values[10])
+    values[19] = None if values[19] is None else json.loads(values[19])
     return Delivery(*values)

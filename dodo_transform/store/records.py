@@ -6,8 +6,11 @@ pipeline, the web edge and the CLI never see a row or a column name.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from dodo_transform.outgoing import OutgoingRequest
 
@@ -69,6 +72,9 @@ class StoredEvent:
     event_type: str
     body: bytes
     received_at: float
+    # The claim this event was taken under (0: not claimed): outcomes are stored only while it
+    # is still the event's claim, so a worker whose lease ran out cannot store them twice.
+    claim: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,22 @@ class Delivery:
     created_at: float
     updated_at: float
     received_at: float
+    destination: str = ""  # the origin its request goes to (`outgoing.destination_of`)
+    claim: int = 0  # the claim it was taken under; 0 when not claimed
+    # The headers its last attempt sent, values of credentials replaced (never the values).
+    sent_headers: Mapping[str, str] | None = None
+
+    @property
+    def lane(self) -> Lane:
+        return Lane(self.transform, self.destination)
+
+
+class Lane(NamedTuple):
+    """Where deliveries queue: one transform's requests to one destination (an origin).
+    Each lane is claimed, paced and paused on its own, so no lane waits for another."""
+
+    transform: str
+    destination: str
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,10 @@ class DeliveryUpdate:
     error: str | None = None
     next_attempt_at: float = 0.0
     request: OutgoingRequest | None = None  # replaces the stored request (a dry run's exact one)
+    # The claim the result was made under: stored only if the delivery is still held under it
+    # (None: no such check, for tools and tests that did not claim it).
+    claim: int | None = None
+    sent_headers: Mapping[str, str] | None = None  # as `Delivery.sent_headers`
 
 
 @dataclass(frozen=True)
@@ -171,3 +197,8 @@ class Backfill:
     created_at: float
     done_at: float | None = None
     error: str | None = None  # why it stopped early (its transform was removed, say)
+
+
+def new_claim() -> int:
+    """A claim's fencing token: random, so that no two claims, of any instance, share one."""
+    return secrets.randbits(62) + 1

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from dodo_transform.errors import StorageError
-from dodo_transform.outgoing import OutgoingRequest, well_formed
+from dodo_transform.outgoing import OutgoingRequest, destination_of, well_formed
 from dodo_transform.store.migrations import migrate_sqlite
 from dodo_transform.store.reading import DELIVERY_COLUMNS, SqlReads, delivery_from_row
 from dodo_transform.store.records import (
@@ -44,11 +44,13 @@ from dodo_transform.store.records import (
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
+    Lane,
     NewDelivery,
     NewEvent,
     ReplayRequest,
     StoredEvent,
     TransformVersion,
+    new_claim,
 )
 
 _REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
@@ -217,24 +219,44 @@ class SqliteStore(SqlReads):
             "SELECT 1 FROM events WHERE state = 'pending' AND lease_until <= ? LIMIT 1", (now,)
         ):
             return []
+        claim = new_claim()
         with self._transaction() as db:
             rows = db.execute(
-                "UPDATE events SET lease_until = ? WHERE id IN (SELECT id FROM events"
+                "UPDATE events SET lease_until = ?, claim = ? WHERE id IN (SELECT id FROM events"
                 " WHERE state = 'pending' AND lease_until <= ? ORDER BY id LIMIT ?)"
-                " RETURNING id, webhook_id, event_type, body, received_at",
-                (now + lease_seconds, now, limit),
+                " RETURNING id, webhook_id, event_type, body, received_at, claim",
+                (now + lease_seconds, claim, now, limit),
             ).fetchall()
         return sorted((StoredEvent(*row) for row in rows), key=lambda event: event.id)
 
-    def record_outcomes(self, outcomes: Mapping[int, Sequence[NewDelivery]]) -> None:
-        """Store every transform's outcome for these events and mark them done, atomically."""
+    def record_outcomes(
+        self,
+        outcomes: Mapping[int, Sequence[NewDelivery]],
+        claims: Mapping[int, int] | None = None,
+    ) -> list[int]:
+        """Store every transform's outcome for these events and mark them done, atomically.
+
+        With `claims` (event id -> the claim it was taken under), an event no longer held
+        under that claim (its lease ran out and it was claimed again) keeps what it has: its
+        outcome is dropped, and its id is returned.
+        """
+        dropped = []
         with self._transaction() as db:
             for event_id, results in outcomes.items():
+                if claims is None:
+                    db.execute(
+                        "UPDATE events SET state = 'done', lease_until = 0 WHERE id = ?",
+                        (event_id,),
+                    )
+                elif not db.execute(
+                    "UPDATE events SET state = 'done', lease_until = 0"
+                    " WHERE id = ? AND claim = ? AND state = 'pending'",
+                    (event_id, claims[event_id]),
+                ).rowcount:
+                    dropped.append(event_id)
+                    continue
                 self._insert(db, event_id, 0, results)
-            db.executemany(
-                "UPDATE events SET state = 'done', lease_until = 0 WHERE id = ?",
-                [(event_id,) for event_id in outcomes],
-            )
+        return dropped
 
     def replace_outcomes(
         self, event_id: int, transform: str, results: Sequence[NewDelivery]
@@ -265,8 +287,8 @@ class SqliteStore(SqlReads):
         now = self._clock()
         db.executemany(
             "INSERT INTO deliveries (event_id, transform, version, generation, idx, status,"
-            " request, logs, error, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT DO NOTHING",
+            " request, logs, error, created_at, updated_at, destination)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             [
                 (
                     event_id,
@@ -280,27 +302,65 @@ class SqliteStore(SqlReads):
                     _text(item.error),
                     now,
                     now,
+                    "" if item.request is None else destination_of(item.request.url),
                 )
                 for item in results
             ],
         )
 
-    def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]:
+    def pending_lanes(self) -> list[Lane]:
+        """Every lane with a pending delivery (due now or later), in name order.
+
+        One short index lookup per lane (a skip scan): the lanes are few, the deliveries
+        waiting in them may be millions.
+        """
+        lanes: list[Lane] = []
+        while True:
+            after = lanes[-1] if lanes else ("", "")
+            rows = self._read(
+                "SELECT transform, destination FROM deliveries WHERE status = ?"
+                " AND (transform, destination) > (?, ?) ORDER BY transform, destination LIMIT 1",
+                (DeliveryStatus.PENDING, *after),
+            )
+            if not rows:
+                return lanes
+            lanes.append(Lane(*rows[0]))
+
+    def count_waiting(self, lane: Lane) -> int:
+        rows = self._read(
+            "SELECT COUNT(*) FROM deliveries WHERE status = ? AND transform = ?"
+            " AND destination = ?",
+            (DeliveryStatus.PENDING, *lane),
+        )
+        return int(rows[0][0])
+
+    def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:
+        """Claim up to `rooms[lane]` due deliveries of each lane, oldest due first."""
         now = self._clock()
-        if not self._read(
-            "SELECT 1 FROM deliveries WHERE status = ? AND next_attempt_at <= ?"
-            " AND lease_until <= ? LIMIT 1",
-            (DeliveryStatus.PENDING, now, now),
-        ):
+        due = "status = ? AND transform = ? AND destination = ? AND next_attempt_at <= ?"
+        due += " AND lease_until <= ?"
+        # Look before taking the write lock: an idle poll must not hold up the intake.
+        wanted = [
+            (lane, room)
+            for lane, room in rooms.items()
+            if room > 0
+            and self._read(
+                f"SELECT 1 FROM deliveries WHERE {due} LIMIT 1",
+                (DeliveryStatus.PENDING, *lane, now, now),
+            )
+        ]
+        if not wanted:
             return []
+        claim = new_claim()
         with self._transaction() as db:
             ids = [
                 row[0]
+                for lane, room in wanted
                 for row in db.execute(
-                    "UPDATE deliveries SET lease_until = ? WHERE id IN (SELECT id FROM deliveries"
-                    " WHERE status = ? AND next_attempt_at <= ? AND lease_until <= ?"
+                    "UPDATE deliveries SET lease_until = ?, claim = ? WHERE id IN"
+                    f" (SELECT id FROM deliveries WHERE {due}"
                     " ORDER BY next_attempt_at, id LIMIT ?) RETURNING id",
-                    (now + lease_seconds, DeliveryStatus.PENDING, now, now, limit),
+                    (now + lease_seconds, claim, DeliveryStatus.PENDING, *lane, now, now, room),
                 ).fetchall()
             ]
             if not ids:
@@ -312,42 +372,49 @@ class SqliteStore(SqlReads):
             ).fetchall()
         return [delivery_from_row(row) for row in rows]
 
-    def record_results(self, updates: Sequence[DeliveryUpdate]) -> None:
-        """Store attempts and new statuses for a round of deliveries, releasing their leases."""
+    def record_results(self, updates: Sequence[DeliveryUpdate]) -> list[int]:
+        """Store attempts and new statuses for deliveries, releasing their leases.
+
+        An update made under a claim the delivery is no longer held under (its lease ran out
+        and it was claimed again) is dropped, not laid over the newer claim's work: the ids
+        of those are returned.
+        """
         now = self._clock()
+        dropped = []
         with self._transaction() as db:
+            attempts = []
+            for u in updates:
+                values = (
+                    u.status,
+                    _text(u.error),
+                    u.next_attempt_at,
+                    0 if u.attempt is None else 1,
+                    now,
+                    _request_json(u.request),
+                    _json_or_none(u.sent_headers),
+                    u.delivery_id,
+                )
+                fence = "" if u.claim is None else " AND claim = ? AND status = 'pending'"
+                changed = db.execute(
+                    "UPDATE deliveries SET status = ?, error = ?, next_attempt_at = ?,"
+                    " lease_until = 0, attempts = attempts + ?, updated_at = ?,"
+                    " request = COALESCE(?, request), sent_headers = COALESCE(?, sent_headers)"
+                    f" WHERE id = ?{fence}",
+                    values if u.claim is None else (*values, u.claim),
+                ).rowcount
+                if not changed:
+                    dropped.append(u.delivery_id)
+                elif u.attempt is not None:
+                    a = u.attempt
+                    attempts.append(
+                        (u.delivery_id, a.at, a.status_code, _text(a.error), a.duration_ms)
+                    )
             db.executemany(
                 "INSERT INTO attempts (delivery_id, at, status_code, error, duration_ms)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        u.delivery_id,
-                        u.attempt.at,
-                        u.attempt.status_code,
-                        _text(u.attempt.error),
-                        u.attempt.duration_ms,
-                    )
-                    for u in updates
-                    if u.attempt is not None
-                ],
+                attempts,
             )
-            db.executemany(
-                "UPDATE deliveries SET status = ?, error = ?, next_attempt_at = ?, lease_until = 0,"
-                " attempts = attempts + ?, updated_at = ?,"
-                " request = COALESCE(?, request) WHERE id = ?",
-                [
-                    (
-                        u.status,
-                        _text(u.error),
-                        u.next_attempt_at,
-                        0 if u.attempt is None else 1,
-                        now,
-                        _request_json(u.request),
-                        u.delivery_id,
-                    )
-                    for u in updates
-                ],
-            )
+        return dropped
 
     def release(self, delivery_ids: Sequence[int]) -> None:
         with self._transaction() as db:
@@ -529,3 +596,7 @@ def _text(value: str | None) -> str | None:
 
 def _request_json(request: OutgoingRequest | None) -> str | None:
     return None if request is None else json.dumps(request.to_json())
+
+
+def _json_or_none(value: Mapping[str, str] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value))

@@ -130,7 +130,7 @@ class Trier:
 
     def load(self, path: Path, settings: TransformSettings) -> Transform:
         """Compile the file (`HandlerError` if it cannot be)."""
-        return Transform.from_file(path, default_url=settings.url, env=settings.env)
+        return Transform.from_file(path, **settings.engine_options())
 
     def run(self, transform: Transform, settings: TransformSettings, event: Event) -> Trial:
         name = transform.name
@@ -190,7 +190,7 @@ class Trier:
             source=transform.source,
             filename=transform.filename,
             default_url=_PROBE_URL,
-            env=settings.env,
+            env=settings.env_values(),
             limits=Limits(),
         )
         requests = probe.run(event).requests

@@ -90,9 +90,11 @@ class Transform:
     default_url: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    max_requests: int = 100  # requests one event may make (an array returned)
+    settings_digest: str = ""  # `TransformSettings.digest()`: part of the version
 
     def __post_init__(self) -> None:
-        self.version = hashlib.sha256(self.source.encode("utf-8")).hexdigest()[:12]
+        self.version = version_of(self.source, self.settings_digest)
         self._env_json = json.dumps(dict(self.env))
         self._local = threading.local()
         # Compile now so a broken file is reported at load time, not on the first event.
@@ -131,7 +133,9 @@ class Transform:
             )
 
     def _run(self, event: Event) -> Outcome:
-        report = self._sandbox().run(event.event_type, event.body, self.default_url, self._env_json)
+        report = self._sandbox().run(
+            event.event_type, event.body, self.default_url, self._env_json, self.max_requests
+        )
         raw_logs = report["logs"]
         logs = (
             tuple((str(level), well_formed(str(text))) for level, text in raw_logs)
@@ -160,6 +164,11 @@ class Transform:
             )
         if "error" in report:
             raise HandlerError(report["error"])
+        if "tooMany" in report:
+            raise HandlerError(
+                f"{self.filename}: the handler returned {report['tooMany']} requests for one "
+                f"event; at most {self.max_requests} are sent (max_requests in transforms.toml)"
+            )
         if "unserialisable" in report:
             raise HandlerError(
                 f"{self.filename}: the returned webhook is not JSON-serialisable "
@@ -229,6 +238,13 @@ class Transform:
                 )
             result[str(name)] = str(value)
         return result
+
+
+def version_of(source: str, settings_digest: str = "") -> str:
+    """A transform's version: a hash of its source, and of its settings when it has any
+    (`TransformSettings.digest()`), so that a changed table is a new version too."""
+    text = source if not settings_digest else f"{source}\0{settings_digest}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 @lru_cache(maxsize=256)

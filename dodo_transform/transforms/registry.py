@@ -7,15 +7,22 @@ admin API. `current()` returns an immutable snapshot, so an event that started
 on one version of a transform finishes on it even if the file changes.
 
 Besides `url`, `env`, `enabled` and `write_key`, a table may say which event types the
-transform receives (`events`, exact names or a trailing `*`) and which headers go with
-every request it makes (`headers`, whose `${NAME}` references are read from the
-environment when the file is loaded). Those header values are credentials: the settings
-keep them apart (`header_values()`), never in a field that is shown or logged.
+transform receives (`events`, exact names or a trailing `*`), which headers go with the
+requests it makes to its `url`'s destination (`headers`), and how they are delivered
+(`timeout`, `max_attempts`, `retry_schedule`, `rate`, `concurrency`, `max_requests`).
+`${NAME}` references in `url`, `env` and `headers` are read from the environment (or the
+settings file) when the folder is loaded. What comes from them, and the credentials, are
+secrets: the settings keep them apart (`secret_values()`), never in a field that is shown.
+
+A transform's version names its source and its settings together: a changed table is a
+new version, compiled afresh, whose next event runs with the new settings.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import logging
 import os
 import re
@@ -40,13 +47,27 @@ from pydantic_core import PydanticCustomError
 
 from dodo_transform.errors import ConfigError, HandlerError
 from dodo_transform.outbound import wire
-from dodo_transform.outgoing import redact_headers
+from dodo_transform.outgoing import (
+    REDACTED,
+    DeliveryPolicy,
+    duration_seconds,
+    is_credential_header,
+    redact_url,
+    secret_parts,
+    url_secrets,
+)
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.event import EVENT_TYPES
 from dodo_transform.transforms.limits import Limits
 
 CONFIG_FILE = "transforms.toml"
 log = logging.getLogger(__name__)
+# Bounds of the delivery settings: beyond them a value is a mistake, not a choice.
+MAX_TIMEOUT_SECONDS = 300.0
+MAX_ATTEMPTS_ALLOWED = 100
+MAX_CONCURRENCY = 256
+DEFAULT_MAX_REQUESTS = 100
+MAX_REQUESTS_ALLOWED = 10_000
 
 
 _EVENT_PATTERN = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*(\.?\*)?|\*")
@@ -58,9 +79,15 @@ class TransformSettings(BaseModel):
     """One table of `transforms.toml`, typed strictly: `enabled = "false"` is an error, not
     true, and an unknown key is an error, not ignored.
 
-    `headers` holds the values as written (`"Bearer ${RESEND_API_KEY}"`); the values to send,
-    references filled in from the environment given as validation context, are
-    `header_values()`. A reference to a variable that is not set is an error naming it.
+    `url`, `env` and `headers` hold the values as written (`"Bearer ${RESEND_API_KEY}"`);
+    the values in use, references filled in from the environment given as validation context,
+    are `target_url`, `env_values()` and `header_values()`. A reference to a variable that is
+    not set is an error naming it. What comes from a reference, the credentials among the
+    headers, a write key and a URL marked `secret_url` are `secret_values()`: never shown.
+
+    `timeout`, `max_attempts`, `retry_schedule`, `rate` and `concurrency` say how requests are
+    delivered (None: the service's defaults, see `policy`); `max_requests` caps the requests
+    one event may make.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -71,7 +98,17 @@ class TransformSettings(BaseModel):
     write_key: str | None = None
     events: list[str] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    secret_url: bool = False
+    timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_SECONDS)
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS_ALLOWED)
+    retry_schedule: list[str] | None = None
+    rate: float | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
+    max_requests: int = Field(default=DEFAULT_MAX_REQUESTS, ge=1, le=MAX_REQUESTS_ALLOWED)
+    _url: str = PrivateAttr(default="")
+    _env: dict[str, str] = PrivateAttr(default_factory=dict)
     _header_values: dict[str, str] = PrivateAttr(default_factory=dict)
+    _secrets: set[str] = PrivateAttr(default_factory=set)
     _unset: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("events")
@@ -90,30 +127,84 @@ class TransformSettings(BaseModel):
                 )
         return events
 
+    @field_validator("retry_schedule")
+    @classmethod
+    def _check_schedule(cls, schedule: list[str] | None) -> list[str] | None:
+        if schedule == []:
+            raise PydanticCustomError(
+                "config", "retry_schedule = [] has no delay: leave it out for the default"
+            )
+        for delay in schedule or ():
+            if duration_seconds(delay) is None:
+                raise PydanticCustomError(
+                    "config",
+                    f"retry_schedule: {delay!r} is not a delay: write a number and a unit,"
+                    ' e.g. ["10s", "1m", "10m", "1h"]',
+                )
+        return schedule
+
     @model_validator(mode="after")
-    def _fill_in_headers(self, info: ValidationInfo) -> TransformSettings:
+    def _fill_in_references(self, info: ValidationInfo) -> TransformSettings:
         context = info.context or {}
         environ: Mapping[str, str] = context.get("environ", {})
+        unset_ok = bool(context.get("unset_ok"))
         problems = []
+        self._url, problem = self._filled("url", self.url, environ, unset_ok)
+        if problem:
+            problems.append(f"url: {problem}")
+        elif self._url and (self.secret_url or _REFERENCE.search(self.url)):
+            self._secrets |= url_secrets(self._url)
+        for key, template in self.env.items():
+            self._env[key], problem = self._filled(f"env.{key}", template, environ, unset_ok)
+            if problem:
+                problems.append(f"env.{key}: {problem}")
+            elif _REFERENCE.search(template):
+                self._secrets |= secret_parts(self._env[key])
         for name, template in self.headers.items():
             problem = _template_problem(name, template)
-            unset = [ref for ref in _REFERENCE.findall(template) if ref not in environ]
-            if unset and not problem:
-                if not context.get("unset_ok"):
-                    problem = (
-                        f"{', '.join(unset)} is not set in the environment: set it where the"
-                        " service reads its settings (its environment or settings file) and"
-                        " restart it"
-                    )
-                self._unset += [ref for ref in unset if ref not in self._unset]
-            value = _REFERENCE.sub(lambda match: environ.get(match[1], ""), template)
-            problem = problem or wire.header_problem(name, value)
+            value, unset_problem = self._filled(f"headers.{name}", template, environ, unset_ok)
+            problem = problem or unset_problem or wire.header_problem(name, value)
             if problem:
                 problems.append(f"headers.{name}: {problem}")
             self._header_values[name] = value
+            if _REFERENCE.search(template) or is_credential_header(name):
+                self._secrets |= secret_parts(value)
+        if self.write_key:
+            self._secrets |= secret_parts(self.write_key)
         if problems:
             raise PydanticCustomError("config", "; ".join(problems))
         return self
+
+    def _filled(
+        self, where: str, template: str, environ: Mapping[str, str], unset_ok: bool
+    ) -> tuple[str, str | None]:
+        """`template` with its `${NAME}` references filled in, and what is wrong with it."""
+        references = _REFERENCE.findall(template)
+        for reference in references:
+            if not _VARIABLE.fullmatch(reference):
+                return template, (
+                    f"${{{reference}}} is not a variable reference: write ${{NAME}} with letters,"
+                    " digits and _"
+                )
+        unset = [ref for ref in references if ref not in environ]
+        self._unset += [ref for ref in unset if ref not in self._unset]
+        value = _REFERENCE.sub(lambda match: environ.get(match[1], ""), template)
+        if unset and not unset_ok:
+            return value, (
+                f"{', '.join(unset)} is not set in the environment: set it where the"
+                " service reads its settings (its environment or settings file) and"
+                " restart it"
+            )
+        return value, None
+
+    @property
+    def target_url(self) -> str:
+        """`url` with its references filled in: where requests go if the handler sets none."""
+        return self._url
+
+    def env_values(self) -> Mapping[str, str]:
+        """`env` with its references filled in, as the handler sees it."""
+        return MappingProxyType(self._env)
 
     def receives(self, event_type: str) -> bool:
         """Whether `events` lets this transform see events of `event_type` (absent: all)."""
@@ -147,35 +238,79 @@ class TransformSettings(BaseModel):
         """The headers to send, references filled in: credentials, never to be shown."""
         return MappingProxyType(self._header_values)
 
+    def secret_values(self) -> frozenset[str]:
+        """Every value of this table that must never be shown (see the class docstring)."""
+        return frozenset(self._secrets)
+
     def unset_variables(self) -> tuple[str, ...]:
-        """Variables `headers` refers to that were not set (only when read with `unset_ok`:
+        """Variables the table refers to that were not set (only when read with `unset_ok`:
         `test` and `check` warn instead of refusing, as they send nothing)."""
         return tuple(self._unset)
 
+    def policy(self, defaults: DeliveryPolicy) -> DeliveryPolicy:
+        """How this transform's requests are delivered: its own settings over `defaults`."""
+        schedule = tuple(duration_seconds(d) or 0.0 for d in self.retry_schedule or ())
+        return DeliveryPolicy(
+            timeout=self.timeout or defaults.timeout,
+            max_attempts=self.max_attempts or defaults.max_attempts,
+            retry_schedule=schedule or defaults.retry_schedule,
+            rate=self.rate or defaults.rate,
+            concurrency=self.concurrency or defaults.concurrency,
+        )
+
+    def digest(self) -> str:
+        """What identifies these settings in a transform's version: "" for the defaults (so a
+        file without a table keeps the version of its source alone), else a hash of the table
+        as written and of the values in use (a variable's new value is a new version)."""
+        if self == TransformSettings():
+            return ""
+        written = self.model_dump(mode="json")
+        in_use = [self._url, self._env, self._header_values]
+        text = json.dumps([written, in_use], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def engine_options(self) -> dict[str, Any]:
+        """What `Transform` takes from these settings (as keyword arguments)."""
+        return {
+            "default_url": self._url,
+            "env": dict(self._env),
+            "max_requests": self.max_requests,
+            "settings_digest": self.digest(),
+        }
+
+    def shown(self) -> dict[str, Any]:
+        """The table as written, for the version history and the API: a value written
+        inline where a secret goes (a header credential, a write key, a secret URL's path)
+        is redacted; `${NAME}` references are shown as written."""
+        written = self.model_dump(mode="json", exclude_defaults=True)
+        if self.write_key:
+            written["write_key"] = REDACTED
+        if self.url and self.secret_url:
+            written["url"] = redact_url(self.url)
+        if self.headers:
+            written["headers"] = {
+                name: REDACTED if _inline_credential(name, template) else template
+                for name, template in self.headers.items()
+            }
+        return written
+
+
+def _inline_credential(name: str, template: str) -> bool:
+    """A credential written into transforms.toml itself, not read from a variable."""
+    return is_credential_header(name) and not _REFERENCE.search(template)
+
 
 def _template_problem(name: str, template: str) -> str | None:
-    """What is wrong with a header's `${NAME}` references, if anything.
-
-    A header filled from the environment must have a name that redaction recognises as a
-    credential's (`Authorization`, `X-Api-Key`, ...), for requests are shown with their
-    headers (dry runs, `test`) and the value would be shown with them.
-    """
-    references = _REFERENCE.findall(template)
-    if not references:
+    """What is wrong with a header filled from the environment, if anything: its name must be
+    one redaction recognises as a credential's (`Authorization`, `X-Api-Key`, ...), for
+    requests are shown with their headers (dry runs, `test`)."""
+    if not _REFERENCE.search(template) or is_credential_header(name):
         return None
-    for reference in references:
-        if not _VARIABLE.fullmatch(reference):
-            return (
-                f"${{{reference}}} is not a variable reference: write ${{NAME}} with letters, "
-                "digits and _"
-            )
-    if redact_headers({name: ""})[name] != "[redacted]":
-        return (
-            "a value from the environment is a credential, but a header of this name would be "
-            "shown where requests are shown: name it like one (Authorization, X-Api-Key, "
-            "X-Auth-Token, ...)"
-        )
-    return None
+    return (
+        "a value from the environment is a credential, but a header of this name would be "
+        "shown where requests are shown: name it like one (Authorization, X-Api-Key, "
+        "X-Auth-Token, ...)"
+    )
 
 
 def read_settings(
@@ -183,8 +318,9 @@ def read_settings(
 ) -> dict[str, TransformSettings]:
     """Parse `transforms.toml` in `directory`; an absent file means defaults for all.
 
-    `${NAME}` in headers is read from `environ` (default: this process's environment); a
-    variable that is not set is a problem unless `unset_ok` (see `unset_variables`).
+    `${NAME}` in `url`, `env` and `headers` is read from `environ` (default: this process's
+    environment); a variable that is not set is a problem unless `unset_ok` (see
+    `unset_variables`).
     Raises `ConfigError` naming every problem (file, table and key) if any table is bad.
     """
     environ = os.environ if environ is None else environ
@@ -235,6 +371,11 @@ _EXPECTED = {
     "string_type": "a string",
     "dict_type": "a table of strings",
     "list_type": "an array of strings",
+    "float_type": "a number",
+    "int_type": "a whole number",
+    "greater_than": "greater than {gt}",
+    "greater_than_equal": "at least {ge}",
+    "less_than_equal": "at most {le}",
 }
 _TOML_TYPES = [
     (bool, "a boolean"),
@@ -255,7 +396,9 @@ def _problem(name: str, item: Any) -> str:
         return f"[{name}] {key}: unknown key{hint} (known: {known})"
     if item["type"] == "config":
         return f"[{name}] {item['msg']}"
-    expected = _EXPECTED.get(item["type"], item["msg"].lower())
+    kind = item["type"]
+    bounds = {k: f"{v:g}" if isinstance(v, float) else v for k, v in item.get("ctx", {}).items()}
+    expected = _EXPECTED[kind].format(**bounds) if kind in _EXPECTED else item["msg"].lower()
     return f"[{name}] {key} must be {expected}, not {_shown(item['input'])}"
 
 
@@ -286,9 +429,7 @@ def load_file(
 ) -> Transform:
     """Compile one file with its settings from the `transforms.toml` beside it."""
     settings = read_settings(path.parent, environ).get(path.stem, TransformSettings())
-    return Transform.from_file(
-        path, default_url=settings.url, env=settings.env, limits=limits or Limits()
-    )
+    return Transform.from_file(path, limits=limits or Limits(), **settings.engine_options())
 
 
 class Registry:
@@ -398,20 +539,15 @@ class Registry:
             source = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise HandlerError(f"{path}: cannot read transform: {error}") from None
+        options = settings.engine_options()
         if (
             previous is not None
             and previous.source == source
-            and previous.default_url == settings.url
-            and dict(previous.env) == settings.env
+            and previous.settings_digest == options["settings_digest"]
         ):
             return previous
         return Transform(
-            name=name,
-            source=source,
-            filename=str(path),
-            default_url=settings.url,
-            env=settings.env,
-            limits=self.limits,
+            name=name, source=source, filename=str(path), limits=self.limits, **options
         )
 
     def _log_settings_problems(self, problems: str | None) -> None:

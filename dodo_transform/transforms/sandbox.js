@@ -233,7 +233,7 @@
     return text === undefined ? json : json.slice(0, -1) + ',"payload":' + text + "}";
   }
 
-  function __dodo_outcome(eventType, body, url, env) {
+  function __dodo_outcome(eventType, body, url, env, maxRequests) {
     const handler = factory();
     if (typeof handler !== "function") return { missingHandler: true };
     const webhook = {
@@ -242,6 +242,8 @@
     };
     const result = handler(webhook);
     if (!Array.isArray(result)) return { fanOut: false, items: [__dodo_fields(result)] };
+    // Over the limit, nothing is read or serialised: the count is the whole answer.
+    if (result.length > maxRequests) return { tooMany: result.length };
     const items = [];
     for (let index = 0; index < result.length; index++) items.push(__dodo_fields(result[index]));
     return { fanOut: true, items };
@@ -256,6 +258,7 @@
 
   function __dodo_finish(outcome) {
     if (outcome.missingHandler) return __dodo_report('{"missingHandler":true');
+    if (outcome.tooMany) return __dodo_report('{"tooMany":' + outcome.tooMany);
     let items;
     try {
       items = outcome.items.map(__dodo_serialise).join(",");
@@ -271,12 +274,12 @@
 
   // A throw (the handler's, or a limit) propagates to the host, which then
   // asks logs() for what the handler printed before it.
-  function __dodo_run(eventType, body, url, env) {
+  function __dodo_run(eventType, body, url, env, maxRequests) {
     logs = [];
     logBytes = 0;
     logsTruncated = false;
     if (__dodo_collected()) __dodo_plantCanary();
-    return __dodo_finish(__dodo_outcome(eventType, body, url, env));
+    return __dodo_finish(__dodo_outcome(eventType, body, url, env, maxRequests));
   }
 
   function __dodo_logs() {

@@ -105,7 +105,9 @@ class Sandbox:
         self._context, self._run, self._logs = context, entry("run"), entry("logs")
         self._stale = False
 
-    def run(self, event_type: str, body: str, url: str, env_json: str) -> dict[str, Any]:
+    def run(
+        self, event_type: str, body: str, url: str, env_json: str, max_requests: int = 100
+    ) -> dict[str, Any]:
         """Run the handler once; return the prelude's report (see sandbox.js `__dodo_run`).
 
         A handler that throws gives a report with `error`, the message explained.
@@ -122,7 +124,9 @@ class Sandbox:
                 self._context.set_time_limit(budget)
             own_start = time.thread_time()
             try:
-                report: dict[str, Any] = json.loads(self._run(event_type, body, url, env_json))
+                report: dict[str, Any] = json.loads(
+                    self._run(event_type, body, url, env_json, max_requests)
+                )
             except quickjs.JSException as error:
                 own = time.thread_time() - own_start
                 if not _is_interrupt(error):

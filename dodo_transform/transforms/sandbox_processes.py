@@ -76,6 +76,8 @@ class TransformSpec:
     default_url: str
     env: dict[str, str]
     limits: Limits
+    max_requests: int = 100
+    settings_digest: str = ""
 
     @classmethod
     def of(cls, transform: Transform) -> TransformSpec:
@@ -87,6 +89,8 @@ class TransformSpec:
             transform.default_url,
             dict(transform.env),
             transform.limits,
+            transform.max_requests,
+            transform.settings_digest,
         )
 
     @property
@@ -152,6 +156,8 @@ def _run_one(
                 default_url=spec.default_url,
                 env=spec.env,
                 limits=spec.limits,
+                max_requests=spec.max_requests,
+                settings_digest=spec.settings_digest,
             )
         except HandlerError as error:
             transform = error

@@ -65,9 +65,10 @@ def spec_for(registry: Registry, name: str, source: str) -> TransformSpec:
         version=f"trial-{next(_trial_numbers)}",
         source=source,
         filename=str(Path(registry.directory) / f"{name}.js"),
-        default_url=settings.url,
-        env=dict(settings.env),
+        default_url=settings.target_url,
+        env=dict(settings.env_values()),
         limits=registry.limits,
+        max_requests=settings.max_requests,
     )
 
 

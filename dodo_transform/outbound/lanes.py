@@ -1,0 +1,178 @@
+"""Lanes: each transform's deliveries to each destination, sent on their own.
+
+A lane is one transform's requests to one destination (an origin, `scheme://host:port`).
+It holds the deliveries the pipeline claimed for it and sends them with at most its
+policy's `concurrency` requests in flight, at most `rate` requests a second, and Segment
+calls gathered into batches. Each group's results are handed on (to be stored) as soon as
+that group is done, whatever the other lanes are doing: a destination that is slow,
+stalls or fails holds up its own lane and no other.
+
+Each lane has a circuit breaker (`breaker.py`): paused, it sends one probe at a time and
+gives back the deliveries it held but had not sent, which wait in the store without
+spending their attempts.
+
+How much a lane may be given is `room()`: what it can have in flight, less what it
+holds. The pipeline claims no more than that, so a stalled destination's backlog stays in
+the store, not in memory, and every lane is offered work at every claim (fairness
+between transforms and destinations comes from the claim, one round at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from dodo_transform.outbound import segment
+from dodo_transform.outbound.breaker import Breaker, Change
+from dodo_transform.outbound.dispatcher import Dispatcher, Result
+from dodo_transform.outbound.ratelimit import RateLimiter
+from dodo_transform.outgoing import DeliveryPolicy
+from dodo_transform.store import Delivery, DeliveryStatus, Lane
+
+log = logging.getLogger("dodo_transform.outbound")
+# A Segment lane sends a batch when it is full, or once its oldest message has waited this
+# long (as Segment's SDKs do), so a burst goes out in few requests.
+FLUSH_SECONDS = 0.25
+
+# Called with a lane, the results of one group (or deliveries given back), and what the
+# group did to the breaker; returns once they are stored.
+Finish = Callable[["LaneSender", list[Result], Change | None], Awaitable[None]]
+
+
+class LaneSender:
+    """Sends one lane's deliveries (see the module docstring)."""
+
+    def __init__(
+        self,
+        lane: Lane,
+        *,
+        dispatcher: Dispatcher,
+        policy: Callable[[], DeliveryPolicy],
+        batch_size: int,
+        finish: Finish,
+        wake: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.lane = lane
+        self.breaker = Breaker(clock)
+        self._dispatcher = dispatcher
+        self._policy = policy
+        self._group_size = batch_size if segment.is_segment_url(lane.destination) else 1
+        self._finish = finish
+        self._wake = wake
+        self._clock = clock
+        self._waiting: list[Delivery] = []  # claimed, not yet sent
+        self._sending: dict[asyncio.Task[None], list[Delivery]] = {}
+        self._flush: asyncio.TimerHandle | None = None
+        self._pace: RateLimiter | None = None
+        self._closed = False
+
+    # --- what the claim asks --------------------------------------------------------------------
+
+    def held(self) -> list[Delivery]:
+        """Every delivery claimed for this lane and not yet stored back."""
+        return self._waiting + [d for group in self._sending.values() for d in group]
+
+    def room(self) -> int:
+        """How many more deliveries this lane may be given now."""
+        allowance = self.breaker.allowance()
+        capacity = self._policy().concurrency * self._group_size if allowance is None else allowance
+        return 0 if self._closed else max(0, capacity - len(self.held()))
+
+    @property
+    def idle(self) -> bool:
+        return not self._waiting and not self._sending
+
+    # --- sending --------------------------------------------------------------------------------
+
+    def take(self, deliveries: Sequence[Delivery]) -> None:
+        """Deliveries claimed for this lane: send them as its limits allow."""
+        self._waiting.extend(deliveries)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start sending groups while the lane has slots free."""
+        self._flush = None
+        concurrency = self._policy().concurrency
+        while self._waiting and len(self._sending) < concurrency and not self._closed:
+            wait = self._batch_wait()
+            if wait > 0:
+                self._flush = asyncio.get_running_loop().call_later(wait, self._pump)
+                return
+            group = self._waiting[: self._group_size]
+            del self._waiting[: self._group_size]
+            task = asyncio.create_task(self._send(group), name=f"send {self.lane.destination}")
+            self._sending[task] = group
+
+    def _batch_wait(self) -> float:
+        """Seconds to wait for a fuller batch (Segment lanes); 0: send now."""
+        if self._group_size == 1 or len(self._waiting) >= self._group_size:
+            return 0.0
+        oldest = min(max(d.created_at, d.next_attempt_at) for d in self._waiting)
+        return max(0.0, oldest + FLUSH_SECONDS - self._clock())
+
+    async def _send(self, group: list[Delivery]) -> None:
+        """Send one group and hand on its results; never raises (a lane never dies of one
+        group: a failure here gives the group back, unsent)."""
+        try:
+            policy = self._policy()
+            await self._paced(policy)
+            results = await self._dispatcher.dispatch(group, policy)
+        except Exception:
+            log.exception("sending to %s failed unexpectedly", self.lane.destination)
+            results = given_back(group)
+        change = self._count(results)
+        if change is Change.PAUSED:
+            # Paused: what waits here goes back to the store unsent, attempts unspent.
+            results += given_back(self._waiting)
+            self._waiting.clear()
+        try:
+            await self._finish(self, results, change)
+        except Exception as error:  # the store went away while stopping: the claim runs out
+            log.warning("results to %s not stored: %s", self.lane.destination, error)
+        finally:
+            self._sending.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            self._pump()
+            self._wake()
+
+    async def _paced(self, policy: DeliveryPolicy) -> None:
+        """Wait for the lane's own `rate`, if it has one."""
+        if policy.rate is None:
+            self._pace = None
+            return
+        if self._pace is None or self._pace.rate != policy.rate:
+            self._pace = RateLimiter(policy.rate, burst=1.0)
+        await self._pace.acquire(self.lane.destination)
+
+    def _count(self, results: list[Result]) -> Change | None:
+        """Tell the breaker how the group's attempt went (one attempt for a group)."""
+        tried = [r for r in results if r.attempt is not None]
+        if not tried:
+            return None
+        failed = [r for r in tried if r.destination_failed]
+        if len(failed) < len(tried):
+            return self.breaker.record(True)
+        return self.breaker.record(False, failed[0].error)
+
+    # --- stopping -------------------------------------------------------------------------------
+
+    def close(self) -> list[Delivery]:
+        """Send nothing more; the deliveries held but not being sent (to give back)."""
+        self._closed = True
+        if self._flush is not None:
+            self._flush.cancel()
+        waiting, self._waiting = self._waiting, []
+        return waiting
+
+    def in_flight(self) -> list[asyncio.Task[None]]:
+        return list(self._sending)
+
+
+def given_back(deliveries: Sequence[Delivery]) -> list[Result]:
+    """Results that return deliveries to the store unsent: still pending, due as before, no
+    attempt spent."""
+    return [
+        Result(d, DeliveryStatus.PENDING, next_attempt_at=d.next_attempt_at) for d in deliveries
+    ]
