@@ -612,11 +612,23 @@ def status(server: ServerOption = None, config: ConfigOption = None) -> None:
     out.print(f"events waiting for transforms: {answer['pending_events']}")
     counts = answer["deliveries"] or {"none yet": 0}
     out.print("deliveries: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for paused in answer.get("paused_destinations", []):
+        out.print(paused_line(paused), markup=False)
     backfills = admin_call("GET", "/api/backfills", server, config, limit=5)
     assert isinstance(backfills, list)
     for shown in backfills:
         out.print(backfill_line(shown), markup=False)
     show_transforms(admin_call("GET", "/api/transforms", server, config))
+
+
+def paused_line(shown: dict[str, Any]) -> str:
+    """A destination its circuit breaker holds paused, for `status`."""
+    probe = datetime.fromtimestamp(shown["next_probe_at"]).strftime("%H:%M:%S")
+    return (
+        f"PAUSED {shown['destination']} (transform {shown['transform']}): {shown['waiting']}"
+        f" deliveries wait; last error: {shown['last_error']}; next probe at {probe}, it"
+        " resumes at its first answer"
+    )
 
 
 def backfill_line(shown: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ from dodo_transform.alerts import Alerter
 from dodo_transform.errors import ConfigError, StorageError
 from dodo_transform.metrics import IngestMetrics, PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
+from dodo_transform.outbound.lanes import PausedDestination
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Sender
 from dodo_transform.pipeline import worker
@@ -138,6 +139,7 @@ class Service:
             stop=stop,
             loaded=lambda: self.loaded,
             quarantined=self.quarantined,
+            paused=self.paused,
             run_trials=trials.run,
             dry_run=self.settings.dry_run,
         )
@@ -163,6 +165,14 @@ class Service:
             return self.worker.quarantined()
         if self.pipeline is not None:
             return self.pipeline.transforming.quarantined()
+        return []
+
+    def paused(self) -> list[PausedDestination]:
+        """The destinations the pipeline's circuit breakers hold paused, wherever it runs."""
+        if self.worker is not None:
+            return self.worker.paused()
+        if self.pipeline is not None:
+            return self.pipeline.paused()
         return []
 
     def render_pipeline_metrics(self) -> bytes:

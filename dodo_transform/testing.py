@@ -2,11 +2,11 @@
 
 `SegmentStandIn` is a real local HTTP server that answers like Segment's API, records every
 request, checks the write key and fails on demand; `DestinationStandIn` stands in for any
-other destination, and can be slow, trickle its answer, send a huge one or fail for a while. `Server` runs `dodo-transform serve` in a
-process of its own on a free port: start, SIGKILL, restart and stop it, post signed webhooks,
-call the admin API, and wait on what it shows (a delivery's status, a reloaded transform) rather
-than for a fixed time. Our integration tests, reliability tests and benchmarks use these, and so
-can your own tests:
+other destination, and can be slow, trickle its answer, send a huge one or fail for a while.
+`Server` runs `dodo-transform serve` in a process of its own on a free port: start, SIGKILL,
+restart and stop it, post signed webhooks, call the admin API, and wait on what it shows (a
+delivery's status, a reloaded transform) rather than for a fixed time. Our integration tests,
+reliability tests and benchmarks use these, and so can your own tests:
 
     with SegmentStandIn(WRITE_KEY).running() as segment:
         server = Server(workdir, server_env(segment)).start()
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -307,10 +308,8 @@ class DestinationStandIn:
                 with standin._lock:
                     standin.received.append(request)
                 time.sleep(answer.delay)
-                try:
+                with contextlib.suppress(OSError):  # the client gave up: what a deadline does
                     self._answer(answer, request)
-                except OSError:
-                    pass  # the client gave up: what a deadline does
                 self.close_connection = True
 
             do_PUT = do_POST

@@ -118,9 +118,8 @@ def test_configured_credentials_go_only_to_the_configured_urls_destination() -> 
     assert elsewhere.headers == {"Content-Type": "application/json"}
     other_port = d.prepare(replace(RESEND, url="http://api.resend.com/emails"), None, BEARER)
     assert "Authorization" not in other_port.headers
-    assert d.prepare(replace(RESEND, url="https://api.resend.com/audiences"), None, BEARER).headers[
-        "Authorization"
-    ] == "Bearer re_123"
+    same_origin = d.prepare(replace(RESEND, url="https://api.resend.com/audiences"), None, BEARER)
+    assert same_origin.headers["Authorization"] == "Bearer re_123"
 
 
 def test_the_host_of_the_configured_url_is_allowed_for_that_transform_only() -> None:
@@ -321,15 +320,15 @@ def test_an_attempt_has_one_deadline_for_all_of_it() -> None:
 
 def test_only_the_start_of_an_error_body_is_read() -> None:
     huge = 200 * 1024 * 1024
-    with DestinationStandIn(Answer(400, body_bytes=huge)).running() as flooding:
-        with pytest.raises(FinalDelivery, match=r"HTTP 400: x{50}") as refused:
-            attempt_at(flooding, timeout=10.0)
+    flooding = DestinationStandIn(Answer(400, body_bytes=huge))
+    with flooding.running(), pytest.raises(FinalDelivery, match=r"HTTP 400: x{50}") as refused:
+        attempt_at(flooding, timeout=10.0)
     assert len(str(refused.value)) < 300
 
 
 def test_credentials_an_answer_echoes_are_scrubbed_from_the_reason() -> None:
-    with DestinationStandIn(Answer(401, echo_headers=True)).running() as careless:
-        with pytest.raises(FinalDelivery) as refused:
-            attempt_at(careless, headers={"Authorization": "Bearer re_secret_123"})
+    careless = DestinationStandIn(Answer(401, echo_headers=True))
+    with careless.running(), pytest.raises(FinalDelivery) as refused:
+        attempt_at(careless, headers={"Authorization": "Bearer re_secret_123"})
     assert "re_secret_123" not in str(refused.value)
     assert '"Authorization": "[redacted]"' in str(refused.value)

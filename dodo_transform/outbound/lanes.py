@@ -23,6 +23,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from dodo_transform.outbound import segment
 from dodo_transform.outbound.breaker import Breaker, Change
@@ -168,6 +170,23 @@ class LaneSender:
 
     def in_flight(self) -> list[asyncio.Task[None]]:
         return list(self._sending)
+
+
+@dataclass(frozen=True)
+class PausedDestination:
+    """A lane whose destination keeps failing, paused by its circuit breaker: what `status`,
+    `/api/status`, the console and the worker's heartbeat show."""
+
+    transform: str
+    destination: str
+    since: float
+    last_error: str | None
+    waiting: int  # pending deliveries of the lane, counted when it paused or was last probed
+    next_probe_at: float
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PausedDestination:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
 def given_back(deliveries: Sequence[Delivery]) -> list[Result]:

@@ -22,7 +22,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from dodo_transform.alerts import Alerter
@@ -31,7 +30,7 @@ from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound import segment
 from dodo_transform.outbound.breaker import Change
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
-from dodo_transform.outbound.lanes import LaneSender
+from dodo_transform.outbound.lanes import LaneSender, PausedDestination
 from dodo_transform.outgoing import DeliveryPolicy
 from dodo_transform.pipeline.transform_stage import StoreCall
 from dodo_transform.store import Delivery, DeliveryStatus, DeliveryUpdate, Lane, Store
@@ -40,18 +39,6 @@ log = logging.getLogger("dodo_transform.pipeline")
 CLAIM_LIMIT = 2000  # deliveries per lane per step
 RESULT_LINGER_SECONDS = 0.005
 STORE_RETRY_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class PausedDestination:
-    """A lane whose destination keeps failing, paused by its circuit breaker."""
-
-    transform: str
-    destination: str
-    since: float
-    last_error: str | None
-    waiting: int  # pending deliveries of the lane, counted when it paused or was last probed
-    next_probe_at: float
 
 
 class DeliveryStage:

@@ -25,6 +25,7 @@ from dodo_transform.alerts import Alerter
 from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
+from dodo_transform.outbound.lanes import PausedDestination
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outgoing import DeliveryPolicy
 from dodo_transform.pipeline import backfill
@@ -162,6 +163,10 @@ class Pipeline:
         self._work.set()
         self._replays.set()
         self._backfills.set()
+
+    def paused(self) -> list[PausedDestination]:
+        """The destinations its circuit breakers hold paused now."""
+        return self.delivering.paused()
 
     def problems(self) -> list[str]:
         """What keeps the pipeline from working now: dead loops and stuck steps."""

@@ -24,10 +24,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from dodo_transform.metrics import PipelineMetrics
+from dodo_transform.outbound.lanes import PausedDestination
 from dodo_transform.pipeline.runner import Pipeline
 from dodo_transform.settings import Settings
 
@@ -86,6 +88,14 @@ class WorkerProcess:
         except (OSError, ValueError):
             return []
         return [(str(name), str(version)) for name, version in beat.get("quarantined", [])]
+
+    def paused(self) -> list[PausedDestination]:
+        """The destinations the worker's circuit breakers hold paused."""
+        try:
+            beat = json.loads(self.heartbeat_file.read_text())
+            return [PausedDestination.from_json(shown) for shown in beat.get("paused", [])]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
 
     def problems(self) -> list[str]:
         """Why the worker cannot work now, from its liveness and its last heartbeat."""
@@ -161,6 +171,7 @@ async def report(
             "pid": os.getpid(),
             "problems": pipeline.problems(),
             "quarantined": pipeline.transforming.quarantined(),
+            "paused": [asdict(paused) for paused in pipeline.paused()],
         }
         _replace(data_dir / HEARTBEAT_FILE, json.dumps(beat).encode())
         _replace(data_dir / METRICS_FILE, metrics.render())

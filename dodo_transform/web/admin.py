@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
@@ -133,6 +134,17 @@ class BackfillOut(BaseModel):
     error: str | None = None
 
 
+class PausedOut(BaseModel):
+    """A destination paused by its circuit breaker: it kept failing (see docs/reliability.md)."""
+
+    transform: str
+    destination: str  # an origin, scheme://host[:port]: never a path, which may hold a token
+    since: float
+    last_error: str | None
+    waiting: int
+    next_probe_at: float
+
+
 class StatusOut(BaseModel):
     ready: bool
     problems: list[str]
@@ -141,6 +153,8 @@ class StatusOut(BaseModel):
     dry_run: bool
     pending_events: int
     deliveries: dict[DeliveryStatus, int]
+    # Destinations whose deliveries wait while they keep failing; they resume by themselves.
+    paused_destinations: list[PausedOut] = []
 
 
 class TransformOut(BaseModel):
@@ -495,6 +509,7 @@ async def status(context: Context) -> StatusOut:
         pending_events=await stored(context.store.pending_events),
         deliveries=counts,
         settings_error=context.registry.settings_error,
+        paused_destinations=[PausedOut(**asdict(paused)) for paused in context.paused()],
     )
 
 

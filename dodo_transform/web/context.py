@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from pydantic import SecretStr
 
 from dodo_transform.metrics import IngestMetrics
+from dodo_transform.outbound.lanes import PausedDestination
 from dodo_transform.signing import Verifier
 from dodo_transform.store import Store
 from dodo_transform.store.intake import Intake
@@ -48,6 +49,8 @@ class WebContext:
     loaded: Callable[[], bool] = field(default=lambda: True)
     # (name, version) of every transform version the pipeline has quarantined.
     quarantined: Callable[[], list[tuple[str, str]]] = list
+    # The destinations the pipeline's circuit breakers hold paused (they keep failing).
+    paused: Callable[[], list[PausedDestination]] = list
     # The console: run unsaved handlers on events in a sandbox process of its own
     # (blocking; None: no test runs here), and whether deliveries are only recorded.
     run_trials: Callable[[Sequence[Run]], list[Outcome]] | None = None

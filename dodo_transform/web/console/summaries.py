@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from dodo_transform.outbound.lanes import PausedDestination
 from dodo_transform.store import Delivery, DeliveryStatus
 from dodo_transform.web.console import charts, files, reading
 from dodo_transform.web.context import WebContext
@@ -94,6 +95,7 @@ class Overview:
     troubled: list[TransformRow]
     config_error: str | None
     capped: bool
+    paused: list[PausedDestination]
 
 
 def overview(context: WebContext) -> Overview:
@@ -116,4 +118,5 @@ def overview(context: WebContext) -> Overview:
         troubled=[row for row in rows if row.state in ("broken", "quarantined")],
         config_error=context.registry.settings_error,
         capped=max(len(deliveries), len(events)) >= reading.WINDOW_LIMIT,
+        paused=context.paused(),
     )
