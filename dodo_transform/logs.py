@@ -8,8 +8,9 @@ A JSON line is one object: `time` (UTC), `level`, `logger`, `message` and the fi
 way, an error's exception follows it (below the text line, or as `exception`).
 
 Nothing here logs headers, bodies, secrets or write keys; callers pass only
-the fields named in `log`. Lines any client can cause at will (about connections, or refused
-webhooks) are rate-limited (`RateLimit`). A line per webhook goes through `info`, which hands
+the fields named in `log`, and every line is scrubbed of the secrets the service knows
+(`hide`) before it is written, should one reach an error message. Lines any client can
+cause at will (about connections, or refused webhooks) are rate-limited (`RateLimit`). A line per webhook goes through `info`, which hands
 the writer thread a tuple instead of a `logging` record (a record costs several times more).
 """
 
@@ -23,10 +24,12 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Literal, TextIO
 
 import orjson
+
+from dodo_transform.outgoing import scrub, written_forms
 
 LogFormat = Literal["auto", "text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -235,6 +238,9 @@ class Writer:
             return self._formatter.line(time.time(), "ERROR", __name__, failure, {})
 
     def _write(self, text: str) -> None:
+        hidden = _hidden()
+        if hidden:
+            text = scrub(text, written_forms(hidden))
         try:
             self._stream.write(text)
             self._stream.flush()
@@ -243,6 +249,14 @@ class Writer:
 
 
 _writer: Writer | None = None
+_hidden: Callable[[], Collection[str]] = frozenset
+
+
+def hide(secrets: Callable[[], Collection[str]]) -> None:
+    """Scrub what `secrets()` gives (asked at each write: it changes on reload) from every
+    line written from now on."""
+    global _hidden
+    _hidden = secrets
 
 
 def info(logger: logging.Logger, message: str, **fields: object) -> None:

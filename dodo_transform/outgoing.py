@@ -156,6 +156,12 @@ def scrub(text: str, secrets: Collection[str]) -> str:
     return text
 
 
+def written_forms(secrets: Collection[str]) -> set[str]:
+    """Each secret as written and as it appears inside a JSON string (quotes, backslashes and
+    control characters escaped): what to scrub from JSON text."""
+    return set(secrets) | {json.dumps(secret)[1:-1] for secret in secrets}
+
+
 def scrub_json(value: Any, secrets: Collection[str]) -> Any:
     """A JSON value with `scrub` applied to every string in it (keys included)."""
     if not secrets:
@@ -179,8 +185,8 @@ def url_secrets(url: str) -> set[str]:
     """What of a secret URL to keep out of anything shown: its path and query (Slack's,
     Discord's and Zapier's webhook URLs carry their token there), or the whole URL."""
     parts = urlsplit(url)
-    hidden = parts.path + (f"?{parts.query}" if parts.query else "")
-    return secret_parts(hidden if len(hidden) > 1 else url)
+    hidden = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+    return secret_parts(hidden or url)
 
 
 def duration_seconds(text: str) -> float | None:

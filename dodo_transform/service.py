@@ -140,6 +140,7 @@ class Service:
             loaded=lambda: self.loaded,
             quarantined=self.quarantined,
             paused=self.paused,
+            secrets=self.secrets,
             run_trials=trials.run,
             dry_run=self.settings.dry_run,
         )
@@ -166,6 +167,10 @@ class Service:
         if self.pipeline is not None:
             return self.pipeline.transforming.quarantined()
         return []
+
+    def secrets(self) -> frozenset[str]:
+        """Every secret the service knows: its settings' and transforms.toml's in force."""
+        return self.settings.secret_values() | self.registry.secret_values()
 
     def paused(self) -> list[PausedDestination]:
         """The destinations the pipeline's circuit breakers hold paused, wherever it runs."""
@@ -251,7 +256,7 @@ def build_service(
         if pipeline_here
         else None
     )
-    return Service(
+    service = Service(
         settings=settings,
         store=store,
         registry=registry,
@@ -263,6 +268,8 @@ def build_service(
         verifier=None if in_worker else signing.Verifier(secrets),
         created_secret=created,
     )
+    logs.hide(service.secrets)
+    return service
 
 
 def _check_role(settings: Settings) -> None:

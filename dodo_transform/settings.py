@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dodo_transform.errors import ConfigError
 from dodo_transform.logs import LogFormat, LogLevel
+from dodo_transform.outgoing import secret_parts, url_secrets
 from dodo_transform.transforms.limits import Limits
 
 DEFAULT_CONFIG_FILE = Path("dodo-transform.env")
@@ -117,6 +118,20 @@ class Settings(BaseSettings):
             return []
         raw = self.webhook_secret.get_secret_value().replace(",", " ")
         return [secret for secret in raw.split() if secret]
+
+    def secret_values(self) -> frozenset[str]:
+        """Every secret of these settings, to keep out of anything shown: the write key, the
+        signing secrets, the admin token and the alert URL (which carries a token)."""
+        found: set[str] = set()
+        for setting in (self.segment_write_key, self.admin_token, self.alert_url):
+            if setting is not None and setting.get_secret_value():
+                found |= secret_parts(setting.get_secret_value())
+        if self.alert_url is not None and self.alert_url.get_secret_value():
+            found |= url_secrets(self.alert_url.get_secret_value())
+        for signing_secret in self.secrets:
+            found |= secret_parts(signing_secret)
+            found |= secret_parts(signing_secret.removeprefix("whsec_"))
+        return frozenset(found)
 
     @property
     def segment_base_url(self) -> str:

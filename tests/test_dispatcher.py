@@ -15,7 +15,7 @@ from dodo_transform.outbound import batching
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Configured, Sender
-from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing import DeliveryPolicy, OutgoingRequest
 from dodo_transform.store import Delivery, DeliveryStatus
 
 NOW = time.time()
@@ -68,7 +68,12 @@ class Recorder:
 
 
 def dispatcher(
-    recorder: Recorder, *, dry_run: bool = False, rate: float = 1000.0, keys: bool = True
+    recorder: Recorder,
+    *,
+    dry_run: bool = False,
+    rate: float = 1000.0,
+    keys: bool = True,
+    configured: Configured | None = None,
 ) -> Dispatcher:
     deliverer = Sender(
         segment_base_url="https://api.segment.io",
@@ -79,6 +84,7 @@ def dispatcher(
         deliverer,
         write_key_for=lambda transform: f"key-{transform}" if keys else None,
         limiter=RateLimiter(rate, burst=rate),
+        configured_for=lambda transform: configured or Configured(),
         dry_run=dry_run,
         retry_base_seconds=1.0,
     )
@@ -332,3 +338,58 @@ def test_a_dry_run_records_only_segment_calls_that_have_no_write_key() -> None:
     results = run(d, due)
     assert [results[n].status for n in (1, 2, 3)] == ["dry_run", "delivered", "delivered"]
     assert sorted(r.url.host for r in recorder.requests) == ["api.segment.io", "hooks.example.com"]
+
+
+# --- the transform's delivery policy ------------------------------------------------------------
+
+
+def run_with(d: Dispatcher, due: list[Delivery], policy: DeliveryPolicy) -> dict[int, Result]:
+    return {r.delivery.id: r for r in asyncio.run(d.dispatch(due, policy))}
+
+
+def test_a_retry_schedule_sets_when_each_retry_comes() -> None:
+    failing = Recorder(lambda request: httpx.Response(503))
+    policy = DeliveryPolicy(retry_schedule=(10.0, 60.0))
+    hook = "https://hooks.example.com/x"
+    first = run_with(dispatcher(failing), [delivery(1, url=hook)], policy)[1]
+    assert first.status == "pending" and first.next_attempt_at - time.time() == pytest.approx(
+        10, abs=1
+    )
+    later = run_with(dispatcher(failing), [delivery(1, url=hook, attempts=4)], policy)[1]
+    assert later.next_attempt_at - time.time() == pytest.approx(60, abs=1)  # the last repeats
+
+
+def test_max_attempts_ends_a_failing_delivery_as_dead() -> None:
+    failing = Recorder(lambda request: httpx.Response(503))
+    hook = "https://hooks.example.com/x"
+    policy = DeliveryPolicy(max_attempts=3)
+    assert (
+        run_with(dispatcher(failing), [delivery(1, url=hook, attempts=1)], policy)[1].status
+        == "pending"
+    )
+    gave_up = run_with(dispatcher(failing), [delivery(1, url=hook, attempts=2)], policy)[1]
+    assert (
+        gave_up.status == "dead"
+        and gave_up.error
+        and gave_up.error.startswith("gave up after 3 tries")
+    )
+
+
+def test_a_failed_attempt_says_whether_the_destination_failed() -> None:
+    """What the circuit breaker counts: the destination failing, not the message refused."""
+    hook = "https://hooks.example.com/x"
+    for status, failed in ((503, True), (408, True), (429, False), (400, False), (404, False)):
+        answer = Recorder(lambda request, status=status: httpx.Response(status))
+        (result,) = asyncio.run(dispatcher(answer).dispatch([delivery(1, url=hook)]))
+        assert result.destination_failed is failed, status
+
+
+def test_the_headers_sent_are_kept_with_credentials_hidden() -> None:
+    recorder = Recorder()
+    resend = Configured({"Authorization": "Bearer re_123"}, "https://hooks.example.com/x")
+    d = dispatcher(recorder, configured=resend)
+    (result,) = asyncio.run(d.dispatch([delivery(1, url="https://hooks.example.com/x")]))
+    assert result.sent_headers is not None
+    assert result.sent_headers["Authorization"] == "[redacted]"
+    assert result.sent_headers["Content-Type"] == "application/json"
+    assert "re_123" not in json.dumps(result.sent_headers)

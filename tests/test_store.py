@@ -15,6 +15,7 @@ from dodo_transform.store import (
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
+    Lane,
     NewDelivery,
     NewEvent,
     Store,
@@ -493,3 +494,109 @@ def test_deliveries_are_listed_by_transform_and_by_when_their_event_came(
     assert [d.transform for d in store.list_deliveries(transform="t")] == ["t", "t"]
     assert store.list_deliveries(transform="other") == []
     assert [d.event_id for d in store.list_deliveries(since=clock.now - 10)] == [late]
+
+
+# --- lanes: each transform's deliveries to each destination -----------------------------------
+
+
+def to(destination: str, transform: str = "t", index: int = 0) -> NewDelivery:
+    request = OutgoingRequest("POST", f"{destination}/hook?token=s3cret", {}, {})
+    return NewDelivery(transform, "v1", index, DeliveryStatus.PENDING, request=request)
+
+
+def test_a_delivery_names_its_destination_by_origin_only(store: Store) -> None:
+    event_id, _ = add(store, "msg_1")
+    store.record_outcomes({event_id: [to("https://user:pw@Hooks.Slack.com:443")]})
+    (delivery,) = store.list_deliveries()
+    assert delivery.destination == "https://hooks.slack.com"
+    assert store.pending_lanes() == [Lane("t", "https://hooks.slack.com")]
+
+
+def test_lanes_are_claimed_each_up_to_its_room(store: Store) -> None:
+    """A lane with a backlog gets what it has room for; every other lane gets its own share in
+    the same claim, whatever the order the deliveries came in."""
+    slack, segment = "https://hooks.slack.com", "https://api.segment.io"
+    for n in range(50):
+        event_id, _ = add(store, f"msg_{n}")
+        store.record_outcomes({event_id: [to(slack, "a")]})
+    late, _ = add(store, "msg_late")
+    store.record_outcomes({late: [to(segment, "b", 0), to(slack, "b", 1)]})
+    assert store.pending_lanes() == [Lane("a", slack), Lane("b", segment), Lane("b", slack)]
+    claimed = store.claim_deliveries({Lane("a", slack): 3, Lane("b", segment): 5}, 60)
+    assert sorted(d.lane for d in claimed) == [Lane("a", slack)] * 3 + [Lane("b", segment)]
+    assert store.count_waiting(Lane("a", slack)) == 50
+
+
+def test_a_result_is_stored_only_under_the_claim_it_was_made_under(
+    store: Store, clock: Clock
+) -> None:
+    """A worker paused past its lease finds its delivery claimed again: its late result is
+    dropped (and named), never laid over the newer claim's."""
+    event_id, _ = add(store, "msg_1")
+    store.record_outcomes({event_id: [pending()]})
+    (stale,) = claim_all(store, 10, 5)
+    clock.now += 6  # the lease runs out unrenewed
+    (fresh,) = claim_all(store, 10, 60)
+    assert fresh.claim != stale.claim
+    delivered = DeliveryUpdate(
+        fresh.id, "delivered", Attempt(clock.now, 200, None, 1), claim=fresh.claim
+    )
+    assert store.record_results([delivered]) == []
+    late = DeliveryUpdate(
+        stale.id,
+        "pending",
+        Attempt(clock.now, 500, "HTTP 500", 1),
+        "HTTP 500",
+        clock.now + 5,
+        claim=stale.claim,
+    )
+    assert store.record_results([late]) == [stale.id]
+    kept = store.get_delivery(fresh.id)
+    assert kept is not None and (kept.status, kept.attempts) == ("delivered", 1)
+    assert [a.status_code for a in store.attempts(fresh.id)] == [200]
+
+
+def test_outcomes_are_stored_only_under_the_claim_the_event_was_taken_with(
+    store: Store, clock: Clock
+) -> None:
+    event_id, _ = add(store, "msg_1")
+    (stale,) = store.claim_events(10, 5)
+    clock.now += 6
+    (fresh,) = store.claim_events(10, 60)
+    assert store.record_outcomes({event_id: [pending("fresh")]}, {event_id: fresh.claim}) == []
+    dropped = store.record_outcomes({event_id: [pending("stale")]}, {event_id: stale.claim})
+    assert dropped == [event_id]
+    assert [d.transform for d in store.list_deliveries()] == ["fresh"]
+
+
+def test_the_headers_an_attempt_sent_are_kept_with_the_delivery(store: Store) -> None:
+    event_id, _ = add(store, "msg_1")
+    store.record_outcomes({event_id: [pending()]})
+    (delivery,) = claim_all(store, 10, 60)
+    shown = {"Authorization": "[redacted]", "Content-Type": "application/json"}
+    update = DeliveryUpdate(delivery.id, "delivered", claim=delivery.claim, sent_headers=shown)
+    store.record_results([update])
+    stored = store.get_delivery(delivery.id)
+    assert stored is not None and stored.sent_headers == shown
+
+
+def test_deliveries_stored_before_destinations_existed_get_theirs(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v4.db"
+    store = SqliteStore(path)
+    event_id, _ = add(store, "msg_1")
+    store.record_outcomes({event_id: [to("https://hooks.slack.com")]})
+    store.close()
+    db = sqlite3.connect(path)
+    db.executescript(
+        "DROP INDEX deliveries_lanes; ALTER TABLE deliveries DROP COLUMN destination;"
+        " ALTER TABLE deliveries DROP COLUMN claim; ALTER TABLE deliveries DROP COLUMN"
+        " sent_headers; ALTER TABLE events DROP COLUMN claim; PRAGMA user_version = 4;"
+    )
+    db.close()
+    reopened = SqliteStore(path)
+    try:
+        assert reopened.pending_lanes() == [Lane("t", "https://hooks.slack.com")]
+    finally:
+        reopened.close()

@@ -455,6 +455,7 @@ class Registry:
         self._settings: dict[str, TransformSettings] = {}
         self._errors: dict[str, str] = {}
         self._warned: dict[str, str | None] = {}  # the settings warning last logged, by name
+        self._secrets: frozenset[str] = frozenset()
 
     def current(self) -> Mapping[str, Transform]:
         """The transforms in service now, by name (enabled or not)."""
@@ -473,6 +474,10 @@ class Registry:
         """What is wrong with `transforms.toml`, if anything (each bad table's transform also
         has it among its `errors`)."""
         return self._errors.get(CONFIG_FILE)
+
+    def secret_values(self) -> frozenset[str]:
+        """Every secret of every table in force (see `TransformSettings.secret_values`)."""
+        return self._secrets
 
     def warnings(self, name: str) -> list[str]:
         """What in a transform's settings is likely a mistake, though it loads."""
@@ -509,6 +514,7 @@ class Registry:
             self._log_settings_problems(errors.get(CONFIG_FILE))
             self._transforms = MappingProxyType(loaded)
             self._errors = errors
+            self._secrets = frozenset().union(*(s.secret_values() for s in self._settings.values()))
 
     def _read_settings(self, errors: dict[str, str]) -> set[str] | None:
         """Take in the good tables of `transforms.toml`, keep the settings in force for the

@@ -13,6 +13,7 @@ from dodo_transform.settings import WEBHOOK_PATH
 from dodo_transform.web import admin, health, ingest
 from dodo_transform.web.console import mount as console
 from dodo_transform.web.context import WebContext
+from dodo_transform.web.redaction import ScrubAnswers
 
 
 class App(FastAPI):
@@ -53,5 +54,6 @@ def create_app(context: WebContext) -> FastAPI:
         )
         app.include_router(admin.routes)
         console.install(app)
+        app.add_middleware(ScrubAnswers, secrets=context.secrets)
     admin.add_error_handlers(app)
     return app

@@ -7,7 +7,7 @@ intake and the registry only through it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -49,6 +49,8 @@ class WebContext:
     loaded: Callable[[], bool] = field(default=lambda: True)
     # (name, version) of every transform version the pipeline has quarantined.
     quarantined: Callable[[], list[tuple[str, str]]] = list
+    # Every secret the service knows (settings, transforms.toml): never in what the edge shows.
+    secrets: Callable[[], Collection[str]] = frozenset
     # The destinations the pipeline's circuit breakers hold paused (they keep failing).
     paused: Callable[[], list[PausedDestination]] = list
     # The console: run unsaved handlers on events in a sandbox process of its own

@@ -3,7 +3,9 @@
 Rendering happens in a thread so that a long page never holds up a webhook
 being acknowledged on the same loop. Every page carries a strict
 Content-Security-Policy: scripts and styles only from this origin's static
-files, no inline script, nothing fetched from anywhere else.
+files, no inline script, nothing fetched from anywhere else. Every value a page
+shows has the service's secrets replaced (see `web/redaction.py`), but for the
+file in the editor (`Verbatim`), which a save writes back as it is.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import Collection
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from dodo_transform.outgoing import scrub
 from dodo_transform.web.console import session
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -65,12 +70,30 @@ def pretty_body(body: bytes | str) -> str:
         return text
 
 
+class Verbatim(str):
+    """Text a page shows exactly as it is: the file in the editor. Scrubbed of a secret it
+    holds, a save would write the redaction into the file."""
+
+
+# The secrets hidden from the page being rendered (set by `page`, read by `_hide_secrets`).
+_HIDDEN: ContextVar[Collection[str]] = ContextVar("hidden", default=frozenset())
+
+
+def _hide_secrets(value: Any) -> Any:
+    """Jinja's `finalize`: every value a template shows, with the service's secrets replaced."""
+    hidden = _HIDDEN.get()
+    if hidden and isinstance(value, str) and not isinstance(value, Verbatim):
+        return scrub(value, hidden)
+    return value
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_hide_secrets,
     )
     environment.filters |= {"when": when, "ago": ago, "pretty": pretty, "body": pretty_body}
     return environment
@@ -87,6 +110,9 @@ async def page(
     The editor's theme is a `<style>` element CodeMirror adds: this page's policy allows
     it by a nonce of its own, which the page hands to the editor (no inline script)."""
     context = request.app.state.context
+    _HIDDEN.set(frozenset(context.secrets()))
+    if isinstance(values.get("source"), str):
+        values["source"] = Verbatim(values["source"])
     nonce = secrets.token_urlsafe(16)
     values |= {
         "style_nonce": nonce,
