@@ -10,8 +10,9 @@ way, an error's exception follows it (below the text line, or as `exception`).
 Nothing here logs headers, bodies, secrets or write keys; callers pass only
 the fields named in `log`, and every line is scrubbed of the secrets the service knows
 (`hide`) before it is written, should one reach an error message. Lines any client can
-cause at will (about connections, or refused webhooks) are rate-limited (`RateLimit`). A line per webhook goes through `info`, which hands
-the writer thread a tuple instead of a `logging` record (a record costs several times more).
+cause at will (about connections, or refused webhooks) are rate-limited (`RateLimit`). A
+line per webhook goes through `info`, which hands the writer thread a tuple instead of a
+`logging` record (a record costs several times more).
 """
 
 from __future__ import annotations
