@@ -125,6 +125,12 @@ def destination_of(url: str) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
+def credentials_go_to(url: str, configured_url: str) -> bool:
+    """Whether a request to `url` carries the credentials configured for `configured_url`:
+    only one to the same destination (origin) does, never one a handler points elsewhere."""
+    return bool(configured_url) and destination_of(url) == destination_of(configured_url)
+
+
 def is_credential_header(name: str) -> bool:
     """Whether a header of this name carries a credential (Authorization, X-Api-Key, ...)."""
     return bool(_SECRET_HEADER.search(name))

@@ -213,8 +213,27 @@ def test_without_url_a_connector_that_sets_its_own_would_be_blocked(tmp_path: Pa
         '[resend_receipts]\nevents = ["payment.succeeded"]\n'
         'headers = { Authorization = "Bearer ${RESEND_API_KEY}" }\n',
     )
-    (warning,) = warnings_of(folder)
-    assert warning.startswith("api.resend.com is not an allowed destination")
+    no_credentials, blocked = sorted(warnings_of(folder))
+    assert no_credentials == (
+        "[resend_receipts] sends to https://api.resend.com: the headers in transforms.toml go"
+        " only to its url (none is set), so this request carries none"
+    )
+    assert blocked.startswith("api.resend.com is not an allowed destination")
+
+
+def test_a_handler_sending_off_its_configured_destination_is_warned_of(tmp_path: Path) -> None:
+    """Its credentials stay with the configured url's destination: the warning says so."""
+    folder = copy_of(
+        tmp_path,
+        "resend_receipts",
+        '[resend_receipts]\nurl = "https://mail.example.com/send"\n'
+        'events = ["payment.succeeded"]\n'
+        'headers = { Authorization = "Bearer ${RESEND_API_KEY}" }\n',
+    )
+    assert (
+        "[resend_receipts] sends to https://api.resend.com: the headers in transforms.toml go"
+        " only to https://mail.example.com, so this request carries none"
+    ) in warnings_of(folder)
 
 
 def test_without_its_variable_a_connector_is_warned_of_and_not_loaded(tmp_path: Path) -> None:

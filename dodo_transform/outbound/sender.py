@@ -40,7 +40,7 @@ from dodo_transform.outbound import segment, wire
 from dodo_transform.outbound.retry import RETRYABLE_STATUS, parse_retry_after
 from dodo_transform.outgoing import (
     OutgoingRequest,
-    destination_of,
+    credentials_go_to,
     is_credential_header,
     redact_headers,
     scrub,
@@ -66,7 +66,7 @@ class Configured:
     def credentials_for(self, url: str) -> Mapping[str, str]:
         """The configured headers a request to `url` carries: all of them to the configured
         url's destination, none elsewhere."""
-        if self.url and destination_of(url) == destination_of(self.url):
+        if credentials_go_to(url, self.url):
             return self.headers
         return MappingProxyType({})
 

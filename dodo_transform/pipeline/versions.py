@@ -1,5 +1,6 @@
 """Version history: every version of a transform this pipeline has had in service, kept in the
-store (source and hash) for the console to list, compare and restore.
+store (source, settings and hash) for the console to list, compare and restore. A change of
+its table in transforms.toml alone is a new version too.
 
 The pipeline's process records them (once per service: the process that runs transforms), as
 the registry loads them: at start and after every reload, whether the file changed by a save
@@ -31,11 +32,19 @@ class VersionRecorder:
             transform
             for transform in self.registry.current().values()
             if (transform.name, transform.version) not in self._recorded
+            # Its settings as the registry holds them now (a reload between the two reads is
+            # caught up with next time).
+            and self.registry.settings(transform.name).digest() == transform.settings_digest
         ]
         if not new:
             return 0
         added = self.store.record_versions(
-            [TransformVersion(t.name, t.version, t.source) for t in new]
+            [
+                TransformVersion(
+                    t.name, t.version, t.source, settings=self.registry.settings(t.name).shown()
+                )
+                for t in new
+            ]
         )
         self._recorded.update((t.name, t.version) for t in new)
         return added

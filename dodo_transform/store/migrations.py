@@ -164,12 +164,13 @@ SQLITE: tuple[Migration, ...] = (
     ),
     Migration(
         5,
-        "destinations: each delivery's lane, fenced claims, the headers sent",
+        "destinations: each delivery's lane, fenced claims, the headers sent; versions' settings",
         """
         ALTER TABLE deliveries ADD COLUMN destination TEXT NOT NULL DEFAULT '';
         ALTER TABLE deliveries ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE deliveries ADD COLUMN sent_headers TEXT;
         ALTER TABLE events ADD COLUMN claim INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE transform_versions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
         CREATE INDEX deliveries_lanes
             ON deliveries (status, transform, destination, next_attempt_at);
         """,
@@ -288,12 +289,13 @@ POSTGRES: tuple[Migration, ...] = (
     ),
     Migration(
         5,
-        "destinations: each delivery's lane, fenced claims, the headers sent",
+        "destinations: each delivery's lane, fenced claims, the headers sent; versions' settings",
         """
         ALTER TABLE deliveries ADD COLUMN destination TEXT NOT NULL DEFAULT '';
         ALTER TABLE deliveries ADD COLUMN claim BIGINT NOT NULL DEFAULT 0;
         ALTER TABLE deliveries ADD COLUMN sent_headers TEXT;
         ALTER TABLE events ADD COLUMN claim BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE transform_versions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
         CREATE INDEX deliveries_lanes ON deliveries (transform, destination, next_attempt_at, id)
             WHERE status = 'pending';
         """,

@@ -546,9 +546,9 @@ class PostgresStore(SqlReads):
         with self._transaction() as db:
             for v in versions:
                 cursor = db.execute(
-                    "INSERT INTO transform_versions (name, version, source, first_seen)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (name, version) DO NOTHING",
-                    (v.name, v.version, _text(v.source), now),
+                    "INSERT INTO transform_versions (name, version, source, first_seen, settings)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name, version) DO NOTHING",
+                    (v.name, v.version, _text(v.source), now, json.dumps(dict(v.settings))),
                 )
                 added += max(cursor.rowcount, 0)
         return added

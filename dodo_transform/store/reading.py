@@ -30,7 +30,7 @@ DELIVERY_COLUMNS = """
     e.received_at, d.destination, d.claim, d.sent_headers
 """
 _DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
-_VERSIONS = "SELECT name, version, source, first_seen FROM transform_versions"
+_VERSIONS = "SELECT name, version, source, first_seen, settings FROM transform_versions"
 _BACKFILLS = (
     "SELECT id, transform, event_types, since, last_event_id, cursor, ran, created_at, done_at,"
     " error FROM backfills"
@@ -62,11 +62,11 @@ class SqlReads:
     def list_versions(self, name: str) -> list[TransformVersion]:
         """Every kept version of transform `name`, newest first."""
         rows = self._query(f"{_VERSIONS} WHERE name = ? ORDER BY first_seen DESC, id DESC", (name,))
-        return [TransformVersion(*row) for row in rows]
+        return [version_from_row(row) for row in rows]
 
     def get_version(self, name: str, version: str) -> TransformVersion | None:
         rows = self._query(f"{_VERSIONS} WHERE name = ? AND version = ?", (name, version))
-        return TransformVersion(*rows[0]) if rows else None
+        return version_from_row(rows[0]) if rows else None
 
     def get_event(self, event_id: int) -> StoredEvent | None:
         rows = self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
@@ -229,6 +229,11 @@ def _backfill_scope(
             conditions.append(f"e.event_type IN ({','.join('?' * len(event_types))})")
             params.extend(event_types)
     return " AND ".join(conditions), params
+
+
+def version_from_row(row: Sequence[Any]) -> TransformVersion:
+    name, version, source, first_seen, settings = row
+    return TransformVersion(name, version, source, first_seen, json.loads(settings))
 
 
 def backfill_from_row(row: Sequence[Any]) -> Backfill:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from dodo_transform.outgoing import OutgoingRequest
 
@@ -168,13 +168,16 @@ class ReplayRequest:
 
 @dataclass(frozen=True)
 class TransformVersion:
-    """One version of a transform the service has run: its source, its hash (`version`,
-    sha256[:12] of the source, as `Transform.version`) and when the store first saw it."""
+    """One version of a transform the service has run: its source, its settings, its hash
+    (`version`, as `Transform.version`: of the source and the settings) and when the store
+    first saw it."""
 
     name: str
     version: str
     source: str
     first_seen: float = 0.0  # set by the store when it records the version
+    # Its table of transforms.toml as written, secrets redacted (`TransformSettings.shown`).
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

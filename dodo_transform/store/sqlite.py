@@ -491,9 +491,12 @@ class SqliteStore(SqlReads):
         with self._transaction() as db:
             before = db.total_changes
             db.executemany(
-                "INSERT INTO transform_versions (name, version, source, first_seen)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING",
-                [(v.name, v.version, _text(v.source), now) for v in versions],
+                "INSERT INTO transform_versions (name, version, source, first_seen, settings)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING",
+                [
+                    (v.name, v.version, _text(v.source), now, json.dumps(dict(v.settings)))
+                    for v in versions
+                ],
             )
             return db.total_changes - before
 

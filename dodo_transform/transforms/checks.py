@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from dodo_transform.errors import HandlerError, PayloadError
 from dodo_transform.outbound import segment
 from dodo_transform.outbound.sender import Allowlist, with_headers
-from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing import REDACTED, OutgoingRequest, destination_of, scrub, scrub_json
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.limits import Limits
@@ -98,10 +98,15 @@ class Trial:
     warnings: tuple[str, ...] = ()
     # Set when its `events` leave this type out: the handler did not run, and why.
     not_received: str | None = None
+    # The secrets of its settings (a credential, a URL from `${NAME}`): never shown.
+    secrets: frozenset[str] = frozenset()
 
     def golden(self) -> dict[str, Any]:
-        """What the golden files hold: `Outcome.to_json()`, requests as they would go out."""
-        return self.outcome.to_json() | {"requests": list(self.requests)}
+        """What the golden files hold: `Outcome.to_json()`, requests as they would go out,
+        every secret of its settings replaced (in a payload or a log line too)."""
+        shown = self.outcome.to_json() | {"requests": list(self.requests)}
+        hidden: dict[str, Any] = scrub_json(shown, self.secrets)
+        return hidden
 
     def to_json(self) -> dict[str, Any]:
         """What `test --json` prints: the golden form, with every warning."""
@@ -146,7 +151,9 @@ class Trier:
         warnings += self._request_warnings(name, settings, outcome, event)
         if outcome.kind is OutcomeKind.SKIPPED and not settings.url:
             warnings += self._url_expected(transform, settings, event)
-        return Trial(outcome, shown, warnings)
+        secrets = settings.secret_values()
+        warnings = tuple(scrub(warning, secrets) for warning in warnings)
+        return Trial(outcome, shown, warnings, secrets=secrets)
 
     def setup_warnings(self, name: str, settings: TransformSettings) -> tuple[str, ...]:
         """What is wrong with the transform's settings whatever the event."""
@@ -165,7 +172,13 @@ class Trier:
     ) -> tuple[str, ...]:
         warnings = []
         for request in outcome.requests:
-            if not self.allowlist.allows(request.url, settings.url):
+            if settings.headers and not settings.credentials_go_to(request.url):
+                configured = destination_of(settings.target_url) or "its url (none is set)"
+                warnings.append(
+                    f"[{name}] sends to {destination_of(request.url)}: the headers in"
+                    f" transforms.toml go only to {configured}, so this request carries none"
+                )
+            if not self.allowlist.allows(request.url, settings.target_url):
                 host = urlsplit(request.url).hostname
                 warnings.append(
                     f"{host} is not an allowed destination: the service would block this "
@@ -204,11 +217,18 @@ class Trier:
 
 
 def _shown(request: OutgoingRequest, settings: TransformSettings) -> dict[str, Any]:
-    """The request as the sender would add to it, for a person: configured headers are
-    credentials, so their values are never shown, whatever their names."""
-    configured = {header: "[redacted]" for header in settings.header_values()}
+    """The request as the sender would add to it, for a person: configured headers (only on
+    requests to the configured url's destination) are credentials, so their values are never
+    shown, whatever their names; nor is any other secret of the settings."""
+    configured = {
+        header: REDACTED
+        for header in settings.header_values()
+        if settings.credentials_go_to(request.url)
+    }
     headers = with_headers(request.headers, configured)
-    shown: dict[str, Any] = replace(request, headers=headers).redacted()
+    shown: dict[str, Any] = scrub_json(
+        replace(request, headers=headers).redacted(), settings.secret_values()
+    )
     return shown
 
 

@@ -50,6 +50,7 @@ from dodo_transform.outbound import wire
 from dodo_transform.outgoing import (
     REDACTED,
     DeliveryPolicy,
+    credentials_go_to,
     duration_seconds,
     is_credential_header,
     redact_url,
@@ -237,6 +238,11 @@ class TransformSettings(BaseModel):
     def header_values(self) -> Mapping[str, str]:
         """The headers to send, references filled in: credentials, never to be shown."""
         return MappingProxyType(self._header_values)
+
+    def credentials_go_to(self, url: str) -> bool:
+        """Whether a request to `url` gets the configured `headers`: only one to the
+        destination (origin) of the configured `url` does."""
+        return credentials_go_to(url, self._url)
 
     def secret_values(self) -> frozenset[str]:
         """Every value of this table that must never be shown (see the class docstring)."""

@@ -9,7 +9,6 @@ the whole page.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from dodo_transform.pipeline.replay import ReplayError, check_replayable
+from dodo_transform.transforms.engine import version_of
 from dodo_transform.web.console import files, history, impact, samples, session, trials
 from dodo_transform.web.console.pages import MAX_ID, blocking, delivery_values, editor_values
 from dodo_transform.web.console.rendering import page, redirect
@@ -153,7 +153,7 @@ def outcome_of_save(context: Context, name: str, source: str) -> Saved:
     registry = context.registry
     current = registry.current().get(name)
     error = registry.errors.get(name)
-    expected = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
+    expected = version_of(source, registry.settings(name).digest())
     if error is None and current is not None and current.version == expected:
         return Saved(live=True, version=current.version)
     return Saved(

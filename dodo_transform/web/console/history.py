@@ -7,6 +7,7 @@ exactly as a save does: the file is the source of truth.
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass
 
 from dodo_transform.store import Store, TransformVersion
@@ -49,7 +50,9 @@ def listing(
     After a save that does not load, the file holds a text that never ran: no version is
     the file's, and `file_note` says why."""
     serving = in_service.version if in_service else None
-    listed = [Listed(v, v.version == serving, v.source == file_text) for v in versions]
+    # Versions that differ in settings only share a source: the file is the newest of them.
+    first = next((v.version for v in versions if v.source == file_text), None)
+    listed = [Listed(v, v.version == serving, v.version == first) for v in versions]
     if any(item.in_file for item in listed):
         return Listing(listed)
     if in_service is not None and in_service.source == file_text:
@@ -82,9 +85,10 @@ def compare(store: Store, name: str, first: str, second: str) -> Compared:
 
 
 def source_diff(older: TransformVersion, newer: TransformVersion) -> list[DiffLine]:
+    """The diff of the two sources, and of their settings below when either has any."""
     lines = difflib.unified_diff(
-        older.source.splitlines(),
-        newer.source.splitlines(),
+        _with_settings(older),
+        _with_settings(newer),
         fromfile=f"{older.name}.js @ {older.version}",
         tofile=f"{newer.name}.js @ {newer.version}",
         lineterm="",
@@ -94,3 +98,11 @@ def source_diff(older: TransformVersion, newer: TransformVersion) -> list[DiffLi
         kind = "hunk" if index < 2 else {"+": "add", "-": "remove", "@": "hunk"}.get(line[:1])
         shown.append(DiffLine(kind or "same", line))
     return shown
+
+
+def _with_settings(version: TransformVersion) -> list[str]:
+    lines = version.source.splitlines()
+    if version.settings:
+        lines += ["", f"// [{version.name}] in transforms.toml:"]
+        lines += json.dumps(version.settings, indent=2, sort_keys=True).splitlines()
+    return lines
