@@ -298,3 +298,25 @@ def test_a_lone_surrogate_in_the_payload_is_kept_and_in_logs_is_replaced(
     assert outcome.logs == (("log", "\ufffd Ada"),)
     shown = json.dumps(outcome.to_json(), ensure_ascii=False)  # as `dodo-transform test --json`
     assert "\ufffd Ada" in shown
+
+
+FAN_OUT = """
+function handler(webhook) {
+  const out = [];
+  for (let i = 0; i < COUNT; i++) out.push({ ...webhook, url: "https://hooks.example.com/" + i });
+  return out;
+}
+"""
+
+
+def test_one_event_makes_at_most_max_requests_requests(payment: dict[str, Any]) -> None:
+    at_limit = run(FAN_OUT.replace("COUNT", "100"), payment)
+    assert at_limit.kind is OutcomeKind.DELIVER and len(at_limit.requests) == 100
+    over = run(FAN_OUT.replace("COUNT", "60000"), payment)
+    assert over.kind is OutcomeKind.ERROR
+    assert over.error == (
+        "t.js: the handler returned 60000 requests for one event; at most 100 are sent"
+        " (max_requests in transforms.toml)"
+    )
+    raised = run(FAN_OUT.replace("COUNT", "150"), payment, max_requests=200)
+    assert len(raised.requests) == 150

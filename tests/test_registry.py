@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dodo_transform.errors import ConfigError
+from dodo_transform.outgoing import DeliveryPolicy
 from dodo_transform.outbound.sender import Allowlist
 from dodo_transform.settings import SEGMENT_REGIONS
 from dodo_transform.transforms import checks
@@ -431,3 +432,82 @@ def test_a_load_error_is_logged_once_until_it_changes(
         registry.reload()
     failed = [r.getMessage() for r in caplog.records if "failed to load" in r.getMessage()]
     assert len(failed) == 2 and failed[0] != failed[1]
+
+
+# --- settings that take effect, and the secrets among them --------------------------------------
+
+
+def test_a_settings_change_alone_is_a_new_version_that_runs_with_them(tmp_path: Path) -> None:
+    """A rotated webhook URL reaches the next event: the version names source and settings."""
+    (tmp_path / "a.js").write_text(GOOD)
+    toml = tmp_path / "transforms.toml"
+    registry = Registry(tmp_path, environ={"HOOK": "https://hooks.example.com/old"})
+    registry.reload()
+    plain = registry.current()["a"].version
+    toml.write_text('[a]\nurl = "${HOOK}"\n')
+    registry.reload()
+    old = registry.current()["a"]
+    assert old.version != plain and old.default_url == "https://hooks.example.com/old"
+    for changed in (
+        '[a]\nurl = "https://hooks.example.com/new"\n',
+        '[a]\nurl = "${HOOK}"\ntimeout = 5\n',
+    ):
+        toml.write_text(changed)
+        registry.reload()
+        assert registry.current()["a"].version != old.version
+    toml.write_text('[a]\nurl = "${HOOK}"\n')
+    registry.reload()
+    assert registry.current()["a"].version == old.version  # the same file and table again
+    toml.write_text("")
+    registry.reload()
+    assert registry.current()["a"].version == plain  # no table: the source's hash alone
+
+
+def test_references_are_filled_in_in_url_env_and_headers_alike(tmp_path: Path) -> None:
+    (tmp_path / "transforms.toml").write_text(
+        '[a]\nurl = "${SLACK_WEBHOOK_URL}"\nenv = { CHANNEL = "#${ROOM}", PLAIN = "x" }\n'
+        'headers = { Authorization = "Bearer ${TOKEN}" }\n'
+    )
+    environ = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/s3cretpath",
+        "ROOM": "payments",
+        "TOKEN": "tok_123456",
+    }
+    settings = read_settings(tmp_path, environ)["a"]
+    assert settings.target_url == environ["SLACK_WEBHOOK_URL"]
+    assert dict(settings.env_values()) == {"CHANNEL": "#payments", "PLAIN": "x"}
+    assert settings.url == "${SLACK_WEBHOOK_URL}"  # as written, for showing
+    assert settings.secret_values() >= {
+        "services/T0/B0/s3cretpath",
+        "#payments",
+        "Bearer tok_123456",
+        "tok_123456",
+    }
+    assert "x" not in settings.secret_values()
+
+
+def test_a_url_marked_secret_is_shown_without_its_path(tmp_path: Path) -> None:
+    (tmp_path / "transforms.toml").write_text(
+        '[a]\nurl = "https://discord.com/api/webhooks/1/tok3n_abc"\nsecret_url = true\n'
+        'headers = { X-Api-Key = "inline_key_1", X-Team = "shop" }\nwrite_key = "wk_inline"\n'
+    )
+    settings = read_settings(tmp_path)["a"]
+    assert "api/webhooks/1/tok3n_abc" in settings.secret_values()
+    shown = settings.shown()
+    assert shown["url"] == "https://discord.com/[redacted]"
+    assert shown["headers"] == {"X-Api-Key": "[redacted]", "X-Team": "shop"}
+    assert shown["write_key"] == "[redacted]"
+    assert "tok3n" not in str(shown) and "inline_key_1" not in str(shown)
+
+
+def test_the_delivery_settings_make_the_transforms_policy(tmp_path: Path) -> None:
+    (tmp_path / "transforms.toml").write_text(
+        '[a]\ntimeout = 5\nmax_attempts = 4\nretry_schedule = ["10s", "1m", "1.5h"]\n'
+        "rate = 2.5\nconcurrency = 3\n[b]\n"
+    )
+    tables = read_settings(tmp_path)
+    defaults = DeliveryPolicy(timeout=15, max_attempts=12, concurrency=16)
+    assert tables["a"].policy(defaults) == DeliveryPolicy(
+        timeout=5, max_attempts=4, retry_schedule=(10, 60, 5400), rate=2.5, concurrency=3
+    )
+    assert tables["b"].policy(defaults) == defaults
