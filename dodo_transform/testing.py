@@ -523,6 +523,12 @@ class Server:
         answer: list[dict[str, Any]] = self.api("GET", "/api/deliveries", params=params).json()
         return answer
 
+    def deliveries_of(self, transform: str) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self.api(
+            "GET", "/api/deliveries", params={"limit": 1000, "transform": transform}
+        ).json()
+        return answer
+
     def queue_depths(self) -> dict[str, float]:
         """Work waiting, from `/metrics`: `events` not yet transformed, `deliveries` not yet
         final (waiting for a retry or in flight included)."""

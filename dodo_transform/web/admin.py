@@ -86,6 +86,10 @@ class DeliveryOut(BaseModel):
     created_at: float
     updated_at: float
     received_at: float
+    # Where its request goes: an origin, scheme://host[:port] (a path may hold a token).
+    destination: str = ""
+    # The headers its last attempt sent, credentials' values redacted (None: none was made).
+    sent_headers: dict[str, str] | None = None
 
 
 class DeliveryDetailOut(DeliveryOut):
@@ -338,9 +342,12 @@ async def list_deliveries(
     status: DeliveryStatus | None = None,
     limit: int = Query(100, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=MAX_ID),
+    transform: str | None = None,
 ) -> Response:
     store = context.store
-    deliveries = await stored(store.list_deliveries, status, limit, before=before)
+    deliveries = await stored(
+        store.list_deliveries, status, limit, before=before, transform=transform
+    )
     return await answer(
         lambda: [delivery_out(d) for d in deliveries],
         headers=next_page(request, [d.id for d in deliveries], limit),
