@@ -112,7 +112,8 @@ def test_bad_destinations_never_hold_segment_back(
     assert sorted(received) == sorted(posted)
     assert max(latencies) < 5.0, f"median {statistics.median(latencies):.2f} s"
     assert paused_seen, "the failing destination was never shown paused"
-    assert max(memory) - min(memory) < 60, f"worker RSS from {min(memory)} to {max(memory)} MB"
+    settled = memory[3:]  # once the worker has loaded its transforms and sandboxes
+    assert max(settled) - settled[0] < 50, f"worker RSS from {settled[0]} to {max(settled)} MB"
 
 
 def exercise(

@@ -22,7 +22,16 @@ import httpx
 import psycopg
 import pytest
 
-from dodo_transform.testing import Reply, SegmentStandIn, Server, server_env
+from dodo_transform.testing import (
+    Answer,
+    DestinationStandIn,
+    Received,
+    Reply,
+    SegmentStandIn,
+    Server,
+    descendants,
+    server_env,
+)
 from tests.conftest import TRANSFORMS
 from tests.integration.conftest import example
 from tests.postgres import fresh_database
@@ -220,3 +229,78 @@ def test_ingest_and_worker_instances_split_the_work(
     finally:
         ingest.stop()
         worker.stop()
+
+
+def holder_of(url: str, servers: list[Server]) -> Server | None:
+    """The instance holding the lease on the one delivery, if any does."""
+    with psycopg.connect(url) as db:
+        row = db.execute(
+            "SELECT lease_owner FROM deliveries WHERE lease_owner IS NOT NULL"
+        ).fetchone()
+    if row is None:
+        return None
+    return next(s for s in servers if str(row[0]).endswith(str((s.workdir / "data").resolve())))
+
+
+def signal_instance(server: Server, signum: signal.Signals) -> None:
+    """Send `signum` to every process of the instance (HTTP, worker, sandboxes)."""
+    assert server.process is not None
+    for pid in [server.process.pid, *descendants(server.process.pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def test_an_instance_paused_past_its_lease_cannot_overwrite_a_newer_result(
+    tmp_path: Path, database: str
+) -> None:
+    """SIGSTOP an instance while its request is out; another takes the delivery over and
+    delivers it. Woken, the first reads its late 500: that result is dropped, not laid over
+    `delivered`, and the message is not sent a third time."""
+    answered: list[int] = []
+
+    def first_fails_late(request: Received) -> Answer:
+        answered.append(1)
+        return Answer(500, delay=1.0, body=b"late failure") if len(answered) == 1 else Answer()
+
+    with (
+        DestinationStandIn(first_fails_late).running() as hook,
+        SegmentStandIn().running() as segment,
+    ):
+        env = server_env(
+            segment, DODO_TRANSFORM_DATABASE_URL=database, DODO_TRANSFORM_LEASE_SECONDS="3"
+        )
+        servers = []
+        for n in range(2):
+            folder = tmp_path / f"instance-{n}" / "transforms"
+            folder.mkdir(parents=True)
+            (folder / "alert.js").write_text("function handler(webhook) { return webhook; }")
+            (folder / "transforms.toml").write_text(
+                f'[alert]\nurl = "{hook.url}/hook"\nevents = ["payment.succeeded"]\n'
+            )
+            servers.append(Server(folder.parent, env))
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda server: server.start(timeout=60), servers))
+        try:
+            assert servers[0].post(example("payment.succeeded")).status_code == 200
+            hook.wait_for(1)
+            paused = servers[0].wait_until(lambda: holder_of(database, servers), 5, "a holder")
+            other = servers[1 - servers.index(paused)]
+            signal_instance(paused, signal.SIGSTOP)
+            try:
+                other.wait_until(
+                    lambda: [d["status"] for d in other.deliveries_of("alert")] == ["delivered"],
+                    8,
+                    "the other instance to deliver",
+                )
+            finally:
+                signal_instance(paused, signal.SIGCONT)
+            paused.wait_until(
+                lambda: "results dropped" in paused.log_tail(20_000), 10, "the stale result dropped"
+            )
+            time.sleep(2)  # a retry, were one scheduled, would come after 0.1 s
+            (delivery,) = other.deliveries_of("alert")
+            assert (delivery["status"], delivery["attempts"]) == ("delivered", 1)
+            assert len(hook.requests()) == 2
+        finally:
+            for server in servers:
+                server.stop()
