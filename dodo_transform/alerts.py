@@ -17,10 +17,12 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter
+
+from dodo_transform.outgoing import scrub
 
 log = logging.getLogger("dodo_transform.alerts")
 REPEAT_SECONDS = 3600.0
@@ -36,8 +38,11 @@ class Alerter:
         registry: CollectorRegistry,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        secrets: Callable[[], Collection[str]] = frozenset,
     ) -> None:
+        """`secrets()`: what never goes into an alert (an error may quote a credential)."""
         self._url = url
+        self._secrets = secrets
         self._client = httpx.AsyncClient(timeout=10, transport=transport)
         self._clock = clock
         self._last_sent: dict[tuple[str, str], float] = {}
@@ -73,7 +78,7 @@ class Alerter:
         self._last_sent[key] = now
         self._recent.append(now)
         try:
-            self._queue.put_nowait((kind, f"dodo-transform: {text}"))
+            self._queue.put_nowait((kind, f"dodo-transform: {scrub(text, self._secrets())}"))
         except asyncio.QueueFull:
             self.suppressed.labels(kind).inc()
 

@@ -330,7 +330,10 @@ def _pipeline(
         alerts=None
         if settings.alert_url is None
         else Alerter(
-            settings.alert_url.get_secret_value(), registry=metrics.registry, transport=transport
+            settings.alert_url.get_secret_value(),
+            registry=metrics.registry,
+            transport=transport,
+            secrets=lambda: settings.secret_values() | registry.secret_values(),
         ),
     )
     pipeline.limiter = limiter

@@ -142,3 +142,50 @@ def test_an_alert_the_url_refuses_is_logged_with_its_status_and_counted(
     assert "secret-token" not in caplog.text
     for kind in ("dead", "broken"):
         assert registry.get_sample_value("dodo_alerts_suppressed_total", {"kind": kind}) == 1.0
+
+
+def test_a_destination_that_keeps_failing_is_paused_with_one_alert_naming_it(
+    tmp_path: Path,
+) -> None:
+    posted: list[str] = []
+
+    def world(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == ALERT_URL:
+            posted.append(json.loads(request.content)["text"])
+            return httpx.Response(200)
+        return httpx.Response(503, text="upstream down")  # the destination
+
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "hook.js").write_text("function handler(w) { return w; }")
+    (folder / "transforms.toml").write_text('[hook]\nurl = "https://hooks.example.com/in"\n')
+    settings = load_settings(
+        transforms=folder,
+        data_dir=tmp_path / "data",
+        webhook_secret=SECRET,
+        alert_url=ALERT_URL,
+        worker_process=False,
+        retry_base_seconds=0.01,
+    )
+
+    async def run() -> None:
+        async with in_process(settings, transport=httpx.MockTransport(world)) as (_, client):
+            for n in range(8):
+                body = json.dumps(sample("payment.succeeded")).encode()
+                headers = signing.sign(SECRET, f"msg_{n}", body)
+                answer = await client.post("/webhooks/dodo", content=body, headers=headers)
+                assert answer.status_code == 200
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any("paused" in t for t in posted):
+                await asyncio.sleep(0.05)
+            status = (await client.get("/api/status")).json()
+            (paused,) = status["paused_destinations"]
+            assert paused["destination"] == "https://hooks.example.com"
+            assert paused["transform"] == "hook"
+
+    asyncio.run(run())
+    (alert,) = [text for text in posted if "paused" in text]
+    assert alert.startswith(
+        "dodo-transform: deliveries of transform hook to https://hooks.example.com are paused"
+        " after 5 failed attempts in a row (last: HTTP 503: upstream down); 8 wait"
+    )

@@ -43,3 +43,16 @@ def test_paused_it_allows_one_probe_at_growing_intervals_until_an_answer() -> No
     assert not breaker.paused and breaker.allowance() is None
     assert breaker.record(False, "HTTP 500") is Change.PAUSED
     assert breaker.probe_at - clock.now == 5  # a new pause starts from the first interval
+
+
+def test_attempts_in_flight_when_it_paused_are_no_failed_probes() -> None:
+    clock = Clock()
+    breaker = Breaker(clock, failures_to_pause=1, first_probe=5)
+    started = clock.now
+    clock.now += 1
+    assert breaker.record(False, "HTTP 500", started) is Change.PAUSED
+    probe_at = breaker.probe_at
+    assert breaker.record(False, "HTTP 500", started) is None  # sent before the pause
+    assert breaker.probe_at == probe_at
+    clock.now = probe_at
+    assert breaker.record(False, "HTTP 500", clock.now) is Change.STILL_PAUSED

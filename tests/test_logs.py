@@ -239,3 +239,20 @@ def test_setup_writes_only_lines_at_its_level_and_above(
     assert logs._writer is not None
     logs._writer.stop()
     assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == written
+
+
+def test_secrets_the_service_knows_are_scrubbed_from_every_line_written() -> None:
+    stream = io.StringIO()
+    writer = logs.Writer(stream, logs.JsonFormatter())
+    logs.hide(lambda: {"re_live_Key123", 'quo"ted_Secret'})
+    try:
+        log = logging.getLogger("scrub-test")
+        writer.queue.put(
+            (time.time(), log.name, "HTTP 401: Bearer re_live_Key123", {"error": 'quo"ted_Secret'})
+        )
+        writer.stop()
+    finally:
+        logs.hide(frozenset)
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "HTTP 401: Bearer [redacted]"
+    assert line["error"] == "[redacted]"

@@ -57,8 +57,15 @@ class Breaker:
             return None
         return 1 if self._clock() >= self.probe_at else 0
 
-    def record(self, succeeded: bool, error: str | None = None) -> Change | None:
-        """Count one answered (`succeeded`) or failed attempt; the change it makes."""
+    def record(
+        self, succeeded: bool, error: str | None = None, started: float | None = None
+    ) -> Change | None:
+        """Count one answered (`succeeded`) or failed attempt, `started` when (None: now); the
+        change it makes. While paused, a failed attempt that started before the pause was in
+        flight already, not a probe: it changes nothing."""
+        if not succeeded and self.paused and started is not None:
+            if started < (self.paused_since or 0.0):
+                return None
         if succeeded:
             self.failures = 0
             if not self.paused:

@@ -118,6 +118,7 @@ class LaneSender:
     async def _send(self, group: list[Delivery]) -> None:
         """Send one group and hand on its results; never raises (a lane never dies of one
         group: a failure here gives the group back, unsent)."""
+        started = self._clock()
         try:
             policy = self._policy()
             await self._paced(policy)
@@ -125,7 +126,7 @@ class LaneSender:
         except Exception:
             log.exception("sending to %s failed unexpectedly", self.lane.destination)
             results = given_back(group)
-        change = self._count(results)
+        change = self._count(results, started)
         if change is Change.PAUSED:
             # Paused: what waits here goes back to the store unsent, attempts unspent.
             results += given_back(self._waiting)
@@ -148,7 +149,7 @@ class LaneSender:
             self._pace = RateLimiter(policy.rate, burst=1.0)
         await self._pace.acquire(self.lane.destination)
 
-    def _count(self, results: list[Result]) -> Change | None:
+    def _count(self, results: list[Result], started: float) -> Change | None:
         """Tell the breaker how the group's attempt went (one attempt for a group)."""
         tried = [r for r in results if r.attempt is not None]
         if not tried:
@@ -156,7 +157,7 @@ class LaneSender:
         failed = [r for r in tried if r.destination_failed]
         if len(failed) < len(tried):
             return self.breaker.record(True)
-        return self.breaker.record(False, failed[0].error)
+        return self.breaker.record(False, failed[0].error, started)
 
     # --- stopping -------------------------------------------------------------------------------
 

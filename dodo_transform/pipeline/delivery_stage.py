@@ -167,6 +167,7 @@ class DeliveryStage:
             self.metrics.paused.labels(*lane).set(0)
             log.info("destination resumed: it answered again", extra=fields)
             return
+        failures, error = breaker.failures, breaker.last_error
         with contextlib.suppress(StorageError):
             self._waiting[lane] = await self._store(self.store.count_waiting, lane)
         if change is Change.STILL_PAUSED:
@@ -175,11 +176,11 @@ class DeliveryStage:
         waiting = self._waiting.get(lane, 0)
         message = (
             f"deliveries of transform {lane.transform} to {lane.destination} are paused after"
-            f" {breaker.failures} failed attempts in a row (last: {breaker.last_error});"
+            f" {failures} failed attempts in a row (last: {error});"
             f" {waiting} wait, their attempts unspent. It is probed with one request at"
             " growing intervals and resumes at its first answer."
         )
-        log.warning("destination paused", extra=fields | {"error": breaker.last_error})
+        log.warning("destination paused", extra=fields | {"error": error, "waiting": waiting})
         if self.alerts is not None:
             self.alerts.raise_alert("paused", f"{lane.transform} {lane.destination}", message)
 

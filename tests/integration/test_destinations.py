@@ -297,3 +297,60 @@ def test_credentials_reach_only_their_destination_and_no_secret_shows_anywhere(
     for text in shown:
         for secret in secrets:
             assert secret not in text
+
+
+FAN_OUT = """
+function handler(webhook) {
+  const out = [];
+  for (let i = 0; i < COUNT; i++) out.push({ ...webhook, payload: { i } });
+  return out;
+}
+"""
+
+
+@pytest.mark.integration
+def test_fan_out_is_capped_per_event_and_fair_to_other_transforms(tmp_path: Path) -> None:
+    """60,000 requests from one event are refused; 100 each from three events, to a slow
+    destination, never keep another transform's Segment message waiting."""
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+
+    def slow(request: Received) -> Answer:
+        return Answer(200, delay=0.2)
+
+    with (
+        DestinationStandIn(slow).running() as bulk_hook,
+        DestinationStandIn().running() as blast_hook,
+        SegmentStandIn(WRITE_KEY).running() as segment,
+    ):
+        (folder / "blast.js").write_text(FAN_OUT.replace("COUNT", "60000"))
+        (folder / "bulk.js").write_text(FAN_OUT.replace("COUNT", "100"))
+        (folder / "track.js").write_text(TRACK)
+        (folder / "transforms.toml").write_text(
+            f'[blast]\nurl = "{blast_hook.url}/in"\n'
+            f'[bulk]\nurl = "{bulk_hook.url}/in"\nconcurrency = 2\n'
+        )
+        settings = settings_for(tmp_path, segment_endpoint=segment.url)
+        waits: list[float] = []
+
+        async def run() -> None:
+            async with in_process(settings) as (_, client):
+                for n in range(3):
+                    posted = time.monotonic()
+                    await post(client, payment(n), f"msg_{n}")
+                    await until(lambda n=n: len(segment.messages()) > n, 10)
+                    waits.append(time.monotonic() - posted)
+                    await asyncio.sleep(0.5)
+                blast = (await client.get("/api/deliveries", params={"transform": "blast"})).json()
+                assert [d["status"] for d in blast] == ["failed"] * 3
+                assert "at most 100 are sent (max_requests in transforms.toml)" in blast[0]["error"]
+                bulk = (
+                    await client.get("/api/deliveries", params={"transform": "bulk", "limit": 1000})
+                ).json()
+                assert len(bulk) == 300
+                assert sum(d["status"] == "delivered" for d in bulk) < 100  # a backlog it is
+
+        asyncio.run(run())
+    assert blast_hook.requests() == []
+    # The first event also starts the sandbox process; the later ones meet bulk's backlog.
+    assert max(waits[1:]) < 2.0, waits
