@@ -63,9 +63,9 @@ class Breaker:
         """Count one answered (`succeeded`) or failed attempt, `started` when (None: now); the
         change it makes. While paused, a failed attempt that started before the pause was in
         flight already, not a probe: it changes nothing."""
-        if not succeeded and self.paused and started is not None:
-            if started < (self.paused_since or 0.0):
-                return None
+        in_flight = started is not None and started < (self.paused_since or float("-inf"))
+        if not succeeded and in_flight:
+            return None
         if succeeded:
             self.failures = 0
             if not self.paused:
