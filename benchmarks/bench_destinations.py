@@ -33,7 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import latencies, paced, percentile, running_service, signed_requests
 
-from dodo_transform.testing import Answer, DestinationStandIn, process_memory
+from dodo_transform.testing import (
+    Answer,
+    DestinationStandIn,
+    SegmentStandIn,
+    Server,
+    process_memory,
+)
 
 HOOK = "function handler(webhook) { webhook.payload = { id: webhook.payload.data.payment_id }; return webhook; }"
 ANSWERS = {
@@ -67,7 +73,7 @@ class Memory:
 
 
 @contextmanager
-def service_beside(answer: Answer) -> Iterator[tuple[object, object, DestinationStandIn]]:
+def service_beside(answer: Answer) -> Iterator[tuple[Server, SegmentStandIn, DestinationStandIn]]:
     with DestinationStandIn(answer).running() as hook:
         toml = f'[hook]\nurl = "{hook.url}/in"\nevents = ["payment.succeeded"]\n'
         extra = {"hook.js": HOOK, "transforms.toml": toml}
@@ -77,9 +83,9 @@ def service_beside(answer: Answer) -> Iterator[tuple[object, object, Destination
 
 def one_round(condition: str, tag: str, rate: float, seconds: float) -> tuple[float, float]:
     with service_beside(ANSWERS[condition]) as (server, standin, _):
-        url = f"{server.url}/webhooks/dodo"  # type: ignore[attr-defined]
+        url = f"{server.url}/webhooks/dodo"
         sent = asyncio.run(paced(url, signed_requests(int(rate * seconds), tag), rate))
-        values = latencies(standin, sent, time.monotonic() + 60)  # type: ignore[arg-type]
+        values = latencies(standin, sent, time.monotonic() + 60)
     return percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
 
 
@@ -96,9 +102,9 @@ def measure_latency(rate: float, seconds: float, rounds: int) -> list[Latency]:
 
 def peak_worker_memory(answer: Answer, events: int = 20) -> tuple[float, float]:
     """(worker RSS once settled, its peak while `events` go to a destination answering so)."""
-    with service_beside(answer) as (server, standin, hook):
-        worker = server.wait_until(server.worker_pid, what="the worker")  # type: ignore[attr-defined]
-        url = f"{server.url}/webhooks/dodo"  # type: ignore[attr-defined]
+    with service_beside(answer) as (server, _, hook):
+        worker = server.wait_until(server.worker_pid, what="the worker")
+        url = f"{server.url}/webhooks/dodo"
         warm = signed_requests(3, f"msg_warm_{id(answer)}")
         asyncio.run(paced(url, warm, 10))
         hook.wait_for(3, timeout=60)
