@@ -193,6 +193,17 @@ def test_replace_outcomes_supersedes_failed_ones(store: Store) -> None:
     assert statuses == {("t", 0, "replayed"), ("t", 1, "pending"), ("u", 0, "skipped")}
 
 
+def test_a_delivery_is_replayed_once_however_many_replays_race(store: Store) -> None:
+    """Two workers replaying one dead delivery (one paused past its claim): the second stores
+    nothing, so the message is not sent twice."""
+    event_id, _ = add(store, "msg_1", "a", b"{}")
+    store.record_outcomes({event_id: [NewDelivery("t", "v1", 0, "dead", error="HTTP 400")]})
+    (dead,) = store.list_deliveries()
+    assert store.replace_outcomes(event_id, "t", [pending("t")], dead.id) is True
+    assert store.replace_outcomes(event_id, "t", [pending("t")], dead.id) is False
+    assert sorted(d.generation for d in store.list_deliveries(event_id=event_id)) == [0, 1]
+
+
 def test_dry_run_can_record_the_request_it_did_not_send(store: Store) -> None:
     event_id, _ = add(store, "msg_1", "a", b"{}")
     store.record_outcomes({event_id: [pending()]})

@@ -61,7 +61,8 @@ def replay(
         raise ReplayError(f"the event of delivery {delivery_id} is not UTF-8 text") from None
     (outcome,) = run_all([(transform, event)])
     results = outcome_deliveries(transform, outcome)
-    store.replace_outcomes(stored.id, transform.name, results)
+    if not store.replace_outcomes(stored.id, transform.name, results, delivery_id):
+        raise ReplayError(f"delivery {delivery_id} was replayed already, by another request")
     log.info(
         "replayed",
         extra={

@@ -48,9 +48,15 @@ class Store(Protocol):
         outcomes: Mapping[int, Sequence[NewDelivery]],
         claims: Mapping[int, int] | None = None,
     ) -> list[int]: ...
+    # A replay's new outcome, superseding the transform's current one for the event; with
+    # `replacing`, only while that delivery is still one to replay (else False, nothing stored).
     def replace_outcomes(
-        self, event_id: int, transform: str, results: Sequence[NewDelivery]
-    ) -> None: ...
+        self,
+        event_id: int,
+        transform: str,
+        results: Sequence[NewDelivery],
+        replacing: int | None = None,
+    ) -> bool: ...
 
     # --- the delivery stage -------------------------------------------------------------------
     # The lanes (transform, destination) with a pending delivery, due now or later.

@@ -226,12 +226,25 @@ class PostgresStore(SqlReads):
         return sorted(outcomes.keys() - set(done))
 
     def replace_outcomes(
-        self, event_id: int, transform: str, results: Sequence[NewDelivery]
-    ) -> None:
-        """A replay: supersede one transform's current outcome for an event with a new one."""
+        self,
+        event_id: int,
+        transform: str,
+        results: Sequence[NewDelivery],
+        replacing: int | None = None,
+    ) -> bool:
+        """A replay: supersede one transform's current outcome for an event with a new one.
+
+        With `replacing` (the delivery replayed), only while that delivery is still one to
+        replay: a second replay of it (another instance, or this one after its claim ran out)
+        stores nothing and returns False."""
         with self._transaction() as db:
             # Two replays of one event (on two instances) take their generations in turn.
             db.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE", (event_id,))
+            if replacing is not None and not db.execute(
+                "SELECT 1 FROM deliveries WHERE id = %s AND status = ANY(%s)",
+                (replacing, list(_REPLAYABLE)),
+            ).fetchone():
+                return False
             row = db.execute(
                 "SELECT COALESCE(MAX(generation), -1) FROM deliveries"
                 " WHERE event_id = %s AND transform = %s",
@@ -250,6 +263,7 @@ class PostgresStore(SqlReads):
                 ),
             )
             self._insert(db, event_id, generation, results)
+        return True
 
     def _insert(
         self, db: Connection, event_id: int, generation: int, results: Sequence[NewDelivery]

@@ -259,11 +259,24 @@ class SqliteStore(SqlReads):
         return dropped
 
     def replace_outcomes(
-        self, event_id: int, transform: str, results: Sequence[NewDelivery]
-    ) -> None:
-        """A replay: supersede one transform's current outcome for an event with a new one."""
+        self,
+        event_id: int,
+        transform: str,
+        results: Sequence[NewDelivery],
+        replacing: int | None = None,
+    ) -> bool:
+        """A replay: supersede one transform's current outcome for an event with a new one.
+
+        With `replacing` (the delivery replayed), only while that delivery is still one to
+        replay: a second replay of it (another worker, or this one after its claim ran out)
+        stores nothing and returns False."""
         transform = well_formed(transform)
         with self._transaction() as db:
+            if replacing is not None and not db.execute(
+                f"SELECT 1 FROM deliveries WHERE id = ? AND status IN ({_REPLAYABLE_MARKS})",
+                (replacing, *_REPLAYABLE),
+            ).fetchone():
+                return False
             row = db.execute(
                 "SELECT COALESCE(MAX(generation), -1) FROM deliveries"
                 " WHERE event_id = ? AND transform = ?",
@@ -276,6 +289,7 @@ class SqliteStore(SqlReads):
                 (DeliveryStatus.REPLAYED, self._clock(), event_id, transform, *_REPLAYABLE),
             )
             self._insert(db, event_id, generation, results)
+        return True
 
     def _insert(
         self,
