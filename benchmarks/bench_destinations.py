@@ -84,6 +84,9 @@ def service_beside(answer: Answer) -> Iterator[tuple[Server, SegmentStandIn, Des
 def one_round(condition: str, tag: str, rate: float, seconds: float) -> tuple[float, float]:
     with service_beside(ANSWERS[condition]) as (server, standin, _):
         url = f"{server.url}/webhooks/dodo"
+        # Warm up first (the sandbox process starts, the handlers compile), as in service.
+        warm = asyncio.run(paced(url, signed_requests(5, f"{tag}_warm"), 5))
+        latencies(standin, warm, time.monotonic() + 60)
         sent = asyncio.run(paced(url, signed_requests(int(rate * seconds), tag), rate))
         values = latencies(standin, sent, time.monotonic() + 60)
     return percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
