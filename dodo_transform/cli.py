@@ -720,6 +720,9 @@ def show(
         if request:
             out.print(f"  {request['method']} {request['url']}", markup=False)
             out.print(json.dumps(request["payload"], indent=2, ensure_ascii=False), markup=False)
+        if delivery.get("sent_headers"):
+            sent = ", ".join(f"{k}: {v}" for k, v in sorted(delivery["sent_headers"].items()))
+            out.print(f"  sent with headers {sent}", markup=False)
         for attempt in delivery["attempt_log"]:
             when = datetime.fromtimestamp(attempt["at"]).strftime("%H:%M:%S")
             result = attempt["error"] or f"HTTP {attempt['status_code']}"

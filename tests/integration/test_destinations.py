@@ -278,6 +278,10 @@ def test_credentials_reach_only_their_destination_and_no_secret_shows_anywhere(
                     await asyncio.sleep(0.05)
                     listed = (await client.get("/api/deliveries")).json()
                 shown.append(json.dumps(listed))
+                to_mail = next(row for row in listed if row["destination"] == mail.url)
+                assert to_mail["sent_headers"]["Authorization"] == "[redacted]"
+                to_other = next(row for row in listed if row["destination"] == elsewhere.url)
+                assert "Authorization" not in to_other["sent_headers"]
                 for row in listed:
                     shown.append((await client.get(f"/api/deliveries/{row['id']}")).text)
                     shown.append((await client.get(f"/deliveries/{row['id']}")).text)
