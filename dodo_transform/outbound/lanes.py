@@ -96,7 +96,9 @@ class LaneSender:
 
     def _pump(self) -> None:
         """Start sending groups while the lane has slots free."""
-        self._flush = None
+        if self._flush is not None:
+            self._flush.cancel()  # it is this call's to decide again
+            self._flush = None
         concurrency = self._policy().concurrency
         while self._waiting and len(self._sending) < concurrency and not self._closed:
             wait = self._batch_wait()
