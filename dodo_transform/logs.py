@@ -30,7 +30,7 @@ from typing import Any, Literal, TextIO
 
 import orjson
 
-from dodo_transform.outgoing import scrub, written_forms
+from dodo_transform.redaction import scrub, scrub_json
 
 LogFormat = Literal["auto", "text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -49,10 +49,30 @@ class LineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         exception = None
         if record.exc_info and record.levelno >= logging.ERROR:
-            exception = self.formatException(record.exc_info)
+            exception = hidden_from(self.formatException(record.exc_info))
         fields = {k: v for k, v in vars(record).items() if k not in _RESERVED}
         message = record.getMessage()
-        return self.line(record.created, record.levelname, record.name, message, fields, exception)
+        return self.hidden_line(
+            record.created, record.levelname, record.name, message, fields, exception
+        )
+
+    def hidden_line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: dict[str, object],
+        exception: str | None = None,
+    ) -> str:
+        """`line`, with the secrets the service knows (`hide`) taken out of the message and
+        the fields' strings first: never out of the laid-out line, whose numbers and syntax a
+        short secret could cut."""
+        hidden = _hidden()
+        if hidden:
+            message = scrub(message, hidden)
+            fields = scrub_json(fields, hidden)
+        return self.line(created, level, logger, message, fields, exception)
 
     def line(
         self,
@@ -233,15 +253,12 @@ class Writer:
             if isinstance(item, logging.LogRecord):
                 return self._formatter.format(item)
             created, name, message, fields = item
-            return self._formatter.line(created, "INFO", name, message, fields)
+            return self._formatter.hidden_line(created, "INFO", name, message, fields)
         except Exception as error:  # a line that cannot be formatted must not stop the others
             failure = f"unformattable log line: {error!r}"
             return self._formatter.line(time.time(), "ERROR", __name__, failure, {})
 
     def _write(self, text: str) -> None:
-        hidden = _hidden()
-        if hidden:
-            text = scrub(text, written_forms(hidden))
         try:
             self._stream.write(text)
             self._stream.flush()
@@ -251,6 +268,12 @@ class Writer:
 
 _writer: Writer | None = None
 _hidden: Callable[[], Collection[str]] = frozenset
+
+
+def hidden_from(text: str) -> str:
+    """`text` without the secrets the service knows (see `hide`)."""
+    hidden = _hidden()
+    return scrub(text, hidden) if hidden else text
 
 
 def hide(secrets: Callable[[], Collection[str]]) -> None:

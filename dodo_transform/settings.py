@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dodo_transform.errors import ConfigError
 from dodo_transform.logs import LogFormat, LogLevel
-from dodo_transform.outgoing import secret_parts, url_secrets
+from dodo_transform.redaction import secret_parts, url_secrets
 from dodo_transform.transforms.limits import Limits
 
 DEFAULT_CONFIG_FILE = Path("dodo-transform.env")

@@ -256,3 +256,17 @@ def test_secrets_the_service_knows_are_scrubbed_from_every_line_written() -> Non
     line = json.loads(stream.getvalue())
     assert line["message"] == "HTTP 401: Bearer [redacted]"
     assert line["error"] == "[redacted]"
+
+
+def test_scrubbing_takes_secrets_out_of_strings_only_never_out_of_numbers() -> None:
+    stream = io.StringIO()
+    writer = logs.Writer(stream, logs.JsonFormatter())
+    logs.hide(lambda: {"17123456"})
+    try:
+        fields = {"at": 1712345678.25, "payment": "pay_17123456"}
+        writer.queue.put((time.time(), "scrub-test", "stored", fields))
+        writer.stop()
+    finally:
+        logs.hide(frozenset)
+    line = json.loads(stream.getvalue())
+    assert (line["at"], line["payment"]) == (1712345678.25, "pay_[redacted]")

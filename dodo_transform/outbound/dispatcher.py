@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.errors import (
     BlockedDestination,
     DeliveryError,
@@ -38,7 +39,7 @@ from dodo_transform.outbound import batching, segment
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.retry import RETRY_WINDOW_SECONDS, retry_delay
 from dodo_transform.outbound.sender import NOTHING_CONFIGURED, Configured, Sender, sent_headers
-from dodo_transform.outgoing import DeliveryPolicy, OutgoingRequest, encode_json
+from dodo_transform.outgoing import OutgoingRequest, encode_json
 from dodo_transform.store import Attempt, Delivery, DeliveryStatus, DeliveryUpdate
 
 log = logging.getLogger("dodo_transform.outbound")

@@ -26,11 +26,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.outbound import segment
 from dodo_transform.outbound.breaker import Breaker, Change
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.outgoing import DeliveryPolicy
 from dodo_transform.store import Delivery, DeliveryStatus, Lane
 
 log = logging.getLogger("dodo_transform.outbound")

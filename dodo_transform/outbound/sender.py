@@ -35,17 +35,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from dodo_transform import __version__
+from dodo_transform.destination import credentials_go_to
 from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
 from dodo_transform.outbound import segment, wire
 from dodo_transform.outbound.retry import RETRYABLE_STATUS, parse_retry_after
-from dodo_transform.outgoing import (
-    OutgoingRequest,
-    credentials_go_to,
-    is_credential_header,
-    redact_headers,
-    scrub,
-    secret_parts,
-)
+from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.redaction import is_credential_header, redact_headers, scrub, secret_parts
 
 # How much of an error's answer is kept for its reason; the rest is never read.
 EXCERPT_BYTES = 4096

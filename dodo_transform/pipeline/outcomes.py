@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.outbound import segment
 from dodo_transform.outbound.retry import MAX_ATTEMPTS
 from dodo_transform.outbound.sender import Configured
-from dodo_transform.outgoing import DeliveryPolicy, secret_parts
+from dodo_transform.redaction import secret_parts
 from dodo_transform.settings import Settings
 from dodo_transform.store import DeliveryStatus, NewDelivery
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform

@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from dodo_transform.destination import destination_of
 from dodo_transform.errors import StorageError
-from dodo_transform.outgoing import OutgoingRequest, destination_of, well_formed
+from dodo_transform.outgoing import OutgoingRequest, well_formed
 from dodo_transform.store.migrations import migrate_postgres
 from dodo_transform.store.reading import (
     DELIVERY_COLUMNS,
@@ -240,10 +241,13 @@ class PostgresStore(SqlReads):
         with self._transaction() as db:
             # Two replays of one event (on two instances) take their generations in turn.
             db.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE", (event_id,))
-            if replacing is not None and not db.execute(
-                "SELECT 1 FROM deliveries WHERE id = %s AND status = ANY(%s)",
-                (replacing, list(_REPLAYABLE)),
-            ).fetchone():
+            if (
+                replacing is not None
+                and not db.execute(
+                    "SELECT 1 FROM deliveries WHERE id = %s AND status = ANY(%s)",
+                    (replacing, list(_REPLAYABLE)),
+                ).fetchone()
+            ):
                 return False
             row = db.execute(
                 "SELECT COALESCE(MAX(generation), -1) FROM deliveries"

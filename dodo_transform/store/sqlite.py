@@ -35,8 +35,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dodo_transform.destination import destination_of
 from dodo_transform.errors import StorageError
-from dodo_transform.outgoing import OutgoingRequest, destination_of, well_formed
+from dodo_transform.outgoing import OutgoingRequest, well_formed
 from dodo_transform.store.migrations import migrate_sqlite
 from dodo_transform.store.reading import DELIVERY_COLUMNS, SqlReads, delivery_from_row
 from dodo_transform.store.records import (
@@ -272,10 +273,13 @@ class SqliteStore(SqlReads):
         stores nothing and returns False."""
         transform = well_formed(transform)
         with self._transaction() as db:
-            if replacing is not None and not db.execute(
-                f"SELECT 1 FROM deliveries WHERE id = ? AND status IN ({_REPLAYABLE_MARKS})",
-                (replacing, *_REPLAYABLE),
-            ).fetchone():
+            if (
+                replacing is not None
+                and not db.execute(
+                    f"SELECT 1 FROM deliveries WHERE id = ? AND status IN ({_REPLAYABLE_MARKS})",
+                    (replacing, *_REPLAYABLE),
+                ).fetchone()
+            ):
                 return False
             row = db.execute(
                 "SELECT COALESCE(MAX(generation), -1) FROM deliveries"

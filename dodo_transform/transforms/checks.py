@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dodo_transform.destination import destination_of
 from dodo_transform.errors import HandlerError, PayloadError
 from dodo_transform.outbound import segment
 from dodo_transform.outbound.sender import Allowlist, with_headers
-from dodo_transform.outgoing import REDACTED, OutgoingRequest, destination_of, scrub, scrub_json
+from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.redaction import REDACTED, scrub, scrub_json
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.limits import Limits

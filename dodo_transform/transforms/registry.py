@@ -45,13 +45,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from dodo_transform.destination import DeliveryPolicy, credentials_go_to, duration_seconds
 from dodo_transform.errors import ConfigError, HandlerError
 from dodo_transform.outbound import wire
-from dodo_transform.outgoing import (
+from dodo_transform.redaction import (
     REDACTED,
-    DeliveryPolicy,
-    credentials_go_to,
-    duration_seconds,
     is_credential_header,
     redact_url,
     secret_parts,

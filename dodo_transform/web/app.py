@@ -13,7 +13,7 @@ from dodo_transform.settings import WEBHOOK_PATH
 from dodo_transform.web import admin, health, ingest
 from dodo_transform.web.console import mount as console
 from dodo_transform.web.context import WebContext
-from dodo_transform.web.redaction import ScrubAnswers
+from dodo_transform.web.scrubbing import ScrubAnswers
 
 
 class App(FastAPI):

@@ -4,7 +4,7 @@ Rendering happens in a thread so that a long page never holds up a webhook
 being acknowledged on the same loop. Every page carries a strict
 Content-Security-Policy: scripts and styles only from this origin's static
 files, no inline script, nothing fetched from anywhere else. Every value a page
-shows has the service's secrets replaced (see `web/redaction.py`), but for the
+shows has the service's secrets replaced (see `web/scrubbing.py`), but for the
 file in the editor (`Verbatim`), which a save writes back as it is.
 """
 
@@ -23,7 +23,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from dodo_transform.outgoing import scrub
+from dodo_transform.redaction import scrub
 from dodo_transform.web.console import session
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -4,21 +4,36 @@ The API shows stored requests, errors, console output and settings, and any of t
 a secret the service knows: a header credential from transforms.toml, a write key, a webhook
 URL read from `${NAME}` (its path is its token), a value a handler copied from `env` into a
 payload, or an error in which a destination echoed a credential. Each is redacted where it is
-stored or built already; this is the last net, on the answer's bytes, so a field added
-tomorrow cannot leak one. The console's pages do the same when they render (see
-`console/rendering.py`).
+stored or built already; this is the last net, on the answer itself, so a field added
+tomorrow cannot leak one. A JSON answer is scrubbed string by string (never a number, which a
+short secret could otherwise cut in two, nor the JSON's own syntax). The console's pages do
+the same when they render (see `console/rendering.py`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dodo_transform.outgoing import scrub, written_forms
+from dodo_transform.outgoing import encode_json
+from dodo_transform.redaction import scrub, scrub_json
 
 Secrets = Callable[[], Collection[str]]
+
+
+def scrubbed_body(body: bytes, content_type: str, secrets: Collection[str]) -> bytes:
+    """`body` with every secret taken out: string by string in JSON, else in the text."""
+    if "json" in content_type:
+        try:
+            return encode_json(scrub_json(json.loads(body), secrets))
+        except ValueError:
+            pass  # not JSON after all: as text
+    return scrub(body.decode("utf-8", "surrogateescape"), secrets).encode(
+        "utf-8", "surrogateescape"
+    )
 
 
 class ScrubAnswers:
@@ -35,7 +50,6 @@ class ScrubAnswers:
         if not secrets:
             await self._app(scope, receive, send)
             return
-        hidden = written_forms(secrets)
         start: dict[str, Any] = {}
         parts: list[bytes] = []
 
@@ -49,15 +63,11 @@ class ScrubAnswers:
             parts.append(message.get("body", b""))
             if message.get("more_body"):
                 return
-            body = scrub(b"".join(parts).decode("utf-8", "surrogateescape"), hidden)
-            encoded = body.encode("utf-8", "surrogateescape")
-            headers = [
-                (name, value)
-                for name, value in start.get("headers", [])
-                if name != b"content-length"
-            ]
-            headers.append((b"content-length", str(len(encoded)).encode()))
+            headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
+            content_type = dict(headers).get(b"content-type", b"").decode("latin-1")
+            body = scrubbed_body(b"".join(parts), content_type, secrets)
+            headers.append((b"content-length", str(len(body)).encode()))
             await send(start | {"headers": headers})
-            await send({"type": "http.response.body", "body": encoded})
+            await send({"type": "http.response.body", "body": body})
 
         await self._app(scope, receive, scrubbed)
