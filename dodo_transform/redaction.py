@@ -74,7 +74,14 @@ def redact_url(url: str) -> str:
 
 def url_secrets(url: str) -> set[str]:
     """What of a secret URL to keep out of anything shown: its path and query (Slack's,
-    Discord's and Zapier's webhook URLs carry their token there), or the whole URL."""
+    Discord's and Zapier's webhook URLs carry their token there), or the whole URL, and the
+    user part (`user:password@`) of any."""
     parts = urlsplit(url)
     hidden = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
-    return secret_parts(hidden or url)
+    return secret_parts(hidden or url) | user_secrets(url)
+
+
+def user_secrets(url: str) -> set[str]:
+    """The user part of a URL (`user:password@`) and its password: secrets wherever a URL is."""
+    parts = urlsplit(url)
+    return secret_parts(parts.netloc.rpartition("@")[0]) | secret_parts(parts.password or "")

@@ -27,7 +27,7 @@ from dodo_transform.settings import (
     Settings,
 )
 from dodo_transform.transforms import checks
-from dodo_transform.transforms.registry import read_settings
+from dodo_transform.transforms.settings import read_settings
 from dodo_transform.webhook_secret import SECRET_FILE
 
 LOCK_FILE = "serve.lock"  # in the data dir: held by the `serve` that uses it (its pid inside)

@@ -32,7 +32,8 @@ from dodo_transform.store import Delivery, DeliveryStatus
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import OutcomeKind
 from dodo_transform.transforms.event import EVENT_TYPES
-from dodo_transform.transforms.registry import Registry, read_settings
+from dodo_transform.transforms.registry import Registry
+from dodo_transform.transforms.settings import read_settings
 from tests.conftest import EXAMPLES
 
 CONNECTORS = EXAMPLES / "connectors"

@@ -11,7 +11,9 @@ from dodo_transform.errors import ConfigError
 from dodo_transform.outbound.sender import Allowlist
 from dodo_transform.settings import SEGMENT_REGIONS
 from dodo_transform.transforms import checks
-from dodo_transform.transforms.registry import Registry, TransformSettings, read_settings
+from dodo_transform.transforms.registry import Registry
+from dodo_transform.transforms.sandbox_processes import TransformSpec
+from dodo_transform.transforms.settings import TransformSettings, read_settings
 
 GOOD = "function handler(w) { return w; }"
 
@@ -511,3 +513,38 @@ def test_the_delivery_settings_make_the_transforms_policy(tmp_path: Path) -> Non
         timeout=5, max_attempts=4, retry_schedule=(10, 60, 5400), rate=2.5, concurrency=3
     )
     assert tables["b"].policy(defaults) == defaults
+
+
+def test_each_variables_value_is_a_secret_wherever_it_is_used(tmp_path: Path) -> None:
+    (tmp_path / "transforms.toml").write_text(
+        '[a]\nurl = "https://mail.example.com/emails?token=${MAIL_TOKEN}"\n'
+        'env = { DSN = "postgres://u:${DB_PASSWORD}@db/x" }\n'
+        '[b]\nurl = "https://svc:inline_Pass99@hooks.example.com/x"\n'
+    )
+    environ = {"MAIL_TOKEN": "tok_mail_2233", "DB_PASSWORD": "pw_db_44556677"}
+    tables = read_settings(tmp_path, environ)
+    assert {"tok_mail_2233", "pw_db_44556677"} <= tables["a"].secret_values()
+    assert "inline_Pass99" in tables["b"].secret_values()  # a URL's password, always
+
+
+def test_a_secret_values_change_reaches_the_handler_without_a_new_shown_version(
+    tmp_path: Path,
+) -> None:
+    """The version is shown everywhere, so it hashes the table as shown (secrets redacted):
+    rotating an inline secret URL keeps it, yet the next event goes to the new URL."""
+    (tmp_path / "a.js").write_text(GOOD)
+    toml = tmp_path / "transforms.toml"
+    toml.write_text(
+        '[a]\nurl = "https://hooks.slack.com/services/T0/B0/old_Token1"\nsecret_url = true\n'
+    )
+    registry = Registry(tmp_path)
+    registry.reload()
+    old = registry.current()["a"]
+    toml.write_text(
+        '[a]\nurl = "https://hooks.slack.com/services/T0/B0/new_Token2"\nsecret_url = true\n'
+    )
+    registry.reload()
+    new = registry.current()["a"]
+    assert new.version == old.version and new is not old
+    assert new.default_url.endswith("new_Token2")
+    assert TransformSpec.of(new).key != TransformSpec.of(old).key  # compiled afresh in a child

@@ -39,7 +39,7 @@ from dodo_transform.redaction import REDACTED, scrub, scrub_json
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.limits import Limits
-from dodo_transform.transforms.registry import TransformSettings, read_settings
+from dodo_transform.transforms.settings import TransformSettings, read_settings
 
 # The url a handler sees when trying whether it relies on transforms.toml for one.
 _PROBE_URL = "https://connector-endpoint.invalid/"

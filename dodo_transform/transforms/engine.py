@@ -100,6 +100,15 @@ class Transform:
         # Compile now so a broken file is reported at load time, not on the first event.
         self._local.sandbox = Sandbox(self.source, self.filename, self.limits)
 
+    def options(self) -> dict[str, Any]:
+        """What it was made with from its settings (`TransformSettings.engine_options`)."""
+        return {
+            "default_url": self.default_url,
+            "env": dict(self.env),
+            "max_requests": self.max_requests,
+            "settings_digest": self.settings_digest,
+        }
+
     @classmethod
     def from_file(cls, path: Path, **options: Any) -> Transform:
         """Load `path`; the transform's name is the file's stem."""

@@ -65,6 +65,10 @@ class PoolClosed(Exception):
     """The pool was closed while runs waited: they have no outcome (the work is redone)."""
 
 
+# What identifies a compiled transform in a child (see `TransformSpec.key`).
+SpecKey = tuple[Any, ...]
+
+
 @dataclass(frozen=True)
 class TransformSpec:
     """What a child needs to compile a transform: everything but its runtimes."""
@@ -94,8 +98,11 @@ class TransformSpec:
         )
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.name, self.version)
+    def key(self) -> SpecKey:
+        """What a child compiles once: the version, and what the handler is given from the
+        settings (a secret's new value changes no shown version, but must reach the handler)."""
+        env = tuple(sorted(self.env.items()))
+        return (self.name, self.version, self.default_url, env, self.max_requests)
 
 
 @dataclass(frozen=True)
@@ -111,8 +118,8 @@ def _child_main(conn: Connection, progress: Any) -> None:
     """A sandbox process: compile on demand, run batches, report progress in shared memory."""
     _exit_with_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    compiled: dict[tuple[str, str], Transform | HandlerError] = {}
-    specs: dict[tuple[str, str], TransformSpec] = {}
+    compiled: dict[SpecKey, Transform | HandlerError] = {}
+    specs: dict[SpecKey, TransformSpec] = {}
     while True:
         try:
             forget, new_specs, runs = conn.recv()
@@ -123,7 +130,7 @@ def _child_main(conn: Connection, progress: Any) -> None:
             specs.clear()
         specs.update((spec.key, spec) for spec in new_specs)
         outcomes = []
-        strikes: dict[tuple[str, str], int] = {}
+        strikes: dict[SpecKey, int] = {}
         for index, (key, event_type, body, webhook_id) in enumerate(runs):
             if strikes.get(key, 0) >= STRIKES:
                 # Within one batch too, a version that keeps hitting its limit is not run
@@ -140,9 +147,9 @@ def _child_main(conn: Connection, progress: Any) -> None:
 
 
 def _run_one(
-    compiled: dict[tuple[str, str], Transform | HandlerError],
-    specs: dict[tuple[str, str], TransformSpec],
-    key: tuple[str, str],
+    compiled: dict[SpecKey, Transform | HandlerError],
+    specs: dict[SpecKey, TransformSpec],
+    key: SpecKey,
     event: Event,
 ) -> Outcome:
     transform = compiled.get(key)
@@ -215,7 +222,7 @@ class SandboxProcess:
     process: BaseProcess | None = None
     conn: Connection | None = None
     progress: Any = None
-    known: set[tuple[str, str]] = field(default_factory=set)  # versions the child was sent
+    known: set[SpecKey] = field(default_factory=set)  # versions the child was sent
     restarts: int = 0
     # Set by the pool's `close`, from another thread than the one running a batch: the child
     # is not replaced, and a batch running ends with `PoolClosed` rather than an outcome.
@@ -239,7 +246,7 @@ class SandboxProcess:
     def run(self, runs: Sequence[Run]) -> list[Outcome]:
         """Run a batch; a run stuck past the backstop ends as a time-limit error."""
         outcomes: list[Outcome | None] = [None] * len(runs)
-        stopped: dict[tuple[str, str], int] = {}  # versions stopped by the backstop, how often
+        stopped: dict[SpecKey, int] = {}  # versions stopped by the backstop, how often
         while True:
             todo = []
             for i, run in enumerate(runs):

@@ -39,7 +39,7 @@ from dodo_transform.store import (
     DeliveryStatus,
     StoredEvent,
 )
-from dodo_transform.transforms.registry import TransformSettings
+from dodo_transform.transforms.settings import TransformSettings
 from dodo_transform.web.access import admin_guard
 from dodo_transform.web.context import Context
 
