@@ -10,6 +10,7 @@ scrubbed: no secret is that short, and taking every "1" or "id" out would ruin w
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from dodo_transform.destination import destination_of
 
 _SECRET_HEADER = re.compile(r"auth|key|secret|token|signature|cookie|password", re.IGNORECASE)
 REDACTED = "[redacted]"
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 MIN_SECRET_CHARS = 8
 
 
@@ -53,17 +55,24 @@ def scrub(text: str, secrets: Collection[str]) -> str:
     return text
 
 
+def scrub_json_text(text: str, secrets: Collection[str]) -> str:
+    """JSON text with `scrub` applied inside its strings (keys included) only: never to a
+    number, which a short secret could cut in two, nor to the syntax. Linear, however deep
+    the JSON is nested."""
+    forms = set(secrets) | {json.dumps(secret)[1:-1] for secret in secrets}
+    if not any(form in text for form in forms):
+        return text
+    return _JSON_STRING.sub(lambda found: scrub(found[0], forms), text)
+
+
 def scrub_json(value: Any, secrets: Collection[str]) -> Any:
-    """A JSON value with `scrub` applied to every string in it (keys included)."""
+    """A JSON value with `scrub` applied to every string in it (keys included); a value JSON
+    cannot hold (a log field's object) is taken as its text."""
     if not secrets:
         return value
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if isinstance(value, list):
-        return [scrub_json(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {scrub(str(k), secrets): scrub_json(v, secrets) for k, v in value.items()}
-    return value
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    hidden = scrub_json_text(text, secrets)
+    return value if hidden is text else json.loads(hidden)
 
 
 def redact_url(url: str) -> str:

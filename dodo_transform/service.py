@@ -43,6 +43,7 @@ from dodo_transform.pipeline.outcomes import (
 )
 from dodo_transform.pipeline.runner import IDLE_POLL_SECONDS, Pipeline
 from dodo_transform.pipeline.worker import WorkerProcess
+from dodo_transform.redaction import secret_parts
 from dodo_transform.settings import (
     Settings,
 )
@@ -79,6 +80,7 @@ class Service:
         intake: Intake | None = None,
         verifier: signing.Verifier | None = None,
         created_secret: bool = False,
+        signing_secrets: frozenset[str] = frozenset(),
     ) -> None:
         self.settings = settings
         self.store = store
@@ -89,6 +91,7 @@ class Service:
         self.intake = intake
         self.verifier = verifier
         self.created_secret = created_secret
+        self._signing_secrets = signing_secrets  # as the verifier has them: never shown
         self.metrics = IngestMetrics()
         self.loaded = False
         self._watch = watcher
@@ -170,7 +173,7 @@ class Service:
 
     def secrets(self) -> frozenset[str]:
         """Every secret the service knows: its settings' and transforms.toml's in force."""
-        return self.settings.secret_values() | self.registry.secret_values()
+        return self.settings.secret_values() | self.registry.secret_values() | self._signing_secrets
 
     def paused(self) -> list[PausedDestination]:
         """The destinations the pipeline's circuit breakers hold paused, wherever it runs."""
@@ -267,6 +270,10 @@ def build_service(
         intake=None if in_worker else Intake(store),
         verifier=None if in_worker else signing.Verifier(secrets),
         created_secret=created,
+        signing_secrets=frozenset(
+            part for secret in secrets for part in secret_parts(secret.removeprefix("whsec_"))
+        )
+        | frozenset(part for secret in secrets for part in secret_parts(secret)),
     )
     logs.hide(service.secrets)
     return service

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
 import signal
@@ -259,6 +258,7 @@ class DestinationStandIn:
     def __init__(self, answer: Answer | Callable[[Received], Answer] | None = None) -> None:
         self.answer = answer or Answer()
         self.received: list[Received] = []
+        self.connections = 0  # TCP connections accepted (kept-alive ones serve several requests)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -300,6 +300,11 @@ class DestinationStandIn:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                with standin._lock:
+                    standin.connections += 1
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 request = Received(self.command, self.path, dict(self.headers), body)
@@ -308,9 +313,10 @@ class DestinationStandIn:
                 with standin._lock:
                     standin.received.append(request)
                 time.sleep(answer.delay)
-                with contextlib.suppress(OSError):  # the client gave up: what a deadline does
+                try:
                     self._answer(answer, request)
-                self.close_connection = True
+                except OSError:  # the client gave up: what a deadline does
+                    self.close_connection = True
 
             do_PUT = do_POST
             do_PATCH = do_POST

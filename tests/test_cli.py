@@ -256,3 +256,22 @@ def test_a_transforms_state_shows_what_is_wrong_even_when_disabled() -> None:
     typo = {"version": "v1", "enabled": True, "load_error": None, "warnings": ["events: typo"]}
     assert transform_state(typo) == ("live", "events: typo")
     assert transform_state(row | {"enabled": True})[1].startswith("the last good version runs")
+
+
+def test_test_never_prints_a_secret_the_handler_logs(tmp_path: Path) -> None:
+    (tmp_path / "leaky.js").write_text(
+        "function handler(webhook) { console.log(webhook.env.HOOK, webhook.url);"
+        " throw new Error('bad ' + webhook.env.HOOK); }"
+    )
+    (tmp_path / "transforms.toml").write_text(
+        '[leaky]\nurl = "${SLACK_URL}"\nenv = { HOOK = "${HOOK_TOKEN}" }\n'
+    )
+    env = {
+        "SLACK_URL": "https://hooks.slack.com/services/T0/B0/slack_Tok3n",
+        "HOOK_TOKEN": "hook_env_Secret77",
+    }
+    result = cli("test", tmp_path / "leaky.js", SUCCEEDED, env=env)
+    assert result.returncode == 1
+    assert "[redacted]" in result.stdout
+    for secret in ("hook_env_Secret77", "slack_Tok3n"):
+        assert secret not in result.stdout + result.stderr

@@ -20,7 +20,7 @@ from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Sender
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
-from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent, Store
+from dodo_transform.store import DeliveryStatus, Lane, NewDelivery, NewEvent, Store
 from dodo_transform.store.sqlite import SqliteStore
 
 Rule = Callable[[httpx.Request], Awaitable[httpx.Response]]
@@ -65,6 +65,7 @@ def stage_for(
     destinations: Destinations,
     policy: DeliveryPolicy | None = None,
     clock: Callable[[], float] = time.time,
+    lease_seconds: float = 60,
 ) -> DeliveryStage:
     sender = Sender(
         segment_base_url="https://api.segment.io",
@@ -87,7 +88,7 @@ def stage_for(
         dispatcher=dispatcher,
         metrics=PipelineMetrics(),
         store_call=store_call,
-        lease_seconds=60,
+        lease_seconds=lease_seconds,
         batch_size=250,
         policy_for=lambda transform: policy or DeliveryPolicy(timeout=30),
         clock=clock,
@@ -222,3 +223,51 @@ def test_a_failing_destination_is_paused_probed_and_resumed(store: Store) -> Non
         await stage.drain(1)
 
     asyncio.run(run())
+
+
+def test_a_delivery_claimed_again_while_held_is_sent_once_and_stored_under_the_new_claim(
+    store: Store,
+) -> None:
+    """Its lease runs out while its send is still out (nothing renews it here): the next
+    step claims it again, and the lane keeps the one send, recording under the new claim."""
+    destinations = Destinations()
+    answer = asyncio.Event()
+
+    async def late(request: httpx.Request) -> httpx.Response:
+        await answer.wait()
+        return httpx.Response(200)
+
+    destinations.rules["slow.example"] = late
+    queue(store, "crm", "https://slow.example/in", 1)
+    stage = stage_for(store, destinations, lease_seconds=0.2)
+
+    async def run() -> None:
+        await stage.step()
+        for _ in range(5):
+            await asyncio.sleep(0.25)
+            await stage.step()  # claims it again each time its lease runs out
+        assert destinations.seen == ["slow.example"] and len(stage.held()) == 1
+        answer.set()
+        await step_until(stage, lambda: statuses(store, "crm") == ["delivered"], 5)
+        await stage.drain(1)
+
+    asyncio.run(run())
+    assert len(destinations.seen) == 1
+
+
+def test_a_lane_that_paused_after_giving_its_room_takes_no_more_than_its_probe(
+    store: Store,
+) -> None:
+    destinations = Destinations()
+
+    async def failing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    destinations.rules["failing.example"] = failing
+    queue(store, "slack", "https://failing.example/hook", 10)
+    stage = stage_for(store, destinations)
+    due = store.claim_deliveries({Lane("slack", "https://failing.example"): 10}, 60)
+    sender = stage._sender(Lane("slack", "https://failing.example"))
+    for _ in range(FAILURES_TO_PAUSE):
+        sender.breaker.failed("HTTP 503")
+    assert [d.id for d in sender.take(due)] == [d.id for d in due]  # paused: none taken

@@ -548,3 +548,9 @@ def test_a_secret_values_change_reaches_the_handler_without_a_new_shown_version(
     assert new.version == old.version and new is not old
     assert new.default_url.endswith("new_Token2")
     assert TransformSpec.of(new).key != TransformSpec.of(old).key  # compiled afresh in a child
+
+
+def test_a_retry_schedule_waits_a_little_at_least(tmp_path: Path) -> None:
+    (tmp_path / "transforms.toml").write_text('[a]\nretry_schedule = ["0s"]\n')
+    with pytest.raises(ConfigError, match=r"retry_schedule: '0s' is too soon: wait at least 0.1 s"):
+        read_settings(tmp_path)

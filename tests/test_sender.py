@@ -332,3 +332,20 @@ def test_credentials_an_answer_echoes_are_scrubbed_from_the_reason() -> None:
         attempt_at(careless, headers={"Authorization": "Bearer re_secret_123"})
     assert "re_secret_123" not in str(refused.value)
     assert '"Authorization": "[redacted]"' in str(refused.value)
+
+
+def test_delivered_requests_keep_their_connection_for_the_next() -> None:
+    with DestinationStandIn().running() as destination:
+        sender = Sender(
+            segment_base_url="https://api.segment.io",
+            allowed_hosts=frozenset({destination.url.removeprefix("http://")}),
+        )
+        prepared = sender.prepare(replace(RESEND, url=destination.url + "/hook"), None)
+
+        async def run() -> None:
+            for _ in range(10):
+                await sender.send(prepared, 5)
+            await sender.close()
+
+        asyncio.run(run())
+    assert (len(destination.requests()), destination.connections) == (10, 1)

@@ -561,7 +561,7 @@ def test_a_result_is_stored_only_under_the_claim_it_was_made_under(
         clock.now + 5,
         claim=stale.claim,
     )
-    assert store.record_results([late]) == [stale.id]
+    assert store.record_results([late]) == [late]
     kept = store.get_delivery(fresh.id)
     assert kept is not None and (kept.status, kept.attempts) == ("delivered", 1)
     assert [a.status_code for a in store.attempts(fresh.id)] == [200]
@@ -603,7 +603,8 @@ def test_deliveries_stored_before_destinations_existed_get_theirs(tmp_path: Path
     db.executescript(
         "DROP INDEX deliveries_lanes; ALTER TABLE deliveries DROP COLUMN destination;"
         " ALTER TABLE deliveries DROP COLUMN claim; ALTER TABLE deliveries DROP COLUMN"
-        " sent_headers; ALTER TABLE events DROP COLUMN claim; PRAGMA user_version = 4;"
+        " sent_headers; ALTER TABLE events DROP COLUMN claim;"
+        " ALTER TABLE transform_versions DROP COLUMN settings; PRAGMA user_version = 4;"
     )
     db.close()
     reopened = SqliteStore(path)
@@ -611,3 +612,17 @@ def test_deliveries_stored_before_destinations_existed_get_theirs(tmp_path: Path
         assert reopened.pending_lanes() == [Lane("t", "https://hooks.slack.com")]
     finally:
         reopened.close()
+
+
+def test_a_delivery_given_back_unsent_keeps_why_it_last_failed(store: Store) -> None:
+    event_id, _ = add(store, "msg_1")
+    store.record_outcomes({event_id: [pending()]})
+    (delivery,) = claim_all(store, 10, 60)
+    failed = Attempt(1.0, 503, "HTTP 503", 1)
+    store.record_results(
+        [DeliveryUpdate(delivery.id, "pending", failed, "HTTP 503", claim=delivery.claim)]
+    )
+    (again,) = claim_all(store, 10, 60)
+    store.record_results([DeliveryUpdate(again.id, "pending", claim=again.claim)])  # given back
+    kept = store.get_delivery(again.id)
+    assert kept is not None and (kept.error, kept.attempts) == ("HTTP 503", 1)

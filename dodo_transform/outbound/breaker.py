@@ -57,22 +57,21 @@ class Breaker:
             return None
         return 1 if self._clock() >= self.probe_at else 0
 
-    def record(
-        self, succeeded: bool, error: str | None = None, started: float | None = None
-    ) -> Change | None:
-        """Count one answered (`succeeded`) or failed attempt, `started` when (None: now); the
-        change it makes. While paused, a failed attempt that started before the pause was in
-        flight already, not a probe: it changes nothing."""
-        in_flight = started is not None and started < (self.paused_since or float("-inf"))
-        if not succeeded and in_flight:
+    def succeeded(self) -> Change | None:
+        """Count an attempt the destination answered; the change it makes."""
+        self.failures = 0
+        if not self.paused:
             return None
-        if succeeded:
-            self.failures = 0
-            if not self.paused:
-                return None
-            self.paused_since = None
-            self._interval = self._first_probe
-            return Change.RESUMED
+        self.paused_since = None
+        self._interval = self._first_probe
+        return Change.RESUMED
+
+    def failed(self, error: str | None, started: float | None = None) -> Change | None:
+        """Count a failed attempt, `started` when (None: now); the change it makes. While
+        paused, one that started before the pause was in flight already, not a probe: it
+        changes nothing."""
+        if started is not None and started < (self.paused_since or float("-inf")):
+            return None
         self.failures += 1
         self.last_error = error
         now = self._clock()

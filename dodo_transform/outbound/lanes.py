@@ -15,6 +15,10 @@ How much a lane may be given is `room()`: what it can have in flight, less what 
 holds. The pipeline claims no more than that, so a stalled destination's backlog stays in
 the store, not in memory, and every lane is offered work at every claim (fairness
 between transforms and destinations comes from the claim, one round at a time).
+
+A lane holds each delivery once, under the claim it was last given it with: one claimed
+again while still held (its lease ran out while the worker was busy) is not sent again,
+and its result is stored under the newer claim.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dodo_transform.destination import DeliveryPolicy
@@ -31,12 +35,14 @@ from dodo_transform.outbound import segment
 from dodo_transform.outbound.breaker import Breaker, Change
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.store import Delivery, DeliveryStatus, Lane
+from dodo_transform.store import Delivery, DeliveryStatus, DeliveryUpdate, Lane
 
 log = logging.getLogger("dodo_transform.outbound")
 # A Segment lane sends a batch when it is full, or once its oldest message has waited this
 # long (as Segment's SDKs do), so a burst goes out in few requests.
 FLUSH_SECONDS = 0.25
+# A group that fails for no reason of the destination's (a bug) is tried again after this.
+UNEXPECTED_FAILURE_BACKOFF_SECONDS = 5.0
 
 # Called with a lane, the results of one group (or deliveries given back), and what the
 # group did to the breaker; returns once they are stored.
@@ -67,32 +73,55 @@ class LaneSender:
         self._clock = clock
         self._waiting: list[Delivery] = []  # claimed, not yet sent
         self._sending: dict[asyncio.Task[None], list[Delivery]] = {}
+        self._claims: dict[int, int] = {}  # every delivery held -> the claim it is held under
         self._flush: asyncio.TimerHandle | None = None
         self._pace: RateLimiter | None = None
         self._closed = False
 
     # --- what the claim asks --------------------------------------------------------------------
 
-    def held(self) -> list[Delivery]:
-        """Every delivery claimed for this lane and not yet stored back."""
-        return self._waiting + [d for group in self._sending.values() for d in group]
+    def held(self) -> list[int]:
+        """The ids of every delivery claimed for this lane and not yet stored back."""
+        return list(self._claims)
 
     def room(self) -> int:
         """How many more deliveries this lane may be given now."""
+        return 0 if self._closed else max(0, self._capacity() - len(self._claims))
+
+    def _capacity(self) -> int:
         allowance = self.breaker.allowance()
-        capacity = self._policy().concurrency * self._group_size if allowance is None else allowance
-        return 0 if self._closed else max(0, capacity - len(self.held()))
+        if allowance is not None:  # paused: one probe at a time, when it is due
+            return allowance
+        return self._policy().concurrency * self._group_size
 
     @property
     def idle(self) -> bool:
-        return not self._waiting and not self._sending
+        return not self._claims
 
     # --- sending --------------------------------------------------------------------------------
 
-    def take(self, deliveries: Sequence[Delivery]) -> None:
-        """Deliveries claimed for this lane: send them as its limits allow."""
-        self._waiting.extend(deliveries)
+    def take(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """Deliveries claimed for this lane: send them as its limits allow. Those it cannot
+        take now (it paused since the claim asked) are returned, for the caller to release.
+        One it holds already keeps its place, now under the newer claim."""
+        refused = []
+        for delivery in deliveries:
+            if delivery.id in self._claims:
+                self._claims[delivery.id] = delivery.claim
+            elif self._closed or len(self._claims) >= self._capacity():
+                refused.append(delivery)
+            else:
+                self._claims[delivery.id] = delivery.claim
+                self._waiting.append(delivery)
         self._pump()
+        return refused
+
+    def updates(self, results: Sequence[Result]) -> list[DeliveryUpdate]:
+        """The results as stored: each under the claim its delivery is held under now."""
+        return [
+            replace(result.update(), claim=self._claims.get(result.delivery.id) or None)
+            for result in results
+        ]
 
     def _pump(self) -> None:
         """Start sending groups while the lane has slots free."""
@@ -119,28 +148,35 @@ class LaneSender:
 
     async def _send(self, group: list[Delivery]) -> None:
         """Send one group and hand on its results; never raises (a lane never dies of one
-        group: a failure here gives the group back, unsent)."""
+        group). Paused by it, the lane gives back what waits, unsent."""
+        unsent: list[Delivery] = []
+        try:
+            results, change = await self._attempt(group)
+            if change is Change.PAUSED:
+                unsent, self._waiting = self._waiting, []
+            await self._finish(self, results + given_back(unsent), change)
+        except Exception as error:  # not stored: the caller released what it could
+            log.warning("results to %s not stored: %s", self.lane.destination, error)
+        finally:
+            self._sending.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            for delivery in [*group, *unsent]:
+                self._claims.pop(delivery.id, None)
+            self._pump()
+            self._wake()
+
+    async def _attempt(self, group: list[Delivery]) -> tuple[list[Result], Change | None]:
+        """The group's results, and what they did to the breaker."""
         started = self._clock()
         try:
             policy = self._policy()
             await self._paced(policy)
+            if self._closed:  # stopping while it waited for its pace: not sent
+                return given_back(group), None
             results = await self._dispatcher.dispatch(group, policy)
         except Exception:
             log.exception("sending to %s failed unexpectedly", self.lane.destination)
-            results = given_back(group)
-        change = self._count(results, started)
-        if change is Change.PAUSED:
-            # Paused: what waits here goes back to the store unsent, attempts unspent.
-            results += given_back(self._waiting)
-            self._waiting.clear()
-        try:
-            await self._finish(self, results, change)
-        except Exception as error:  # the store went away while stopping: the claim runs out
-            log.warning("results to %s not stored: %s", self.lane.destination, error)
-        finally:
-            self._sending.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
-            self._pump()
-            self._wake()
+            return given_back(group, self._clock() + UNEXPECTED_FAILURE_BACKOFF_SECONDS), None
+        return results, self._count(results, started)
 
     async def _paced(self, policy: DeliveryPolicy) -> None:
         """Wait for the lane's own `rate`, if it has one."""
@@ -158,18 +194,20 @@ class LaneSender:
             return None
         failed = [r for r in tried if r.destination_failed]
         if len(failed) < len(tried):
-            return self.breaker.record(True)
-        return self.breaker.record(False, failed[0].error, started)
+            return self.breaker.succeeded()
+        return self.breaker.failed(failed[0].error, started)
 
     # --- stopping -------------------------------------------------------------------------------
 
-    def close(self) -> list[Delivery]:
-        """Send nothing more; the deliveries held but not being sent (to give back)."""
+    def close(self) -> list[int]:
+        """Send nothing more; the ids held but not being sent (to give back)."""
         self._closed = True
         if self._flush is not None:
             self._flush.cancel()
         waiting, self._waiting = self._waiting, []
-        return waiting
+        for delivery in waiting:
+            self._claims.pop(delivery.id, None)
+        return [delivery.id for delivery in waiting]
 
     def in_flight(self) -> list[asyncio.Task[None]]:
         return list(self._sending)
@@ -192,9 +230,10 @@ class PausedDestination:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
-def given_back(deliveries: Sequence[Delivery]) -> list[Result]:
-    """Results that return deliveries to the store unsent: still pending, due as before, no
-    attempt spent."""
+def given_back(deliveries: Sequence[Delivery], due: float | None = None) -> list[Result]:
+    """Results that return deliveries to the store unsent: still pending, due as before (or
+    at `due`), no attempt spent."""
     return [
-        Result(d, DeliveryStatus.PENDING, next_attempt_at=d.next_attempt_at) for d in deliveries
+        Result(d, DeliveryStatus.PENDING, next_attempt_at=due or d.next_attempt_at)
+        for d in deliveries
     ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,9 @@ from dodo_transform.redaction import is_credential_header, redact_headers, scrub
 
 # How much of an error's answer is kept for its reason; the rest is never read.
 EXCERPT_BYTES = 4096
+# How long a delivered request's answer may take to finish arriving for its connection to be
+# kept for the next request.
+BODY_WAIT_SECONDS = 0.5
 REASON_CHARS = 200
 
 
@@ -192,7 +196,8 @@ class Sender:
             ) as response:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return status, "", None  # the body is not needed: never wait for it
+                    await _finish_reading(response)
+                    return status, "", None
                 excerpt = await _excerpt(response)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
                 return status, excerpt, retry_after
@@ -217,6 +222,15 @@ class Sender:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+async def _finish_reading(response: httpx.Response) -> None:
+    """Read a 2xx answer's body if it is short and comes at once, so that its connection
+    serves the next request (an unread body closes it); a long or slow one is left unread,
+    for the status already says it was delivered."""
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(BODY_WAIT_SECONDS):
+            await _excerpt(response)
 
 
 async def _excerpt(response: httpx.Response) -> str:

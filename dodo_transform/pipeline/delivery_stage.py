@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from dodo_transform.alerts import Alerter
@@ -32,13 +32,12 @@ from dodo_transform.outbound import segment
 from dodo_transform.outbound.breaker import Change
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.outbound.lanes import LaneSender, PausedDestination
+from dodo_transform.pipeline.results import ResultWriter
 from dodo_transform.pipeline.transform_stage import StoreCall
-from dodo_transform.store import Delivery, DeliveryStatus, DeliveryUpdate, Lane, Store
+from dodo_transform.store import Delivery, DeliveryStatus, Lane, Store
 
 log = logging.getLogger("dodo_transform.pipeline")
 CLAIM_LIMIT = 2000  # deliveries per lane per step
-RESULT_LINGER_SECONDS = 0.005
-STORE_RETRY_SECONDS = 1.0
 
 
 class DeliveryStage:
@@ -82,13 +81,14 @@ class DeliveryStage:
         by_lane: dict[Lane, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_lane[delivery.lane].append(delivery)
-        for lane, group in by_lane.items():
-            self._sender(lane).take(group)
+        refused = [d for lane, group in by_lane.items() for d in self._sender(lane).take(group)]
+        if refused:  # a lane paused since it gave its room: back to the store, unsent
+            await self._release([delivery.id for delivery in refused])
         return bool(due)
 
     def held(self) -> list[int]:
         """The ids of every delivery claimed and not yet stored back."""
-        return [d.id for sender in self._lanes.values() for d in sender.held()]
+        return [delivery_id for sender in self._lanes.values() for delivery_id in sender.held()]
 
     def paused(self) -> list[PausedDestination]:
         """The lanes paused by their circuit breaker now."""
@@ -109,15 +109,16 @@ class DeliveryStage:
         """Stop sending: give back what waits unsent, let the sends in flight finish for
         `timeout` seconds (their results stored), and return the ids still held (to
         release)."""
-        given = [d for sender in self._lanes.values() for d in sender.close()]
+        given = [delivery_id for sender in self._lanes.values() for delivery_id in sender.close()]
         tasks = [task for sender in self._lanes.values() for task in sender.in_flight()]
         if tasks:
-            _, unfinished = await asyncio.wait(tasks, timeout=timeout)
-            for task in unfinished:
-                task.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=timeout)
+        still_held = self.held()  # before cancelling: a cancelled send lets go of its own
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._writer.close()
-        return [d.id for d in given] + self.held()
+        return given + still_held
 
     # --- lanes ----------------------------------------------------------------------------------
 
@@ -145,8 +146,14 @@ class DeliveryStage:
     async def _finish(
         self, sender: LaneSender, results: list[Result], change: Change | None
     ) -> None:
-        """Store a group's results, then count and log them."""
-        dropped = set(await self._writer.write([result.update() for result in results]))
+        """Store a group's results, then count and log them. If they cannot be stored, the
+        deliveries are released (claimable again at once) and the error raised."""
+        try:
+            stale = await self._writer.write(sender.updates(results))
+        except Exception:
+            await self._release([result.delivery.id for result in results])
+            raise
+        dropped = {update.delivery_id for update in stale}
         if dropped:
             log.warning(
                 "results dropped: the deliveries were claimed again after this worker's claim"
@@ -158,6 +165,12 @@ class DeliveryStage:
                 self._account(result)
         if change is not None:
             await self._breaker_changed(sender, change)
+
+    async def _release(self, delivery_ids: list[int]) -> None:
+        try:
+            await self._store(self.store.release, delivery_ids)
+        except StorageError as error:  # their leases run out instead
+            log.warning("could not release deliveries: %s", error)
 
     async def _breaker_changed(self, sender: LaneSender, change: Change) -> None:
         lane, breaker = sender.lane, sender.breaker
@@ -232,66 +245,6 @@ class DeliveryStage:
             )
             return
         log.info("delivery attempt", extra=fields)
-
-
-class ResultWriter:
-    """Stores results as groups finish: what arrives within `RESULT_LINGER_SECONDS` of the
-    first goes in one transaction. While the store is unavailable it keeps trying (the
-    deliveries stay claimed meanwhile, so their lanes take no more work)."""
-
-    def __init__(
-        self,
-        store_call: StoreCall,
-        record: Callable[[Sequence[DeliveryUpdate]], list[int]],
-    ) -> None:
-        self._store = store_call
-        self._record = record
-        self._queued: list[tuple[list[DeliveryUpdate], asyncio.Future[list[int]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    async def write(self, updates: list[DeliveryUpdate]) -> list[int]:
-        """Store `updates`; the ids of those dropped as made under a claim that ran out."""
-        if not updates:
-            return []
-        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._queued.append((updates, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="record results")
-        return await done
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(RESULT_LINGER_SECONDS)
-        while self._queued:
-            queued, self._queued = self._queued, []
-            updates = [update for group, _ in queued for update in group]
-            dropped = set(await self._stored(updates))
-            for group, done in queued:
-                if not done.done():
-                    done.set_result([u.delivery_id for u in group if u.delivery_id in dropped])
-
-    async def _stored(self, updates: list[DeliveryUpdate]) -> list[int]:
-        failing = False
-        while True:
-            try:
-                dropped: list[int] = await self._store(self._record, updates)
-                return dropped
-            except StorageError as error:
-                if not failing:
-                    log.error("could not store delivery results, retrying: %s", error)
-                failing = True
-                await asyncio.sleep(STORE_RETRY_SECONDS)
-
-    async def close(self) -> None:
-        """Store what is queued (unless the store stays away), then stop."""
-        if self._flusher is not None and not self._flusher.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._flusher), STORE_RETRY_SECONDS * 3)
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        for _, done in self._queued:
-            if not done.done():
-                done.set_exception(StorageError("stopping before the results were stored"))
-        self._queued.clear()
 
 
 def _credentials_fix(delivery: Delivery) -> str:

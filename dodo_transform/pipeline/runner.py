@@ -47,6 +47,7 @@ STEP_FAILED_BACKOFF_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 3600.0
 REPLAY_CLAIM_LIMIT = 100
 ALERT_CHECK_SECONDS = 5.0
+DRAIN_AT_LEAST_SECONDS = 0.5
 # Claims are renewed every third of their lease while the work runs, so the lease can be short:
 # when an instance dies, another takes its work over once this has passed.
 CLAIM_LEASE_SECONDS = 15.0
@@ -196,14 +197,17 @@ class Pipeline:
         if self._duplicate_check is not None:
             self._duplicate_check.cancel()
             await asyncio.gather(self._duplicate_check, return_exceptions=True)
+        started = time.monotonic()
         _, pending = await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
-        held = await self.delivering.drain(timeout)
         if self._sandboxes is not None:
             # Ends runs still waiting (their events stay claimable: no outcome is recorded).
             await asyncio.to_thread(self._sandboxes.close)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        # Only now, with no step left to hand them more: the sends in flight may finish.
+        left = max(DRAIN_AT_LEAST_SECONDS, timeout - (time.monotonic() - started))
+        held = await self.delivering.drain(left)
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)

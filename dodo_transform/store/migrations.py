@@ -40,13 +40,15 @@ FILL_CHUNK = 5000
 
 
 def _fill_destinations(db: Any, mark: str) -> None:
-    """Name the destination of each delivery stored before deliveries had one (from the
-    URL of its request), a chunk at a time so that a big store is never all in memory."""
+    """Name the destination of each pending delivery stored before deliveries had one (from
+    the URL of its request: what its lane is), a chunk at a time so that a big store is never
+    all in memory. Only those: the migration holds the table locked while it runs, and a
+    settled delivery needs no lane."""
     after = 0
     while True:
         rows = db.execute(
             f"SELECT id, request FROM deliveries WHERE id > {mark} AND request IS NOT NULL"
-            f" ORDER BY id LIMIT {FILL_CHUNK}",
+            f" AND status = 'pending' ORDER BY id LIMIT {FILL_CHUNK}",
             (after,),
         ).fetchall()
         if not rows:

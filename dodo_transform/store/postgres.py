@@ -47,6 +47,7 @@ from dodo_transform.store.records import (
     ReplayRequest,
     StoredEvent,
     TransformVersion,
+    keeps_error,
     new_claim,
 )
 
@@ -301,33 +302,6 @@ class PostgresStore(SqlReads):
 
     # --- the delivery stage -------------------------------------------------------------------
 
-    def pending_lanes(self) -> list[Lane]:
-        """Every lane with a pending delivery (due now or later), in name order.
-
-        One short index lookup per lane (a skip scan of `deliveries_lanes`): the lanes are
-        few, the deliveries waiting in them may be millions.
-        """
-        lanes: list[Lane] = []
-        while True:
-            after = lanes[-1] if lanes else ("", "")
-            rows = self._read(
-                "SELECT transform, destination FROM deliveries WHERE status = %s"
-                " AND (transform, destination) > (%s, %s)"
-                " ORDER BY transform, destination LIMIT 1",
-                (_PENDING, *after),
-            )
-            if not rows:
-                return lanes
-            lanes.append(Lane(*rows[0]))
-
-    def count_waiting(self, lane: Lane) -> int:
-        rows = self._read(
-            "SELECT COUNT(*) FROM deliveries WHERE status = %s AND transform = %s"
-            " AND destination = %s",
-            (_PENDING, *lane),
-        )
-        return int(rows[0][0])
-
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:
         """Claim up to `rooms[lane]` due deliveries of each lane, oldest due first; rows
         another instance is claiming are skipped, not waited for."""
@@ -340,43 +314,46 @@ class PostgresStore(SqlReads):
         with self._transaction() as db:
             for lane, room in wanted:
                 rows += db.execute(
-                    "WITH picked AS (SELECT id FROM deliveries WHERE status = %s"
+                    # 'pending' written out: the partial index holds only those rows.
+                    "WITH picked AS (SELECT id FROM deliveries WHERE status = 'pending'"
                     " AND transform = %s AND destination = %s"
                     " AND next_attempt_at <= %s AND lease_until <= %s"
                     " ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
                     " UPDATE deliveries d SET lease_until = %s, lease_owner = %s, claim = %s"
                     " FROM picked, events e WHERE d.id = picked.id AND e.id = d.event_id"
                     f" RETURNING {DELIVERY_COLUMNS}",
-                    (_PENDING, *lane, now, now, room, now + lease_seconds, self.owner, claim),
+                    (*lane, now, now, room, now + lease_seconds, self.owner, claim),
                 ).fetchall()
         return sorted((delivery_from_row(row) for row in rows), key=lambda delivery: delivery.id)
 
-    def record_results(self, updates: Sequence[DeliveryUpdate]) -> list[int]:
+    def record_results(self, updates: Sequence[DeliveryUpdate]) -> list[DeliveryUpdate]:
         """Store attempts and new statuses for deliveries, releasing their leases.
 
         An update made under a claim the delivery is no longer held under (this instance's
         lease ran out, say while it was paused, and another instance took it) is dropped, not
-        laid over the newer claim's work: the ids of those are returned.
+        laid over the newer claim's work: those are returned. An update without an attempt or
+        an error keeps the stored error (a delivery given back unsent still says why).
         """
         if not updates:
             return []
         now = self._clock()
         with self._transaction() as db:
             changed = {
-                row[0]
+                (row[0], row[1])
                 for row in db.execute(
-                    "UPDATE deliveries d SET status = u.status, error = u.error,"
+                    "UPDATE deliveries d SET status = u.status,"
+                    " error = CASE WHEN u.keep THEN d.error ELSE u.error END,"
                     " next_attempt_at = u.next_attempt_at, lease_until = 0, lease_owner = NULL,"
                     " attempts = d.attempts + u.tried, updated_at = %s,"
                     " request = COALESCE(u.request, d.request),"
                     " sent_headers = COALESCE(u.sent_headers, d.sent_headers)"
                     " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[],"
-                    " %s::int[], %s::text[], %s::text[], %s::bigint[])"
+                    " %s::int[], %s::text[], %s::text[], %s::bigint[], %s::bool[])"
                     " AS u (id, status, error, next_attempt_at, tried, request, sent_headers,"
-                    " claim)"
+                    " claim, keep)"
                     " WHERE d.id = u.id AND (u.claim IS NULL"
                     " OR (d.claim = u.claim AND d.status = 'pending'))"
-                    " RETURNING d.id",
+                    " RETURNING d.id, u.claim",
                     (
                         now,
                         [u.delivery_id for u in updates],
@@ -387,6 +364,7 @@ class PostgresStore(SqlReads):
                         [_request_json(u.request) for u in updates],
                         [_json_or_none(u.sent_headers) for u in updates],
                         [u.claim for u in updates],
+                        [keeps_error(u) for u in updates],
                     ),
                 ).fetchall()
             }
@@ -399,7 +377,7 @@ class PostgresStore(SqlReads):
                     u.attempt.duration_ms,
                 )
                 for u in updates
-                if u.attempt is not None and u.delivery_id in changed
+                if u.attempt is not None and (u.delivery_id, u.claim) in changed
             ]
             if attempts:
                 with db.cursor() as cursor:
@@ -408,7 +386,7 @@ class PostgresStore(SqlReads):
                         " VALUES (%s, %s, %s, %s, %s)",
                         attempts,
                     )
-        return [u.delivery_id for u in updates if u.delivery_id not in changed]
+        return [u for u in updates if (u.delivery_id, u.claim) not in changed]
 
     def release(self, delivery_ids: Sequence[int]) -> None:
         """Make these deliveries claimable again at once, if this instance still holds them."""

@@ -17,6 +17,7 @@ from dodo_transform.store.records import (
     Backfill,
     Delivery,
     DeliveryStatus,
+    Lane,
     ReplayRequest,
     StoredEvent,
     TransformVersion,
@@ -128,6 +129,34 @@ class SqlReads:
             [*params, limit],
         )
         return [delivery_from_row(row) for row in rows]
+
+    def pending_lanes(self) -> list[Lane]:
+        """Every lane with a pending delivery (due now or later), in name order.
+
+        One short index lookup per lane (a skip scan of `deliveries_lanes`): the lanes are
+        few, the deliveries waiting in them may be millions. `'pending'` is written out, as
+        PostgreSQL's index holds only those rows and must see that it may use it.
+        """
+        lanes: list[Lane] = []
+        while True:
+            after = lanes[-1] if lanes else ("", "")
+            rows = self._query(
+                "SELECT transform, destination FROM deliveries WHERE status = 'pending'"
+                " AND (transform, destination) > (?, ?) ORDER BY transform, destination LIMIT 1",
+                after,
+            )
+            if not rows:
+                return lanes
+            lanes.append(Lane(*rows[0]))
+
+    def count_waiting(self, lane: Lane) -> int:
+        """The pending deliveries of `lane`."""
+        rows = self._query(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND transform = ?"
+            " AND destination = ?",
+            lane,
+        )
+        return int(rows[0][0])
 
     def counts(self) -> dict[DeliveryStatus, int]:
         """Deliveries by status."""

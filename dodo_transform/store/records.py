@@ -202,6 +202,12 @@ class Backfill:
     error: str | None = None  # why it stopped early (its transform was removed, say)
 
 
+def keeps_error(update: DeliveryUpdate) -> bool:
+    """Whether storing `update` leaves the delivery's error as it is: one that neither made
+    an attempt nor says anything (a delivery given back unsent keeps why it last failed)."""
+    return update.attempt is None and update.error is None
+
+
 def new_claim() -> int:
     """A claim's fencing token: random, so that no two claims, of any instance, share one."""
     return secrets.randbits(62) + 1

@@ -51,6 +51,7 @@ from dodo_transform.store.records import (
     ReplayRequest,
     StoredEvent,
     TransformVersion,
+    keeps_error,
     new_claim,
 )
 
@@ -326,32 +327,6 @@ class SqliteStore(SqlReads):
             ],
         )
 
-    def pending_lanes(self) -> list[Lane]:
-        """Every lane with a pending delivery (due now or later), in name order.
-
-        One short index lookup per lane (a skip scan): the lanes are few, the deliveries
-        waiting in them may be millions.
-        """
-        lanes: list[Lane] = []
-        while True:
-            after = lanes[-1] if lanes else ("", "")
-            rows = self._read(
-                "SELECT transform, destination FROM deliveries WHERE status = ?"
-                " AND (transform, destination) > (?, ?) ORDER BY transform, destination LIMIT 1",
-                (DeliveryStatus.PENDING, *after),
-            )
-            if not rows:
-                return lanes
-            lanes.append(Lane(*rows[0]))
-
-    def count_waiting(self, lane: Lane) -> int:
-        rows = self._read(
-            "SELECT COUNT(*) FROM deliveries WHERE status = ? AND transform = ?"
-            " AND destination = ?",
-            (DeliveryStatus.PENDING, *lane),
-        )
-        return int(rows[0][0])
-
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:
         """Claim up to `rooms[lane]` due deliveries of each lane, oldest due first."""
         now = self._clock()
@@ -390,12 +365,13 @@ class SqliteStore(SqlReads):
             ).fetchall()
         return [delivery_from_row(row) for row in rows]
 
-    def record_results(self, updates: Sequence[DeliveryUpdate]) -> list[int]:
+    def record_results(self, updates: Sequence[DeliveryUpdate]) -> list[DeliveryUpdate]:
         """Store attempts and new statuses for deliveries, releasing their leases.
 
         An update made under a claim the delivery is no longer held under (its lease ran out
-        and it was claimed again) is dropped, not laid over the newer claim's work: the ids
-        of those are returned.
+        and it was claimed again) is dropped, not laid over the newer claim's work: those are
+        returned. An update without an attempt or an error keeps the stored error (a delivery
+        given back unsent still says why it last failed).
         """
         now = self._clock()
         dropped = []
@@ -404,6 +380,7 @@ class SqliteStore(SqlReads):
             for u in updates:
                 values = (
                     u.status,
+                    keeps_error(u),
                     _text(u.error),
                     u.next_attempt_at,
                     0 if u.attempt is None else 1,
@@ -414,14 +391,15 @@ class SqliteStore(SqlReads):
                 )
                 fence = "" if u.claim is None else " AND claim = ? AND status = 'pending'"
                 changed = db.execute(
-                    "UPDATE deliveries SET status = ?, error = ?, next_attempt_at = ?,"
+                    "UPDATE deliveries SET status = ?, error = CASE WHEN ? THEN error ELSE ? END,"
+                    " next_attempt_at = ?,"
                     " lease_until = 0, attempts = attempts + ?, updated_at = ?,"
                     " request = COALESCE(?, request), sent_headers = COALESCE(?, sent_headers)"
                     f" WHERE id = ?{fence}",
                     values if u.claim is None else (*values, u.claim),
                 ).rowcount
                 if not changed:
-                    dropped.append(u.delivery_id)
+                    dropped.append(u)
                 elif u.attempt is not None:
                     a = u.attempt
                     attempts.append(

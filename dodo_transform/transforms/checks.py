@@ -155,7 +155,7 @@ class Trier:
             warnings += self._url_expected(transform, settings, event)
         secrets = settings.secret_values()
         warnings = tuple(scrub(warning, secrets) for warning in warnings)
-        return Trial(outcome, shown, warnings, secrets=secrets)
+        return Trial(_hidden(outcome, secrets), shown, warnings, secrets=secrets)
 
     def setup_warnings(self, name: str, settings: TransformSettings) -> tuple[str, ...]:
         """What is wrong with the transform's settings whatever the event."""
@@ -216,6 +216,16 @@ class Trier:
                 '"https://..." for it in transforms.toml',
             )
         return ()
+
+
+def _hidden(outcome: Outcome, secrets: frozenset[str]) -> Outcome:
+    """The outcome as a person sees it: its console output and error without a secret of the
+    settings (a handler may print what `env` gave it)."""
+    if not secrets:
+        return outcome
+    logs = tuple((level, scrub(text, secrets)) for level, text in outcome.logs)
+    error = None if outcome.error is None else scrub(outcome.error, secrets)
+    return replace(outcome, logs=logs, error=error)
 
 
 def _shown(request: OutgoingRequest, settings: TransformSettings) -> dict[str, Any]:

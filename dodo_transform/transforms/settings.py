@@ -54,6 +54,7 @@ MAX_TIMEOUT_SECONDS = 300.0
 MAX_ATTEMPTS_ALLOWED = 100
 MAX_CONCURRENCY = 256
 DEFAULT_MAX_REQUESTS = 100
+MIN_RETRY_SECONDS = 0.1
 MAX_REQUESTS_ALLOWED = 10_000
 
 
@@ -122,7 +123,14 @@ class TransformSettings(BaseModel):
                 "config", "retry_schedule = [] has no delay: leave it out for the default"
             )
         for delay in schedule or ():
-            if duration_seconds(delay) is None:
+            seconds = duration_seconds(delay)
+            if seconds is not None and seconds < MIN_RETRY_SECONDS:
+                raise PydanticCustomError(
+                    "config",
+                    f"retry_schedule: {delay!r} is too soon: wait at least"
+                    f" {MIN_RETRY_SECONDS:g} s between attempts",
+                )
+            if seconds is None:
                 raise PydanticCustomError(
                     "config",
                     f"retry_schedule: {delay!r} is not a delay: write a number and a unit,"

@@ -184,7 +184,7 @@ class TransformOut(BaseModel):
 def _configured(settings: TransformSettings) -> dict[str, Any]:
     return {
         "events": settings.events,
-        "url_host": urlsplit(settings.url).hostname if settings.url else None,
+        "url_host": urlsplit(settings.target_url).hostname if settings.target_url else None,
         "header_names": sorted(settings.headers),
         "own_write_key": bool(settings.write_key),
     }

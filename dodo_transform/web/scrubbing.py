@@ -12,28 +12,21 @@ the same when they render (see `console/rendering.py`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dodo_transform.outgoing import encode_json
-from dodo_transform.redaction import scrub, scrub_json
+from dodo_transform.redaction import scrub, scrub_json_text
 
 Secrets = Callable[[], Collection[str]]
 
 
 def scrubbed_body(body: bytes, content_type: str, secrets: Collection[str]) -> bytes:
-    """`body` with every secret taken out: string by string in JSON, else in the text."""
-    if "json" in content_type:
-        try:
-            return encode_json(scrub_json(json.loads(body), secrets))
-        except ValueError:
-            pass  # not JSON after all: as text
-    return scrub(body.decode("utf-8", "surrogateescape"), secrets).encode(
-        "utf-8", "surrogateescape"
-    )
+    """`body` with every secret taken out: inside its strings in JSON, else in the text."""
+    text = body.decode("utf-8", "surrogateescape")
+    hidden = scrub_json_text(text, secrets) if "json" in content_type else scrub(text, secrets)
+    return hidden.encode("utf-8", "surrogateescape")
 
 
 class ScrubAnswers:
