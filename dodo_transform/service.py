@@ -35,7 +35,7 @@ from dodo_transform.outbound.lanes import PausedDestination
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Sender
 from dodo_transform.pipeline import worker
-from dodo_transform.pipeline.outcomes import (
+from dodo_transform.pipeline.delivery_settings import (
     configured_for,
     policy_for,
     service_secrets,

@@ -26,7 +26,8 @@ import pytest
 from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Allowlist, Configured, Sender
-from dodo_transform.pipeline.outcomes import configured_for, outcome_deliveries
+from dodo_transform.pipeline.delivery_settings import configured_for
+from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.settings import SEGMENT_REGIONS
 from dodo_transform.store import Delivery, DeliveryStatus
 from dodo_transform.transforms import checks

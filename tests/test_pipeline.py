@@ -15,7 +15,8 @@ from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.pipeline import replay as replay_module
 from dodo_transform.pipeline import transform_stage
-from dodo_transform.pipeline.outcomes import outcome_deliveries, write_key_for
+from dodo_transform.pipeline.delivery_settings import write_key_for
+from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.pipeline.replay import ReplayError, replay, run_requested
 from dodo_transform.pipeline.transform_stage import TransformStage
 from dodo_transform.pipeline.versions import VersionRecorder
