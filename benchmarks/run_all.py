@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench_delivery
+import bench_destinations
 import bench_end_to_end
 import bench_engine
 import bench_growth
@@ -142,6 +143,36 @@ def delivery_section() -> str:
         "",
         "One request per message is held to the default 50 requests/s per write key",
         "(`DODO_TRANSFORM_SEGMENT_REQUESTS_PER_SECOND`), as it would be in production.",
+    ]
+    return "\n".join(lines)
+
+
+def destinations_section() -> str:
+    rows = bench_destinations.measure_latency(rate=20, seconds=15, rounds=2)
+    memory = bench_destinations.measure_memory()
+    reference = rows[0]
+    lines = [
+        "## 3c. Destinations apart: Segment beside a stalled or slow destination",
+        "",
+        "The seed handlers plus a transform sending every event to a destination of its own;",
+        "payments at 20/s for 15 s a round, rounds alternating what that destination does;",
+        "each webhook's latency to its track message at the Segment stand-in, medians of the",
+        "rounds (`bench_destinations.py`).",
+        "",
+        "| the other destination | Segment p50 | ratio | Segment p99 | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.condition} | {row.median_p50:,.0f} ms | {row.median_p50 / reference.median_p50:.2f}"
+            f" | {row.median_p99:,.0f} ms | {row.median_p99 / reference.median_p99:.2f} |"
+        )
+    lines += [
+        "",
+        f"Worker memory while that destination answers 400 with a 100 MB body to each of 20"
+        f" events: peak {memory.flooded_peak_mb:.0f} MB, against {memory.healthy_peak_mb:.0f} MB"
+        f" with a healthy one (settled at {memory.settled_mb:.0f} MB): an error's body is read"
+        " to 4 KB, the rest never.",
     ]
     return "\n".join(lines)
 
@@ -309,6 +340,7 @@ def main() -> None:
         ("engine", engine_section),
         ("ingest", ingest_section),
         ("delivery", delivery_section),
+        ("destinations", destinations_section),
         ("end to end", end_to_end_section),
         ("memory", memory_section),
         ("growth", growth_section),
