@@ -127,6 +127,22 @@ SQLITE: tuple[Migration, ...] = (
         CREATE INDEX deliveries_by_transform ON deliveries (transform, event_id);
         """,
     ),
+    Migration(
+        5,
+        "console sessions, and login attempts counted per client address",
+        """
+        CREATE TABLE console_sessions (
+            key TEXT PRIMARY KEY,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+        CREATE TABLE login_attempts (
+            address TEXT PRIMARY KEY,
+            window_start REAL NOT NULL,
+            attempts INTEGER NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST = SQLITE[-1].version
@@ -236,6 +252,22 @@ POSTGRES: tuple[Migration, ...] = (
             error TEXT
         );
         CREATE INDEX deliveries_by_transform ON deliveries (transform, event_id);
+        """,
+    ),
+    Migration(
+        5,
+        "console sessions, and login attempts counted per client address",
+        """
+        CREATE TABLE console_sessions (
+            key TEXT PRIMARY KEY,
+            expires_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+        CREATE TABLE login_attempts (
+            address TEXT PRIMARY KEY,
+            window_start DOUBLE PRECISION NOT NULL,
+            attempts INTEGER NOT NULL
+        );
         """,
     ),
 )
