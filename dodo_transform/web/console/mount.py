@@ -51,10 +51,12 @@ async def _error_page(request: Request, error: Exception) -> Response:
     machine = request.url.path.startswith(_MACHINE_PATHS)
     if machine or "text/html" not in request.headers.get("accept", ""):
         return await http_exception_handler(request, error)
-    return await page(
+    shown = await page(
         request,
         "error.html",
         status_code=error.status_code,
         status=error.status_code,
         detail=error.detail,
     )
+    shown.headers.update(error.headers or {})  # Retry-After, say
+    return shown
