@@ -8,18 +8,21 @@ import asyncio
 import json
 import re
 import shutil
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import HTTPException
 
 from dodo_transform.settings import load_settings
 from dodo_transform.store import TransformVersion
 from dodo_transform.testing import SECRET, InProcess, in_process
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.web.console import files, history, login, samples, session
+from dodo_transform.web.console.runs import Runs
 from tests.conftest import TRANSFORMS, sample
 
 DOCS_HANDLER = "segment_track_payments"
@@ -361,6 +364,29 @@ def test_an_impact_preview_of_a_looping_handler_stops_early(tmp_path: Path) -> N
         assert "Stopped early: the edited code hit its resource limits on 10 events" in answer.text
 
     run_console(tmp_path, test, handler_time_limit=0.1)
+
+
+def test_console_runs_past_the_limit_are_refused_at_once_and_held_until_their_thread_ends() -> None:
+    async def scenario() -> None:
+        runs = Runs(limit=2)
+        gate = threading.Event()
+        first = asyncio.create_task(runs.run(gate.wait, 10))
+        second = asyncio.create_task(runs.run(gate.wait, 10))
+        await asyncio.sleep(0.05)
+        with pytest.raises(HTTPException) as refused:
+            await runs.run(lambda: 1)
+        assert refused.value.status_code == 429 and refused.value.headers == {"Retry-After": "5"}
+        assert "busy, try again" in refused.value.detail
+        first.cancel()  # its request went away, but its thread still runs
+        await asyncio.sleep(0.05)
+        assert runs.running == 2
+        gate.set()
+        assert await second is True
+        await asyncio.sleep(0.05)
+        assert runs.running == 0
+        assert await runs.run(lambda: 7) == 7
+
+    asyncio.run(scenario())
 
 
 def test_deliveries_are_filtered_by_status_transform_type_and_search(tmp_path: Path) -> None:
