@@ -97,7 +97,7 @@ def test_admin_api_refuses_callers_beyond_loopback_without_a_token(
 
     async def call(client_host: str) -> int:
         transport = httpx.ASGITransport(app=service.app, client=(client_host, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             return (await client.get("/api/deliveries")).status_code
 
     try:
