@@ -609,6 +609,9 @@ def test_the_console_logs_in_over_plain_http_only_from_this_machine(tmp_path: Pa
             assert page.status_code == 403 and "log in over https" in page.text
             posted = await remote.post("/login", data={"token": "s3cret-token"})
             assert posted.status_code == 403
+            # A proxy nobody named may speak plain http to this machine: it is not believed.
+            claimed = {"X-Forwarded-Proto": "https"}
+            assert (await remote.get("/login", headers=claimed)).status_code == 403
         async with client_at(console, "203.0.113.7", "https://relay.example") as secure:
             assert (await log_in(secure, "s3cret-token")).status_code == 303
 

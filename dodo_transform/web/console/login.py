@@ -70,14 +70,18 @@ def client_address(request: Request) -> str:
 
 def refuse_login_in_clear(request: Request) -> None:
     """403 for a login over plain http from another machine: the token would cross the
-    network in clear, and so would the session cookie on every page after it."""
-    if session.reached_over_https(request) or loopback_address(client_address(request)):
+    network in clear, and so would the session cookie on every page after it.
+
+    https as the server sees it: directly, or as a proxy named in
+    DODO_TRANSFORM_FORWARDED_ALLOW_IPS says; a proxy nobody named may be on another machine,
+    with plain http on the hop to this one."""
+    if request.url.scheme == "https" or loopback_address(client_address(request)):
         return
     raise HTTPException(
         403,
         "log in over https: over plain http the admin token and the session cookie would cross"
-        " the network in clear; publish the console through a TLS proxy (docs/going-live.md)"
-        " or use an SSH tunnel",
+        " the network in clear; publish the console through a TLS proxy named in"
+        " DODO_TRANSFORM_FORWARDED_ALLOW_IPS (docs/going-live.md), or use an SSH tunnel",
     )
 
 
