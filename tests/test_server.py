@@ -230,10 +230,11 @@ def test_a_head_too_large_is_answered_431_and_never_reaches_the_app(
 
 
 def test_a_2_mb_head_is_refused_once_64_kb_of_it_came() -> None:
-    """Counted as it arrives: the parser never holds much more than the limit."""
+    """Counted as it arrives (from the read after the one it began in): the parser never
+    holds much more than the limit."""
     head = head_with(3, size=2 * 1024 * 1024)
     fed = chunks(head)
-    transport, _ = serve_one(fed[: MAX_HEAD_BYTES // 8192 + 1])
+    transport, _ = serve_one(fed[: 1 + MAX_HEAD_BYTES // 8192 + 1])
     assert transport.written.startswith(b"HTTP/1.1 431")
 
 
@@ -252,3 +253,31 @@ def test_heads_within_the_limits_are_served(request_bytes: bytes) -> None:
     transport, seen = serve_one([request_bytes])
     assert transport.written.startswith(b"HTTP/1.1 200 OK"), transport.written[:100]
     assert len(seen) == 1
+
+
+def test_a_huge_head_pipelined_behind_a_request_being_served_closes_the_connection() -> None:
+    """Counted while it streams in, though the connection is busy with the request before it;
+    a 431 cannot go out in the middle of that request's answer, so the connection closes."""
+
+    async def scenario() -> FakeTransport:
+        guard = ConnectionGuard(ConnectionLimits(60.0, 60.0, max_connections=8, backlog=8))
+        uvicorn_config = Config(
+            never_answers, http=guard.protocol(), ws="none", lifespan="off", log_config=None
+        )
+        uvicorn_config.load()
+        state = ServerState()
+        protocol = uvicorn_config.http_protocol_class(
+            config=uvicorn_config, server_state=state, app_state={}
+        )  # type: ignore[call-arg]
+        transport = FakeTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n")
+        for piece in chunks(b"X-Big: " + b"a" * (MAX_HEAD_BYTES * 2)):
+            protocol.data_received(piece)
+        for task in list(state.tasks):
+            task.cancel()
+        await asyncio.gather(*state.tasks, return_exceptions=True)
+        return transport
+
+    transport = asyncio.run(scenario())
+    assert transport.closed and b"431" not in transport.written

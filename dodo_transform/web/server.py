@@ -180,8 +180,9 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.phase: Literal["head", "body", "served"] = "head"
         self.deadline: asyncio.TimerHandle | None = None
-        self.head_bytes = 0  # received of the head being read, in reads that did not end it
-        self.refused = False  # answered 431: whatever comes now is dropped
+        self.in_head = False  # the parser is inside a request head
+        self.head_bytes = 0  # of the head being read, in reads that neither began nor ended it
+        self.refused = False  # its head was too large: whatever comes now is dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -196,13 +197,18 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.refused:
             return
-        reading_head = self.phase == "head"
+        counting = self.in_head
         super().data_received(data)
-        if reading_head and self.phase == "head" and not self.refused:
-            # The head is not complete yet, so all of this read was head.
+        if counting and self.in_head and not self.refused:
+            # A head was under way before this read and still is after it: all of it was head.
+            # (A read in which a head begins is not counted: it may hold a body before it.)
             self.head_bytes += len(data)
-            if self.head_bytes > MAX_HEAD_BYTES or len(self.headers or ()) > MAX_HEADER_FIELDS:
+            if self.head_bytes > MAX_HEAD_BYTES or len(self.headers) > MAX_HEADER_FIELDS:
                 self.refuse_head()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.in_head, self.head_bytes = True, 0
 
     # The parser goes on through the rest of a read after a refusal: none of it counts.
 
@@ -227,6 +233,7 @@ class GuardedProtocol(HttpToolsProtocol):
             self.disarm()
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         if self.refused:
             return
         if head_size(self.url, self.headers) > MAX_HEAD_BYTES or (
@@ -249,7 +256,6 @@ class GuardedProtocol(HttpToolsProtocol):
     # --- deadlines ----------------------------------------------------------------------------
 
     def await_head(self) -> None:
-        self.head_bytes = 0
         self.arm("head", self.guard.limits.header_timeout, self.head_late)
         self.guard.awaiting_head(self)
 
@@ -298,6 +304,12 @@ class GuardedProtocol(HttpToolsProtocol):
         )
         self.refused = True
         self.disarm()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A head pipelined behind a request still being answered: no room for a 431.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+            self.transport.close()
+            return
         self.transport.write(answer_431())
         if self.transport.can_write_eof():
             self.transport.write_eof()
