@@ -222,6 +222,42 @@ def known_names() -> set[str]:
     return names
 
 
+def secret_names() -> set[str]:
+    """Every variable name of a setting that holds a secret (a token, a key, a URL with one)."""
+    names = set()
+    for name, field in Settings.model_fields.items():
+        if field.annotation in (SecretStr, SecretStr | None):
+            names.add(variable_name(name))
+            alias = field.validation_alias
+            if isinstance(alias, AliasChoices):
+                names.update(str(choice).upper() for choice in alias.choices)
+    return names
+
+
+def secrets_in(config_file: Path) -> list[str]:
+    """The names a settings file gives secret values: the secret settings, a database URL with
+    a password, and any name that is no setting (the variables transforms.toml's headers name
+    are API keys, most of them)."""
+    secret, known = secret_names(), known_names()
+    found = []
+    for name, value in dotenv_values(config_file).items():
+        upper = name.upper()
+        if not value:
+            continue
+        if (
+            upper in secret
+            or upper not in known
+            or (upper == variable_name("database_url") and _has_password(value))
+        ):
+            found.append(name)
+    return found
+
+
+def _has_password(url: str) -> bool:
+    credentials = url.partition("://")[2].rpartition("@")[0]
+    return ":" in credentials
+
+
 def unknown_names(config_file: Path | None = None) -> list[str]:
     """Warnings for names in the environment or the config file that look like settings but
     are none (a typo is otherwise ignored without a word), with the nearest known name."""

@@ -3,7 +3,9 @@
 `preflight` refuses settings that cannot work before anything is created (a
 missing folder, a bad transforms.toml, a busy port); `claim_data_dir` keeps a
 second `serve` off the same data dir; `banner` tells the person who started it
-where it listens, what mode it is in, and a `send` to try that works as printed.
+where it listens, what mode it is in, and a `send` to try that works as printed,
+and warns (once, as the banner is printed once) of a settings file whose secrets
+other users can read or a `git add` would take along.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shlex
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from dodo_transform.settings import (
     DEFAULT_DATA_DIR,
     WEBHOOK_PATH,
     Settings,
+    secrets_in,
 )
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.settings import read_settings
@@ -68,6 +72,7 @@ def banner(settings: Settings, *, created_secret: bool) -> str:
             "  WARNING:    DODO_WEBHOOK_SECRET is not a whsec_... secret as Dodo's dashboard"
             " shows it (base64); every webhook will likely be refused: copy it again"
         )
+    lines += [f"  WARNING:    {warning}" for warning in settings_file_warnings(settings)]
     if not any(settings.transforms.glob("*.js")):
         lines.append(
             f"  WARNING:    no .js handlers in {settings.transforms}: nothing will be delivered"
@@ -75,6 +80,58 @@ def banner(settings: Settings, *, created_secret: bool) -> str:
         )
     lines.append("  try it:     " + shlex.join(try_it(settings)))
     return "\n".join(lines)
+
+
+def settings_file_warnings(settings: Settings) -> list[str]:
+    """What is wrong with where the settings file and the data dir keep secrets (none:
+    nothing)."""
+    warnings = []
+    data = settings.data_dir
+    if settings.database_url is None and data.is_dir():
+        tree = unignored_in_git(data)
+        if tree is not None:
+            warnings.append(
+                f"the data dir {data} (customers' emails, the signing secret) is not ignored by"
+                f" the git work tree {tree}: add it to .gitignore"
+            )
+    file = settings.config_file
+    if file is None or not file.is_file():
+        return warnings
+    held = secrets_in(file)
+    if not held:
+        return warnings
+    named = ", ".join(held[:3]) + (" ..." if len(held) > 3 else "")
+    if file.stat().st_mode & 0o044:
+        warnings.append(
+            f"{file} holds secrets ({named}) that other users can read: chmod 600 {file}"
+        )
+    tree = unignored_in_git(file)
+    if tree is not None:
+        warnings.append(
+            f"{file} holds secrets ({named}) and is not ignored by the git work tree {tree}:"
+            f" one `git add` would commit them; add {file.name} to .gitignore"
+        )
+    return warnings
+
+
+def unignored_in_git(file: Path) -> Path | None:
+    """The git work tree `file` sits in, if that tree does not ignore it (None: no work tree,
+    no git, or ignored)."""
+    folder = file.resolve().parent
+    try:
+        top = _git(folder, "rev-parse", "--show-toplevel")
+        if top.returncode != 0:
+            return None
+        ignored = _git(folder, "check-ignore", "--quiet", "--", file.name)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(top.stdout.strip()) if ignored.returncode == 1 else None
+
+
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10
+    )
 
 
 def try_it(settings: Settings) -> list[str]:

@@ -676,10 +676,12 @@ async def in_process(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-    base_url: str = "http://relay",
+    base_url: str = "http://127.0.0.1:8000",
 ) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
     """`build_service` with the pipeline in this process, started; destinations reached
-    through `transport` (e.g. an `httpx.MockTransport`); an HTTP client on its app."""
+    through `transport` (e.g. an `httpx.MockTransport`); an HTTP client on its app, from
+    127.0.0.1 and at a loopback `Host`, as the CLI on the same machine calls it (without an
+    admin token the admin API and the console answer nothing else)."""
     service = build_service(settings, transport=transport, watcher=never_changes)
     # The app's own start and stop, as its lifespan runs them (they include the console's).
     context = service.app.state.context

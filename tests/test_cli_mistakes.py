@@ -246,6 +246,43 @@ def test_the_banner_warns_of_a_mangled_secret_and_an_empty_folder(tmp_path: Path
     assert f"no .js handlers in {tmp_path}" in shown(transforms=tmp_path, webhook_secret=good)
 
 
+def test_the_banner_warns_of_secrets_other_users_can_read_or_git_would_commit(
+    tmp_path: Path,
+) -> None:
+    from dodo_transform.settings import load_settings
+    from dodo_transform.startup import banner, settings_file_warnings
+
+    project = tmp_path / "project"
+    subprocess.run(["git", "init", "--quiet", str(project)], check=True)
+    file = project / "dodo-transform.env"
+    file.write_text("SEGMENT_WRITE_KEY=wk_never_shown\nDODO_TRANSFORM_PORT=8123\n")
+    file.chmod(0o644)
+    data = project / ".dodo-transform"
+    data.mkdir()
+    settings = load_settings(file, transforms=TRANSFORMS, data_dir=data)
+    shown = banner(settings, created_secret=False)
+    assert f"{file} holds secrets (SEGMENT_WRITE_KEY) that other users can read: chmod 600" in shown
+    assert f"is not ignored by the git work tree {project.resolve()}" in shown
+    assert f"the data dir {data} (customers' emails, the signing secret) is not ignored" in shown
+    assert "wk_never_shown" not in shown
+    assert shown.count("WARNING") == 3
+    file.chmod(0o600)
+    (project / ".gitignore").write_text("dodo-transform.env\n.dodo-transform/\n")
+    assert settings_file_warnings(settings) == []
+    file.write_text("DODO_TRANSFORM_PORT=8123\n")  # no secret in it: no matter where it is
+    (project / ".gitignore").unlink()
+    file.chmod(0o644)
+    assert settings_file_warnings(load_settings(file, transforms=TRANSFORMS, data_dir=data)) == [
+        f"the data dir {data} (customers' emails, the signing secret) is not ignored by the git"
+        f" work tree {project.resolve()}: add it to .gitignore"
+    ]
+
+
+def test_this_checkouts_gitignore_keeps_the_settings_file_and_the_data_dir_out() -> None:
+    ignored = (TRANSFORMS.parent / ".gitignore").read_text().splitlines()
+    assert "dodo-transform.env" in ignored and ".dodo-transform/" in ignored
+
+
 def test_serve_with_a_mistake_in_transforms_toml_names_it_and_creates_nothing(
     tmp_path: Path,
 ) -> None:

@@ -8,18 +8,21 @@ import asyncio
 import json
 import re
 import shutil
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import HTTPException
 
 from dodo_transform.settings import load_settings
 from dodo_transform.store import TransformVersion
 from dodo_transform.testing import SECRET, InProcess, in_process
 from dodo_transform.transforms.engine import Transform
-from dodo_transform.web.console import files, history, samples, session
+from dodo_transform.web.console import files, history, login, samples, session
+from dodo_transform.web.console.runs import Runs
 from tests.conftest import TRANSFORMS, sample
 
 DOCS_HANDLER = "segment_track_payments"
@@ -65,7 +68,7 @@ def run_console(
     **settings: Any,
 ) -> None:
     folder = tmp_path / "transforms"
-    shutil.copytree(TRANSFORMS, folder)
+    shutil.copytree(TRANSFORMS, folder, dirs_exist_ok=True)
     config = load_settings(
         transforms=folder,
         data_dir=tmp_path / "data",
@@ -363,6 +366,29 @@ def test_an_impact_preview_of_a_looping_handler_stops_early(tmp_path: Path) -> N
     run_console(tmp_path, test, handler_time_limit=0.1)
 
 
+def test_console_runs_past_the_limit_are_refused_at_once_and_held_until_their_thread_ends() -> None:
+    async def scenario() -> None:
+        runs = Runs(limit=2)
+        gate = threading.Event()
+        first = asyncio.create_task(runs.run(gate.wait, 10))
+        second = asyncio.create_task(runs.run(gate.wait, 10))
+        await asyncio.sleep(0.05)
+        with pytest.raises(HTTPException) as refused:
+            await runs.run(lambda: 1)
+        assert refused.value.status_code == 429 and refused.value.headers == {"Retry-After": "5"}
+        assert "busy, try again" in refused.value.detail
+        first.cancel()  # its request went away, but its thread still runs
+        await asyncio.sleep(0.05)
+        assert runs.running == 2
+        gate.set()
+        assert await second is True
+        await asyncio.sleep(0.05)
+        assert runs.running == 0
+        assert await runs.run(lambda: 7) == 7
+
+    asyncio.run(scenario())
+
+
 def test_deliveries_are_filtered_by_status_transform_type_and_search(tmp_path: Path) -> None:
     async def test(console: Console) -> None:
         await console.send_webhook("msg_one")
@@ -472,25 +498,153 @@ def test_with_a_token_the_console_asks_for_it_and_keeps_a_strict_session(tmp_pat
     run_console(tmp_path, test, admin_token="s3cret-token")
 
 
-def test_sessions_are_signed_with_the_token_and_expire() -> None:
-    cookie = session.new_session("token-a", now=1000)
-    assert session.session_valid(cookie, "token-a", now=1001)
-    assert not session.session_valid(cookie, "token-b", now=1001)
-    assert not session.session_valid(cookie, "token-a", now=1000 + session.SESSION_SECONDS + 1)
-    assert not session.session_valid(cookie.replace(".", "9."), "token-a", now=1001)
+def test_a_session_key_hides_the_cookie_and_changes_with_the_token() -> None:
+    key = session.session_key("token-a", "id-1")
+    assert key == session.session_key("token-a", "id-1")
+    assert key != session.session_key("token-b", "id-1") != session.session_key("token-a", "id-2")
+    assert "id-1" not in key and "token-a" not in key
     assert session.safe_next("/deliveries?x=1") == "/deliveries?x=1"
     for target in ("//evil.example", "https://evil.example", "/\\evil", ""):
         assert session.safe_next(target) == "/"
 
 
-def test_without_a_token_only_loopback_host_names_are_served(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "host", ["attacker.example", "127.attacker.example", "127.0.0.1.nip.io:8000", "localhost.evil"]
+)
+def test_without_a_token_only_loopback_host_names_are_served(tmp_path: Path, host: str) -> None:
     async def test(console: Console) -> None:
-        rebound = await console.client.get("/", headers={"Host": "attacker.example"})
+        rebound = await console.client.get("/", headers={"Host": host})
         assert rebound.status_code == 403
-        for host in ("localhost:8000", "127.0.0.1", "[::1]:8000"):
-            assert (await console.client.get("/", headers={"Host": host})).status_code == 200
+        assert "not a loopback name" in rebound.json()["detail"]
+        for loopback in ("localhost:8000", "127.0.0.1", "127.1.2.3:8000", "[::1]:8000"):
+            assert (await console.client.get("/", headers={"Host": loopback})).status_code == 200
 
     run_console(tmp_path, test)
+
+
+# --- sessions and logins ----------------------------------------------------------------------
+
+
+def client_at(console: Console, address: str, base_url: str = BASE_URL) -> httpx.AsyncClient:
+    """Another browser, at `address`, on the same service."""
+    transport = httpx.ASGITransport(app=console.service.app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=base_url)
+
+
+async def log_in(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    """The login page's form, posted as the page would."""
+    form = await client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert csrf is not None, form.text
+    return await client.post("/login", data={"csrf": csrf.group(1), "token": token, "next": "/"})
+
+
+def test_logging_out_ends_the_session_for_every_copy_of_its_cookie(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        assert (await log_in(console.client, "s3cret-token")).status_code == 303
+        copied = console.client.cookies[session.SESSION_COOKIE]
+        async with client_at(console, "127.0.0.1") as thief:
+            thief.cookies.set(session.SESSION_COOKIE, copied)
+            assert (await thief.get("/deliveries")).status_code == 200
+            csrf = console.client.cookies[session.CSRF_COOKIE]
+            out = await console.client.post("/logout", data={"csrf": csrf})
+            assert out.status_code == 303 and out.headers["location"] == "/login"
+            refused = await thief.get("/deliveries")
+            assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+
+    run_console(tmp_path, test, admin_token="s3cret-token")
+
+
+def test_a_new_admin_token_ends_every_session(tmp_path: Path) -> None:
+    kept: dict[str, str] = {}
+
+    async def first(console: Console) -> None:
+        assert (await log_in(console.client, "token-before")).status_code == 303
+        kept["cookie"] = console.client.cookies[session.SESSION_COOKIE]
+
+    async def after_rotation(console: Console) -> None:
+        console.client.cookies.set(session.SESSION_COOKIE, kept["cookie"])
+        assert (await console.get("/deliveries")).status_code == 303
+        assert (await log_in(console.client, "token-after")).status_code == 303
+        assert (await console.get("/deliveries")).status_code == 200
+
+    run_console(tmp_path, first, admin_token="token-before")
+    run_console(tmp_path, after_rotation, admin_token="token-after")
+
+
+def test_login_attempts_are_limited_per_client_address(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        async with client_at(console, "203.0.113.7", "https://relay") as guesser:
+            for _ in range(login.LOGIN_ATTEMPTS):
+                assert (await log_in(guesser, "wrong")).status_code == 200
+            limited = await log_in(guesser, "wrong")
+            assert limited.status_code == 429
+            assert 0 < int(limited.headers["retry-after"]) <= login.LOGIN_WINDOW_SECONDS
+            assert "too many login attempts" in limited.json()["detail"]
+            # Even the right token now: an answer that differed would tell the guess was right.
+            assert (await log_in(guesser, "s3cret-token")).status_code == 429
+        async with client_at(console, "198.51.100.2", "https://relay") as other:
+            assert (await log_in(other, "s3cret-token")).status_code == 303
+
+    run_console(tmp_path, test, admin_token="s3cret-token")
+
+
+def test_login_attempts_sent_at_once_get_no_more_comparisons(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        async with client_at(console, "203.0.113.9", "https://relay") as guesser:
+            form = await guesser.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+            data = {"csrf": csrf, "token": "wrong", "next": "/"}
+            answers = await asyncio.gather(*(guesser.post("/login", data=data) for _ in range(12)))
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [200] * login.LOGIN_ATTEMPTS + [429] * (12 - login.LOGIN_ATTEMPTS)
+
+    run_console(tmp_path, test, admin_token="s3cret-token")
+
+
+def test_the_console_logs_in_over_plain_http_only_from_this_machine(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        async with client_at(console, "203.0.113.7", "http://relay.example") as remote:
+            page = await remote.get("/login", headers={"Accept": "text/html"})
+            assert page.status_code == 403 and "log in over https" in page.text
+            posted = await remote.post("/login", data={"token": "s3cret-token"})
+            assert posted.status_code == 403
+            # A proxy nobody named may speak plain http to this machine: it is not believed.
+            claimed = {"X-Forwarded-Proto": "https"}
+            assert (await remote.get("/login", headers=claimed)).status_code == 403
+        async with client_at(console, "203.0.113.7", "https://relay.example") as secure:
+            assert (await log_in(secure, "s3cret-token")).status_code == 303
+
+    run_console(tmp_path, test, admin_token="s3cret-token")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "headers", "secure"),
+    [
+        ("https://relay.example", {}, True),
+        (BASE_URL, {"X-Forwarded-Proto": "https"}, True),
+        (BASE_URL, {"Forwarded": "for=203.0.113.7;proto=https"}, True),
+        (BASE_URL, {}, False),
+    ],
+    ids=["https", "x-forwarded-proto", "forwarded", "plain http on loopback"],
+)
+def test_the_session_cookie_is_secure_whenever_the_browser_used_https(
+    tmp_path: Path, base_url: str, headers: dict[str, str], secure: bool
+) -> None:
+    async def test(console: Console) -> None:
+        async with client_at(console, "127.0.0.1", base_url) as browser:
+            browser.headers.update(headers)
+            form = await browser.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+            # A Secure cookie goes back only over https, which the proxy would have spoken.
+            browser.cookies.set(session.CSRF_COOKIE, csrf)
+            answer = await browser.post("/login", data={"csrf": csrf, "token": "s3cret-token"})
+        assert answer.status_code == 303
+        cookie = answer.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert ("; secure" in cookie) is secure
+
+    run_console(tmp_path, test, admin_token="s3cret-token")
 
 
 def test_every_example_event_type_is_offered() -> None:

@@ -1,5 +1,6 @@
 """The HTTP server's guard: limits derived from the file limit, proxy headers believed only when
-configured, and a full house that makes room by closing the connection idle longest."""
+configured, a full house that makes room by closing the connection idle longest, and request
+heads bounded in size and fields."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from uvicorn.server import ServerState
 
 from dodo_transform.settings import Settings, load_settings
 from dodo_transform.web.server import (
+    MAX_HEAD_BYTES,
+    MAX_HEADER_FIELDS,
     ConnectionGuard,
     ConnectionLimits,
     GuardedProtocol,
@@ -92,6 +95,7 @@ class FakeTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.closed = False
+        self.eof = False
         self.written = b""
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -104,7 +108,14 @@ class FakeTransport(asyncio.Transport):
         self.closed = True
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.eof, "written after write_eof()"
         self.written += bytes(data)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
 
     def pause_reading(self) -> None:
         pass
@@ -148,3 +159,125 @@ def test_a_full_house_closes_the_connection_idle_longest_never_one_being_served(
 
     closed = asyncio.run(scenario())
     assert closed == {"idle": True, "served": False, "half": True, "new": False, "newer": False}
+
+
+# --- request heads, with fake transports ------------------------------------------------------
+
+
+def head_with(fields: int, size: int = 0) -> bytes:
+    """A GET head with `fields` header fields (Host among them) and, if `size`, padded to
+    about `size` bytes by its last field."""
+    lines = [b"GET /healthz HTTP/1.1", b"Host: x"]
+    lines += [b"X-Field-%d: v" % n for n in range(fields - 1)]
+    head = b"\r\n".join(lines)
+    if size:
+        head += b"\r\nX-Pad: " + b"p" * max(0, size - len(head))
+    return head + b"\r\n\r\n"
+
+
+def serve_one(reads: list[bytes]) -> tuple[FakeTransport, list[dict[str, Any]]]:
+    """Feed `reads` to one connection of the guarded protocol; its transport, and the requests
+    its app was called with."""
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def scenario() -> FakeTransport:
+        guard = ConnectionGuard(ConnectionLimits(60.0, 60.0, max_connections=8, backlog=8))
+        uvicorn_config = Config(
+            app, http=guard.protocol(), ws="none", lifespan="off", log_config=None
+        )
+        uvicorn_config.load()
+        state = ServerState()
+        protocol = uvicorn_config.http_protocol_class(
+            config=uvicorn_config, server_state=state, app_state={}
+        )  # type: ignore[call-arg]
+        transport = FakeTransport()
+        protocol.connection_made(transport)
+        for data in reads:
+            protocol.data_received(data)
+        await asyncio.gather(*state.tasks)
+        protocol.connection_lost(None)
+        return transport
+
+    return asyncio.run(scenario()), seen
+
+
+def chunks(data: bytes, size: int = 8192) -> list[bytes]:
+    return [data[at : at + size] for at in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize(
+    ("head", "reads"),
+    [
+        (head_with(3, size=2 * 1024 * 1024), "8 KB reads"),
+        (head_with(3, size=MAX_HEAD_BYTES + 100), "one read"),
+        (head_with(MAX_HEADER_FIELDS + 1), "one read"),
+        (head_with(MAX_HEADER_FIELDS * 20), "8 KB reads"),
+    ],
+    ids=["2 MB head", "a head just too large", "one field too many", "thousands of fields"],
+)
+def test_a_head_too_large_is_answered_431_and_never_reaches_the_app(
+    head: bytes, reads: str
+) -> None:
+    transport, seen = serve_one(chunks(head) if reads == "8 KB reads" else [head])
+    assert transport.written.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert b"connection: close" in transport.written and transport.eof
+    assert seen == []
+
+
+def test_a_2_mb_head_is_refused_once_64_kb_of_it_came() -> None:
+    """Counted as it arrives (from the read after the one it began in): the parser never
+    holds much more than the limit."""
+    head = head_with(3, size=2 * 1024 * 1024)
+    fed = chunks(head)
+    transport, _ = serve_one(fed[: 1 + MAX_HEAD_BYTES // 8192 + 1])
+    assert transport.written.startswith(b"HTTP/1.1 431")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        head_with(MAX_HEADER_FIELDS),
+        head_with(3, size=MAX_HEAD_BYTES - 200),
+        # A body far larger than the head limit, in the same read as its head.
+        b"POST /webhooks/dodo HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n"
+        + b"b" * 300_000,
+    ],
+    ids=["100 fields", "just under 64 KB", "a large body with its head"],
+)
+def test_heads_within_the_limits_are_served(request_bytes: bytes) -> None:
+    transport, seen = serve_one([request_bytes])
+    assert transport.written.startswith(b"HTTP/1.1 200 OK"), transport.written[:100]
+    assert len(seen) == 1
+
+
+def test_a_huge_head_pipelined_behind_a_request_being_served_closes_the_connection() -> None:
+    """Counted while it streams in, though the connection is busy with the request before it;
+    a 431 cannot go out in the middle of that request's answer, so the connection closes."""
+
+    async def scenario() -> FakeTransport:
+        guard = ConnectionGuard(ConnectionLimits(60.0, 60.0, max_connections=8, backlog=8))
+        uvicorn_config = Config(
+            never_answers, http=guard.protocol(), ws="none", lifespan="off", log_config=None
+        )
+        uvicorn_config.load()
+        state = ServerState()
+        protocol = uvicorn_config.http_protocol_class(
+            config=uvicorn_config, server_state=state, app_state={}
+        )  # type: ignore[call-arg]
+        transport = FakeTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n")
+        for piece in chunks(b"X-Big: " + b"a" * (MAX_HEAD_BYTES * 2)):
+            protocol.data_received(piece)
+        for task in list(state.tasks):
+            task.cancel()
+        await asyncio.gather(*state.tasks, return_exceptions=True)
+        return transport
+
+    transport = asyncio.run(scenario())
+    assert transport.closed and b"431" not in transport.written

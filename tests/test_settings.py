@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dodo_transform.errors import ConfigError
-from dodo_transform.settings import load_settings
+from dodo_transform.settings import load_settings, secrets_in
 
 
 @pytest.fixture(autouse=True)
@@ -166,3 +166,21 @@ def test_transforms_toml_variables_come_from_the_settings_file_and_the_environme
     assert variables["RESEND_API_KEY"] == "re_file"
     assert variables["HUBSPOT_ACCESS_TOKEN"] == "hs_env"  # the environment wins, as for settings
     assert "RESEND_API_KEY" not in load_settings().variables()
+
+
+def test_a_settings_file_holds_secrets_when_it_sets_a_secret_or_a_header_variable(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "dodo-transform.env"
+    file.write_text(
+        "DODO_TRANSFORM_PORT=8123\nSEGMENT_REGION=eu\nDODO_TRANSFORM_ADMIN_TOKEN=\n"
+        "segment_write_key=wk_1\nRESEND_API_KEY=re_1\n"
+        "DODO_TRANSFORM_DATABASE_URL=postgresql://relay:pw@db/relay\n"
+    )
+    assert secrets_in(file) == [
+        "segment_write_key",
+        "RESEND_API_KEY",
+        "DODO_TRANSFORM_DATABASE_URL",
+    ]
+    file.write_text("DODO_TRANSFORM_DATABASE_URL=postgresql://relay@db/relay\n")
+    assert secrets_in(file) == []

@@ -604,7 +604,8 @@ def test_deliveries_stored_before_destinations_existed_get_theirs(tmp_path: Path
         "DROP INDEX deliveries_lanes; ALTER TABLE deliveries DROP COLUMN destination;"
         " ALTER TABLE deliveries DROP COLUMN claim; ALTER TABLE deliveries DROP COLUMN"
         " sent_headers; ALTER TABLE events DROP COLUMN claim;"
-        " ALTER TABLE transform_versions DROP COLUMN settings; PRAGMA user_version = 4;"
+        " ALTER TABLE transform_versions DROP COLUMN settings; DROP TABLE console_sessions;"
+        " DROP TABLE login_attempts; PRAGMA user_version = 4;"
     )
     db.close()
     reopened = SqliteStore(path)
@@ -626,3 +627,95 @@ def test_a_delivery_given_back_unsent_keeps_why_it_last_failed(store: Store) -> 
     store.record_results([DeliveryUpdate(again.id, "pending", claim=again.claim)])  # given back
     kept = store.get_delivery(again.id)
     assert kept is not None and (kept.error, kept.attempts) == ("HTTP 503", 1)
+
+
+# --- the console's sessions and login attempts ------------------------------------------------
+
+
+def test_a_session_is_kept_until_it_is_closed_or_expires(store: Store, clock: Clock) -> None:
+    store.open_session("key-a", 100)
+    store.open_session("key-b", 100)
+    assert store.session_open("key-a") and store.session_open("key-b")
+    assert not store.session_open("key-unknown")
+    store.close_session("key-a")
+    assert not store.session_open("key-a") and store.session_open("key-b")
+    clock.now += 101
+    assert not store.session_open("key-b")
+
+
+def test_sessions_are_seen_by_every_instance_sharing_the_store(
+    open_store: Callable[[], Store],
+) -> None:
+    first, second = open_store(), open_store()
+    first.open_session("key-a", 100)
+    assert second.session_open("key-a")
+    second.close_session("key-a")
+    assert not first.session_open("key-a")
+
+
+def test_login_attempts_are_counted_per_address_in_windows(store: Store, clock: Clock) -> None:
+    counts = [store.count_login_attempt("203.0.113.7", 60) for _ in range(3)]
+    assert counts == [(1, 60.0), (2, 60.0), (3, 60.0)]
+    assert store.count_login_attempt("198.51.100.2", 60) == (1, 60.0)
+    clock.now += 45
+    assert store.count_login_attempt("203.0.113.7", 60) == (4, 15.0)
+    clock.now += 15
+    assert store.count_login_attempt("203.0.113.7", 60) == (1, 60.0)  # a new window
+    store.forget_login_attempts("203.0.113.7")
+    assert store.count_login_attempt("203.0.113.7", 60) == (1, 60.0)
+
+
+# --- SQLite: its files are checked, not assumed -----------------------------------------------
+
+
+def _remove(path: Path) -> None:
+    path.unlink()
+
+
+def _replace(path: Path) -> None:
+    copy = path.with_name(path.name + ".copy")
+    copy.write_bytes(path.read_bytes())
+    copy.replace(path)
+
+
+@pytest.mark.parametrize(
+    ("file", "change", "said"),
+    [
+        ("store.db", _remove, "was removed"),
+        ("store.db-wal", _remove, "was removed"),
+        ("store.db-shm", _remove, "was removed"),
+        ("store.db", _replace, "was replaced by another file"),
+    ],
+)
+def test_a_store_file_removed_or_replaced_fails_ping_and_every_later_event(
+    tmp_path: Path, file: str, change: Callable[[Path], None], said: str
+) -> None:
+    """SQLite would go on committing into the old file, which no restart finds again."""
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        add(store, "msg_before")
+        store.ping()
+        change(tmp_path / file)
+        with pytest.raises(StorageError, match=f"{file} {said}.*restart the service"):
+            store.ping()
+        with pytest.raises(StorageError, match=said):
+            add(store, "msg_after")
+    finally:
+        store.close()
+
+
+def test_ping_says_so_while_the_disk_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dodo_transform.store import sqlite
+
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        store.ping()
+        monkeypatch.setattr(sqlite, "free_bytes", lambda folder: 300 * 1024)
+        with pytest.raises(StorageError, match=r"is full \(300 KiB free\)"):
+            store.ping()
+        monkeypatch.setattr(sqlite, "free_bytes", lambda folder: sqlite.MIN_FREE_BYTES)
+        store.ping()
+    finally:
+        store.close()

@@ -178,6 +178,22 @@ SQLITE: tuple[Migration, ...] = (
         """,
         _fill_destinations,
     ),
+    Migration(
+        6,
+        "console sessions, and login attempts counted per client address",
+        """
+        CREATE TABLE console_sessions (
+            key TEXT PRIMARY KEY,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+        CREATE TABLE login_attempts (
+            address TEXT PRIMARY KEY,
+            window_start REAL NOT NULL,
+            attempts INTEGER NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST = SQLITE[-1].version
@@ -302,6 +318,22 @@ POSTGRES: tuple[Migration, ...] = (
             WHERE status = 'pending';
         """,
         _fill_destinations,
+    ),
+    Migration(
+        6,
+        "console sessions, and login attempts counted per client address",
+        """
+        CREATE TABLE console_sessions (
+            key TEXT PRIMARY KEY,
+            expires_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
+        CREATE TABLE login_attempts (
+            address TEXT PRIMARY KEY,
+            window_start DOUBLE PRECISION NOT NULL,
+            attempts INTEGER NOT NULL
+        );
+        """,
     ),
 )
 

@@ -50,6 +50,7 @@ from dodo_transform.store.records import (
     keeps_error,
     new_claim,
 )
+from dodo_transform.store.sessions import SqlSessions, Statement
 
 log = logging.getLogger("dodo_transform.store")
 
@@ -69,7 +70,7 @@ _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
 _PENDING = DeliveryStatus.PENDING.value
 
 
-class PostgresStore(SqlReads):
+class PostgresStore(SqlReads, SqlSessions):
     """`Store` on a PostgreSQL database that several instances share. Thread-safe."""
 
     placeholder = "%s"
@@ -134,6 +135,14 @@ class PostgresStore(SqlReads):
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._transaction("read") as db:
             return db.execute(query, params).fetchall()
+
+    def _write(self, statements: Sequence[Statement]) -> list[Any]:
+        rows: list[Any] = []
+        with self._transaction() as db:
+            for query, params in statements:
+                cursor = db.execute(query, params)
+                rows = cursor.fetchall() if cursor.description else []
+        return rows
 
     # --- ingest -------------------------------------------------------------------------------
 

@@ -19,6 +19,13 @@ text is stored with U+FFFD in its place (`outgoing.well_formed`), never
 refused, as one unencodable string must not fail a whole group of writes.
 Bodies are stored as the raw bytes received, and requests and logs as
 ASCII-escaped JSON, so those keep every character exactly.
+
+The files are checked, not assumed. SQLite keeps writing to a database file that was deleted
+or replaced under it (its open descriptor still works) and every commit succeeds, into a file
+no restart will find. So the store records which files it opened (device and inode of the
+database, its WAL and its shared memory) and compares the paths with them: after every group of
+events it stores, before ingest answers 2xx (a stat costs microseconds), and in `ping`, which
+also says so while the disk is (nearly) full or a write just failed for want of room.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -54,14 +62,25 @@ from dodo_transform.store.records import (
     keeps_error,
     new_claim,
 )
+from dodo_transform.store.sessions import SqlSessions, Statement
 
 _REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
 _REPLAYABLE_MARKS = ",".join("?" * len(_REPLAYABLE))
 # How long the worker's store waits, before a write, for the intake's `priority()` to end.
 YIELD_SECONDS = 0.1
+# Less room than this left on the disk is full: the next webhook (up to 1 MiB) may not fit.
+MIN_FREE_BYTES = 8 * 1024 * 1024
+# How long `ping` reports a write that failed for want of room, unless one succeeds first: long
+# enough to be seen, short enough that a readiness probe that takes the instance out of service
+# (so no write comes to succeed) lets it back in to try.
+FULL_SECONDS = 60.0
+# SQLite's primary result codes for a full disk (ENOSPC) and a failed write (EFBIG, EDQUOT, EIO).
+_NO_ROOM = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+
+log = logging.getLogger("dodo_transform.store")
 
 
-class SqliteStore(SqlReads):
+class SqliteStore(SqlReads, SqlSessions):
     """`Store` on one SQLite file. Safe to call from several threads (one lock)."""
 
     def __init__(
@@ -103,8 +122,50 @@ class SqliteStore(SqlReads):
                 self._db.execute("UPDATE deliveries SET lease_until = 0 WHERE lease_until > 0")
             # What `priority` locks (flock, which leaves SQLite's own fcntl locks alone).
             self._gate = os.open(f"{path}-ingest", os.O_RDWR | os.O_CREAT, 0o600)
+            # SQLite holds these open while any connection is: their inodes stay ours.
+            self._files = opened_files(path)
         except (OSError, sqlite3.Error) as error:
             raise StorageError(f"cannot open the store at {path}: {error}") from None
+        self._lost: str | None = None  # why the files can no longer be trusted (logged once)
+        self._no_room: tuple[float, str] | None = None  # when a write last failed, and why
+
+    def ping(self) -> None:
+        """Raise `StorageError` unless the store can take events now: its files are the ones
+        it opened, there is room on the disk, and it answers."""
+        self.check_files()
+        self._check_room()
+        self._read("SELECT 1")
+
+    def check_files(self) -> None:
+        """Raise `StorageError` if the database, its WAL or its shared memory was removed or
+        replaced since the store opened them: what is committed now would be lost."""
+        for file, identity in self._files.items():
+            problem = file_changed(file, identity)
+            if problem is None:
+                continue
+            if self._lost is None:
+                self._lost = problem
+                log.error("the store's files changed under it", extra={"problem": problem})
+            raise StorageError(problem)
+
+    def _check_room(self) -> None:
+        failed = self._no_room
+        if failed is not None and time.monotonic() - failed[0] < FULL_SECONDS:
+            raise StorageError(
+                f"writing to the store at {self.path} failed ({failed[1]}): the disk may be full"
+            )
+        free = free_bytes(self.path.parent)
+        if free is not None and free < MIN_FREE_BYTES:
+            raise StorageError(
+                f"the disk holding the store at {self.path} is full ({free // 1024} KiB free)"
+            )
+
+    def _note_write(self, error: sqlite3.Error | None) -> None:
+        """Remember a write that failed for want of room, until one succeeds."""
+        if error is None:
+            self._no_room = None
+        elif getattr(error, "sqlite_errorcode", 0) & 0xFF in _NO_ROOM:  # none: a closed store
+            self._no_room = (time.monotonic(), str(error))
 
     @contextmanager
     def priority(self) -> Iterator[None]:
@@ -173,6 +234,13 @@ class SqliteStore(SqlReads):
             except sqlite3.Error as error:
                 raise StorageError(f"store read failed: {error}") from None
 
+    def _write(self, statements: Sequence[Statement]) -> list[Any]:
+        rows: list[Any] = []
+        with self._transaction() as db:
+            for query, params in statements:
+                rows = db.execute(query, params).fetchall()
+        return rows
+
     def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]:
         """Store received events in one transaction: (id, True) for each new one, and
         (id of the stored one, False) for a webhook-id already known.
@@ -195,13 +263,17 @@ class SqliteStore(SqlReads):
                     [value for row in rows for value in (*row, now)],
                 )
                 created, last = cursor.rowcount, cursor.lastrowid or 0
-                if created == len(rows):
-                    # All new: SQLite gives each row the largest rowid so far plus one, in the
-                    # order of VALUES, so the ids are the `created` ones ending at `last`.
-                    return [(last - created + 1 + n, True) for n in range(created)]
-                stored = self._stored_ids([row[0] for row in rows])
+                stored = {} if created == len(rows) else self._stored_ids([row[0] for row in rows])
             except sqlite3.Error as error:
+                self._note_write(error)
                 raise StorageError(f"store write failed: {error}") from None
+            self._note_write(None)
+        # Committed, but into the file a restart opens? Only then may ingest answer 2xx.
+        self.check_files()
+        if created == len(rows):
+            # All new: SQLite gives each row the largest rowid so far plus one, in the order of
+            # VALUES, so the ids are the `created` ones ending at `last`.
+            return [(last - created + 1 + n, True) for n in range(created)]
         return _group_results(rows, stored, first_new=last - created + 1 if created else None)
 
     def _stored_ids(self, webhook_ids: list[str]) -> dict[str, int]:
@@ -569,6 +641,44 @@ class SqliteStore(SqlReads):
             if self._gate >= 0:
                 os.close(self._gate)
                 self._gate = -1
+
+
+def opened_files(path: Path) -> dict[Path, tuple[int, int]]:
+    """The device and inode of the database and of the WAL and shared memory beside it (those
+    that exist: a connection in WAL mode makes both)."""
+    found = {}
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            stat = file.stat()
+            found[file] = (stat.st_dev, stat.st_ino)
+    return found
+
+
+def file_changed(file: Path, identity: tuple[int, int]) -> str | None:
+    """Why `file` is no longer the one with `identity` (removed, replaced); None if it is."""
+    try:
+        stat = file.stat()
+    except FileNotFoundError:
+        happened = "was removed"
+    except OSError as error:
+        return f"cannot check the store's file {file}: {error.strerror}"
+    else:
+        if (stat.st_dev, stat.st_ino) == identity:
+            return None
+        happened = "was replaced by another file"
+    return (
+        f"the store's file {file} {happened} while the service ran: what it stores now would"
+        " be lost, so webhooks are answered 503 (Dodo retries them); restart the service"
+    )
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Bytes an unprivileged process may still write on the disk holding `folder`."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize
 
 
 def _group_results(

@@ -17,6 +17,14 @@ and `client_body_timeout` do:
 uvicorn's own `limit_concurrency` does not help here: it still accepts every connection and
 only answers 503 to requests, so idle connections keep their descriptors.
 
+Nor does uvicorn bound the request head: httptools gathers a header line of any length (a
+2 MB one was served, and 16 connections streaming such heads took the process to 483 MB and a
+webhook's answer to 25 s). Here a head of more than `MAX_HEAD_BYTES`, or with more than
+`MAX_HEADER_FIELDS` fields, is answered 431 before any of it reaches the app, as nginx and
+Node do: counted as it arrives, so no more than one read beyond the limit is ever held. The
+connection then stops sending (a FIN after the answer), drops what the client still sends, and
+closes `LINGER_SECONDS` later, so the client reads the 431 rather than a reset.
+
 The protocol is uvicorn's httptools one (its C parser, on uvloop: what `uvicorn[standard]`
 runs), subclassed at the parser's callbacks: a request head is complete at
 `on_headers_complete`, its body at `on_message_complete`.
@@ -45,6 +53,11 @@ RESERVED_FILES = 64
 DEFAULT_MAX_CONNECTIONS = 4096
 # The soft file limit is raised toward the hard one, up to this.
 WANTED_FILE_LIMIT = 65536
+# A request head (request line and header fields) larger than this, or with more fields, is
+# refused 431: Dodo's are under 1 KB, and browsers' a few KB (nginx takes 4 x 8 KB by default).
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADER_FIELDS = 100
+LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +180,9 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.phase: Literal["head", "body", "served"] = "head"
         self.deadline: asyncio.TimerHandle | None = None
+        self.in_head = False  # the parser is inside a request head
+        self.head_bytes = 0  # of the head being read, in reads that neither began nor ended it
+        self.refused = False  # its head was too large: whatever comes now is dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -178,18 +194,58 @@ class GuardedProtocol(HttpToolsProtocol):
         self.disarm()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return
+        counting = self.in_head
+        super().data_received(data)
+        if counting and self.in_head and not self.refused:
+            # A head was under way before this read and still is after it: all of it was head.
+            # (A read in which a head begins is not counted: it may hold a body before it.)
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES or len(self.headers) > MAX_HEADER_FIELDS:
+                self.refuse_head()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.in_head, self.head_bytes = True, 0
+
+    # The parser goes on through the rest of a read after a refusal: none of it counts.
+
+    def on_url(self, url: bytes) -> None:
+        if not self.refused:
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.refused:
+            super().on_header(name, value)
+
+    def on_body(self, body: bytes) -> None:
+        if not self.refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.refused:
+            return
+        super().on_message_complete()
+        if self.phase == "body":
+            self.phase = "served"
+            self.disarm()
+
     def on_headers_complete(self) -> None:
+        self.in_head = False
+        if self.refused:
+            return
+        if head_size(self.url, self.headers) > MAX_HEAD_BYTES or (
+            len(self.headers) > MAX_HEADER_FIELDS
+        ):
+            self.refuse_head()  # complete, but too large: the app never sees it
+            return
         cycle = self.cycle
         super().on_headers_complete()
         if self.cycle is not cycle:  # a request's app is running, or queued behind another
             self.guard.head_received(self)
             self.arm("body", self.guard.limits.body_timeout, self.body_late)
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        if self.phase == "body":
-            self.phase = "served"
-            self.disarm()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -235,17 +291,63 @@ class GuardedProtocol(HttpToolsProtocol):
         self.guard.forget(self)
         self.transport.close()
 
+    def refuse_head(self) -> None:
+        """Answer 431, send nothing more, drop what comes, and close after `LINGER_SECONDS`
+        (or when the client closes first)."""
+        log.info(
+            "request head too large: answered 431 and closed",
+            extra={
+                "max_bytes": MAX_HEAD_BYTES,
+                "max_fields": MAX_HEADER_FIELDS,
+                "client": self.client_host(),
+            },
+        )
+        self.refused = True
+        self.disarm()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A head pipelined behind a request still being answered: no room for a 431.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+            self.transport.close()
+            return
+        self.transport.write(answer_431())
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.deadline = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
     def client_host(self) -> str:
         return self.client[0] if self.client else ""
 
 
+def head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """The size of a parsed request head, as sent (give or take the request line's method)."""
+    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
+
+
 def answer_408(seconds: float) -> bytes:
     """The whole 408 response, closing the connection."""
-    body = json.dumps(
-        {"error": f"the request body did not arrive within {seconds:g} s", "reason": "timeout"}
-    ).encode()
+    return closing_answer(
+        "408 Request Timeout",
+        {"error": f"the request body did not arrive within {seconds:g} s", "reason": "timeout"},
+    )
+
+
+def answer_431() -> bytes:
+    """The whole 431 response, closing the connection."""
+    return closing_answer(
+        "431 Request Header Fields Too Large",
+        {
+            "error": f"the request head is larger than {MAX_HEAD_BYTES // 1024} KB or has more"
+            f" than {MAX_HEADER_FIELDS} header fields",
+            "reason": "head_too_large",
+        },
+    )
+
+
+def closing_answer(status: str, payload: dict[str, str]) -> bytes:
+    body = json.dumps(payload).encode()
     head = (
-        "HTTP/1.1 408 Request Timeout\r\n"
+        f"HTTP/1.1 {status}\r\n"
         "content-type: application/json\r\n"
         f"content-length: {len(body)}\r\n"
         "connection: close\r\n\r\n"

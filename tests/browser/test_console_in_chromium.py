@@ -211,7 +211,9 @@ def test_an_older_version_is_compared_and_restored_from_the_history(
 
 
 @pytest.mark.parametrize("server_settings", [{"DODO_TRANSFORM_ADMIN_TOKEN": "tok-console-1"}])
-def test_with_an_admin_token_the_console_asks_for_it_first(page: Page, shoot: Shoot) -> None:
+def test_with_an_admin_token_the_console_asks_for_it_first_and_logging_out_ends_it(
+    page: Page, shoot: Shoot
+) -> None:
     page.goto("/deliveries")
     expect(page).to_have_url(re.compile(r"/login\?next=/deliveries$"))
     page.get_by_test_id("token").fill("not the token")
@@ -224,6 +226,12 @@ def test_with_an_admin_token_the_console_asks_for_it_first(page: Page, shoot: Sh
     expect(page.get_by_role("heading", name="Deliveries")).to_be_visible()
     (cookie,) = [c for c in page.context.cookies() if c["name"] == "dodo_console_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    # A copy of the cookie kept from before is refused too: the session ended in the store.
+    page.context.add_cookies([cookie])
+    page.goto("/deliveries")
+    expect(page).to_have_url(re.compile(r"/login\?next=/deliveries$"))
 
 
 def test_every_page_loads_without_errors_or_requests_elsewhere(

@@ -1,17 +1,21 @@
 """Hostile handlers and unencodable text beside the seed handlers, in the real server process:
 each hostile item ends as its own outcome with a clear error, and nothing it does stops or
-slows the seed handlers' messages, the admin API or `/readyz`."""
+slows the seed handlers' messages, the admin API or `/readyz`; nor do a dozen console previews
+of a handler that loops."""
 
 from __future__ import annotations
 
 import base64
 import copy
+import re
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dodo_transform.outgoing import OutgoingRequest
@@ -223,5 +227,58 @@ def test_hostile_handlers_and_unencodable_text_stop_nothing(
         (legacy,) = [d for d in deliveries if d["transform"] == "legacy"]
         assert legacy["status"] == "dead" and legacy["attempts"] == 0
         assert "cannot be sent: header 'X-A' holds the character U+000D" in legacy["error"]
+    finally:
+        server.stop()
+
+
+PAID = (
+    "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+    " w.payload = {userId: w.payload.data.customer.customer_id, event: 'Paid'}; return w; }"
+)
+LOOPS = "function handler(w) { while (true) {} }"
+
+
+def preview(server: Server, cookies: httpx.Cookies, csrf: str) -> httpx.Response:
+    """The editor's impact preview of `LOOPS`, as its page sends it."""
+    with httpx.Client(base_url=server.url, cookies=cookies, timeout=120) as browser:
+        return browser.post(
+            "/transforms/paid/impact",
+            data={"csrf": csrf, "source": LOOPS},
+            headers={"Origin": server.url, "X-Console-Fragment": "1"},
+        )
+
+
+def readyz_seconds(server: Server) -> float:
+    started = time.monotonic()
+    assert server.api("GET", "/readyz").status_code == 200
+    return time.monotonic() - started
+
+
+def test_twelve_previews_of_a_looping_handler_leave_readyz_answering_within_a_second(
+    tmp_path: Path, standin: SegmentStandIn
+) -> None:
+    (tmp_path / "transforms").mkdir()
+    (tmp_path / "transforms" / "paid.js").write_text(PAID)
+    env = server_env(standin, DODO_TRANSFORM_HANDLER_TIME_LIMIT="0.25")
+    server = Server(tmp_path, env).start()
+    try:
+        post_payments(server, "cus_preview", 20)  # what the previews run on
+        with httpx.Client(base_url=server.url) as browser:
+            editor = browser.get("/transforms/paid")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', editor.text).group(1)  # type: ignore[union-attr]
+            cookies = browser.cookies
+        with ThreadPoolExecutor(12) as browsers:
+            answers = [browsers.submit(preview, server, cookies, csrf) for _ in range(12)]
+            time.sleep(0.5)
+            slowest = max(readyz_seconds(server) for _ in range(10))
+            by_status: dict[int, list[httpx.Response]] = {}
+        for answer in answers:
+            by_status.setdefault(answer.result().status_code, []).append(answer.result())
+        assert slowest < 1.0, f"/readyz took {slowest:.1f} s"
+        assert {status: len(found) for status, found in by_status.items()} == {200: 2, 429: 10}
+        refused = by_status[429][0]
+        assert "busy, try again" in refused.json()["detail"] and refused.headers["Retry-After"]
+        # Each run kept the service's time limit on the handler.
+        assert "hit its resource limits" in by_status[200][0].text
     finally:
         server.stop()

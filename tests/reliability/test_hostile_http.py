@@ -1,11 +1,15 @@
-"""Hostile HTTP against the real server: never a 5xx, never a crash, never an unverified event."""
+"""Hostile HTTP against the real server: never a 5xx, never a crash, never an unverified event, and
+no request head larger than the server bounds it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dodo_transform import signing
-from dodo_transform.testing import SECRET, SegmentStandIn, Server, server_env
+from dodo_transform.testing import SECRET, SegmentStandIn, Server, process_memory, server_env
+from dodo_transform.web.server import MAX_HEADER_FIELDS
 from tests.conftest import TRANSFORMS
 from tests.integration.conftest import example
 
@@ -167,3 +172,83 @@ def test_only_verified_events_were_ever_stored(shared_server: Server) -> None:
     events = shared_server.api("GET", "/api/events", params={"limit": 1000}).json()
     assert events, "the signed tests above stored some events"
     assert all(event["webhook_id"].startswith(("msg_h_", "msg_fixed_")) for event in events)
+
+
+# --- request heads --------------------------------------------------------------------------
+
+HUGE_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (2 * 1024 * 1024)
+
+
+def send_head(port: int, head: bytes) -> bytes:
+    """Send `head` as fast as the server takes it, then read what it answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        # Closed before all of it went, maybe: the answer is still there to read.
+        with contextlib.suppress(OSError):
+            sock.sendall(head + b"\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_2_mb_header_is_answered_431_and_the_connection_closed(shared_server: Server) -> None:
+    answer = send_head(shared_server.port, HUGE_HEAD)
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["reason"] == "head_too_large"
+    assert_alive(shared_server)
+
+
+def head_with_fields(count: int) -> bytes:
+    fields = [b"Host: x", b"Connection: close"] + [b"X-Field-%d: v" % n for n in range(count - 2)]
+    return b"\r\n".join([b"GET /healthz HTTP/1.1", *fields])
+
+
+def test_more_than_100_header_fields_are_answered_431(shared_server: Server) -> None:
+    refused = send_head(shared_server.port, head_with_fields(MAX_HEADER_FIELDS + 1))
+    assert refused.startswith(b"HTTP/1.1 431 "), refused[:200]
+    served = send_head(shared_server.port, head_with_fields(MAX_HEADER_FIELDS))
+    assert served.startswith(b"HTTP/1.1 200 "), served[:200]
+
+
+def flood(port: int, stop: threading.Event) -> None:
+    """Stream huge heads, a new connection each time the server closes one."""
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+                while not stop.is_set():
+                    sock.sendall(b"a" * 65536)
+        except OSError:
+            continue
+
+
+def test_16_connections_streaming_huge_heads_keep_neither_a_webhook_nor_memory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "transforms").mkdir()
+    (tmp_path / "transforms" / "noop.js").write_text("function handler(w) { return null; }")
+    with SegmentStandIn("wk").running() as standin:
+        server = Server(tmp_path, server_env(standin)).start()
+        assert server.process is not None
+        try:
+            before = process_memory(server.process.pid).peak_mb
+            stop = threading.Event()
+            floods = [
+                threading.Thread(target=flood, args=(server.port, stop), daemon=True)
+                for _ in range(16)
+            ]
+            for thread in floods:
+                thread.start()
+            time.sleep(2.0)
+            started = time.monotonic()
+            stored = server.post(example("payment.succeeded"))
+            took = time.monotonic() - started
+            stop.set()
+            for thread in floods:
+                thread.join(10)
+            grew = process_memory(server.process.pid).peak_mb - before
+        finally:
+            server.stop()
+    assert stored.status_code == 200
+    assert took < 1.0, f"the webhook waited {took:.1f} s"
+    assert grew < 64, f"the HTTP process grew by {grew:.0f} MB"

@@ -1,5 +1,6 @@
 """Security: outbound requests only to allowed hosts, the admin API guarded, secrets never shown,
-and nothing in the sandbox that reaches the host."""
+nothing in the sandbox that reaches the host, and no web page in the operator's own browser
+that reaches a tokenless service."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 import json
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -15,7 +17,16 @@ import pytest
 
 from dodo_transform.service import build_service
 from dodo_transform.settings import load_settings
-from dodo_transform.testing import SECRET, WRITE_KEY, Reply, SegmentStandIn, Server, server_env
+from dodo_transform.testing import (
+    SECRET,
+    WRITE_KEY,
+    InProcess,
+    Reply,
+    SegmentStandIn,
+    Server,
+    in_process,
+    server_env,
+)
 from dodo_transform.transforms.engine import OutcomeKind, Transform
 from tests.conftest import EXAMPLES, event_from, sample
 from tests.integration.conftest import example
@@ -86,7 +97,7 @@ def test_admin_api_refuses_callers_beyond_loopback_without_a_token(
 
     async def call(client_host: str) -> int:
         transport = httpx.ASGITransport(app=service.app, client=(client_host, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             return (await client.get("/api/deliveries")).status_code
 
     try:
@@ -244,3 +255,96 @@ def test_dynamic_import_and_eval_stay_inside() -> None:
         name="i", source="function handler(w) { import('fs'); return w; }", filename="i.js"
     ).run(event_from(sample("payment.succeeded")))
     assert importing.kind in (OutcomeKind.ERROR, OutcomeKind.SKIPPED)
+
+
+# --- a web page in the operator's browser, against a service without a token -------------------
+
+IDENTIFY = (
+    "function handler(w) {\n  w.url = 'https://api.segment.io/v1/identify';\n"
+    "  w.payload = {userId: w.payload.data.customer.customer_id,"
+    " traits: {email: w.payload.data.customer.email}};\n  return w;\n}\n"
+)
+ATTACKER = "https://attacker.example"
+
+
+def tokenless(tmp_path: Path, test: Callable[[InProcess], Awaitable[None]]) -> None:
+    """`test` against a whole service with no admin token, as `docs/going-live.md` runs it
+    behind an SSH tunnel, reached at http://127.0.0.1:8000; one event stored and delivered in
+    dry run by the transform `identify`."""
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "identify.js").write_text(IDENTIFY)
+    settings = load_settings(
+        transforms=folder, data_dir=tmp_path / "data", webhook_secret=SECRET, worker_process=False
+    )
+    assert settings.admin_token is None
+
+    async def main() -> None:
+        async with in_process(settings, base_url="http://127.0.0.1:8000") as (service, client):
+            relay = InProcess(service, client, folder)
+            await relay.send_webhook("msg_ada", sample("payment.succeeded"))
+            await relay.until(lambda: relay.deliveries("dry_run"))
+            await test(relay)
+
+    asyncio.run(main())
+
+
+def test_a_rebinding_page_reads_no_event_and_changes_nothing(tmp_path: Path) -> None:
+    """A page on attacker.example, its name re-pointed at 127.0.0.1, names its own Host."""
+
+    async def test(relay: InProcess) -> None:
+        rebound = {"Host": "attacker.example:8000"}
+        read = await relay.client.get("/api/events/1", headers=rebound)
+        assert read.status_code == 403 and "ada@example.com" not in read.text
+        for path in ("/api/replay?status=dry_run", "/api/backfills?transform=identify"):
+            assert (await relay.client.post(path, headers=rebound)).status_code == 403
+        await nothing_changed(relay)
+
+    tokenless(tmp_path, test)
+
+
+def test_a_cross_site_post_without_a_body_changes_nothing(tmp_path: Path) -> None:
+    """No preflight is needed for a bodiless POST: the browser sends it, with its Origin."""
+
+    async def test(relay: InProcess) -> None:
+        for sender in ({"Origin": ATTACKER}, {"Referer": f"{ATTACKER}/"}):
+            for path in ("/api/replay?status=dry_run", "/api/backfills?transform=identify"):
+                answer = await relay.client.post(path, headers=sender)
+                assert answer.status_code == 403, (path, sender, answer.text)
+        await nothing_changed(relay)
+        # The CLI, which names no page, still asks for the same.
+        assert (await relay.client.post("/api/replay?status=dry_run")).status_code == 200
+
+    tokenless(tmp_path, test)
+
+
+async def nothing_changed(relay: InProcess) -> None:
+    store = relay.service.store
+    (delivery,) = await relay.deliveries("dry_run")
+    assert await asyncio.to_thread(store.get_replay, delivery["id"]) is None
+    assert await asyncio.to_thread(store.list_backfills) == []
+
+
+@pytest.mark.parametrize("host", ["127.attacker.example:8000", "127.0.0.1.nip.io:8000"])
+def test_a_page_on_a_name_starting_127_cannot_save_handler_code(tmp_path: Path, host: str) -> None:
+    """Such a page reads no form (so no CSRF token), and the double-submit pair it makes up
+    itself (its own cookie on its own name, and the same value in the form) is refused too."""
+
+    async def test(relay: InProcess) -> None:
+        file = relay.folder / "identify.js"
+        page = await relay.client.get("/transforms/identify", headers={"Host": host})
+        assert page.status_code == 403 and 'name="csrf"' not in page.text
+        forged = "A" * 43
+        saved = await relay.client.post(
+            "/transforms/identify/save",
+            data={"source": "function handler(w) { return w; }", "csrf": forged},
+            headers={
+                "Host": host,
+                "Origin": f"http://{host}",
+                "Cookie": f"dodo_console_csrf={forged}",
+            },
+        )
+        assert saved.status_code == 403
+        assert file.read_text() == IDENTIFY
+
+    tokenless(tmp_path, test)

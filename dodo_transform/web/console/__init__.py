@@ -9,6 +9,7 @@ in `static/`: nothing is fetched from another origin.
 
 Modules: `mount` (the face), `pages` (what is read), `actions` (test, save, replay), `login` and
 `session` (who may), `reading` and `summaries` (what the pages count),
-`trials` (test runs), `samples` (the sample chooser), `files` (the transforms
-folder), `charts` (SVG bars), `rendering` (templates and security headers).
+`trials` (test runs), `runs` (how many at once, and on which threads), `samples` (the sample
+chooser), `files` (the transforms folder), `charts` (SVG bars), `rendering` (templates and
+security headers).
 """

@@ -21,6 +21,7 @@ from dodo_transform.transforms.engine import version_of
 from dodo_transform.web.console import files, history, impact, samples, session, trials
 from dodo_transform.web.console.pages import MAX_ID, blocking, delivery_values, editor_values
 from dodo_transform.web.console.rendering import page, redirect
+from dodo_transform.web.console.runs import runs_of
 from dodo_transform.web.context import Context
 
 MAX_SOURCE_CHARS = 512 * 1024
@@ -61,11 +62,13 @@ async def run_test(
     if len(custom.encode()) > context.max_body_bytes:
         raise HTTPException(413, f"a sample body is limited to {context.max_body_bytes} bytes")
     await blocking(files.path_of, context.registry.directory, name)
+    trial: trials.Trial | None = None
+    sample_error: str | None = None
     try:
         event = await blocking(samples.resolve, sample, custom, context.store)
-        trial, sample_error = await blocking(trials.run, context, name, code, event), None
+        trial = await runs_of(request).run(trials.run, context, name, code, event)
     except samples.SampleError as error:
-        trial, sample_error = None, str(error)
+        sample_error = str(error)
     values: dict[str, Any] = {"trial": trial, "sample_error": sample_error}
     if wants_fragment(request):
         return await page(request, "_test_result.html", **values)
@@ -84,7 +87,7 @@ async def impact_preview(
     if context.run_trials is None:
         raise HTTPException(503, "test runs are not available in this process")
     await blocking(files.path_of, context.registry.directory, name)
-    found = await blocking(impact.preview, context, name, code)
+    found = await runs_of(request).run(impact.preview, context, name, code)
     if wants_fragment(request):
         return await page(request, "_impact.html", impact=found)
     full = await editor_values(context, name, source=code, impact=found)

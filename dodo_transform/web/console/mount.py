@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from dodo_transform.web.console import actions, login, pages
 from dodo_transform.web.console.rendering import SECURITY_HEADERS, page, redirect
+from dodo_transform.web.console.runs import Runs
 from dodo_transform.web.console.session import LoginRequired, login_url
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -32,6 +33,7 @@ class _Static(StaticFiles):
 
 
 def install(app: FastAPI) -> None:
+    app.state.console_runs = Runs()
     app.include_router(login.routes)
     app.include_router(pages.routes)
     app.include_router(actions.routes)
@@ -51,10 +53,12 @@ async def _error_page(request: Request, error: Exception) -> Response:
     machine = request.url.path.startswith(_MACHINE_PATHS)
     if machine or "text/html" not in request.headers.get("accept", ""):
         return await http_exception_handler(request, error)
-    return await page(
+    shown = await page(
         request,
         "error.html",
         status_code=error.status_code,
         status=error.status_code,
         detail=error.detail,
     )
+    shown.headers.update(error.headers or {})  # Retry-After, say
+    return shown
