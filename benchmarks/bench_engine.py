@@ -34,10 +34,10 @@ from pathlib import Path
 
 import quickjs
 
+from dodo_transform.limits import Limits
 from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.event import Event
-from dodo_transform.transforms.limits import Limits
 from dodo_transform.transforms.sandbox import Sandbox
 from dodo_transform.transforms.sandbox_processes import SandboxPool
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from dodo_transform.redaction import scrub
+from dodo_transform.outgoing.redaction import scrub
 
 log = logging.getLogger("dodo_transform.alerts")
 REPEAT_SECONDS = 3600.0

@@ -22,8 +22,8 @@ from rich.table import Table
 
 from dodo_transform import __version__, signing
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
-from dodo_transform.outbound import segment
-from dodo_transform.outbound.sender import Allowlist
+from dodo_transform.outgoing import segment
+from dodo_transform.outgoing.destination import Allowlist
 from dodo_transform.settings import WEBHOOK_PATH, Settings, load_settings, unknown_names
 from dodo_transform.store.records import DeliveryStatus
 from dodo_transform.transforms import checks

@@ -30,7 +30,7 @@ from typing import Any, Literal, TextIO
 
 import orjson
 
-from dodo_transform.redaction import scrub, scrub_json
+from dodo_transform.outgoing.redaction import scrub, scrub_json
 
 LogFormat = Literal["auto", "text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]

@@ -31,9 +31,10 @@ from dodo_transform.alerts import Alerter
 from dodo_transform.errors import ConfigError, StorageError
 from dodo_transform.metrics import IngestMetrics, PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
-from dodo_transform.outbound.lanes import PausedDestination
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Sender
+from dodo_transform.outgoing.destination import PausedDestination
+from dodo_transform.outgoing.redaction import secret_parts
 from dodo_transform.pipeline import worker
 from dodo_transform.pipeline.delivery_settings import (
     configured_for,
@@ -43,7 +44,6 @@ from dodo_transform.pipeline.delivery_settings import (
 )
 from dodo_transform.pipeline.runner import IDLE_POLL_SECONDS, Pipeline
 from dodo_transform.pipeline.worker import WorkerProcess
-from dodo_transform.redaction import secret_parts
 from dodo_transform.settings import (
     Settings,
 )

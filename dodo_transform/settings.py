@@ -19,9 +19,9 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dodo_transform.errors import ConfigError
+from dodo_transform.limits import Limits
 from dodo_transform.logs import LogFormat, LogLevel
-from dodo_transform.redaction import secret_parts, url_secrets
-from dodo_transform.transforms.limits import Limits
+from dodo_transform.outgoing.redaction import secret_parts, url_secrets
 
 DEFAULT_CONFIG_FILE = Path("dodo-transform.env")
 DEFAULT_DATA_DIR = Path(".dodo-transform")

@@ -25,7 +25,8 @@ import pytest
 
 from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.outbound.sender import Allowlist, Configured, Sender
+from dodo_transform.outbound.sender import Sender
+from dodo_transform.outgoing.destination import Allowlist, Configured
 from dodo_transform.pipeline.delivery_settings import configured_for
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.settings import SEGMENT_REGIONS

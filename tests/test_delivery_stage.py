@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.breaker import FAILURES_TO_PAUSE
 from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Sender
 from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing.destination import DeliveryPolicy
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.store import DeliveryStatus, Lane, NewDelivery, NewEvent, Store
 from dodo_transform.store.sqlite import SqliteStore

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.outbound import batching
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.outbound.sender import Configured, Sender
+from dodo_transform.outbound.sender import Sender
 from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing.destination import Configured, DeliveryPolicy
 from dodo_transform.store import Delivery, DeliveryStatus
 
 NOW = time.time()

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from dodo_transform.outbound.sender import Allowlist
 from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing.destination import Allowlist
 from dodo_transform.pipeline.duplicates import DuplicateCheck, example_events
 from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND, run_in_this_process
 from dodo_transform.service import build_service

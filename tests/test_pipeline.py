@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dodo_transform.errors import StorageError
+from dodo_transform.limits import Limits
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.pipeline import replay as replay_module
 from dodo_transform.pipeline import transform_stage
@@ -24,7 +25,6 @@ from dodo_transform.settings import load_settings
 from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent
 from dodo_transform.store.sqlite import SqliteStore
 from dodo_transform.transforms.engine import Transform
-from dodo_transform.transforms.limits import Limits
 from dodo_transform.transforms.registry import Registry
 from tests.conftest import event_from
 

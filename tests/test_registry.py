@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.errors import ConfigError
-from dodo_transform.outbound.sender import Allowlist
+from dodo_transform.outgoing.destination import Allowlist, DeliveryPolicy
 from dodo_transform.settings import SEGMENT_REGIONS
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.registry import Registry

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from dodo_transform.errors import HandlerError
+from dodo_transform.limits import Limits
 from dodo_transform.transforms.engine import OutcomeKind, Transform
-from dodo_transform.transforms.limits import Limits
 from tests.conftest import event_from
 
 FAST = Limits(time_seconds=0.3, memory_bytes=16 * 1024 * 1024, stack_bytes=256 * 1024)

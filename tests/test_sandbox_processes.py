@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from dodo_transform.limits import Limits
 from dodo_transform.transforms.engine import OutcomeKind, Transform
-from dodo_transform.transforms.limits import Limits
 from dodo_transform.transforms.sandbox_processes import (
     PoolClosed,
     Run,
@@ -101,7 +101,7 @@ def test_sandbox_processes_die_with_their_parent(tmp_path: Path) -> None:
             f"""
             import json, sys
             from dodo_transform.transforms.engine import Transform
-            from dodo_transform.transforms.limits import Limits
+            from dodo_transform.limits import Limits
             from dodo_transform.transforms.sandbox_processes import Run, SandboxPool, TransformSpec
             from tests.conftest import event_from, sample
 

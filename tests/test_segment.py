@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from dodo_transform.outbound import segment
-from dodo_transform.outgoing import OutgoingRequest
-from dodo_transform.redaction import redact_headers
+from dodo_transform.outgoing import OutgoingRequest, segment
+from dodo_transform.outgoing.redaction import redact_headers
 
 
 def lint(url: str, payload: Any) -> list[str]:

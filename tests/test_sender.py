@@ -20,8 +20,9 @@ from dodo_transform.outbound.retry import (
     backoff,
     parse_retry_after,
 )
-from dodo_transform.outbound.sender import Configured, Sender
+from dodo_transform.outbound.sender import Sender
 from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing.destination import Configured
 from dodo_transform.testing import Answer, DestinationStandIn
 
 TRACK = OutgoingRequest(

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from dodo_transform.outbound import wire
-from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing import OutgoingRequest, wire
 
 URL = "https://api.segment.io/v1/track"
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 from dodo_transform import __version__
-from dodo_transform.outbound import segment
+from dodo_transform.outgoing import segment
 
 T = TypeVar("T")
 MAX_BATCH_BYTES = 475_000  # Segment allows 500 KB; its SDKs stop at 475,000

@@ -28,18 +28,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.errors import (
     BlockedDestination,
     DeliveryError,
     FinalDelivery,
     RetryableDelivery,
 )
-from dodo_transform.outbound import batching, segment
+from dodo_transform.outbound import batching
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.retry import RETRY_WINDOW_SECONDS, retry_delay
-from dodo_transform.outbound.sender import NOTHING_CONFIGURED, Configured, Sender, sent_headers
-from dodo_transform.outgoing import OutgoingRequest, encode_json
+from dodo_transform.outbound.sender import Sender, sent_headers
+from dodo_transform.outgoing import OutgoingRequest, encode_json, segment
+from dodo_transform.outgoing.destination import NOTHING_CONFIGURED, Configured, DeliveryPolicy
 from dodo_transform.store import Attempt, Delivery, DeliveryStatus, DeliveryUpdate
 
 log = logging.getLogger("dodo_transform.outbound")

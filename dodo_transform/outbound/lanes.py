@@ -27,14 +27,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
-from dodo_transform.destination import DeliveryPolicy
-from dodo_transform.outbound import segment
 from dodo_transform.outbound.breaker import Breaker, Change
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.outbound.ratelimit import RateLimiter
+from dodo_transform.outgoing import segment
+from dodo_transform.outgoing.destination import DeliveryPolicy
 from dodo_transform.store import Delivery, DeliveryStatus, DeliveryUpdate, Lane
 
 log = logging.getLogger("dodo_transform.outbound")
@@ -211,23 +210,6 @@ class LaneSender:
 
     def in_flight(self) -> list[asyncio.Task[None]]:
         return list(self._sending)
-
-
-@dataclass(frozen=True)
-class PausedDestination:
-    """A lane whose destination keeps failing, paused by its circuit breaker: what `status`,
-    `/api/status`, the console and the worker's heartbeat show."""
-
-    transform: str
-    destination: str
-    since: float
-    last_error: str | None
-    waiting: int  # pending deliveries of the lane, counted when it paused or was last probed
-    next_probe_at: float
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PausedDestination:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
 def given_back(deliveries: Sequence[Delivery], due: float | None = None) -> list[Result]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import email.utils
 import random
 
-from dodo_transform.destination import DeliveryPolicy
+from dodo_transform.outgoing.destination import DeliveryPolicy
 
 RETRYABLE_STATUS = frozenset({408, 429})  # besides every 5xx
 # Capped exponential backoff: 5 s, 15 s, 45 s, ... up to 4 h between tries. With the jitter

@@ -29,19 +29,22 @@ import base64
 import contextlib
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
+from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from dodo_transform import __version__
-from dodo_transform.destination import credentials_go_to
 from dodo_transform.errors import BlockedDestination, FinalDelivery, RetryableDelivery
-from dodo_transform.outbound import segment, wire
 from dodo_transform.outbound.retry import RETRYABLE_STATUS, parse_retry_after
-from dodo_transform.outgoing import OutgoingRequest
-from dodo_transform.redaction import is_credential_header, redact_headers, scrub, secret_parts
+from dodo_transform.outgoing import OutgoingRequest, segment, wire, with_headers
+from dodo_transform.outgoing.destination import NOTHING_CONFIGURED, Allowlist, Configured
+from dodo_transform.outgoing.redaction import (
+    is_credential_header,
+    redact_headers,
+    scrub,
+    secret_parts,
+)
 
 # How much of an error's answer is kept for its reason; the rest is never read.
 EXCERPT_BYTES = 4096
@@ -49,62 +52,6 @@ EXCERPT_BYTES = 4096
 # kept for the next request.
 BODY_WAIT_SECONDS = 0.5
 REASON_CHARS = 200
-
-
-@dataclass(frozen=True)
-class Configured:
-    """What `transforms.toml` says about where one transform's requests go and with what:
-    headers added to those for its `url`'s destination (credentials: never shown), that
-    `url`, whose host it may send to without DODO_TRANSFORM_ALLOWED_HOSTS, and every secret
-    value of its table, never to be shown."""
-
-    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    url: str = ""
-    secrets: frozenset[str] = frozenset()
-
-    def credentials_for(self, url: str) -> Mapping[str, str]:
-        """The configured headers a request to `url` carries: all of them to the configured
-        url's destination, none elsewhere."""
-        if credentials_go_to(url, self.url):
-            return self.headers
-        return MappingProxyType({})
-
-
-NOTHING_CONFIGURED = Configured()
-
-
-class Allowlist:
-    """The hosts requests may go to: Segment's, the Segment endpoint's, the extra ones listed
-    (on http and https), and per transform the host of its configured `url`."""
-
-    def __init__(self, segment_base_url: str, allowed_hosts: frozenset[str] = frozenset()) -> None:
-        endpoint = urlsplit(segment_base_url)
-        self._allowed = (
-            {_netloc(host, "https") for host in segment.SEGMENT_HOSTS}
-            | {_netloc(endpoint.netloc, endpoint.scheme)}
-            | {_netloc(host, "https") for host in allowed_hosts}
-            | {_netloc(host, "http") for host in allowed_hosts}
-        )
-
-    def allows(self, url: str, configured_url: str = "") -> bool:
-        destination = _netloc_of(url)
-        return destination in self._allowed or (
-            bool(configured_url) and destination == _netloc_of(configured_url)
-        )
-
-    def refusal(self, url: str) -> str:
-        """Why a request to `url` is blocked, and what to do."""
-        return (
-            f"{urlsplit(url).hostname or url!r} is not an allowed destination: add it to "
-            "DODO_TRANSFORM_ALLOWED_HOSTS, or set the transform's url in transforms.toml, "
-            "to send there"
-        )
-
-
-def with_headers(headers: Mapping[str, str], added: Mapping[str, str]) -> dict[str, str]:
-    """`headers` plus each of `added` whose name (in any case) is not among them."""
-    present = {name.lower() for name in headers}
-    return dict(headers) | {name: v for name, v in added.items() if name.lower() not in present}
 
 
 USER_AGENT = f"dodo-transform/{__version__}"
@@ -263,16 +210,3 @@ def sent_headers(headers: Mapping[str, str], secrets: Collection[str] = ()) -> d
 
 def _has(headers: dict[str, str], name: str) -> bool:
     return any(key.lower() == name for key in headers)
-
-
-def _netloc_of(url: str) -> str:
-    parts = urlsplit(url)
-    return _netloc(parts.netloc, parts.scheme)
-
-
-def _netloc(netloc: str, scheme: str) -> str:
-    """`host:port` with the scheme's default port filled in, lower-cased."""
-    host, _, port = netloc.lower().rpartition(":") if ":" in netloc else (netloc.lower(), "", "")
-    if not port.isdigit():
-        host, port = netloc.lower(), ""
-    return f"{host}:{port or ('443' if scheme == 'https' else '80')}"

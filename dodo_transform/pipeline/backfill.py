@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from dodo_transform.errors import DodoTransformError
-from dodo_transform.outbound import segment
+from dodo_transform.outgoing import segment
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND, RunAll
 from dodo_transform.store import Backfill, NewDelivery, Store, StoredEvent

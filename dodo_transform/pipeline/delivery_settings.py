@@ -4,10 +4,9 @@ defaults. The dispatcher and the lanes ask for them per transform, as they send.
 
 from __future__ import annotations
 
-from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.outbound.retry import MAX_ATTEMPTS
-from dodo_transform.outbound.sender import Configured
-from dodo_transform.redaction import secret_parts
+from dodo_transform.outgoing.destination import Configured, DeliveryPolicy
+from dodo_transform.outgoing.redaction import secret_parts
 from dodo_transform.settings import Settings
 from dodo_transform.transforms.registry import Registry
 

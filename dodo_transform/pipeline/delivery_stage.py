@@ -25,13 +25,13 @@ from collections.abc import Callable
 from typing import Any
 
 from dodo_transform.alerts import Alerter
-from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
-from dodo_transform.outbound import segment
 from dodo_transform.outbound.breaker import Change
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
-from dodo_transform.outbound.lanes import LaneSender, PausedDestination
+from dodo_transform.outbound.lanes import LaneSender
+from dodo_transform.outgoing import segment
+from dodo_transform.outgoing.destination import DeliveryPolicy, PausedDestination
 from dodo_transform.pipeline.results import ResultWriter
 from dodo_transform.pipeline.transform_stage import StoreCall
 from dodo_transform.store import Delivery, DeliveryStatus, Lane, Store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dodo_transform.outbound import segment
+from dodo_transform.outgoing import segment
 from dodo_transform.store import DeliveryStatus, NewDelivery
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 

@@ -22,12 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from dodo_transform.alerts import Alerter
-from dodo_transform.destination import DeliveryPolicy
 from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
-from dodo_transform.outbound.lanes import PausedDestination
 from dodo_transform.outbound.ratelimit import RateLimiter
+from dodo_transform.outgoing.destination import DeliveryPolicy, PausedDestination
 from dodo_transform.pipeline import backfill
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.pipeline.duplicates import DuplicateCheck

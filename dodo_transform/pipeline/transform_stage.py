@@ -23,7 +23,7 @@ from typing import Any
 
 from dodo_transform.alerts import Alerter
 from dodo_transform.metrics import PipelineMetrics
-from dodo_transform.outbound import segment
+from dodo_transform.outgoing import segment
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.store import DeliveryStatus, NewDelivery, Store, StoredEvent
 from dodo_transform.transforms import sandbox_processes

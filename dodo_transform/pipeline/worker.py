@@ -29,7 +29,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from dodo_transform.metrics import PipelineMetrics
-from dodo_transform.outbound.lanes import PausedDestination
+from dodo_transform.outgoing.destination import PausedDestination
 from dodo_transform.pipeline.runner import Pipeline
 from dodo_transform.settings import Settings
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dodo_transform.destination import destination_of
 from dodo_transform.errors import StorageError
+from dodo_transform.outgoing.destination import destination_of
 
 if TYPE_CHECKING:
     import psycopg

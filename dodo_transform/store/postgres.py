@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from dodo_transform.destination import destination_of
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import OutgoingRequest, well_formed
+from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.store.migrations import migrate_postgres
 from dodo_transform.store.reading import (
     DELIVERY_COLUMNS,

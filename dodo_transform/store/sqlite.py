@@ -43,9 +43,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dodo_transform.destination import destination_of
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import OutgoingRequest, well_formed
+from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.store.migrations import migrate_sqlite
 from dodo_transform.store.reading import DELIVERY_COLUMNS, SqlReads, delivery_from_row
 from dodo_transform.store.records import (

@@ -30,15 +30,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dodo_transform.destination import destination_of
 from dodo_transform.errors import HandlerError, PayloadError
-from dodo_transform.outbound import segment
-from dodo_transform.outbound.sender import Allowlist, with_headers
-from dodo_transform.outgoing import OutgoingRequest
-from dodo_transform.redaction import REDACTED, scrub, scrub_json
+from dodo_transform.limits import Limits
+from dodo_transform.outgoing import OutgoingRequest, segment, with_headers
+from dodo_transform.outgoing.destination import Allowlist, destination_of
+from dodo_transform.outgoing.redaction import REDACTED, scrub, scrub_json
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
-from dodo_transform.transforms.limits import Limits
 from dodo_transform.transforms.settings import TransformSettings, read_settings
 
 # The url a handler sees when trying whether it relies on transforms.toml for one.

@@ -13,7 +13,7 @@ returns it, changed; `Transform.run` turns that into a typed `Outcome`:
 
 `run` never raises: whatever goes wrong while running one event (the handler, a
 limit, a returned value Python cannot read) is that event's `error` outcome.
-A returned request that could never be sent (see `outbound/wire.py`) is an
+A returned request that could never be sent (see `outgoing/wire.py`) is an
 error here already, naming the file, rather than a dead delivery later.
 
 Thread safety: `Transform.run` may be called from any number of threads at
@@ -36,10 +36,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dodo_transform.errors import HandlerError
-from dodo_transform.outbound import segment, wire
-from dodo_transform.outgoing import OutgoingRequest, well_formed
+from dodo_transform.limits import Limits
+from dodo_transform.outgoing import OutgoingRequest, segment, well_formed, wire
 from dodo_transform.transforms.event import Event
-from dodo_transform.transforms.limits import Limits
 from dodo_transform.transforms.sandbox import Sandbox, SandboxBroken
 
 METHODS = ("POST", "PUT", "PATCH")

@@ -22,8 +22,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from dodo_transform.errors import ConfigError, HandlerError
+from dodo_transform.limits import Limits
 from dodo_transform.transforms.engine import Transform
-from dodo_transform.transforms.limits import Limits
 from dodo_transform.transforms.settings import (
     CONFIG_FILE,
     TransformSettings,

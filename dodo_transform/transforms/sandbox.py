@@ -43,7 +43,7 @@ from typing import Any
 import quickjs
 
 from dodo_transform.errors import HandlerError
-from dodo_transform.transforms.limits import Limits
+from dodo_transform.limits import Limits
 
 _PRELUDE_TEMPLATE = (
     resources.files("dodo_transform.transforms").joinpath("sandbox.js").read_text("utf-8")

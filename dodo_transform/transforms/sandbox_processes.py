@@ -35,10 +35,10 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from dodo_transform.errors import HandlerError
+from dodo_transform.limits import Limits
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
-from dodo_transform.transforms.limits import Limits
 
 log = logging.getLogger("dodo_transform.sandbox")
 # The interrupt stops ordinary code at the limit; the backstop waits a little longer so it

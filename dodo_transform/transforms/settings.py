@@ -35,10 +35,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from dodo_transform.destination import DeliveryPolicy, credentials_go_to, duration_seconds
 from dodo_transform.errors import ConfigError
-from dodo_transform.outbound import wire
-from dodo_transform.redaction import (
+from dodo_transform.outgoing import wire
+from dodo_transform.outgoing.destination import DeliveryPolicy, credentials_go_to, duration_seconds
+from dodo_transform.outgoing.redaction import (
     REDACTED,
     is_credential_header,
     redact_url,

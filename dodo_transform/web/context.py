@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from pydantic import SecretStr
 
 from dodo_transform.metrics import IngestMetrics
-from dodo_transform.outbound.lanes import PausedDestination
+from dodo_transform.outgoing.destination import PausedDestination
 from dodo_transform.signing import Verifier
 from dodo_transform.store import Store
 from dodo_transform.store.intake import Intake

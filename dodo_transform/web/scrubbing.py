@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dodo_transform.redaction import scrub, scrub_json_text
+from dodo_transform.outgoing.redaction import scrub, scrub_json_text
 
 Secrets = Callable[[], Collection[str]]
 

@@ -23,7 +23,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from dodo_transform.redaction import scrub
+from dodo_transform.outgoing.redaction import scrub
 from dodo_transform.web.console import session
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

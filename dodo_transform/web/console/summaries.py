@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from dodo_transform.outbound.lanes import PausedDestination
+from dodo_transform.outgoing.destination import PausedDestination
 from dodo_transform.store import Delivery, DeliveryStatus
 from dodo_transform.web.console import charts, files, reading
 from dodo_transform.web.context import WebContext

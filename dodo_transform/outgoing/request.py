@@ -14,7 +14,7 @@ else, the wire or an API answer, goes through `well_formed`/`encode_json`,
 which replace each lone surrogate with U+FFFD. Replacing one character of a
 name beats losing the message, and the replacement is what every UTF-8
 decoder would show anyway. Headers and URLs are not repaired but refused (see
-`outbound/wire.py`): there a changed character changes where or as whom a
+`outgoing/wire.py`): there a changed character changes where or as whom a
 request goes.
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dodo_transform.redaction import redact_headers
+from dodo_transform.outgoing.redaction import redact_headers
 
 
 def well_formed(text: str) -> str:
@@ -94,3 +94,9 @@ class OutgoingRequest:
             self.to_json() | {"headers": redact_headers(self.headers)}
         )
         return shown
+
+
+def with_headers(headers: Mapping[str, str], added: Mapping[str, str]) -> dict[str, str]:
+    """`headers` plus each of `added` whose name (in any case) is not among them."""
+    present = {name.lower() for name in headers}
+    return dict(headers) | {name: v for name, v in added.items() if name.lower() not in present}

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from dodo_transform.destination import destination_of
+from dodo_transform.outgoing.destination import destination_of
 
 _SECRET_HEADER = re.compile(r"auth|key|secret|token|signature|cookie|password", re.IGNORECASE)
 REDACTED = "[redacted]"

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.outgoing.request import OutgoingRequest
 
 MAX_PAYLOAD_DEPTH = 512
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
