@@ -55,6 +55,49 @@ def test_there_is_no_import_circle() -> None:
             visit(module, [])
 
 
+# The layers, lowest first: a module imports only its own room (top-level name) and the
+# layers below its own, never a room beside it or above (docs/architecture.md draws them).
+LAYERS = (
+    {"dodo_transform", "errors", "limits", "outgoing"},  # leaves: what everything agrees on
+    {"logs", "metrics", "signing", "alerts"},
+    {"settings"},  # one typed settings object
+    {"webhook_secret"},
+    {"store", "transforms"},  # what is kept; the user's JavaScript
+    {"outbound"},  # to the destinations
+    {"pipeline"},  # the loops
+    {"web"},  # the HTTP edge
+    {"startup"},  # what serve checks first
+    {"service"},  # the composition root
+    {"testing", "cli"},
+    {"__main__"},
+)
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def layer(module: str) -> int:
+    name = room(module)
+    return next(n for n, rooms in enumerate(LAYERS) if name in rooms)
+
+
+def test_every_room_has_a_layer() -> None:
+    unplaced = {room(m) for m in imports()} - set().union(*LAYERS)
+    assert not unplaced, f"add {sorted(unplaced)} to LAYERS (and docs/architecture.md)"
+
+
+def test_imports_only_go_down_the_layers() -> None:
+    wrong = sorted(
+        f"{module} -> {dep}"
+        for module, deps in imports().items()
+        for dep in deps
+        if room(dep) != room(module) and layer(dep) >= layer(module)
+    )
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_web_edge_does_not_import_the_service() -> None:
     web = {m: deps for m, deps in imports().items() if m.startswith("dodo_transform.web")}
     assert web, "no web modules found"
