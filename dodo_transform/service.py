@@ -27,21 +27,12 @@ import uvicorn
 from fastapi import FastAPI
 
 from dodo_transform import logs, signing, startup
-from dodo_transform.alerts import Alerter
 from dodo_transform.errors import ConfigError, StorageError
 from dodo_transform.metrics import IngestMetrics, PipelineMetrics
-from dodo_transform.outbound.dispatcher import Dispatcher
-from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.outbound.sender import Sender
-from dodo_transform.outgoing.destination import PausedDestination
 from dodo_transform.outgoing.redaction import secret_parts
 from dodo_transform.pipeline import worker
-from dodo_transform.pipeline.delivery_settings import (
-    configured_for,
-    policy_for,
-    service_secrets,
-    write_key_for,
-)
+from dodo_transform.pipeline.assembly import PipelineConfig, build_pipeline
+from dodo_transform.pipeline.handles import Elsewhere, Here, InWorker, PipelineHandle
 from dodo_transform.pipeline.runner import IDLE_POLL_SECONDS, Pipeline
 from dodo_transform.pipeline.worker import WorkerProcess
 from dodo_transform.settings import (
@@ -63,8 +54,10 @@ log = logging.getLogger("dodo_transform.service")
 class Service:
     """The parts of one process and their order of starting and stopping.
 
-    `intake`, `verifier` and `worker` exist in the HTTP process; `pipeline` where the
-    pipeline runs (the worker process, or the HTTP process when it runs in-process).
+    `intake` and `verifier` exist in the HTTP process; `handle` says where the pipeline runs
+    (here, in a worker process this one supervises, or on other instances) and `pipeline`
+    is the pipeline itself where it runs here (the worker process, or the HTTP process when
+    it runs in-process).
     """
 
     def __init__(
@@ -74,9 +67,9 @@ class Service:
         store: Store,
         registry: Registry,
         watcher: Watcher,
+        handle: PipelineHandle,
         pipeline: Pipeline | None = None,
         pipeline_metrics: PipelineMetrics | None = None,
-        worker: WorkerProcess | None = None,
         intake: Intake | None = None,
         verifier: signing.Verifier | None = None,
         created_secret: bool = False,
@@ -85,9 +78,9 @@ class Service:
         self.settings = settings
         self.store = store
         self.registry = registry
+        self.handle = handle
         self.pipeline = pipeline
         self.pipeline_metrics = pipeline_metrics or PipelineMetrics()
-        self.worker = worker
         self.intake = intake
         self.verifier = verifier
         self.created_secret = created_secret
@@ -135,58 +128,22 @@ class Service:
             metrics=self.metrics,
             max_body_bytes=self.settings.max_body_bytes,
             admin_token=self.settings.admin_token,
-            notify=self.notify,
-            problems=self.problems,
-            pipeline_metrics=self.render_pipeline_metrics,
+            notify=self.handle.notify,
+            problems=self.handle.problems,
+            pipeline_metrics=self.handle.metrics_text,
             start=self.start,
             stop=stop,
             loaded=lambda: self.loaded,
-            quarantined=self.quarantined,
-            paused=self.paused,
+            quarantined=self.handle.quarantined,
+            paused=self.handle.paused,
             secrets=self.secrets,
             run_trials=trials.run,
             dry_run=self.settings.dry_run,
         )
 
-    def notify(self) -> None:
-        """New work was stored. An in-process pipeline starts on it now; a worker polls."""
-        if self.pipeline is not None:
-            self.pipeline.notify()
-
-    def problems(self) -> list[str]:
-        """Why the pipeline cannot work now (empty when it can)."""
-        if self.worker is not None:
-            return self.worker.problems()
-        if self.pipeline is not None:
-            return self.pipeline.problems()
-        if self.settings.role == "ingest":
-            return []  # other instances run the pipeline
-        return ["the pipeline is not running"]
-
-    def quarantined(self) -> list[tuple[str, str]]:
-        """The transform versions the pipeline has quarantined, wherever it runs."""
-        if self.worker is not None:
-            return self.worker.quarantined()
-        if self.pipeline is not None:
-            return self.pipeline.transforming.quarantined()
-        return []
-
     def secrets(self) -> frozenset[str]:
         """Every secret the service knows: its settings' and transforms.toml's in force."""
         return self.settings.secret_values() | self.registry.secret_values() | self._signing_secrets
-
-    def paused(self) -> list[PausedDestination]:
-        """The destinations the pipeline's circuit breakers hold paused, wherever it runs."""
-        if self.worker is not None:
-            return self.worker.paused()
-        if self.pipeline is not None:
-            return self.pipeline.paused()
-        return []
-
-    def render_pipeline_metrics(self) -> bytes:
-        if self.worker is not None:
-            return self.worker.metrics_text()
-        return self.pipeline_metrics.render()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -196,11 +153,7 @@ class Service:
         await asyncio.to_thread(self.registry.reload)
         self.loaded = True
         self._stopping = asyncio.Event()
-        if self.worker is not None:
-            self.worker.start()
-            self._helpers.append(asyncio.create_task(self.worker.supervise(self._stopping)))
-        if self.pipeline is not None:
-            await self.pipeline.start()
+        await self.handle.start(self._stopping)
         self._helpers.append(
             asyncio.create_task(
                 reload_on_change(self.registry, self._stopping, self._watch), name="reload"
@@ -212,10 +165,7 @@ class Service:
         for task in self._helpers:
             task.cancel()
         await asyncio.gather(*self._helpers, return_exceptions=True)
-        if self.worker is not None:
-            await asyncio.to_thread(self.worker.stop)
-        if self.pipeline is not None:
-            await self.pipeline.stop()
+        await self.handle.stop()
         if self.intake is not None:
             await asyncio.to_thread(self.intake.close)
         self.store.close()
@@ -255,18 +205,33 @@ def build_service(
     )
     metrics = PipelineMetrics()
     pipeline = (
-        _pipeline(settings, store, registry, metrics, clock, transport, idle_poll_seconds)
+        build_pipeline(
+            PipelineConfig.from_settings(settings, idle_poll_seconds),
+            store=store,
+            registry=registry,
+            metrics=metrics,
+            clock=clock,
+            transport=transport,
+            sandboxes=SandboxPool(settings.transform_threads),
+        )
         if pipeline_here
         else None
+    )
+    handle: PipelineHandle = (
+        Here(pipeline, metrics)
+        if pipeline is not None
+        else InWorker(WorkerProcess(settings, worker_main))
+        if separate_worker
+        else Elsewhere()
     )
     service = Service(
         settings=settings,
         store=store,
         registry=registry,
         watcher=watcher,
+        handle=handle,
         pipeline=pipeline,
         pipeline_metrics=metrics,
-        worker=WorkerProcess(settings, worker_main) if separate_worker else None,
         intake=None if in_worker else Intake(store),
         verifier=None if in_worker else signing.Verifier(secrets),
         created_secret=created,
@@ -293,58 +258,6 @@ def _check_role(settings: Settings) -> None:
             f"DODO_TRANSFORM_ROLE={settings.role} needs a database the instances share: set "
             "DODO_TRANSFORM_DATABASE_URL=postgresql://..., or use the role all"
         )
-
-
-def _pipeline(
-    settings: Settings,
-    store: Store,
-    registry: Registry,
-    metrics: PipelineMetrics,
-    clock: Callable[[], float],
-    transport: httpx.AsyncBaseTransport | None,
-    idle_poll_seconds: float,
-) -> Pipeline:
-    """The pipeline with its sender, rate limiter and dispatcher, as configured."""
-    sender = Sender(
-        segment_base_url=settings.segment_base_url,
-        allowed_hosts=settings.extra_allowed_hosts,
-        timeout=settings.delivery_timeout,
-        transport=transport,
-    )
-    limiter = RateLimiter(settings.segment_requests_per_second)  # shared, see Pipeline.limiter
-    dispatcher = Dispatcher(
-        sender,
-        write_key_for=partial(write_key_for, settings, registry),
-        configured_for=lambda transform: configured_for(
-            registry, transform, service_secrets(settings)
-        ),
-        limiter=limiter,
-        dry_run=settings.dry_run,
-        retry_base_seconds=settings.retry_base_seconds,
-        batch_size=settings.segment_batch_size,
-        clock=clock,
-    )
-    pipeline = Pipeline(
-        settings=settings,
-        store=store,
-        registry=registry,
-        dispatcher=dispatcher,
-        metrics=metrics,
-        clock=clock,
-        idle_poll_seconds=idle_poll_seconds,
-        sandboxes=SandboxPool(settings.transform_threads),
-        policy_for=partial(policy_for, settings, registry),
-        alerts=None
-        if settings.alert_url is None
-        else Alerter(
-            settings.alert_url.get_secret_value(),
-            registry=metrics.registry,
-            transport=transport,
-            secrets=lambda: settings.secret_values() | registry.secret_values(),
-        ),
-    )
-    pipeline.limiter = limiter
-    return pipeline
 
 
 def _depth(read: Callable[[], int]) -> Callable[[], float]:

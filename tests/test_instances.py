@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from dodo_transform.cli import app as cli
 from dodo_transform.errors import ConfigError
+from dodo_transform.pipeline.handles import Elsewhere, InWorker
 from dodo_transform.service import build_service
 from dodo_transform.settings import Settings, load_settings
 from dodo_transform.store import DeliveryStatus, NewEvent
@@ -76,15 +77,15 @@ def test_serve_takes_the_database_url_and_the_role_as_flags(tmp_path: Path) -> N
 def test_an_ingest_instance_runs_no_pipeline_and_is_ready(tmp_path: Path, url: str) -> None:
     service = build_service(settings_for(tmp_path, url, role="ingest"))
     try:
-        assert service.pipeline is None and service.worker is None
-        assert service.problems() == []
+        assert service.pipeline is None and isinstance(service.handle, Elsewhere)
+        assert service.handle.problems() == []
     finally:
         service.store.close()
 
 
 def test_a_worker_instance_answers_health_but_not_webhooks(tmp_path: Path, url: str) -> None:
     service = build_service(settings_for(tmp_path, url, role="worker"))
-    assert service.worker is not None  # the pipeline, in its own supervised process
+    assert isinstance(service.handle, InWorker)  # the pipeline, in its own supervised process
 
     async def statuses() -> list[int]:
         # The app is not started (no lifespan): what is checked is which routes it has.

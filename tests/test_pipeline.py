@@ -21,7 +21,6 @@ from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.pipeline.replay import ReplayError, replay, run_requested
 from dodo_transform.pipeline.transform_stage import TransformStage
 from dodo_transform.pipeline.versions import VersionRecorder
-from dodo_transform.settings import load_settings
 from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent
 from dodo_transform.store.sqlite import SqliteStore
 from dodo_transform.transforms.engine import Transform
@@ -55,9 +54,8 @@ def test_write_key_comes_from_transforms_toml_or_the_default(tmp_path: Path) -> 
     (tmp_path / "transforms.toml").write_text('[own]\nwrite_key = "wk_own"\n')
     registry = Registry(tmp_path)
     registry.reload()
-    settings = load_settings(segment_write_key="wk_default")
-    assert write_key_for(settings, registry, "own") == "wk_own"
-    assert write_key_for(settings, registry, "shared") == "wk_default"
+    assert write_key_for("wk_default", registry, "own") == "wk_own"
+    assert write_key_for("wk_default", registry, "shared") == "wk_default"
 
 
 def test_replay_reruns_the_current_version_on_the_stored_event(

@@ -102,7 +102,7 @@ class Dispatcher:
         self.sender = sender
         self._write_key_for = write_key_for
         self._configured_for = configured_for
-        self._limiter = limiter
+        self.limiter = limiter
         self._dry_run = dry_run
         self._retry_base = retry_base_seconds
         self._batch_size = batch_size
@@ -173,7 +173,7 @@ class Dispatcher:
         key = f"{url} {auth}"
         items = [(m.delivery, m.encoded) for m in messages]
         for batch in batching.pack(items, self._batch_size):
-            paused = self._limiter.paused_for(key)
+            paused = self.limiter.paused_for(key)
             if paused > 0:  # a 429 earlier: wait, without spending an attempt
                 later = self._clock() + paused
                 results.extend(
@@ -209,10 +209,10 @@ class Dispatcher:
             ]
         prepared = OutgoingRequest("POST", url, headers, None, body=body)
         secrets = configured[deliveries[0].transform].secrets
-        await self._limiter.acquire(key)
+        await self.limiter.acquire(key)
         attempt, error = await self._attempt(prepared, policy, secrets)
         if isinstance(error, RetryableDelivery) and error.status == 429:
-            self._limiter.pause(key, error.retry_after or 1.0)
+            self.limiter.pause(key, error.retry_after or 1.0)
         if isinstance(error, FinalDelivery) and error.status == 400 and len(batch) > 1:
             middle = len(batch) // 2  # find the message Segment refuses
             first = await self._send_batch(url, auth, key, batch[:middle], policy, configured)

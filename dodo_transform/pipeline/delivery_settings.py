@@ -1,23 +1,17 @@
 """What a transform's settings say about how its requests go out: the write key and the
 credentials they carry, and how they are delivered (`DeliveryPolicy`), over the service's
-defaults. The dispatcher and the lanes ask for them per transform, as they send."""
+defaults. The dispatcher and the lanes ask for them per transform, as they send, so a
+changed `transforms.toml` applies to the next request."""
 
 from __future__ import annotations
 
-from dodo_transform.outbound.retry import MAX_ATTEMPTS
 from dodo_transform.outgoing.destination import Configured, DeliveryPolicy
-from dodo_transform.outgoing.redaction import secret_parts
-from dodo_transform.settings import Settings
 from dodo_transform.transforms.registry import Registry
 
 
-def write_key_for(settings: Settings, registry: Registry, transform: str) -> str | None:
-    """The transform's own write key from transforms.toml, else SEGMENT_WRITE_KEY."""
-    own = registry.settings(transform).write_key
-    if own:
-        return own
-    key = settings.segment_write_key
-    return key.get_secret_value() if key is not None else None
+def write_key_for(default: str | None, registry: Registry, transform: str) -> str | None:
+    """The transform's own write key from transforms.toml, else `default` (SEGMENT_WRITE_KEY)."""
+    return registry.settings(transform).write_key or default
 
 
 def configured_for(
@@ -32,21 +26,6 @@ def configured_for(
     )
 
 
-def service_secrets(settings: Settings) -> frozenset[str]:
-    """The service's own secrets that requests carry: SEGMENT_WRITE_KEY."""
-    key = settings.segment_write_key
-    return frozenset(secret_parts(key.get_secret_value())) if key is not None else frozenset()
-
-
-def default_policy(settings: Settings) -> DeliveryPolicy:
-    """How requests are delivered where transforms.toml says nothing: the service's settings."""
-    return DeliveryPolicy(
-        timeout=settings.delivery_timeout,
-        max_attempts=MAX_ATTEMPTS,
-        concurrency=settings.delivery_concurrency,
-    )
-
-
-def policy_for(settings: Settings, registry: Registry, transform: str) -> DeliveryPolicy:
-    """How the transform's requests are delivered: its table over the service's defaults."""
-    return registry.settings(transform).policy(default_policy(settings))
+def policy_for(default: DeliveryPolicy, registry: Registry, transform: str) -> DeliveryPolicy:
+    """How the transform's requests are delivered: its table over the service's `default`."""
+    return registry.settings(transform).policy(default)

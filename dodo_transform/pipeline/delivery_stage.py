@@ -53,6 +53,7 @@ class DeliveryStage:
         policy_for: Callable[[str], DeliveryPolicy] = lambda transform: DeliveryPolicy(),
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        alerts: Alerter | None = None,
     ) -> None:
         """`policy_for(transform)`: how that transform's requests are delivered; `wake`: a
         lane has room again (run a step soon)."""
@@ -68,7 +69,7 @@ class DeliveryStage:
         self._lanes: dict[Lane, LaneSender] = {}
         self._waiting: dict[Lane, int] = {}  # of paused lanes
         self._writer = ResultWriter(store_call, store.record_results)
-        self.alerts: Alerter | None = None
+        self.alerts = alerts
 
     async def step(self) -> bool:
         """Claim what the lanes have room for and hand it to them; False when none was."""

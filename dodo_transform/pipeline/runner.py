@@ -19,21 +19,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dodo_transform.alerts import Alerter
 from dodo_transform.errors import StorageError
-from dodo_transform.metrics import PipelineMetrics
-from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
-from dodo_transform.outgoing.destination import DeliveryPolicy, PausedDestination
+from dodo_transform.outgoing.destination import PausedDestination
 from dodo_transform.pipeline import backfill
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.pipeline.duplicates import DuplicateCheck
 from dodo_transform.pipeline.replay import run_requested
-from dodo_transform.pipeline.transform_stage import TransformStage, run_in_this_process
+from dodo_transform.pipeline.transform_stage import RunAll, TransformStage
 from dodo_transform.pipeline.versions import CHECK_SECONDS, VersionRecorder
-from dodo_transform.settings import Settings
 from dodo_transform.store import Store
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import PoolClosed, SandboxPool
@@ -55,77 +53,72 @@ CLAIM_LEASE_SECONDS = 15.0
 LISTENING_POLL_SECONDS = 0.5
 
 
+@dataclass(frozen=True)
+class Timing:
+    """The pipeline's clocks: how long a step may run before it counts as stuck, how long a
+    claim lasts unrenewed, how often an idle loop looks for work, how long settled events are
+    kept, and the Segment pace the instances running a pipeline share."""
+
+    step_limit_seconds: float = 60.0
+    claim_lease_seconds: float = CLAIM_LEASE_SECONDS
+    idle_poll_seconds: float = IDLE_POLL_SECONDS
+    retention_days: int = 14
+    segment_requests_per_second: float = 50.0
+
+
+async def in_thread(method: Callable[..., T], *args: Any) -> T:
+    """A store call, off the event loop."""
+    return await asyncio.to_thread(method, *args)
+
+
 class Pipeline:
-    """Runs the transform, delivery and replay loops until stopped."""
+    """Runs the transform, delivery, replay and backfill loops until stopped, on stages made
+    for it (see `assembly.build_pipeline`)."""
 
     def __init__(
         self,
         *,
-        settings: Settings,
         store: Store,
         registry: Registry,
-        dispatcher: Dispatcher,
-        metrics: PipelineMetrics,
+        transforming: TransformStage,
+        delivering: DeliveryStage,
+        limiter: RateLimiter,
+        executor: ThreadPoolExecutor,
+        run_all: RunAll,
+        sandboxes: SandboxPool | None,
+        alerts: Alerter | None,
+        timing: Timing,
+        due: asyncio.Event,
         clock: Callable[[], float] = time.time,
-        idle_poll_seconds: float = IDLE_POLL_SECONDS,
-        sandboxes: SandboxPool | None = None,
-        alerts: Alerter | None = None,
-        policy_for: Callable[[str], DeliveryPolicy] = lambda transform: DeliveryPolicy(),
     ) -> None:
-        """`sandboxes` run the handlers (without them, handlers run on this process's
-        threads, with no backstop for a built-in call that runs on: for tests);
-        `policy_for(transform)` says how its requests are delivered."""
-        self.settings = settings
+        """`due` is set by whoever stores deliveries or frees a lane (the delivering stage);
+        `limiter` paces Segment, shared with the other instances running a pipeline."""
         self.store = store
         self.registry = registry
-        self.dispatcher = dispatcher
-        self.metrics = metrics
-        self._clock = clock
-        self._idle_poll = idle_poll_seconds
-        # How long a claim lasts unrenewed; `settings.lease_seconds` is how long a step may run.
-        self.lease_seconds = min(settings.lease_seconds, CLAIM_LEASE_SECONDS)
-        # Waits on the sandbox processes (and runs handlers itself when there are none).
-        self._executor = ThreadPoolExecutor(settings.transform_threads, "transform")
+        self.transforming = transforming
+        self.delivering = delivering
+        self.limiter = limiter
+        self.timing = timing
+        self.alerts = alerts
+        self._executor = executor  # waits on the sandbox processes (or runs handlers)
+        self._run_all = run_all
         self._sandboxes = sandboxes
-        self._run_all = sandboxes.run_pairs if sandboxes is not None else run_in_this_process
-        self.transforming = TransformStage(
-            store=store,
-            registry=registry,
-            metrics=metrics,
-            executor=self._executor,
-            store_call=self._store,
-            lease_seconds=self.lease_seconds,
-            run_all=self._run_all,
-        )
+        self._clock = clock
+        self._idle_poll = timing.idle_poll_seconds
+        self.lease_seconds = timing.claim_lease_seconds
         self._work = asyncio.Event()
-        self._due = asyncio.Event()
-        self.delivering = DeliveryStage(
-            store=store,
-            dispatcher=dispatcher,
-            metrics=metrics,
-            store_call=self._store,
-            lease_seconds=self.lease_seconds,
-            batch_size=settings.segment_batch_size,
-            policy_for=policy_for,
-            wake=self._due.set,
-            clock=clock,
-        )
+        self._due = due
         self._replays = asyncio.Event()
         self._backfills = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._renewer: asyncio.Task[None] | None = None  # runs until the loops have stopped
-        # The destinations' rate limiter, if the service gave one: the instances running a
-        # pipeline share its rate (Segment limits a workspace, not an instance).
-        self.limiter: RateLimiter | None = None
         self._unlisten: Callable[[], None] | None = None
         self._step_started: dict[str, float] = {}  # loop name -> when its current step began
-        self.alerts = alerts
-        self.transforming.alerts = self.delivering.alerts = alerts
         self._watcher: asyncio.Task[None] | None = None
         self.versions = VersionRecorder(store, registry)
         self._recorder: asyncio.Task[None] | None = None
-        self.duplicates = DuplicateCheck(registry, self._run_all)
+        self.duplicates = DuplicateCheck(registry, run_all)
         self._duplicate_check: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -177,7 +170,7 @@ class Pipeline:
             else []
         )
         now = time.monotonic()
-        stuck_after = self.settings.lease_seconds
+        stuck_after = self.timing.step_limit_seconds
         for name, started in self._step_started.items():
             if now - started > stuck_after:
                 found.append(f"the {name} loop has been stuck for {now - started:.0f} s")
@@ -216,7 +209,7 @@ class Pipeline:
             except StorageError as error:
                 log.warning("could not release in-flight deliveries: %s", error)
         self._executor.shutdown(wait=False, cancel_futures=True)
-        await self.dispatcher.sender.close()
+        await self.delivering.dispatcher.sender.close()
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
@@ -249,7 +242,7 @@ class Pipeline:
                     await asyncio.wait_for(wake.wait(), self._idle_poll)
 
     async def _store(self, method: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(method, *args)
+        return await in_thread(method, *args)
 
     async def _transform_some(self) -> bool:
         busy = await self.transforming.step()
@@ -292,7 +285,7 @@ class Pipeline:
         )
         if taken:
             self._due.set()
-            rate = self.limiter.rate if self.limiter else self.settings.segment_requests_per_second
+            rate = self.limiter.rate
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), taken / rate)
         return True
@@ -343,17 +336,15 @@ class Pipeline:
 
     async def _share_rate(self) -> None:
         """Each of N live pipelines sends at 1/N of the configured rate."""
-        if self.limiter is None:
-            return
         workers = await self._store(self.store.live_workers, 3 * self.lease_seconds)
-        rate = self.settings.segment_requests_per_second / workers
+        rate = self.timing.segment_requests_per_second / workers
         if rate != self.limiter.rate:
             log.info("destination rate shared", extra={"pipelines": workers, "rate": rate})
             self.limiter.rate = rate
 
     async def _prune_periodically(self) -> None:
         while not self._stopping.is_set():
-            cutoff = self._clock() - self.settings.retention_days * 86400
+            cutoff = self._clock() - self.timing.retention_days * 86400
             try:
                 pruned = await self._store(self.store.prune, cutoff)
                 if pruned:

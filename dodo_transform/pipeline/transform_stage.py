@@ -62,6 +62,7 @@ class TransformStage:
         store_call: StoreCall,
         lease_seconds: float,
         run_all: RunAll = run_in_this_process,
+        alerts: Alerter | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -72,7 +73,7 @@ class TransformStage:
         self._lease = lease_seconds
         self._quarantine: dict[tuple[str, str], int] = {}  # (name, version) -> limit strikes
         self._flagged: set[str] = set()  # names shown as quarantined in the metrics
-        self.alerts: Alerter | None = None
+        self.alerts = alerts
 
     async def step(self) -> bool:
         """Transform one batch of new events; False when there was none."""
