@@ -34,7 +34,7 @@ from dodo_transform.outgoing import segment
 from dodo_transform.outgoing.destination import DeliveryPolicy, PausedDestination
 from dodo_transform.pipeline.results import ResultWriter
 from dodo_transform.pipeline.transform_stage import StoreCall
-from dodo_transform.store import Delivery, DeliveryStatus, Lane, Store
+from dodo_transform.store import Delivery, DeliveryStatus, DeliveryWork, Lane
 
 log = logging.getLogger("dodo_transform.pipeline")
 CLAIM_LIMIT = 2000  # deliveries per lane per step
@@ -44,7 +44,7 @@ class DeliveryStage:
     def __init__(
         self,
         *,
-        store: Store,
+        store: DeliveryWork,
         dispatcher: Dispatcher,
         metrics: PipelineMetrics,
         store_call: StoreCall,

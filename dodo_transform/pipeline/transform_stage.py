@@ -25,7 +25,7 @@ from dodo_transform.alerts import Alerter
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outgoing import segment
 from dodo_transform.pipeline.outcomes import outcome_deliveries
-from dodo_transform.store import DeliveryStatus, NewDelivery, Store, StoredEvent
+from dodo_transform.store import DeliveryStatus, EventWork, NewDelivery, StoredEvent
 from dodo_transform.transforms import sandbox_processes
 from dodo_transform.transforms.engine import Outcome, Transform
 from dodo_transform.transforms.event import Event
@@ -55,7 +55,7 @@ class TransformStage:
     def __init__(
         self,
         *,
-        store: Store,
+        store: EventWork,
         registry: Registry,
         metrics: PipelineMetrics,
         executor: ThreadPoolExecutor,
