@@ -29,7 +29,7 @@ from dodo_transform.store.records import DeliveryStatus
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
 from dodo_transform.transforms.event import Event
-from dodo_transform.transforms.sandbox_processes import STRIKES
+from dodo_transform.transforms.quarantine import STRIKES
 from dodo_transform.webhook_secret import SECRET_FILE, signing_secrets
 
 app = typer.Typer(

@@ -5,7 +5,9 @@ Claims a batch of events with a lease, runs every enabled transform on each
 call is stopped: see transforms/sandbox_processes.py), and stores all outcomes
 for the batch in one transaction, for the events it still holds under the claim it
 took them with (a worker paused past its lease finds them taken, and stores nothing).
-A transform version that keeps hitting its resource limits is quarantined (see `STRIKES`).
+A transform version that keeps hitting its resource limits is quarantined (see
+transforms/quarantine.py): this stage holds the pipeline's `Quarantine`, counts every
+outcome into it, and raises the alert.
 
 Whatever goes wrong with one event is that event's outcome: an exception while
 one transform handles it is that transform's `failed` delivery, so the rest of
@@ -26,9 +28,9 @@ from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outgoing import segment
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.store import DeliveryStatus, EventWork, NewDelivery, StoredEvent
-from dodo_transform.transforms import sandbox_processes
 from dodo_transform.transforms.engine import Outcome, Transform
 from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.quarantine import QUARANTINED, STRIKES, Quarantine
 from dodo_transform.transforms.registry import Registry
 
 log = logging.getLogger("dodo_transform.pipeline")
@@ -38,8 +40,6 @@ TRANSFORM_LINGER_SECONDS = 0.01
 # A transform version that hits its time, memory or stack limit this many events in a row is
 # not run again until the file changes: each run would cost its full limit and hold up the
 # healthy transforms. Its events are stored as `failed`, so a replay recovers them.
-STRIKES = sandbox_processes.STRIKES
-QUARANTINED = sandbox_processes.QUARANTINED
 
 StoreCall = Callable[..., Awaitable[Any]]
 # Runs (transform, event) pairs and returns their outcomes in order; blocking.
@@ -63,6 +63,7 @@ class TransformStage:
         lease_seconds: float,
         run_all: RunAll = run_in_this_process,
         alerts: Alerter | None = None,
+        quarantine: Quarantine | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -71,7 +72,7 @@ class TransformStage:
         self._run_all = run_all
         self._store = store_call
         self._lease = lease_seconds
-        self._quarantine: dict[tuple[str, str], int] = {}  # (name, version) -> limit strikes
+        self.quarantine = quarantine or Quarantine()
         self._flagged: set[str] = set()  # names shown as quarantined in the metrics
         self.alerts = alerts
 
@@ -151,10 +152,10 @@ class TransformStage:
 
     def quarantined(self) -> list[tuple[str, str]]:
         """(name, version) of every transform version in quarantine."""
-        return [key for key, strikes in self._quarantine.items() if strikes >= STRIKES]
+        return self.quarantine.quarantined()
 
     def _is_quarantined(self, transform: Transform) -> bool:
-        return self._quarantine.get((transform.name, transform.version), 0) >= STRIKES
+        return self.quarantine.holds((transform.name, transform.version))
 
     def _record_safely(
         self, transform: Transform, event: Event, outcome: Outcome
@@ -191,32 +192,30 @@ class TransformStage:
 
     def _count_strike(self, transform: Transform, outcome: Outcome) -> None:
         """Consecutive limit errors put a transform version in quarantine (see QUARANTINED)."""
-        key = (transform.name, transform.version)
-        if not outcome.hit_limit:
-            if self._quarantine.pop(key, None) is not None or transform.name in self._flagged:
+        version = (transform.name, transform.version)
+        if not self.quarantine.record(version, outcome.hit_limit):
+            if not outcome.hit_limit and transform.name in self._flagged:
                 self._flagged.discard(transform.name)  # a version that runs well again
                 self.metrics.quarantined.labels(transform.name).set(0)
             return
-        self._quarantine[key] = strikes = self._quarantine.get(key, 0) + 1
-        if strikes == STRIKES:
-            self._flagged.add(transform.name)
-            self.metrics.quarantined.labels(transform.name).set(1)
-            if self.alerts is not None:
-                self.alerts.raise_alert(
-                    "quarantined",
-                    transform.name,
-                    f"transform {transform.name} (version {transform.version}) is quarantined:"
-                    f" it hit its limits on {STRIKES} events in a row ({outcome.error}). Fix the"
-                    " file, then replay its failed deliveries: dodo-transform replay --failed",
-                )
-            log.error(
-                "transform quarantined",
-                extra={
-                    "transform": transform.name,
-                    "version": transform.version,
-                    "error": outcome.error,
-                },
+        self._flagged.add(transform.name)
+        self.metrics.quarantined.labels(transform.name).set(1)
+        if self.alerts is not None:
+            self.alerts.raise_alert(
+                "quarantined",
+                transform.name,
+                f"transform {transform.name} (version {transform.version}) is quarantined:"
+                f" it hit its limits on {STRIKES} events in a row ({outcome.error}). Fix the"
+                " file, then replay its failed deliveries: dodo-transform replay --failed",
             )
+        log.error(
+            "transform quarantined",
+            extra={
+                "transform": transform.name,
+                "version": transform.version,
+                "error": outcome.error,
+            },
+        )
 
 
 def _failed(transform: Transform, reason: str) -> NewDelivery:

@@ -39,6 +39,7 @@ from dodo_transform.limits import Limits
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.quarantine import QUARANTINED, Quarantine, Version
 
 log = logging.getLogger("dodo_transform.sandbox")
 # The interrupt stops ordinary code at the limit; the backstop waits a little longer so it
@@ -46,15 +47,6 @@ log = logging.getLogger("dodo_transform.sandbox")
 BACKSTOP_FACTOR = 1.5
 BACKSTOP_MARGIN_SECONDS = 0.5
 POLL_SECONDS = 0.02
-# Consecutive limit hits after which a transform version is not run again (the pipeline's
-# quarantine uses the same number).
-STRIKES = 3
-QUARANTINED = Outcome(
-    OutcomeKind.ERROR,
-    error=f"quarantined: this version hit its resource limit on {STRIKES} events in a row; "
-    "fix the file (it reloads by itself) and replay the failed deliveries",
-    hit_limit=True,
-)
 MAX_COMPILED = 64  # versions a child keeps before it starts afresh
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WATCH_PARENT_SECONDS = 0.2
@@ -98,6 +90,11 @@ class TransformSpec:
         )
 
     @property
+    def version_key(self) -> Version:
+        """What the quarantine counts by."""
+        return (self.name, self.version)
+
+    @property
     def key(self) -> SpecKey:
         """What a child compiles once: the version, and what the handler is given from the
         settings (a secret's new value changes no shown version, but must reach the handler)."""
@@ -122,7 +119,7 @@ def _child_main(conn: Connection, progress: Any) -> None:
     specs: dict[SpecKey, TransformSpec] = {}
     while True:
         try:
-            forget, new_specs, runs = conn.recv()
+            forget, new_specs, runs, strikes = conn.recv()
         except (EOFError, OSError):
             return
         if forget:  # the parent starts afresh (many versions seen): so do we
@@ -130,17 +127,18 @@ def _child_main(conn: Connection, progress: Any) -> None:
             specs.clear()
         specs.update((spec.key, spec) for spec in new_specs)
         outcomes = []
-        strikes: dict[SpecKey, int] = {}
+        # Within one batch too, a version that keeps hitting its limit is not run again: each
+        # run would cost its whole limit. Counted from the pipeline's strikes so far.
+        quarantine = Quarantine(strikes)
         for index, (key, event_type, body, webhook_id) in enumerate(runs):
-            if strikes.get(key, 0) >= STRIKES:
-                # Within one batch too, a version that keeps hitting its limit is not run
-                # again: each run would cost its whole limit (the parent quarantines it).
+            version = specs[key].version_key
+            if quarantine.holds(version):
                 outcomes.append(_flat(QUARANTINED))
                 continue
             progress[1] = time.process_time()
             progress[0] = index
             outcome = _run_one(compiled, specs, key, Event(event_type, body, webhook_id))
-            strikes[key] = strikes.get(key, 0) + 1 if outcome.hit_limit else 0
+            quarantine.record(version, outcome.hit_limit)
             outcomes.append(_flat(outcome))
         progress[0] = _IDLE
         conn.send(outcomes)
@@ -243,30 +241,33 @@ class SandboxProcess:
         self.conn = parent_end
         self.known = set()
 
-    def run(self, runs: Sequence[Run]) -> list[Outcome]:
-        """Run a batch; a run stuck past the backstop ends as a time-limit error."""
+    def run(self, runs: Sequence[Run], quarantine: Quarantine | None = None) -> list[Outcome]:
+        """Run a batch; a run stuck past the backstop ends as a time-limit error. Runs are
+        counted from `quarantine`'s strikes so far (the pipeline's), on a copy."""
         outcomes: list[Outcome | None] = [None] * len(runs)
-        stopped: dict[SpecKey, int] = {}  # versions stopped by the backstop, how often
+        versions = {run.spec.version_key for run in runs}
+        batch_quarantine = Quarantine((quarantine or Quarantine()).seeded(versions))
         while True:
             todo = []
             for i, run in enumerate(runs):
-                if outcomes[i] is None and stopped.get(run.spec.key, 0) >= STRIKES:
+                if outcomes[i] is None and batch_quarantine.holds(run.spec.version_key):
                     outcomes[i] = QUARANTINED  # as the child does after as many limit hits
                 elif outcomes[i] is None:
                     todo.append(i)
             if not todo:
                 return [outcome for outcome in outcomes if outcome is not None]
             batch = [runs[i] for i in todo]
-            finished, stuck_at, reason = self._run_batch(batch)
+            finished, stuck_at, reason = self._run_batch(batch, batch_quarantine)
             if finished is not None:
                 for i, outcome in zip(todo, finished, strict=True):
                     outcomes[i] = outcome
             elif stuck_at is not None:
-                key = batch[stuck_at].spec.key
-                stopped[key] = stopped.get(key, 0) + 1
+                batch_quarantine.record(batch[stuck_at].spec.version_key, True)
                 outcomes[todo[stuck_at]] = _stopped(batch[stuck_at].spec, reason)
 
-    def _run_batch(self, batch: Sequence[Run]) -> tuple[list[Outcome] | None, int | None, str]:
+    def _run_batch(
+        self, batch: Sequence[Run], quarantine: Quarantine
+    ) -> tuple[list[Outcome] | None, int | None, str]:
         """The batch's outcomes, or (None, index of the run that stopped the child, why)."""
         if self.closed:
             raise PoolClosed("the sandbox processes are stopping")
@@ -284,7 +285,8 @@ class SandboxProcess:
         self.progress[0] = _IDLE
         runs = [(r.spec.key, r.event.event_type, r.event.body, r.event.webhook_id) for r in batch]
         try:
-            conn.send((forget, list(specs.values()), runs))
+            strikes = quarantine.seeded({run.spec.version_key for run in batch})
+            conn.send((forget, list(specs.values()), runs, strikes))
             while True:
                 if conn.poll(POLL_SECONDS):
                     flat: list[_Flat] = conn.recv()
@@ -364,7 +366,10 @@ class SandboxPool:
     Thread-safe: each process serves one batch at a time, taken from a free list.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, quarantine: Quarantine | None = None) -> None:
+        """`quarantine`: the pipeline's, which the runs of a batch are counted from (none:
+        each batch counts from nothing, as for the console's trial runs)."""
+        self.quarantine = quarantine
         self._free = [SandboxProcess() for _ in range(size)]
         self._all = list(self._free)
         self._lock = threading.Condition()
@@ -413,7 +418,7 @@ class SandboxPool:
                 self._lock.wait()
             process = self._free.pop()
         try:
-            outcomes = process.run(runs)
+            outcomes = process.run(runs, self.quarantine)
             if self._closed:  # killed by `close`, not by a handler: these are not outcomes
                 raise PoolClosed("the sandbox processes are stopping")
             return outcomes
