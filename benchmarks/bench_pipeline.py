@@ -31,7 +31,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import wrk, write_wrk_requests
+from bench_ingest import write_wrk_requests, wrk
 from harness import ensure_wrk, running_service, signed_requests, wait_for_messages
 
 from dodo_transform.testing import Server, descendants, process_memory
