@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,6 +48,7 @@ class Round:
     ingest_per_second: float
     end_to_end_per_second: float
     peak_worker_mb: float
+    stages: dict[str, float]  # seconds the worker spent in each part of its work
 
     @property
     def ratio(self) -> float:
@@ -109,7 +111,22 @@ def one_round(store: str, seconds: float, connections: int) -> Round:
                 last = wait_for_messages(
                     standin, accepted * MESSAGES_PER_EVENT, time.monotonic() + 900
                 )
-            return Round(store, burst.rate, accepted / (last - started), memory.peak_mb)
+            time.sleep(1.5)  # the worker writes its metrics every second
+            return Round(
+                store, burst.rate, accepted / (last - started), memory.peak_mb, stages(server)
+            )
+
+
+def stages(server: Server) -> dict[str, float]:
+    """Where the worker's time went (`dodo_pipeline_stage_seconds`), from `/metrics`."""
+    text = server.api("GET", "/metrics").text
+    return {
+        sample.labels["stage"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "dodo_pipeline_stage_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
 
 
 @contextmanager
@@ -160,6 +177,16 @@ def main() -> None:
             f" {median(rounds, 'end_to_end_per_second'):,.0f} | {median(rounds, 'ratio'):.2f} |"
             f" {median(rounds, 'peak_worker_mb'):,.0f} MB |"
         )
+    print("\nWhere the worker's time went (seconds, median of rounds; parts overlap):\n")
+    names = sorted({name for rounds in found.values() for r in rounds for name in r.stages})
+    print("| part | " + " | ".join(found) + " |")
+    print("|---|" + "---|" * len(found))
+    for name in names:
+        cells = [
+            f"{statistics.median(r.stages.get(name, 0.0) for r in rounds):.1f}"
+            for rounds in found.values()
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -68,17 +68,18 @@ class DeliveryStage:
         self._clock = clock
         self._lanes: dict[Lane, LaneSender] = {}
         self._waiting: dict[Lane, int] = {}  # of paused lanes
-        self._writer = ResultWriter(store_call, store.record_results)
+        self._writer = ResultWriter(store_call, store.record_results, metrics)
         self.alerts = alerts
 
     async def step(self) -> bool:
         """Claim what the lanes have room for and hand it to them; False when none was."""
-        lanes = await self._store(self.store.pending_lanes)
-        self._forget_idle(set(lanes))
-        rooms = {lane: min(self._sender(lane).room(), CLAIM_LIMIT) for lane in lanes}
-        if not any(rooms.values()):
-            return False
-        due: list[Delivery] = await self._store(self.store.claim_deliveries, rooms, self._lease)
+        with self.metrics.timed("claim deliveries"):
+            lanes = await self._store(self.store.pending_lanes)
+            self._forget_idle(set(lanes))
+            rooms = {lane: min(self._sender(lane).room(), CLAIM_LIMIT) for lane in lanes}
+            if not any(rooms.values()):
+                return False
+            due: list[Delivery] = await self._store(self.store.claim_deliveries, rooms, self._lease)
         by_lane: dict[Lane, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_lane[delivery.lane].append(delivery)
@@ -133,6 +134,7 @@ class DeliveryStage:
                 batch_size=self._batch_size,
                 finish=self._finish,
                 wake=self._wake,
+                metrics=self.metrics,
                 clock=self._clock,
             )
         return sender
@@ -150,7 +152,8 @@ class DeliveryStage:
         """Store a group's results, then count and log them. If they cannot be stored, the
         deliveries are released (claimable again at once) and the error raised."""
         try:
-            stale = await self._writer.write(sender.updates(results))
+            with self.metrics.timed("record results (waited)"):
+                stale = await self._writer.write(sender.updates(results))
         except Exception:
             await self._release([result.delivery.id for result in results])
             raise

@@ -78,17 +78,19 @@ class TransformStage:
 
     async def step(self) -> bool:
         """Transform one batch of new events; False when there was none."""
-        events: list[StoredEvent] = await self._store(
-            self.store.claim_events, EVENT_CLAIM_LIMIT, self._lease
-        )
+        with self.metrics.timed("claim events"):
+            events: list[StoredEvent] = await self._store(
+                self.store.claim_events, EVENT_CLAIM_LIMIT, self._lease
+            )
         if not events:
             return False
         if len(events) < EVENT_CLAIM_LIMIT:
             # A burst arrives over a few milliseconds: one claim and one commit for all of it.
             await asyncio.sleep(TRANSFORM_LINGER_SECONDS)
-            events += await self._store(
-                self.store.claim_events, EVENT_CLAIM_LIMIT - len(events), self._lease
-            )
+            with self.metrics.timed("claim events"):
+                events += await self._store(
+                    self.store.claim_events, EVENT_CLAIM_LIMIT - len(events), self._lease
+                )
         transforms = self.registry.current()  # events in flight keep this version
         enabled = [t for name, t in transforms.items() if self.registry.settings(name).enabled]
         loop = asyncio.get_running_loop()
@@ -96,9 +98,11 @@ class TransformStage:
             # A round at a time: what handlers return (up to their memory limit each) is held
             # for one round's events, not the whole claim's.
             chunk = events[start : start + EVENTS_PER_ROUND]
-            results = await loop.run_in_executor(self._executor, self.transform, chunk, enabled)
+            with self.metrics.timed("transform"):
+                results = await loop.run_in_executor(self._executor, self.transform, chunk, enabled)
             claims = {event.id: event.claim for event in chunk}
-            dropped = await self._store(self.store.record_outcomes, results, claims)
+            with self.metrics.timed("record outcomes"):
+                dropped = await self._store(self.store.record_outcomes, results, claims)
             if dropped:
                 log.warning(
                     "outcomes dropped: the events were claimed again after this worker's claim"
