@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,8 +34,12 @@ from dodo_transform.transforms.quarantine import QUARANTINED, STRIKES, Quarantin
 from dodo_transform.transforms.registry import Registry
 
 log = logging.getLogger("dodo_transform.pipeline")
-EVENT_CLAIM_LIMIT = 64
-EVENTS_PER_ROUND = 8
+EVENT_CLAIM_LIMIT = 256
+# A round is what crosses to the sandbox processes at once and is stored in one commit: big
+# enough that the crossing and the commit cost little per event, bounded in events and bytes
+# so that what one round holds stays small (see also BATCH_OUTCOME_BYTES).
+EVENTS_PER_ROUND = 64
+ROUND_BODY_BYTES = 1024 * 1024
 TRANSFORM_LINGER_SECONDS = 0.01
 # A transform version that hits its time, memory or stack limit this many events in a row is
 # not run again until the file changes: each run would cost its full limit and hold up the
@@ -94,10 +98,9 @@ class TransformStage:
         transforms = self.registry.current()  # events in flight keep this version
         enabled = [t for name, t in transforms.items() if self.registry.settings(name).enabled]
         loop = asyncio.get_running_loop()
-        for start in range(0, len(events), EVENTS_PER_ROUND):
+        for chunk in rounds(events):
             # A round at a time: what handlers return (up to their memory limit each) is held
             # for one round's events, not the whole claim's.
-            chunk = events[start : start + EVENTS_PER_ROUND]
             with self.metrics.timed("transform"):
                 results = await loop.run_in_executor(self._executor, self.transform, chunk, enabled)
             claims = {event.id: event.claim for event in chunk}
@@ -220,6 +223,21 @@ class TransformStage:
                 "error": outcome.error,
             },
         )
+
+
+def rounds(events: Sequence[StoredEvent]) -> Iterator[list[StoredEvent]]:
+    """`events` in rounds of at most `EVENTS_PER_ROUND` events and `ROUND_BODY_BYTES` of
+    bodies (one event at least, however big)."""
+    chunk: list[StoredEvent] = []
+    size = 0
+    for event in events:
+        if chunk and (len(chunk) == EVENTS_PER_ROUND or size + len(event.body) > ROUND_BODY_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(event)
+        size += len(event.body)
+    if chunk:
+        yield chunk
 
 
 def _failed(transform: Transform, reason: str) -> NewDelivery:

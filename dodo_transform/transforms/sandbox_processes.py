@@ -48,6 +48,9 @@ BACKSTOP_FACTOR = 1.5
 BACKSTOP_MARGIN_SECONDS = 0.5
 POLL_SECONDS = 0.02
 MAX_COMPILED = 64  # versions a child keeps before it starts afresh
+# What a child hands back at once, about: a batch whose outcomes would hold more (handlers
+# returning megabytes) comes back in parts, so the worker never holds a batch's worth of them.
+BATCH_OUTCOME_BYTES = 16 * 1024 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WATCH_PARENT_SECONDS = 0.2
 _IDLE = -1.0
@@ -119,29 +122,47 @@ def _child_main(conn: Connection, progress: Any) -> None:
     specs: dict[SpecKey, TransformSpec] = {}
     while True:
         try:
-            forget, new_specs, runs, strikes = conn.recv()
+            forget, new_specs, events, runs, strikes = conn.recv()
         except (EOFError, OSError):
             return
         if forget:  # the parent starts afresh (many versions seen): so do we
             compiled.clear()
             specs.clear()
         specs.update((spec.key, spec) for spec in new_specs)
-        outcomes = []
-        # Within one batch too, a version that keeps hitting its limit is not run again: each
-        # run would cost its whole limit. Counted from the pipeline's strikes so far.
-        quarantine = Quarantine(strikes)
-        for index, (key, event_type, body, webhook_id) in enumerate(runs):
-            version = specs[key].version_key
-            if quarantine.holds(version):
-                outcomes.append(_flat(QUARANTINED))
-                continue
-            progress[1] = time.process_time()
-            progress[0] = index
-            outcome = _run_one(compiled, specs, key, Event(event_type, body, webhook_id))
-            quarantine.record(version, outcome.hit_limit)
-            outcomes.append(_flat(outcome))
-        progress[0] = _IDLE
-        conn.send(outcomes)
+        conn.send(
+            _run_batch_here(compiled, specs, [Event(*e) for e in events], runs, strikes, progress)
+        )
+
+
+def _run_batch_here(
+    compiled: dict[SpecKey, Transform | HandlerError],
+    specs: dict[SpecKey, TransformSpec],
+    events: list[Event],
+    runs: list[tuple[SpecKey, int]],
+    strikes: dict[Version, int],
+    progress: Any,
+) -> list[_Flat]:
+    """Run a batch's runs in order, as far as `BATCH_OUTCOME_BYTES` of outcomes: the parent
+    sends the rest again. Within one batch too, a version that keeps hitting its limit is not
+    run again (each run would cost its whole limit), counted from the pipeline's strikes."""
+    outcomes = []
+    quarantine = Quarantine(strikes)
+    held = 0
+    for index, (key, event) in enumerate(runs):
+        if held >= BATCH_OUTCOME_BYTES:
+            break
+        version = specs[key].version_key
+        if quarantine.holds(version):
+            outcomes.append(_flat(QUARANTINED))
+            continue
+        progress[1] = time.process_time()
+        progress[0] = index
+        outcome = _run_one(compiled, specs, key, events[event])
+        quarantine.record(version, outcome.hit_limit)
+        held += outcome.size
+        outcomes.append(_flat(outcome))
+    progress[0] = _IDLE
+    return outcomes
 
 
 def _run_one(
@@ -222,6 +243,7 @@ class SandboxProcess:
     progress: Any = None
     known: set[SpecKey] = field(default_factory=set)  # versions the child was sent
     restarts: int = 0
+    batches: int = 0  # batches sent to the child (one run's batch may go in parts)
     # Set by the pool's `close`, from another thread than the one running a batch: the child
     # is not replaced, and a batch running ends with `PoolClosed` rather than an outcome.
     closed: bool = False
@@ -258,9 +280,11 @@ class SandboxProcess:
                 return [outcome for outcome in outcomes if outcome is not None]
             batch = [runs[i] for i in todo]
             finished, stuck_at, reason = self._run_batch(batch, batch_quarantine)
-            if finished is not None:
-                for i, outcome in zip(todo, finished, strict=True):
+            if finished is not None:  # all of the batch, or as much as its outcome bytes allow
+                for i, outcome in zip(todo, finished, strict=False):
                     outcomes[i] = outcome
+                    if outcome is not QUARANTINED:
+                        batch_quarantine.record(runs[i].spec.version_key, outcome.hit_limit)
             elif stuck_at is not None:
                 batch_quarantine.record(batch[stuck_at].spec.version_key, True)
                 outcomes[todo[stuck_at]] = _stopped(batch[stuck_at].spec, reason)
@@ -283,10 +307,18 @@ class SandboxProcess:
         specs = {run.spec.key: run.spec for run in batch if run.spec.key not in self.known}
         self.known.update(specs)
         self.progress[0] = _IDLE
-        runs = [(r.spec.key, r.event.event_type, r.event.body, r.event.webhook_id) for r in batch]
+        # Each event crosses once, however many transforms run on it.
+        numbered: dict[int, int] = {}
+        events: list[tuple[str, str, str]] = []
+        for run in batch:
+            if id(run.event) not in numbered:
+                numbered[id(run.event)] = len(events)
+                events.append((run.event.event_type, run.event.body, run.event.webhook_id))
+        runs = [(run.spec.key, numbered[id(run.event)]) for run in batch]
         try:
             strikes = quarantine.seeded({run.spec.version_key for run in batch})
-            conn.send((forget, list(specs.values()), runs, strikes))
+            conn.send((forget, list(specs.values()), events, runs, strikes))
+            self.batches += 1
             while True:
                 if conn.poll(POLL_SECONDS):
                     flat: list[_Flat] = conn.recv()
@@ -430,6 +462,10 @@ class SandboxPool:
     @property
     def restarts(self) -> int:
         return sum(process.restarts for process in self._all)
+
+    @property
+    def batches(self) -> int:
+        return sum(process.batches for process in self._all)
 
     def close(self) -> None:
         """Stop every child; runs waiting on one end with `PoolClosed`."""
