@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from dodo_transform import logs
 from dodo_transform.alerts import Alerter
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outgoing import segment
@@ -146,14 +147,13 @@ class TransformStage:
         for (stored, transform, event), skipped in zip(pairs, skip, strict=True):
             outcome = QUARANTINED if skipped else next(ran)
             results[stored.id] += self._record_safely(transform, event, outcome)
-        for stored in stored_events:
-            log.info(
+        for stored in stored_events:  # a line per event: the fast path
+            logs.info(
+                log,
                 "event transformed",
-                extra={
-                    "webhook_id": stored.webhook_id,
-                    "event_type": stored.event_type,
-                    "outcomes": {d.transform: d.status.value for d in results[stored.id]},
-                },
+                webhook_id=stored.webhook_id,
+                event_type=stored.event_type,
+                outcomes={d.transform: d.status.value for d in results[stored.id]},
             )
         return results
 
