@@ -84,7 +84,8 @@ class Service:
         self.intake = intake
         self.verifier = verifier
         self.created_secret = created_secret
-        self._signing_secrets = signing_secrets  # as the verifier has them: never shown
+        # The settings' secrets and the signing secrets never change while it runs: once.
+        self._own_secrets = settings.secret_values() | signing_secrets
         self.metrics = IngestMetrics()
         self.loaded = False
         self._watch = watcher
@@ -143,7 +144,7 @@ class Service:
 
     def secrets(self) -> frozenset[str]:
         """Every secret the service knows: its settings' and transforms.toml's in force."""
-        return self.settings.secret_values() | self.registry.secret_values() | self._signing_secrets
+        return self._own_secrets | self.registry.secret_values()
 
     # --- lifecycle ----------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from dodo_transform.outgoing.destination import Allowlist, destination_of
 from dodo_transform.outgoing.redaction import REDACTED, scrub, scrub_json
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
-from dodo_transform.transforms.settings import TransformSettings, read_settings
+from dodo_transform.transforms.settings import DEFAULTS, TransformSettings, read_settings
 
 # The url a handler sees when trying whether it relies on transforms.toml for one.
 _PROBE_URL = "https://connector-endpoint.invalid/"
@@ -127,7 +127,7 @@ class Trier:
         """The file's table of the `transforms.toml` beside it; `ConfigError` if it is bad.
         A variable its headers need but that is not set is a warning here, not an error."""
         tables = read_settings(path.parent, self.environ, unset_ok=True)
-        return tables.get(path.stem, TransformSettings())
+        return tables.get(path.stem, DEFAULTS)
 
     def tables(self, directory: Path) -> list[str]:
         """The names of the tables of the folder's `transforms.toml`."""

@@ -26,6 +26,7 @@ from dodo_transform.limits import Limits
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.settings import (
     CONFIG_FILE,
+    DEFAULTS,
     TransformSettings,
     read_settings,
     read_tables,
@@ -38,7 +39,7 @@ def load_file(
     path: Path, limits: Limits | None = None, environ: Mapping[str, str] | None = None
 ) -> Transform:
     """Compile one file with its settings from the `transforms.toml` beside it."""
-    settings = read_settings(path.parent, environ).get(path.stem, TransformSettings())
+    settings = read_settings(path.parent, environ).get(path.stem, DEFAULTS)
     return Transform.from_file(path, limits=limits or Limits(), **settings.engine_options())
 
 
@@ -72,7 +73,7 @@ class Registry:
         return self._transforms
 
     def settings(self, name: str) -> TransformSettings:
-        return self._settings.get(name, TransformSettings())
+        return self._settings.get(name, DEFAULTS)
 
     @property
     def errors(self) -> Mapping[str, str]:

@@ -269,7 +269,7 @@ class TransformSettings(BaseModel):
         as it is shown, secrets redacted: a version is shown everywhere, and a hash of a short
         secret would give it away to a guesser. (What a secret's change means for the handler
         is `Transform.runs_with`'s, never shown.)"""
-        if self == TransformSettings():
+        if self == DEFAULTS:
             return ""
         text = json.dumps(self.shown(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -298,6 +298,11 @@ class TransformSettings(BaseModel):
                 for name, template in self.headers.items()
             }
         return written
+
+
+# A transform without a table of its own has these: one shared object, as the pipeline asks
+# for a transform's settings for every request it makes.
+DEFAULTS = TransformSettings()
 
 
 def _inline_credential(name: str, template: str) -> bool:
