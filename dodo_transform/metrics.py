@@ -8,7 +8,9 @@ reasons and destinations (an origin, never a path): never secrets, write keys or
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -84,6 +86,12 @@ class PipelineMetrics:
             ["transform", "destination"],
             registry=self.registry,
         )
+        self.stage_seconds = Counter(
+            "dodo_pipeline_stage_seconds",
+            "Seconds the pipeline spent in each part of its work (where the time goes).",
+            ["stage"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "dodo_delivery_latency_seconds",
             "From webhook received to delivered.",
@@ -93,3 +101,12 @@ class PipelineMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Count the time the block takes as `stage`'s."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds.labels(stage).inc(time.perf_counter() - started)

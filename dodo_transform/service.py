@@ -212,7 +212,6 @@ def build_service(
             metrics=metrics,
             clock=clock,
             transport=transport,
-            sandboxes=SandboxPool(settings.transform_threads),
         )
         if pipeline_here
         else None

@@ -10,7 +10,7 @@ import pytest
 from dodo_transform.pipeline import backfill
 from dodo_transform.pipeline.transform_stage import run_in_this_process
 from dodo_transform.store import Backfill, NewEvent
-from dodo_transform.store.sqlite import SqliteStore
+from dodo_transform.store.sqlite import MemoryStore
 from dodo_transform.transforms.registry import Registry
 
 IDENTIFY = """function handler(webhook) {
@@ -38,7 +38,7 @@ class Setup:
     """A store with some transformed events, and a transforms folder to add files to."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.store = SqliteStore(tmp_path / "store.db")
+        self.store = MemoryStore()
         self.folder = tmp_path / "transforms"
         self.folder.mkdir()
         self.registry = Registry(self.folder)
@@ -179,7 +179,7 @@ def test_a_backfill_needs_a_loaded_enabled_transform(setup: Setup) -> None:
 
 
 def test_an_event_without_a_timestamp_is_dated_when_it_was_received(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "store.db", clock=lambda: 1_800_000_000.0)
+    store = MemoryStore(clock=lambda: 1_800_000_000.0)
     store.add_events([NewEvent("msg_x", "payment.succeeded", b'{"type": "payment.succeeded"}')])
     (claimed,) = store.claim_events(1, 30)
     assert backfill.event_time(claimed) == "2027-01-15T08:00:00Z"

@@ -21,7 +21,7 @@ from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.outgoing.destination import DeliveryPolicy
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.store import DeliveryStatus, Lane, NewDelivery, NewEvent, Store
-from dodo_transform.store.sqlite import SqliteStore
+from dodo_transform.store.sqlite import MemoryStore
 
 Rule = Callable[[httpx.Request], Awaitable[httpx.Response]]
 SEGMENT = "https://api.segment.io/v1/track"
@@ -55,7 +55,7 @@ class Clock:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    opened = SqliteStore(tmp_path / "store.db")
+    opened = MemoryStore()
     yield opened
     opened.close()
 

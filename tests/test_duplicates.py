@@ -195,7 +195,8 @@ def test_the_check_runs_a_round_at_a_time_and_a_limit_hitter_once(tmp_path: Path
     (warning,) = DuplicateCheck(registry, run_all).check_if_changed()
     assert "from_docs and segment_track_payments" in warning
     assert [t.name for pairs in calls for t, _ in pairs].count("poison") == 1
-    assert max(len({event for _, event in pairs}) for pairs in calls) == EVENTS_PER_ROUND
+    rest = min(EVENTS_PER_ROUND, len(example_events()) - 1)  # after the first event alone
+    assert max(len({event for _, event in pairs}) for pairs in calls) == rest
     assert sum(len({event for _, event in pairs}) for pairs in calls) == len(example_events())
 
 

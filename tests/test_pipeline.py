@@ -22,7 +22,7 @@ from dodo_transform.pipeline.replay import ReplayError, replay, run_requested
 from dodo_transform.pipeline.transform_stage import TransformStage
 from dodo_transform.pipeline.versions import VersionRecorder
 from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent
-from dodo_transform.store.sqlite import SqliteStore
+from dodo_transform.store.sqlite import MemoryStore
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.registry import Registry
 from tests.conftest import event_from
@@ -61,7 +61,7 @@ def test_write_key_comes_from_transforms_toml_or_the_default(tmp_path: Path) -> 
 def test_replay_reruns_the_current_version_on_the_stored_event(
     tmp_path: Path, payment: dict[str, Any]
 ) -> None:
-    store = SqliteStore(tmp_path / "db.sqlite")
+    store = MemoryStore()
     folder = tmp_path / "t"
     folder.mkdir()
     (folder / "t.js").write_text("function handler(w) { throw new Error('broken'); }")
@@ -100,7 +100,7 @@ DEEP = (
 
 def stage_over(
     tmp_path: Path, sources: dict[str, str], toml: str = ""
-) -> tuple[TransformStage, SqliteStore]:
+) -> tuple[TransformStage, MemoryStore]:
     folder = tmp_path / "transforms"
     folder.mkdir()
     for name, source in sources.items():
@@ -108,7 +108,7 @@ def stage_over(
     (folder / "transforms.toml").write_text(toml)
     registry = Registry(folder)
     registry.reload()
-    store = SqliteStore(tmp_path / "db.sqlite")
+    store = MemoryStore()
 
     async def direct(method: Callable[..., Any], *args: Any) -> Any:
         return method(*args)
@@ -124,7 +124,7 @@ def stage_over(
     return stage, store
 
 
-def add_events(store: SqliteStore, *bodies: bytes) -> None:
+def add_events(store: MemoryStore, *bodies: bytes) -> None:
     store.add_events([NewEvent(f"msg_{n}", "payment.succeeded", b) for n, b in enumerate(bodies)])
 
 
@@ -253,7 +253,7 @@ def test_the_versions_in_service_are_recorded_once_and_retried_after_a_store_fai
     (folder / "broken.js").write_text("function handler(w) {\n")
     registry = Registry(folder)
     registry.reload()
-    store = SqliteStore(tmp_path / "store.db")
+    store = MemoryStore()
     recorder = VersionRecorder(store, registry)
     real = store.record_versions
 

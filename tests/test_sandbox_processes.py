@@ -195,3 +195,18 @@ def test_closing_the_pool_mid_batch_ends_the_batch_without_outcomes_or_new_child
     assert isinstance(result, PoolClosed)  # not an OSError from a pipe closed under it
     assert pool.restarts == 0  # no child was started again while closing
     assert all(process.process is None for process in pool._all)
+
+
+def test_a_batch_whose_outcomes_are_big_comes_back_in_parts() -> None:
+    """Handlers returning megabytes: the worker never holds a whole batch's worth at once,
+    and every outcome arrives."""
+    big = "function handler(w) { w.url = 'https://hooks.example.com/x'; w.payload = {blob: 'x'.repeat(6 * 1024 * 1024)}; return w; }"
+    pool = SandboxPool(1)
+    try:
+        event = event_from(sample("payment.succeeded"))
+        outcomes = pool.run([Run(spec("big", big), event) for _ in range(5)])
+        parts = pool.batches
+    finally:
+        pool.close()
+    assert [len(o.requests[0].payload["blob"]) for o in outcomes] == [6 * 1024 * 1024] * 5
+    assert parts == 2  # 16 MB at once: three runs, then the other two

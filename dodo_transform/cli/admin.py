@@ -25,7 +25,7 @@ from dodo_transform.errors import PayloadError
 from dodo_transform.outgoing import segment
 from dodo_transform.store.records import DeliveryStatus
 from dodo_transform.transforms.event import Event
-from dodo_transform.transforms.sandbox_processes import STRIKES
+from dodo_transform.transforms.quarantine import STRIKES
 
 
 def admin_call(

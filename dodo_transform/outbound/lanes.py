@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
+from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.breaker import Breaker, Change
 from dodo_transform.outbound.dispatcher import Dispatcher, Result
 from dodo_transform.outbound.ratelimit import RateLimiter
@@ -60,9 +61,11 @@ class LaneSender:
         batch_size: int,
         finish: Finish,
         wake: Callable[[], None],
+        metrics: PipelineMetrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.lane = lane
+        self._metrics = metrics
         self.breaker = Breaker(clock)
         self._dispatcher = dispatcher
         self._policy = policy
@@ -171,7 +174,8 @@ class LaneSender:
             await self._paced(policy)
             if self._closed:  # stopping while it waited for its pace: not sent
                 return given_back(group), None
-            results = await self._dispatcher.dispatch(group, policy)
+            with self._metrics.timed("send"):
+                results = await self._dispatcher.dispatch(group, policy)
         except Exception:
             log.exception("sending to %s failed unexpectedly", self.lane.destination)
             return given_back(group, self._clock() + UNEXPECTED_FAILURE_BACKOFF_SECONDS), None

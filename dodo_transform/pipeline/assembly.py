@@ -35,6 +35,7 @@ from dodo_transform.pipeline.runner import (
 from dodo_transform.pipeline.transform_stage import TransformStage, run_in_this_process
 from dodo_transform.settings import Settings
 from dodo_transform.store import Store
+from dodo_transform.transforms.quarantine import Quarantine
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import SandboxPool
 
@@ -94,12 +95,15 @@ def build_pipeline(
     metrics: PipelineMetrics,
     clock: Callable[[], float] = time.time,
     transport: httpx.AsyncBaseTransport | None = None,
-    sandboxes: SandboxPool | None = None,
+    sandboxed: bool = True,
 ) -> Pipeline:
-    """The pipeline, every part of it made and wired here. Without `sandboxes`, handlers run
-    on this process's threads, with no backstop for a built-in call that runs on (tests)."""
+    """The pipeline, every part of it made and wired here. Handlers run in
+    `config.transform_threads` sandbox processes; not `sandboxed`, on this process's threads,
+    with no backstop for a built-in call that runs on (tests)."""
     dispatcher = _dispatcher(config, registry, clock, transport)
     limiter = dispatcher.limiter
+    quarantine = Quarantine()  # the one count the stage, the sandboxes and the backstop keep
+    sandboxes = SandboxPool(config.transform_threads, quarantine) if sandboxed else None
     run_all = sandboxes.run_pairs if sandboxes is not None else run_in_this_process
     executor = ThreadPoolExecutor(config.transform_threads, "transform")
     alerts = _alerter(config, registry, metrics, transport)
@@ -114,6 +118,7 @@ def build_pipeline(
         lease_seconds=lease,
         run_all=run_all,
         alerts=alerts,
+        quarantine=quarantine,
     )
     delivering = DeliveryStage(
         store=store,

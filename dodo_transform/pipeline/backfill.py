@@ -30,7 +30,7 @@ from dodo_transform.errors import DodoTransformError
 from dodo_transform.outgoing import segment
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND, RunAll
-from dodo_transform.store import Backfill, NewDelivery, Store, StoredEvent
+from dodo_transform.store import Backfill, NewDelivery, Requests, StoredEvent
 from dodo_transform.transforms.engine import Outcome, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
@@ -64,7 +64,7 @@ def check_backfillable(registry: Registry, transform: str) -> None:
 
 
 def count(
-    store: Store,
+    store: Requests,
     registry: Registry,
     transform: str,
     event_types: Sequence[str] | None,
@@ -81,7 +81,7 @@ def count(
     return {kind: n for kind, n in sorted(counts.items()) if settings.receives(kind)}
 
 
-def run_step(store: Store, registry: Registry, backfill: Backfill, run_all: RunAll) -> int:
+def run_step(store: Requests, registry: Registry, backfill: Backfill, run_all: RunAll) -> int:
     """Run the next step of `backfill` (blocking); how many events it took, 0 once done."""
     transform = registry.current().get(backfill.transform)
     if transform is None or not registry.settings(backfill.transform).enabled:

@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from dodo_transform import logs
 from dodo_transform.alerts import Alerter
 from dodo_transform.errors import StorageError
 from dodo_transform.metrics import PipelineMetrics
@@ -34,7 +35,7 @@ from dodo_transform.outgoing import segment
 from dodo_transform.outgoing.destination import DeliveryPolicy, PausedDestination
 from dodo_transform.pipeline.results import ResultWriter
 from dodo_transform.pipeline.transform_stage import StoreCall
-from dodo_transform.store import Delivery, DeliveryStatus, Lane, Store
+from dodo_transform.store import Delivery, DeliveryStatus, DeliveryWork, Lane
 
 log = logging.getLogger("dodo_transform.pipeline")
 CLAIM_LIMIT = 2000  # deliveries per lane per step
@@ -44,7 +45,7 @@ class DeliveryStage:
     def __init__(
         self,
         *,
-        store: Store,
+        store: DeliveryWork,
         dispatcher: Dispatcher,
         metrics: PipelineMetrics,
         store_call: StoreCall,
@@ -68,17 +69,18 @@ class DeliveryStage:
         self._clock = clock
         self._lanes: dict[Lane, LaneSender] = {}
         self._waiting: dict[Lane, int] = {}  # of paused lanes
-        self._writer = ResultWriter(store_call, store.record_results)
+        self._writer = ResultWriter(store_call, store.record_results, metrics)
         self.alerts = alerts
 
     async def step(self) -> bool:
         """Claim what the lanes have room for and hand it to them; False when none was."""
-        lanes = await self._store(self.store.pending_lanes)
-        self._forget_idle(set(lanes))
-        rooms = {lane: min(self._sender(lane).room(), CLAIM_LIMIT) for lane in lanes}
-        if not any(rooms.values()):
-            return False
-        due: list[Delivery] = await self._store(self.store.claim_deliveries, rooms, self._lease)
+        with self.metrics.timed("claim deliveries"):
+            lanes = await self._store(self.store.pending_lanes)
+            self._forget_idle(set(lanes))
+            rooms = {lane: min(self._sender(lane).room(), CLAIM_LIMIT) for lane in lanes}
+            if not any(rooms.values()):
+                return False
+            due: list[Delivery] = await self._store(self.store.claim_deliveries, rooms, self._lease)
         by_lane: dict[Lane, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_lane[delivery.lane].append(delivery)
@@ -133,6 +135,7 @@ class DeliveryStage:
                 batch_size=self._batch_size,
                 finish=self._finish,
                 wake=self._wake,
+                metrics=self.metrics,
                 clock=self._clock,
             )
         return sender
@@ -150,7 +153,8 @@ class DeliveryStage:
         """Store a group's results, then count and log them. If they cannot be stored, the
         deliveries are released (claimable again at once) and the error raised."""
         try:
-            stale = await self._writer.write(sender.updates(results))
+            with self.metrics.timed("record results (waited)"):
+                stale = await self._writer.write(sender.updates(results))
         except Exception:
             await self._release([result.delivery.id for result in results])
             raise
@@ -245,7 +249,7 @@ class DeliveryStage:
                 extra=fields,
             )
             return
-        log.info("delivery attempt", extra=fields)
+        logs.info(log, "delivery attempt", **fields)  # a line per message: the fast path
 
 
 def _credentials_fix(delivery: Delivery) -> str:

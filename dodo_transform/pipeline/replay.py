@@ -9,16 +9,21 @@ stored for the delivery stage, exactly as for a new event.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from dodo_transform.errors import DodoTransformError, StorageError
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.pipeline.transform_stage import RunAll, run_in_this_process
-from dodo_transform.store import REPLAYABLE_STATUSES, Delivery, NewDelivery, Store
+from dodo_transform.store import REPLAYABLE_STATUSES, Delivery, NewDelivery, Reads, Requests
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import PoolClosed
 
 log = logging.getLogger("dodo_transform.pipeline")
+
+
+class ReplayStore(Reads, Requests, Protocol):
+    """What a replay reads and writes."""
 
 
 class ReplayError(DodoTransformError):
@@ -30,7 +35,7 @@ class UnknownDelivery(ReplayError):
     """No delivery has this id."""
 
 
-def check_replayable(store: Store, delivery_id: int) -> Delivery:
+def check_replayable(store: ReplayStore, delivery_id: int) -> Delivery:
     """The delivery, if it exists and is failed, dead or held; `ReplayError` otherwise."""
     delivery = store.get_delivery(delivery_id)
     if delivery is None:
@@ -45,7 +50,7 @@ def check_replayable(store: Store, delivery_id: int) -> Delivery:
 
 
 def replay(
-    store: Store, registry: Registry, delivery_id: int, run_all: RunAll = run_in_this_process
+    store: ReplayStore, registry: Registry, delivery_id: int, run_all: RunAll = run_in_this_process
 ) -> list[NewDelivery]:
     """Run the replay of one delivery now; the new deliveries stored for it."""
     delivery = check_replayable(store, delivery_id)
@@ -76,7 +81,7 @@ def replay(
 
 
 def run_requested(
-    store: Store, registry: Registry, delivery_id: int, run_all: RunAll = run_in_this_process
+    store: ReplayStore, registry: Registry, delivery_id: int, run_all: RunAll = run_in_this_process
 ) -> None:
     """Run one claimed replay request and record how it ended. Only a `StorageError`
     is raised: the request stays claimable and is tried again once the store is back."""

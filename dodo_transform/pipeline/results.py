@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from dodo_transform.errors import StorageError
+from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.store import DeliveryUpdate
 
 log = logging.getLogger("dodo_transform.pipeline")
@@ -27,9 +28,10 @@ Record = Callable[[Sequence[DeliveryUpdate]], list[DeliveryUpdate]]
 
 
 class ResultWriter:
-    def __init__(self, store_call: StoreCall, record: Record) -> None:
+    def __init__(self, store_call: StoreCall, record: Record, metrics: PipelineMetrics) -> None:
         self._store = store_call
         self._record = record
+        self._metrics = metrics
         self._queued: list[tuple[list[DeliveryUpdate], asyncio.Future[list[DeliveryUpdate]]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -63,7 +65,8 @@ class ResultWriter:
         failing = False
         while True:
             try:
-                dropped: list[DeliveryUpdate] = await self._store(self._record, updates)
+                with self._metrics.timed("record results"):
+                    dropped: list[DeliveryUpdate] = await self._store(self._record, updates)
                 return dropped
             except StorageError as error:
                 if not failing:

@@ -5,7 +5,9 @@ Claims a batch of events with a lease, runs every enabled transform on each
 call is stopped: see transforms/sandbox_processes.py), and stores all outcomes
 for the batch in one transaction, for the events it still holds under the claim it
 took them with (a worker paused past its lease finds them taken, and stores nothing).
-A transform version that keeps hitting its resource limits is quarantined (see `STRIKES`).
+A transform version that keeps hitting its resource limits is quarantined (see
+transforms/quarantine.py): this stage holds the pipeline's `Quarantine`, counts every
+outcome into it, and raises the alert.
 
 Whatever goes wrong with one event is that event's outcome: an exception while
 one transform handles it is that transform's `failed` delivery, so the rest of
@@ -17,29 +19,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from dodo_transform import logs
 from dodo_transform.alerts import Alerter
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outgoing import segment
 from dodo_transform.pipeline.outcomes import outcome_deliveries
-from dodo_transform.store import DeliveryStatus, NewDelivery, Store, StoredEvent
-from dodo_transform.transforms import sandbox_processes
+from dodo_transform.store import DeliveryStatus, EventWork, NewDelivery, StoredEvent
 from dodo_transform.transforms.engine import Outcome, Transform
 from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.quarantine import QUARANTINED, STRIKES, Quarantine
 from dodo_transform.transforms.registry import Registry
 
 log = logging.getLogger("dodo_transform.pipeline")
-EVENT_CLAIM_LIMIT = 64
-EVENTS_PER_ROUND = 8
+EVENT_CLAIM_LIMIT = 256
+# A round is what crosses to the sandbox processes at once and is stored in one commit: big
+# enough that the crossing and the commit cost little per event, bounded in events and bytes
+# so that what one round holds stays small (see also BATCH_OUTCOME_BYTES).
+EVENTS_PER_ROUND = 64
+ROUND_BODY_BYTES = 1024 * 1024
 TRANSFORM_LINGER_SECONDS = 0.01
 # A transform version that hits its time, memory or stack limit this many events in a row is
 # not run again until the file changes: each run would cost its full limit and hold up the
 # healthy transforms. Its events are stored as `failed`, so a replay recovers them.
-STRIKES = sandbox_processes.STRIKES
-QUARANTINED = sandbox_processes.QUARANTINED
 
 StoreCall = Callable[..., Awaitable[Any]]
 # Runs (transform, event) pairs and returns their outcomes in order; blocking.
@@ -55,7 +60,7 @@ class TransformStage:
     def __init__(
         self,
         *,
-        store: Store,
+        store: EventWork,
         registry: Registry,
         metrics: PipelineMetrics,
         executor: ThreadPoolExecutor,
@@ -63,6 +68,7 @@ class TransformStage:
         lease_seconds: float,
         run_all: RunAll = run_in_this_process,
         alerts: Alerter | None = None,
+        quarantine: Quarantine | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -71,33 +77,36 @@ class TransformStage:
         self._run_all = run_all
         self._store = store_call
         self._lease = lease_seconds
-        self._quarantine: dict[tuple[str, str], int] = {}  # (name, version) -> limit strikes
+        self.quarantine = quarantine or Quarantine()
         self._flagged: set[str] = set()  # names shown as quarantined in the metrics
         self.alerts = alerts
 
     async def step(self) -> bool:
         """Transform one batch of new events; False when there was none."""
-        events: list[StoredEvent] = await self._store(
-            self.store.claim_events, EVENT_CLAIM_LIMIT, self._lease
-        )
+        with self.metrics.timed("claim events"):
+            events: list[StoredEvent] = await self._store(
+                self.store.claim_events, EVENT_CLAIM_LIMIT, self._lease
+            )
         if not events:
             return False
         if len(events) < EVENT_CLAIM_LIMIT:
             # A burst arrives over a few milliseconds: one claim and one commit for all of it.
             await asyncio.sleep(TRANSFORM_LINGER_SECONDS)
-            events += await self._store(
-                self.store.claim_events, EVENT_CLAIM_LIMIT - len(events), self._lease
-            )
+            with self.metrics.timed("claim events"):
+                events += await self._store(
+                    self.store.claim_events, EVENT_CLAIM_LIMIT - len(events), self._lease
+                )
         transforms = self.registry.current()  # events in flight keep this version
         enabled = [t for name, t in transforms.items() if self.registry.settings(name).enabled]
         loop = asyncio.get_running_loop()
-        for start in range(0, len(events), EVENTS_PER_ROUND):
+        for chunk in rounds(events):
             # A round at a time: what handlers return (up to their memory limit each) is held
             # for one round's events, not the whole claim's.
-            chunk = events[start : start + EVENTS_PER_ROUND]
-            results = await loop.run_in_executor(self._executor, self.transform, chunk, enabled)
+            with self.metrics.timed("transform"):
+                results = await loop.run_in_executor(self._executor, self.transform, chunk, enabled)
             claims = {event.id: event.claim for event in chunk}
-            dropped = await self._store(self.store.record_outcomes, results, claims)
+            with self.metrics.timed("record outcomes"):
+                dropped = await self._store(self.store.record_outcomes, results, claims)
             if dropped:
                 log.warning(
                     "outcomes dropped: the events were claimed again after this worker's claim"
@@ -138,23 +147,22 @@ class TransformStage:
         for (stored, transform, event), skipped in zip(pairs, skip, strict=True):
             outcome = QUARANTINED if skipped else next(ran)
             results[stored.id] += self._record_safely(transform, event, outcome)
-        for stored in stored_events:
-            log.info(
+        for stored in stored_events:  # a line per event: the fast path
+            logs.info(
+                log,
                 "event transformed",
-                extra={
-                    "webhook_id": stored.webhook_id,
-                    "event_type": stored.event_type,
-                    "outcomes": {d.transform: d.status.value for d in results[stored.id]},
-                },
+                webhook_id=stored.webhook_id,
+                event_type=stored.event_type,
+                outcomes={d.transform: d.status.value for d in results[stored.id]},
             )
         return results
 
     def quarantined(self) -> list[tuple[str, str]]:
         """(name, version) of every transform version in quarantine."""
-        return [key for key, strikes in self._quarantine.items() if strikes >= STRIKES]
+        return self.quarantine.quarantined()
 
     def _is_quarantined(self, transform: Transform) -> bool:
-        return self._quarantine.get((transform.name, transform.version), 0) >= STRIKES
+        return self.quarantine.holds((transform.name, transform.version))
 
     def _record_safely(
         self, transform: Transform, event: Event, outcome: Outcome
@@ -191,32 +199,45 @@ class TransformStage:
 
     def _count_strike(self, transform: Transform, outcome: Outcome) -> None:
         """Consecutive limit errors put a transform version in quarantine (see QUARANTINED)."""
-        key = (transform.name, transform.version)
-        if not outcome.hit_limit:
-            if self._quarantine.pop(key, None) is not None or transform.name in self._flagged:
+        version = (transform.name, transform.version)
+        if not self.quarantine.record(version, outcome.hit_limit):
+            if not outcome.hit_limit and transform.name in self._flagged:
                 self._flagged.discard(transform.name)  # a version that runs well again
                 self.metrics.quarantined.labels(transform.name).set(0)
             return
-        self._quarantine[key] = strikes = self._quarantine.get(key, 0) + 1
-        if strikes == STRIKES:
-            self._flagged.add(transform.name)
-            self.metrics.quarantined.labels(transform.name).set(1)
-            if self.alerts is not None:
-                self.alerts.raise_alert(
-                    "quarantined",
-                    transform.name,
-                    f"transform {transform.name} (version {transform.version}) is quarantined:"
-                    f" it hit its limits on {STRIKES} events in a row ({outcome.error}). Fix the"
-                    " file, then replay its failed deliveries: dodo-transform replay --failed",
-                )
-            log.error(
-                "transform quarantined",
-                extra={
-                    "transform": transform.name,
-                    "version": transform.version,
-                    "error": outcome.error,
-                },
+        self._flagged.add(transform.name)
+        self.metrics.quarantined.labels(transform.name).set(1)
+        if self.alerts is not None:
+            self.alerts.raise_alert(
+                "quarantined",
+                transform.name,
+                f"transform {transform.name} (version {transform.version}) is quarantined:"
+                f" it hit its limits on {STRIKES} events in a row ({outcome.error}). Fix the"
+                " file, then replay its failed deliveries: dodo-transform replay --failed",
             )
+        log.error(
+            "transform quarantined",
+            extra={
+                "transform": transform.name,
+                "version": transform.version,
+                "error": outcome.error,
+            },
+        )
+
+
+def rounds(events: Sequence[StoredEvent]) -> Iterator[list[StoredEvent]]:
+    """`events` in rounds of at most `EVENTS_PER_ROUND` events and `ROUND_BODY_BYTES` of
+    bodies (one event at least, however big)."""
+    chunk: list[StoredEvent] = []
+    size = 0
+    for event in events:
+        if chunk and (len(chunk) == EVENTS_PER_ROUND or size + len(event.body) > ROUND_BODY_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(event)
+        size += len(event.body)
+    if chunk:
+        yield chunk
 
 
 def _failed(transform: Transform, reason: str) -> NewDelivery:

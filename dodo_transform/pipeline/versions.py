@@ -10,7 +10,7 @@ restart, another instance or a version restored from the history adds nothing.
 
 from __future__ import annotations
 
-from dodo_transform.store import Store, TransformVersion
+from dodo_transform.store import Reads, TransformVersion
 from dodo_transform.transforms.registry import Registry
 
 # How often the registry's versions are compared with those already recorded (in memory).
@@ -20,7 +20,7 @@ CHECK_SECONDS = 1.0
 class VersionRecorder:
     """Records the registry's versions that this process has not recorded yet."""
 
-    def __init__(self, store: Store, registry: Registry) -> None:
+    def __init__(self, store: Reads, registry: Registry) -> None:
         self.store = store
         self.registry = registry
         self._recorded: set[tuple[str, str]] = set()

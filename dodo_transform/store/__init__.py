@@ -12,7 +12,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dodo_transform.errors import ConfigError
-from dodo_transform.store.base import Store
+from dodo_transform.store.base import (
+    DeliveryWork,
+    EventWork,
+    IntakeStore,
+    LeaseWork,
+    Reads,
+    Requests,
+    Sessions,
+    Store,
+)
 from dodo_transform.store.records import (
     FINAL_STATUSES,
     REPLAYABLE_STATUSES,
@@ -40,10 +49,17 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "DeliveryUpdate",
+    "DeliveryWork",
+    "EventWork",
+    "IntakeStore",
     "Lane",
+    "LeaseWork",
     "NewDelivery",
     "NewEvent",
+    "Reads",
     "ReplayRequest",
+    "Requests",
+    "Sessions",
     "Store",
     "StoredEvent",
     "TransformVersion",

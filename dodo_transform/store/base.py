@@ -1,10 +1,17 @@
-"""The `Store` protocol: what the pipeline and the web edge need from durable storage.
+"""The `Store` protocol: what the pipeline and the web edge need from durable storage, in
+role-sized parts.
 
 A store must commit before it returns (an acknowledged webhook is on disk),
 claim work with leases that the claimer renews while it works (a worker that
 dies stops renewing and lets its leases run out), and raise only
 `StorageError` for its own failures. The behavioural suite in
 `tests/test_store.py` is what "implements `Store`" means.
+
+Each part asks what one role needs, and each role's code is typed with its part: the
+intake (`IntakeStore`), the transform and delivery stages (`EventWork`, `DeliveryWork`),
+the pipeline's leases (`LeaseWork`), requests the web edge makes and the worker runs
+(`Requests`), what the edges read (`Reads`), the console's sessions (`Sessions`) and
+upkeep. `Store` is all of them, what a backend implements.
 """
 
 from __future__ import annotations
@@ -28,17 +35,19 @@ from dodo_transform.store.records import (
 )
 
 
-class Store(Protocol):
-    """Durable storage. Every method may raise `StorageError`."""
+class IntakeStore(Protocol):
+    """What the intake needs: storing received events, first in line."""
 
-    # --- ingest -------------------------------------------------------------------------------
     def add_events(self, events: Sequence[NewEvent]) -> list[tuple[int, bool]]: ...
     def priority(self) -> AbstractContextManager[None]:
         """Held by the intake while it has events to store: other writers that queue behind
         one lock (the worker, on SQLite) let it go first."""
         ...
 
-    # --- the transform stage ------------------------------------------------------------------
+
+class EventWork(Protocol):
+    """What the transform stage needs: events to claim, their outcomes to store."""
+
     def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]: ...
     # Store the outcomes and mark the events done; with `claims` (event id -> the claim it
     # was taken under, `StoredEvent.claim`) only for events still held under that claim: the
@@ -48,17 +57,11 @@ class Store(Protocol):
         outcomes: Mapping[int, Sequence[NewDelivery]],
         claims: Mapping[int, int] | None = None,
     ) -> list[int]: ...
-    # A replay's new outcome, superseding the transform's current one for the event; with
-    # `replacing`, only while that delivery is still one to replay (else False, nothing stored).
-    def replace_outcomes(
-        self,
-        event_id: int,
-        transform: str,
-        results: Sequence[NewDelivery],
-        replacing: int | None = None,
-    ) -> bool: ...
 
-    # --- the delivery stage -------------------------------------------------------------------
+
+class DeliveryWork(Protocol):
+    """What the delivery stage needs: lanes to claim from, results to store."""
+
     # The lanes (transform, destination) with a pending delivery, due now or later.
     def pending_lanes(self) -> list[Lane]: ...
     def count_waiting(self, lane: Lane) -> int: ...
@@ -72,7 +75,10 @@ class Store(Protocol):
     def record_results(self, updates: Sequence[DeliveryUpdate]) -> list[DeliveryUpdate]: ...
     def release(self, delivery_ids: Sequence[int]) -> None: ...
 
-    # --- leases and wake-ups ------------------------------------------------------------------
+
+class LeaseWork(Protocol):
+    """What keeps a pipeline's claims its own, and wakes it."""
+
     # Extend every lease this process holds to `lease_seconds` from now; how many there were.
     def renew(self, lease_seconds: float) -> int: ...
     # How many processes running a pipeline renewed their leases within `within_seconds`
@@ -83,23 +89,25 @@ class Store(Protocol):
     # finds new work by polling often.
     def listen(self, wake: Callable[[], None]) -> Callable[[], None] | None: ...
 
-    # --- replays: asked for by the web edge, run by the worker --------------------------------
+
+class Requests(Protocol):
+    """Replays and backfills: asked for by the web edge, run by a worker."""
+
     def request_replays(self, delivery_ids: Sequence[int]) -> None: ...
     def claim_replays(self, limit: int, lease_seconds: float) -> list[ReplayRequest]: ...
     def finish_replay(
         self, delivery_id: int, statuses: Sequence[DeliveryStatus], error: str | None
     ) -> None: ...
     def get_replay(self, delivery_id: int) -> ReplayRequest | None: ...
-
-    # --- transform versions: recorded where the pipeline runs, read by the console ----------
-    # Keep each version once per (name, version), idempotently (a version seen again keeps its
-    # first `first_seen`); how many were new.
-    def record_versions(self, versions: Sequence[TransformVersion]) -> int: ...
-    # Every kept version of transform `name`, newest first.
-    def list_versions(self, name: str) -> list[TransformVersion]: ...
-    def get_version(self, name: str, version: str) -> TransformVersion | None: ...
-
-    # --- backfills: asked for by the web edge, run by the worker ------------------------------
+    # A replay's new outcome, superseding the transform's current one for the event; with
+    # `replacing`, only while that delivery is still one to replay (else False, nothing stored).
+    def replace_outcomes(
+        self,
+        event_id: int,
+        transform: str,
+        results: Sequence[NewDelivery],
+        replacing: int | None = None,
+    ) -> bool: ...
     # Record a backfill of `transform` over the events stored so far; its id.
     def start_backfill(
         self, transform: str, event_types: Sequence[str] | None, since: float | None
@@ -137,17 +145,10 @@ class Store(Protocol):
     def list_backfills(self, limit: int = 20) -> list[Backfill]: ...
     def get_backfill(self, backfill_id: int) -> Backfill | None: ...
 
-    # --- the console's sessions and login attempts (see store/sessions.py) --------------------
-    # Keep session `key` for `seconds`; `session_open` while it is kept, `close_session` ends it.
-    def open_session(self, key: str, seconds: float) -> None: ...
-    def session_open(self, key: str) -> bool: ...
-    def close_session(self, key: str) -> None: ...
-    # Count a login attempt from `address`: (attempts in its window of `window_seconds` so far,
-    # this one included, seconds until the window ends). `forget_login_attempts` after a login.
-    def count_login_attempt(self, address: str, window_seconds: float) -> tuple[int, float]: ...
-    def forget_login_attempts(self, address: str) -> None: ...
 
-    # --- reading ------------------------------------------------------------------------------
+class Reads(Protocol):
+    """What the edges show, and the transform versions the pipeline records for them."""
+
     def get_event(self, event_id: int) -> StoredEvent | None: ...
     def get_delivery(self, delivery_id: int) -> Delivery | None: ...
     def attempts(self, delivery_id: int) -> list[Attempt]: ...
@@ -165,8 +166,30 @@ class Store(Protocol):
     def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]: ...
     def counts(self) -> dict[DeliveryStatus, int]: ...
     def pending_events(self) -> int: ...
+    # Keep each version once per (name, version), idempotently (a version seen again keeps its
+    # first `first_seen`); how many were new.
+    def record_versions(self, versions: Sequence[TransformVersion]) -> int: ...
+    # Every kept version of transform `name`, newest first.
+    def list_versions(self, name: str) -> list[TransformVersion]: ...
+    def get_version(self, name: str, version: str) -> TransformVersion | None: ...
 
-    # --- upkeep -------------------------------------------------------------------------------
+
+class Sessions(Protocol):
+    """The console's sessions and login attempts (see store/sessions.py)."""
+
+    # Keep session `key` for `seconds`; `session_open` while it is kept, `close_session` ends it.
+    def open_session(self, key: str, seconds: float) -> None: ...
+    def session_open(self, key: str) -> bool: ...
+    def close_session(self, key: str) -> None: ...
+    # Count a login attempt from `address`: (attempts in its window of `window_seconds` so far,
+    # this one included, seconds until the window ends). `forget_login_attempts` after a login.
+    def count_login_attempt(self, address: str, window_seconds: float) -> tuple[int, float]: ...
+    def forget_login_attempts(self, address: str) -> None: ...
+
+
+class Store(IntakeStore, EventWork, DeliveryWork, LeaseWork, Requests, Reads, Sessions, Protocol):
+    """Durable storage, every part of it. Every method may raise `StorageError`."""
+
     def prune(self, older_than: float) -> int: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...

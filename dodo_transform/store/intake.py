@@ -22,7 +22,7 @@ import sys
 import threading
 
 from dodo_transform.errors import StorageError
-from dodo_transform.store.base import Store
+from dodo_transform.store.base import IntakeStore
 from dodo_transform.store.records import NewEvent
 
 MAX_GROUP = 256
@@ -48,7 +48,7 @@ class _Waiting:
 
 
 class Intake:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: IntakeStore) -> None:
         self._store = store
         self._lock = threading.Lock()
         self._pending: list[_Waiting] = []

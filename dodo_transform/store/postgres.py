@@ -14,7 +14,6 @@ become `StorageError` here.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,8 +26,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from dodo_transform.errors import StorageError
-from dodo_transform.outgoing import OutgoingRequest, well_formed
-from dodo_transform.outgoing.destination import destination_of
+from dodo_transform.outgoing import well_formed
 from dodo_transform.store.migrations import migrate_postgres
 from dodo_transform.store.reading import (
     DELIVERY_COLUMNS,
@@ -46,11 +44,11 @@ from dodo_transform.store.records import (
     NewEvent,
     ReplayRequest,
     StoredEvent,
-    TransformVersion,
     keeps_error,
     new_claim,
 )
 from dodo_transform.store.sessions import SqlSessions, Statement
+from dodo_transform.store.writing import SqlWrites, json_or_none, request_json
 
 log = logging.getLogger("dodo_transform.store")
 
@@ -70,10 +68,11 @@ _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
 _PENDING = DeliveryStatus.PENDING.value
 
 
-class PostgresStore(SqlReads, SqlSessions):
+class PostgresStore(SqlReads, SqlWrites, SqlSessions):
     """`Store` on a PostgreSQL database that several instances share. Thread-safe."""
 
     placeholder = "%s"
+    RELEASED = "lease_until = 0, lease_owner = NULL"
 
     def __init__(
         self,
@@ -236,79 +235,6 @@ class PostgresStore(SqlReads, SqlSessions):
                 self._insert(db, event_id, 0, outcomes[event_id])
         return sorted(outcomes.keys() - set(done))
 
-    def replace_outcomes(
-        self,
-        event_id: int,
-        transform: str,
-        results: Sequence[NewDelivery],
-        replacing: int | None = None,
-    ) -> bool:
-        """A replay: supersede one transform's current outcome for an event with a new one.
-
-        With `replacing` (the delivery replayed), only while that delivery is still one to
-        replay: a second replay of it (another instance, or this one after its claim ran out)
-        stores nothing and returns False."""
-        with self._transaction() as db:
-            # Two replays of one event (on two instances) take their generations in turn.
-            db.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE", (event_id,))
-            if (
-                replacing is not None
-                and not db.execute(
-                    "SELECT 1 FROM deliveries WHERE id = %s AND status = ANY(%s)",
-                    (replacing, list(_REPLAYABLE)),
-                ).fetchone()
-            ):
-                return False
-            row = db.execute(
-                "SELECT COALESCE(MAX(generation), -1) FROM deliveries"
-                " WHERE event_id = %s AND transform = %s",
-                (event_id, _text(transform)),
-            ).fetchone()
-            generation = int(row[0]) + 1 if row is not None else 0
-            db.execute(
-                "UPDATE deliveries SET status = %s, updated_at = %s"
-                " WHERE event_id = %s AND transform = %s AND status = ANY(%s)",
-                (
-                    DeliveryStatus.REPLAYED.value,
-                    self._clock(),
-                    event_id,
-                    _text(transform),
-                    list(_REPLAYABLE),
-                ),
-            )
-            self._insert(db, event_id, generation, results)
-        return True
-
-    def _insert(
-        self, db: Connection, event_id: int, generation: int, results: Sequence[NewDelivery]
-    ) -> None:
-        if not results:
-            return
-        now = self._clock()
-        with db.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO deliveries (event_id, transform, version, generation, idx, status,"
-                " request, logs, error, created_at, updated_at, destination)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [
-                    (
-                        event_id,
-                        _text(item.transform),
-                        _text(item.version),
-                        generation,
-                        item.index,
-                        str(item.status),
-                        _request_json(item.request),
-                        json.dumps(item.logs or []),
-                        _text(item.error),
-                        now,
-                        now,
-                        "" if item.request is None else _text(destination_of(item.request.url)),
-                    )
-                    for item in results
-                ],
-            )
-
     # --- the delivery stage -------------------------------------------------------------------
 
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:
@@ -370,8 +296,8 @@ class PostgresStore(SqlReads, SqlSessions):
                         [_text(u.error) for u in updates],
                         [u.next_attempt_at for u in updates],
                         [0 if u.attempt is None else 1 for u in updates],
-                        [_request_json(u.request) for u in updates],
-                        [_json_or_none(u.sent_headers) for u in updates],
+                        [request_json(u.request) for u in updates],
+                        [json_or_none(u.sent_headers) for u in updates],
                         [u.claim for u in updates],
                         [keeps_error(u) for u in updates],
                     ),
@@ -449,21 +375,6 @@ class PostgresStore(SqlReads, SqlSessions):
 
     # --- replays: asked for by the web edge, run by a worker ----------------------------------
 
-    def request_replays(self, delivery_ids: Sequence[int]) -> None:
-        """Ask a worker to replay these deliveries; asking again redoes a finished request."""
-        now = self._clock()
-        with self._transaction() as db:
-            with db.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO replays (delivery_id, requested_at) VALUES (%s, %s)"
-                    " ON CONFLICT (delivery_id) DO UPDATE SET"
-                    " requested_at = excluded.requested_at, lease_until = 0, lease_owner = NULL,"
-                    " done_at = NULL, statuses = NULL, error = NULL"
-                    " WHERE replays.done_at IS NOT NULL",
-                    [(delivery_id, now) for delivery_id in delivery_ids],
-                )
-            db.execute("SELECT pg_notify(%s, 'replays')", (CHANNEL,))
-
     def claim_replays(self, limit: int, lease_seconds: float) -> list[ReplayRequest]:
         now = self._clock()
         with self._transaction() as db:
@@ -477,105 +388,25 @@ class PostgresStore(SqlReads, SqlSessions):
             ).fetchall()
         return sorted((ReplayRequest(*row) for row in rows), key=lambda r: r.requested_at)
 
-    def finish_replay(
-        self, delivery_id: int, statuses: Sequence[DeliveryStatus], error: str | None
-    ) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE replays SET done_at = %s, lease_until = 0, lease_owner = NULL,"
-                " statuses = %s, error = %s WHERE delivery_id = %s",
-                (self._clock(), json.dumps([str(s) for s in statuses]), _text(error), delivery_id),
-            )
+    # --- where the shared writes differ (see writing.py) ---------------------------------------
 
-    # --- backfills (reads are in reading.py) --------------------------------------------------
+    def _text(self, value: str) -> str:
+        return _text(value)
 
-    def start_backfill(
-        self, transform: str, event_types: Sequence[str] | None, since: float | None
-    ) -> int:
-        """Record a backfill of the events stored so far; its id."""
-        types = None if event_types is None else json.dumps(list(event_types))
-        with self._transaction() as db:
-            row = db.execute(
-                "INSERT INTO backfills (transform, event_types, since, last_event_id, created_at)"
-                " SELECT %s, %s, %s, COALESCE(MAX(id), 0), %s FROM events RETURNING id",
-                (_text(transform), types, since, self._clock()),
-            ).fetchone()
-            db.execute("SELECT pg_notify(%s, 'backfills')", (CHANNEL,))
-        assert row is not None
-        return int(row[0])
+    def _lock_event(self, db: Connection, event_id: int) -> None:
+        """Two replays of one event (on two instances) take their generations in turn."""
+        db.execute("SELECT 1 FROM events WHERE id = %s FOR UPDATE", (event_id,))
 
-    def advance_backfill(
-        self, backfill_id: int, cursor: int, to: int, outcomes: Mapping[int, Sequence[NewDelivery]]
-    ) -> bool:
-        """Store a step's outcomes and move the cursor from `cursor` to `to`, atomically;
-        False (nothing stored) if another worker moved it first."""
-        with self._transaction() as db:
-            moved = db.execute(
-                "UPDATE backfills SET cursor = %s, ran = ran + %s WHERE id = %s AND cursor = %s"
-                " AND done_at IS NULL",
-                (to, len(outcomes), backfill_id, cursor),
-            ).rowcount
-            if not moved:
-                return False
-            # The row stays locked until commit: a second worker's step waits, then finds the
-            # cursor moved. An event may have a delivery from the transform by now (a second
-            # backfill of it ran first): it keeps that one.
-            taken = {
-                row[0]
-                for row in db.execute(
-                    "SELECT d.event_id FROM deliveries d JOIN backfills b"
-                    " ON b.transform = d.transform WHERE b.id = %s AND d.event_id = ANY(%s)",
-                    (backfill_id, list(outcomes)),
-                ).fetchall()
-            }
-            for event_id, results in outcomes.items():
-                if event_id not in taken:
-                    self._insert(db, event_id, 0, results)
-        return True
+    def _may_prune(self, db: Connection) -> bool:
+        """One instance prunes at a time: one that finds another pruning skips its turn, as
+        the other does the same work."""
+        row = db.execute("SELECT pg_try_advisory_xact_lock(%s)", (PRUNE_LOCK,)).fetchone()
+        return row is not None and bool(row[0])
 
-    def finish_backfill(self, backfill_id: int, error: str | None) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE backfills SET done_at = %s, error = %s WHERE id = %s AND done_at IS NULL",
-                (self._clock(), None if error is None else _text(error), backfill_id),
-            )
-
-    # --- transform versions (reads are in reading.py) -----------------------------------------
-
-    def record_versions(self, versions: Sequence[TransformVersion]) -> int:
-        """Keep each (name, version) once; a version seen again keeps its first time."""
-        if not versions:
-            return 0
-        now = self._clock()
-        added = 0
-        with self._transaction() as db:
-            for v in versions:
-                cursor = db.execute(
-                    "INSERT INTO transform_versions (name, version, source, first_seen, settings)"
-                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name, version) DO NOTHING",
-                    (v.name, v.version, _text(v.source), now, json.dumps(dict(v.settings))),
-                )
-                added += max(cursor.rowcount, 0)
-        return added
+    def _announce(self, db: Connection, what: str) -> None:
+        db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))
 
     # --- upkeep -------------------------------------------------------------------------------
-
-    def prune(self, older_than: float) -> int:
-        """Delete events received before `older_than` (and their records) once settled.
-
-        One instance prunes at a time; an instance that finds another pruning skips its turn
-        (0), since the other one does the same work.
-        """
-        with self._transaction() as db:
-            row = db.execute("SELECT pg_try_advisory_xact_lock(%s)", (PRUNE_LOCK,)).fetchone()
-            if row is None or not row[0]:
-                return 0
-            cursor = db.execute(
-                "DELETE FROM events WHERE received_at < %s AND state = 'done' AND NOT EXISTS"
-                " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = %s)",
-                (older_than, _PENDING),
-            )
-            return max(cursor.rowcount, 0)
 
     def close(self) -> None:
         for listener in self._listeners:
@@ -694,11 +525,3 @@ def _text(value: str | None) -> str | None:
 
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
-
-
-def _request_json(request: OutgoingRequest | None) -> str | None:
-    return None if request is None else json.dumps(request.to_json())
-
-
-def _json_or_none(value: Mapping[str, str] | None) -> str | None:
-    return None if value is None else json.dumps(dict(value))

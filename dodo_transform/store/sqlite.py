@@ -44,8 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from dodo_transform.errors import StorageError
-from dodo_transform.outgoing import OutgoingRequest, well_formed
-from dodo_transform.outgoing.destination import destination_of
+from dodo_transform.outgoing import well_formed
 from dodo_transform.store.migrations import migrate_sqlite
 from dodo_transform.store.reading import DELIVERY_COLUMNS, SqlReads, delivery_from_row
 from dodo_transform.store.records import (
@@ -58,11 +57,11 @@ from dodo_transform.store.records import (
     NewEvent,
     ReplayRequest,
     StoredEvent,
-    TransformVersion,
     keeps_error,
     new_claim,
 )
 from dodo_transform.store.sessions import SqlSessions, Statement
+from dodo_transform.store.writing import SqlWrites, json_or_none, request_json
 
 _REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
 _REPLAYABLE_MARKS = ",".join("?" * len(_REPLAYABLE))
@@ -80,7 +79,7 @@ _NO_ROOM = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 log = logging.getLogger("dodo_transform.store")
 
 
-class SqliteStore(SqlReads, SqlSessions):
+class SqliteStore(SqlReads, SqlWrites, SqlSessions):
     """`Store` on one SQLite file. Safe to call from several threads (one lock)."""
 
     def __init__(
@@ -332,73 +331,6 @@ class SqliteStore(SqlReads, SqlSessions):
                 self._insert(db, event_id, 0, results)
         return dropped
 
-    def replace_outcomes(
-        self,
-        event_id: int,
-        transform: str,
-        results: Sequence[NewDelivery],
-        replacing: int | None = None,
-    ) -> bool:
-        """A replay: supersede one transform's current outcome for an event with a new one.
-
-        With `replacing` (the delivery replayed), only while that delivery is still one to
-        replay: a second replay of it (another worker, or this one after its claim ran out)
-        stores nothing and returns False."""
-        transform = well_formed(transform)
-        with self._transaction() as db:
-            if (
-                replacing is not None
-                and not db.execute(
-                    f"SELECT 1 FROM deliveries WHERE id = ? AND status IN ({_REPLAYABLE_MARKS})",
-                    (replacing, *_REPLAYABLE),
-                ).fetchone()
-            ):
-                return False
-            row = db.execute(
-                "SELECT COALESCE(MAX(generation), -1) FROM deliveries"
-                " WHERE event_id = ? AND transform = ?",
-                (event_id, transform),
-            ).fetchone()
-            generation = int(row[0]) + 1
-            db.execute(
-                "UPDATE deliveries SET status = ?, updated_at = ?"
-                f" WHERE event_id = ? AND transform = ? AND status IN ({_REPLAYABLE_MARKS})",
-                (DeliveryStatus.REPLAYED, self._clock(), event_id, transform, *_REPLAYABLE),
-            )
-            self._insert(db, event_id, generation, results)
-        return True
-
-    def _insert(
-        self,
-        db: sqlite3.Connection,
-        event_id: int,
-        generation: int,
-        results: Sequence[NewDelivery],
-    ) -> None:
-        now = self._clock()
-        db.executemany(
-            "INSERT INTO deliveries (event_id, transform, version, generation, idx, status,"
-            " request, logs, error, created_at, updated_at, destination)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-            [
-                (
-                    event_id,
-                    _text(item.transform),
-                    _text(item.version),
-                    generation,
-                    item.index,
-                    item.status,
-                    _request_json(item.request),
-                    json.dumps(item.logs or []),
-                    _text(item.error),
-                    now,
-                    now,
-                    "" if item.request is None else destination_of(item.request.url),
-                )
-                for item in results
-            ],
-        )
-
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:
         """Claim up to `rooms[lane]` due deliveries of each lane, oldest due first."""
         now = self._clock()
@@ -457,8 +389,8 @@ class SqliteStore(SqlReads, SqlSessions):
                     u.next_attempt_at,
                     0 if u.attempt is None else 1,
                     now,
-                    _request_json(u.request),
-                    _json_or_none(u.sent_headers),
+                    request_json(u.request),
+                    json_or_none(u.sent_headers),
                     u.delivery_id,
                 )
                 fence = "" if u.claim is None else " AND claim = ? AND status = 'pending'"
@@ -514,18 +446,6 @@ class SqliteStore(SqlReads, SqlSessions):
         """SQLite cannot tell one process about another's writes: the pipeline polls."""
         return None
 
-    def request_replays(self, delivery_ids: Sequence[int]) -> None:
-        """Ask the worker to replay these deliveries; asking again redoes a finished request."""
-        now = self._clock()
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO replays (delivery_id, requested_at) VALUES (?, ?)"
-                " ON CONFLICT (delivery_id) DO UPDATE SET requested_at = excluded.requested_at,"
-                " lease_until = 0, done_at = NULL, statuses = NULL, error = NULL"
-                " WHERE replays.done_at IS NOT NULL",
-                [(delivery_id, now) for delivery_id in delivery_ids],
-            )
-
     def claim_replays(self, limit: int, lease_seconds: float) -> list[ReplayRequest]:
         now = self._clock()
         if not self._read(
@@ -541,99 +461,7 @@ class SqliteStore(SqlReads, SqlSessions):
             ).fetchall()
         return sorted((ReplayRequest(*row) for row in rows), key=lambda r: r.requested_at)
 
-    def finish_replay(
-        self, delivery_id: int, statuses: Sequence[DeliveryStatus], error: str | None
-    ) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE replays SET done_at = ?, lease_until = 0, statuses = ?, error = ?"
-                " WHERE delivery_id = ?",
-                (self._clock(), json.dumps([str(s) for s in statuses]), _text(error), delivery_id),
-            )
-
-    def record_versions(self, versions: Sequence[TransformVersion]) -> int:
-        """Keep each (name, version) once; a version seen again keeps its first time."""
-        if not versions:
-            return 0
-        now = self._clock()
-        with self._transaction() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT INTO transform_versions (name, version, source, first_seen, settings)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING",
-                [
-                    (v.name, v.version, _text(v.source), now, json.dumps(dict(v.settings)))
-                    for v in versions
-                ],
-            )
-            return db.total_changes - before
-
     # --- backfills (reads are in reading.py) --------------------------------------------------
-
-    def start_backfill(
-        self, transform: str, event_types: Sequence[str] | None, since: float | None
-    ) -> int:
-        """Record a backfill of the events stored so far; its id."""
-        types = None if event_types is None else json.dumps(list(event_types))
-        with self._transaction() as db:
-            (backfill_id,) = db.execute(
-                "INSERT INTO backfills (transform, event_types, since, last_event_id, created_at)"
-                " SELECT ?, ?, ?, COALESCE(MAX(id), 0), ? FROM events RETURNING id",
-                (well_formed(transform), types, since, self._clock()),
-            ).fetchone()
-        return int(backfill_id)
-
-    def advance_backfill(
-        self, backfill_id: int, cursor: int, to: int, outcomes: Mapping[int, Sequence[NewDelivery]]
-    ) -> bool:
-        """Store a step's outcomes and move the cursor from `cursor` to `to`, atomically;
-        False (nothing stored) if another worker moved it first."""
-        with self._transaction() as db:
-            moved = db.execute(
-                "UPDATE backfills SET cursor = ?, ran = ran + ? WHERE id = ? AND cursor = ?"
-                " AND done_at IS NULL",
-                (to, len(outcomes), backfill_id, cursor),
-            ).rowcount
-            if not moved:
-                return False
-            # An event may have a delivery from the transform by now (a second backfill of it
-            # ran first): it keeps that one.
-            ids = list(outcomes)
-            taken = (
-                {
-                    row[0]
-                    for row in db.execute(
-                        "SELECT d.event_id FROM deliveries d JOIN backfills b"
-                        " ON b.transform = d.transform WHERE b.id = ?"
-                        f" AND d.event_id IN ({','.join('?' * len(ids))})",
-                        (backfill_id, *ids),
-                    )
-                }
-                if ids
-                else set()
-            )
-            for event_id, results in outcomes.items():
-                if event_id not in taken:
-                    self._insert(db, event_id, 0, results)
-        return True
-
-    def finish_backfill(self, backfill_id: int, error: str | None) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE backfills SET done_at = ?, error = ? WHERE id = ? AND done_at IS NULL",
-                (self._clock(), _text(error), backfill_id),
-            )
-
-    def prune(self, older_than: float) -> int:
-        """Delete events received before `older_than` (and their records) once settled."""
-        with self._transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM events WHERE received_at < ? AND state = 'done' AND NOT EXISTS"
-                " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id"
-                " AND d.status = ?)",
-                (older_than, DeliveryStatus.PENDING),
-            )
-            return cursor.rowcount
 
     def close(self) -> None:
         with self._lock:
@@ -681,6 +509,28 @@ def free_bytes(folder: Path) -> int | None:
     return stat.f_bavail * stat.f_frsize
 
 
+class MemoryStore(SqliteStore):
+    """`Store` in SQLite's memory, for unit tests of the stages: every query is
+    `SqliteStore`'s, nothing is on disk (so nothing to check, or to clean up), and nothing
+    outlives it."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(":memory:")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._gives_way = False
+        self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA foreign_keys=ON")
+        migrate_sqlite(self._db)
+        self._gate = -1  # no intake elsewhere to give way to
+        self._files = {}
+        self._lost = None
+        self._no_room = None
+
+    def _check_room(self) -> None:
+        return None
+
+
 def _group_results(
     rows: Sequence[tuple[str, str, bytes]],
     stored: Mapping[str, int],
@@ -701,11 +551,3 @@ def _group_results(
 
 def _text(value: str | None) -> str | None:
     return None if value is None else well_formed(value)
-
-
-def _request_json(request: OutgoingRequest | None) -> str | None:
-    return None if request is None else json.dumps(request.to_json())
-
-
-def _json_or_none(value: Mapping[str, str] | None) -> str | None:
-    return None if value is None else json.dumps(dict(value))

@@ -28,7 +28,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -62,6 +62,9 @@ class Outcome:
     logs: tuple[tuple[str, str], ...] = ()
     error: str | None = None
     hit_limit: bool = False  # the error is a time, memory or stack limit
+    # The handler's report in bytes, about what the outcome holds (0: not known): what bounds
+    # the outcomes a sandbox process hands back at once.
+    size: int = field(default=0, compare=False)
 
     @cached_property
     def warnings(self) -> tuple[str, ...]:
@@ -153,9 +156,10 @@ class Transform:
         if report.get("logsTruncated"):
             logs += (("warn", f"[console output cut at {self.limits.log_bytes} characters]"),)
         try:
-            return self._interpret(report, logs)
+            outcome = self._interpret(report, logs)
         except HandlerError as error:
             return Outcome(OutcomeKind.ERROR, logs=logs, error=str(error))
+        return replace(outcome, size=report.get("bytes", 0))
 
     def _sandbox(self) -> Sandbox:
         sandbox: Sandbox | None = getattr(self._local, "sandbox", None)

@@ -149,9 +149,9 @@ class Sandbox:
                 self._context.set_time_limit(budget)
             own_start = time.thread_time()
             try:
-                report: dict[str, Any] = json.loads(
-                    self._run(event_type, body, url, env_json, max_requests)
-                )
+                text = self._run(event_type, body, url, env_json, max_requests)
+                report: dict[str, Any] = json.loads(text)
+                report["bytes"] = len(text)
             except quickjs.JSException as error:
                 own = time.thread_time() - own_start
                 if not _is_interrupt(error):

@@ -39,6 +39,7 @@ from dodo_transform.limits import Limits
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.quarantine import QUARANTINED, Quarantine, Version
 
 log = logging.getLogger("dodo_transform.sandbox")
 # The interrupt stops ordinary code at the limit; the backstop waits a little longer so it
@@ -46,16 +47,10 @@ log = logging.getLogger("dodo_transform.sandbox")
 BACKSTOP_FACTOR = 1.5
 BACKSTOP_MARGIN_SECONDS = 0.5
 POLL_SECONDS = 0.02
-# Consecutive limit hits after which a transform version is not run again (the pipeline's
-# quarantine uses the same number).
-STRIKES = 3
-QUARANTINED = Outcome(
-    OutcomeKind.ERROR,
-    error=f"quarantined: this version hit its resource limit on {STRIKES} events in a row; "
-    "fix the file (it reloads by itself) and replay the failed deliveries",
-    hit_limit=True,
-)
 MAX_COMPILED = 64  # versions a child keeps before it starts afresh
+# What a child hands back at once, about: a batch whose outcomes would hold more (handlers
+# returning megabytes) comes back in parts, so the worker never holds a batch's worth of them.
+BATCH_OUTCOME_BYTES = 16 * 1024 * 1024
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WATCH_PARENT_SECONDS = 0.2
 _IDLE = -1.0
@@ -98,6 +93,11 @@ class TransformSpec:
         )
 
     @property
+    def version_key(self) -> Version:
+        """What the quarantine counts by."""
+        return (self.name, self.version)
+
+    @property
     def key(self) -> SpecKey:
         """What a child compiles once: the version, and what the handler is given from the
         settings (a secret's new value changes no shown version, but must reach the handler)."""
@@ -122,28 +122,47 @@ def _child_main(conn: Connection, progress: Any) -> None:
     specs: dict[SpecKey, TransformSpec] = {}
     while True:
         try:
-            forget, new_specs, runs = conn.recv()
+            forget, new_specs, events, runs, strikes = conn.recv()
         except (EOFError, OSError):
             return
         if forget:  # the parent starts afresh (many versions seen): so do we
             compiled.clear()
             specs.clear()
         specs.update((spec.key, spec) for spec in new_specs)
-        outcomes = []
-        strikes: dict[SpecKey, int] = {}
-        for index, (key, event_type, body, webhook_id) in enumerate(runs):
-            if strikes.get(key, 0) >= STRIKES:
-                # Within one batch too, a version that keeps hitting its limit is not run
-                # again: each run would cost its whole limit (the parent quarantines it).
-                outcomes.append(_flat(QUARANTINED))
-                continue
-            progress[1] = time.process_time()
-            progress[0] = index
-            outcome = _run_one(compiled, specs, key, Event(event_type, body, webhook_id))
-            strikes[key] = strikes.get(key, 0) + 1 if outcome.hit_limit else 0
-            outcomes.append(_flat(outcome))
-        progress[0] = _IDLE
-        conn.send(outcomes)
+        conn.send(
+            _run_batch_here(compiled, specs, [Event(*e) for e in events], runs, strikes, progress)
+        )
+
+
+def _run_batch_here(
+    compiled: dict[SpecKey, Transform | HandlerError],
+    specs: dict[SpecKey, TransformSpec],
+    events: list[Event],
+    runs: list[tuple[SpecKey, int]],
+    strikes: dict[Version, int],
+    progress: Any,
+) -> list[_Flat]:
+    """Run a batch's runs in order, as far as `BATCH_OUTCOME_BYTES` of outcomes: the parent
+    sends the rest again. Within one batch too, a version that keeps hitting its limit is not
+    run again (each run would cost its whole limit), counted from the pipeline's strikes."""
+    outcomes = []
+    quarantine = Quarantine(strikes)
+    held = 0
+    for index, (key, event) in enumerate(runs):
+        if held >= BATCH_OUTCOME_BYTES:
+            break
+        version = specs[key].version_key
+        if quarantine.holds(version):
+            outcomes.append(_flat(QUARANTINED))
+            continue
+        progress[1] = time.process_time()
+        progress[0] = index
+        outcome = _run_one(compiled, specs, key, events[event])
+        quarantine.record(version, outcome.hit_limit)
+        held += outcome.size
+        outcomes.append(_flat(outcome))
+    progress[0] = _IDLE
+    return outcomes
 
 
 def _run_one(
@@ -224,6 +243,7 @@ class SandboxProcess:
     progress: Any = None
     known: set[SpecKey] = field(default_factory=set)  # versions the child was sent
     restarts: int = 0
+    batches: int = 0  # batches sent to the child (one run's batch may go in parts)
     # Set by the pool's `close`, from another thread than the one running a batch: the child
     # is not replaced, and a batch running ends with `PoolClosed` rather than an outcome.
     closed: bool = False
@@ -243,30 +263,35 @@ class SandboxProcess:
         self.conn = parent_end
         self.known = set()
 
-    def run(self, runs: Sequence[Run]) -> list[Outcome]:
-        """Run a batch; a run stuck past the backstop ends as a time-limit error."""
+    def run(self, runs: Sequence[Run], quarantine: Quarantine | None = None) -> list[Outcome]:
+        """Run a batch; a run stuck past the backstop ends as a time-limit error. Runs are
+        counted from `quarantine`'s strikes so far (the pipeline's), on a copy."""
         outcomes: list[Outcome | None] = [None] * len(runs)
-        stopped: dict[SpecKey, int] = {}  # versions stopped by the backstop, how often
+        versions = {run.spec.version_key for run in runs}
+        batch_quarantine = Quarantine((quarantine or Quarantine()).seeded(versions))
         while True:
             todo = []
             for i, run in enumerate(runs):
-                if outcomes[i] is None and stopped.get(run.spec.key, 0) >= STRIKES:
+                if outcomes[i] is None and batch_quarantine.holds(run.spec.version_key):
                     outcomes[i] = QUARANTINED  # as the child does after as many limit hits
                 elif outcomes[i] is None:
                     todo.append(i)
             if not todo:
                 return [outcome for outcome in outcomes if outcome is not None]
             batch = [runs[i] for i in todo]
-            finished, stuck_at, reason = self._run_batch(batch)
-            if finished is not None:
-                for i, outcome in zip(todo, finished, strict=True):
+            finished, stuck_at, reason = self._run_batch(batch, batch_quarantine)
+            if finished is not None:  # all of the batch, or as much as its outcome bytes allow
+                for i, outcome in zip(todo, finished, strict=False):
                     outcomes[i] = outcome
+                    if outcome is not QUARANTINED:
+                        batch_quarantine.record(runs[i].spec.version_key, outcome.hit_limit)
             elif stuck_at is not None:
-                key = batch[stuck_at].spec.key
-                stopped[key] = stopped.get(key, 0) + 1
+                batch_quarantine.record(batch[stuck_at].spec.version_key, True)
                 outcomes[todo[stuck_at]] = _stopped(batch[stuck_at].spec, reason)
 
-    def _run_batch(self, batch: Sequence[Run]) -> tuple[list[Outcome] | None, int | None, str]:
+    def _run_batch(
+        self, batch: Sequence[Run], quarantine: Quarantine
+    ) -> tuple[list[Outcome] | None, int | None, str]:
         """The batch's outcomes, or (None, index of the run that stopped the child, why)."""
         if self.closed:
             raise PoolClosed("the sandbox processes are stopping")
@@ -282,9 +307,18 @@ class SandboxProcess:
         specs = {run.spec.key: run.spec for run in batch if run.spec.key not in self.known}
         self.known.update(specs)
         self.progress[0] = _IDLE
-        runs = [(r.spec.key, r.event.event_type, r.event.body, r.event.webhook_id) for r in batch]
+        # Each event crosses once, however many transforms run on it.
+        numbered: dict[int, int] = {}
+        events: list[tuple[str, str, str]] = []
+        for run in batch:
+            if id(run.event) not in numbered:
+                numbered[id(run.event)] = len(events)
+                events.append((run.event.event_type, run.event.body, run.event.webhook_id))
+        runs = [(run.spec.key, numbered[id(run.event)]) for run in batch]
         try:
-            conn.send((forget, list(specs.values()), runs))
+            strikes = quarantine.seeded({run.spec.version_key for run in batch})
+            conn.send((forget, list(specs.values()), events, runs, strikes))
+            self.batches += 1
             while True:
                 if conn.poll(POLL_SECONDS):
                     flat: list[_Flat] = conn.recv()
@@ -364,7 +398,10 @@ class SandboxPool:
     Thread-safe: each process serves one batch at a time, taken from a free list.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, quarantine: Quarantine | None = None) -> None:
+        """`quarantine`: the pipeline's, which the runs of a batch are counted from (none:
+        each batch counts from nothing, as for the console's trial runs)."""
+        self.quarantine = quarantine
         self._free = [SandboxProcess() for _ in range(size)]
         self._all = list(self._free)
         self._lock = threading.Condition()
@@ -413,7 +450,7 @@ class SandboxPool:
                 self._lock.wait()
             process = self._free.pop()
         try:
-            outcomes = process.run(runs)
+            outcomes = process.run(runs, self.quarantine)
             if self._closed:  # killed by `close`, not by a handler: these are not outcomes
                 raise PoolClosed("the sandbox processes are stopping")
             return outcomes
@@ -425,6 +462,10 @@ class SandboxPool:
     @property
     def restarts(self) -> int:
         return sum(process.restarts for process in self._all)
+
+    @property
+    def batches(self) -> int:
+        return sum(process.batches for process in self._all)
 
     def close(self) -> None:
         """Stop every child; runs waiting on one end with `PoolClosed`."""

@@ -1,0 +1,193 @@
+"""The pipeline against ingest: a burst's end-to-end rate beside the ingest rate of the same run.
+
+    python benchmarks/bench_pipeline.py [--seconds 3] [--connections 32] [--rounds 2]
+                                        [--stores sqlite,postgres]
+
+For each store, a fresh service runs the three seed handlers and delivers to a local Segment
+stand-in; wrk (one thread, --connections connections, --seconds s) sends distinct, pre-signed
+`payment.succeeded` webhooks (two Segment messages each: a track and an identify). Measured:
+*ingest*, events accepted per second of the burst; *end to end*, events per second from the
+burst's first request to the last message at the stand-in; their ratio; and the peak resident
+set of the worker with its sandbox processes. Rounds alternate the stores; figures are
+medians. PostgreSQL gets a fresh database on the local server each round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_ingest import write_wrk_requests, wrk
+from harness import ensure_wrk, running_service, signed_requests, wait_for_messages
+
+from dodo_transform.testing import Server, descendants, process_memory
+
+MESSAGES_PER_EVENT = 2
+SIGNED_PER_SECOND = 16_000  # above ingest's rate here: no webhook repeats
+POSTGRES_SERVER = "postgresql://root@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True)
+class Round:
+    store: str
+    ingest_per_second: float
+    end_to_end_per_second: float
+    peak_worker_mb: float
+    stages: dict[str, float]  # seconds the worker spent in each part of its work
+
+    @property
+    def ratio(self) -> float:
+        return self.end_to_end_per_second / self.ingest_per_second
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    name = f"dodo_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlsplit(POSTGRES_SERVER)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class PeakMemory:
+    """Samples the worker and its sandbox processes' resident set in a thread; the peak sum."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            worker = self._server.worker_pid()
+            if worker is None:
+                continue
+            total = 0.0
+            for pid in [worker, *descendants(worker)]:
+                try:
+                    total += process_memory(pid).rss_mb
+                except (OSError, KeyError):
+                    continue  # gone meanwhile
+            self.peak_mb = max(self.peak_mb, total)
+
+
+def one_round(store: str, seconds: float, connections: int) -> Round:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "burst.lua"
+        count = int(seconds * SIGNED_PER_SECOND)
+        write_wrk_requests(signed_requests(count, f"msg_pipe_{time.time_ns()}"), script)
+        with database_for(store) as database, running_service(**database) as (server, standin):
+            with PeakMemory(server) as memory:
+                started = time.monotonic()
+                burst = wrk(server.url, script, seconds, connections)
+                accepted = burst.requests - burst.errors
+                last = wait_for_messages(
+                    standin, accepted * MESSAGES_PER_EVENT, time.monotonic() + 900
+                )
+            time.sleep(1.5)  # the worker writes its metrics every second
+            return Round(
+                store, burst.rate, accepted / (last - started), memory.peak_mb, stages(server)
+            )
+
+
+def stages(server: Server) -> dict[str, float]:
+    """Where the worker's time went (`dodo_pipeline_stage_seconds`), from `/metrics`."""
+    text = server.api("GET", "/metrics").text
+    return {
+        sample.labels["stage"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "dodo_pipeline_stage_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+@contextmanager
+def database_for(store: str) -> Iterator[dict[str, str]]:
+    if store == "sqlite":
+        yield {}
+        return
+    with fresh_database() as url:
+        yield {"DODO_TRANSFORM_DATABASE_URL": url}
+
+
+def measure(
+    stores: list[str], seconds: float = 3.0, connections: int = 32, rounds: int = 2
+) -> dict[str, list[Round]]:
+    if ensure_wrk() is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    found: dict[str, list[Round]] = {store: [] for store in stores}
+    for number in range(rounds):
+        for store in stores:
+            result = one_round(store, seconds, connections)
+            found[store].append(result)
+            print(
+                f"round {number + 1} {store:8} ingest {result.ingest_per_second:7,.0f}/s"
+                f"  end to end {result.end_to_end_per_second:7,.0f}/s ({result.ratio:.2f})"
+                f"  worker peak {result.peak_worker_mb:,.0f} MB",
+                flush=True,
+            )
+    return found
+
+
+def median(rounds: list[Round], field: str) -> float:
+    return statistics.median(getattr(r, field) for r in rounds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--stores", default="sqlite,postgres")
+    args = parser.parse_args()
+    found = measure(args.stores.split(","), args.seconds, args.connections, args.rounds)
+    print("\n| store | ingest events/s | end to end events/s | ratio | worker peak RSS |")
+    print("|---|---|---|---|---|")
+    for store, rounds in found.items():
+        print(
+            f"| {store} | {median(rounds, 'ingest_per_second'):,.0f} |"
+            f" {median(rounds, 'end_to_end_per_second'):,.0f} | {median(rounds, 'ratio'):.2f} |"
+            f" {median(rounds, 'peak_worker_mb'):,.0f} MB |"
+        )
+    print("\nWhere the worker's time went (seconds, median of rounds; parts overlap):\n")
+    names = sorted({name for rounds in found.values() for r in rounds for name in r.stages})
+    print("| part | " + " | ".join(found) + " |")
+    print("|---|" + "---|" * len(found))
+    for name in names:
+        cells = [
+            f"{statistics.median(r.stages.get(name, 0.0) for r in rounds):.1f}"
+            for rounds in found.values()
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

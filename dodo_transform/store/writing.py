@@ -1,0 +1,290 @@
+"""The writes SQLite and PostgreSQL make alike: one SQL text for both, as the reads are shared.
+
+Both stores inherit `SqlWrites` and give `_transaction()` (one transaction, committed on
+leaving it, its connection's `execute` returning a cursor with `rowcount`, `fetchone` and
+`fetchall`), `_text` (text as the database can hold it) and the few hooks where the dialects
+differ: `_lock_event` (PostgreSQL locks the event row; SQLite has one writer at a time),
+`_may_prune` (one instance prunes at a time), `_announce` (PostgreSQL's NOTIFY) and
+`RELEASED` (what a finished lease sets). The queries are written with `?`.
+
+What is left in each store is what differs by more than that: claims (`FOR UPDATE SKIP
+LOCKED` and owners), results and outcomes written in bulk (`unnest` on PostgreSQL), and the
+intake's group insert.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, closing
+from typing import Any
+
+from dodo_transform.outgoing.destination import destination_of
+from dodo_transform.outgoing.request import OutgoingRequest, well_formed
+from dodo_transform.store.records import (
+    REPLAYABLE_STATUSES,
+    DeliveryStatus,
+    NewDelivery,
+    TransformVersion,
+)
+
+_REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
+_REPLAYABLE_IN = f"({','.join('?' * len(_REPLAYABLE))})"
+
+
+class SqlWrites:
+    placeholder = "?"
+    # What a finished lease's row is set to (PostgreSQL also forgets the owner).
+    RELEASED = "lease_until = 0"
+    _clock: Callable[[], float]
+
+    # --- what each store gives --------------------------------------------------------------
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _text(self, value: str) -> str:
+        """Text as this database can hold it (see each store)."""
+        return well_formed(value)
+
+    def _lock_event(self, db: Any, event_id: int) -> None:
+        """Make concurrent replays of one event take their turns (no-op: one writer)."""
+
+    def _may_prune(self, db: Any) -> bool:
+        return True
+
+    def _announce(self, db: Any, what: str) -> None:
+        """Tell other instances that `what` was stored (no-op: one instance)."""
+
+    def _sql(self, query: str) -> str:
+        return query.replace("?", self.placeholder)
+
+    # --- shared writes ------------------------------------------------------------------------
+
+    def _insert(
+        self, db: Any, event_id: int, generation: int, results: Sequence[NewDelivery]
+    ) -> None:
+        """Store one transform's deliveries for an event (a generation of them)."""
+        if not results:
+            return
+        now = self._clock()
+        with closing(db.cursor()) as cursor:
+            cursor.executemany(
+                self._sql(
+                    "INSERT INTO deliveries (event_id, transform, version, generation, idx, status,"
+                    " request, logs, error, created_at, updated_at, destination)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                ),
+                [self._delivery_row(event_id, generation, item, now) for item in results],
+            )
+
+    def _delivery_row(
+        self, event_id: int, generation: int, item: NewDelivery, now: float
+    ) -> tuple[Any, ...]:
+        request = item.request
+        return (
+            event_id,
+            self._text(item.transform),
+            self._text(item.version),
+            generation,
+            item.index,
+            str(item.status),
+            request_json(request),
+            json.dumps(item.logs or []),
+            None if item.error is None else self._text(item.error),
+            now,
+            now,
+            "" if request is None else self._text(destination_of(request.url)),
+        )
+
+    def replace_outcomes(
+        self,
+        event_id: int,
+        transform: str,
+        results: Sequence[NewDelivery],
+        replacing: int | None = None,
+    ) -> bool:
+        """A replay: supersede one transform's current outcome for an event with a new one.
+
+        With `replacing` (the delivery replayed), only while that delivery is still one to
+        replay: a second replay of it (another worker, or this one after its claim ran out)
+        stores nothing and returns False."""
+        transform = self._text(transform)
+        with self._transaction() as db:
+            self._lock_event(db, event_id)
+            if (
+                replacing is not None
+                and not db.execute(
+                    self._sql(
+                        f"SELECT 1 FROM deliveries WHERE id = ? AND status IN {_REPLAYABLE_IN}"
+                    ),
+                    (replacing, *_REPLAYABLE),
+                ).fetchone()
+            ):
+                return False
+            (latest,) = db.execute(
+                self._sql(
+                    "SELECT COALESCE(MAX(generation), -1) FROM deliveries"
+                    " WHERE event_id = ? AND transform = ?"
+                ),
+                (event_id, transform),
+            ).fetchone()
+            db.execute(
+                self._sql(
+                    "UPDATE deliveries SET status = ?, updated_at = ?"
+                    f" WHERE event_id = ? AND transform = ? AND status IN {_REPLAYABLE_IN}"
+                ),
+                (DeliveryStatus.REPLAYED.value, self._clock(), event_id, transform, *_REPLAYABLE),
+            )
+            self._insert(db, event_id, int(latest) + 1, results)
+        return True
+
+    # --- replays: asked for by the web edge, run by a worker ----------------------------------
+
+    def request_replays(self, delivery_ids: Sequence[int]) -> None:
+        """Ask a worker to replay these deliveries; asking again redoes a finished request."""
+        now = self._clock()
+        with self._transaction() as db, closing(db.cursor()) as cursor:
+            cursor.executemany(
+                self._sql(
+                    "INSERT INTO replays (delivery_id, requested_at) VALUES (?, ?)"
+                    f" ON CONFLICT (delivery_id) DO UPDATE SET {self.RELEASED},"
+                    " requested_at = excluded.requested_at, done_at = NULL, statuses = NULL,"
+                    " error = NULL WHERE replays.done_at IS NOT NULL"
+                ),
+                [(delivery_id, now) for delivery_id in delivery_ids],
+            )
+            self._announce(db, "replays")
+
+    def finish_replay(
+        self, delivery_id: int, statuses: Sequence[DeliveryStatus], error: str | None
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                self._sql(
+                    f"UPDATE replays SET done_at = ?, {self.RELEASED}, statuses = ?, error = ?"
+                    " WHERE delivery_id = ?"
+                ),
+                (
+                    self._clock(),
+                    json.dumps([str(status) for status in statuses]),
+                    None if error is None else self._text(error),
+                    delivery_id,
+                ),
+            )
+
+    # --- backfills (reads are in reading.py) --------------------------------------------------
+
+    def start_backfill(
+        self, transform: str, event_types: Sequence[str] | None, since: float | None
+    ) -> int:
+        """Record a backfill of the events stored so far; its id."""
+        types = None if event_types is None else json.dumps(list(event_types))
+        with self._transaction() as db:
+            (backfill_id,) = db.execute(
+                self._sql(
+                    "INSERT INTO backfills (transform, event_types, since, last_event_id,"
+                    " created_at) SELECT ?, ?, ?, COALESCE(MAX(id), 0), ? FROM events"
+                    " RETURNING id"
+                ),
+                (self._text(transform), types, since, self._clock()),
+            ).fetchone()
+            self._announce(db, "backfills")
+        return int(backfill_id)
+
+    def advance_backfill(
+        self, backfill_id: int, cursor: int, to: int, outcomes: Mapping[int, Sequence[NewDelivery]]
+    ) -> bool:
+        """Store a step's outcomes and move the cursor from `cursor` to `to`, atomically;
+        False (nothing stored) if another worker moved it first.
+
+        The moved row stays locked until commit, so a second worker's step waits, then finds
+        the cursor moved. An event may have a delivery from the transform by now (a second
+        backfill of it ran first): it keeps that one."""
+        with self._transaction() as db:
+            moved = db.execute(
+                self._sql(
+                    "UPDATE backfills SET cursor = ?, ran = ran + ? WHERE id = ? AND cursor = ?"
+                    " AND done_at IS NULL"
+                ),
+                (to, len(outcomes), backfill_id, cursor),
+            ).rowcount
+            if not moved:
+                return False
+            taken = self._with_deliveries_of(db, backfill_id, list(outcomes))
+            for event_id, results in outcomes.items():
+                if event_id not in taken:
+                    self._insert(db, event_id, 0, results)
+        return True
+
+    def _with_deliveries_of(self, db: Any, backfill_id: int, event_ids: list[int]) -> set[int]:
+        """Those of `event_ids` the backfill's transform has a delivery for already."""
+        if not event_ids:
+            return set()
+        rows = db.execute(
+            self._sql(
+                "SELECT d.event_id FROM deliveries d JOIN backfills b ON b.transform = d.transform"
+                f" WHERE b.id = ? AND d.event_id IN ({','.join('?' * len(event_ids))})"
+            ),
+            (backfill_id, *event_ids),
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def finish_backfill(self, backfill_id: int, error: str | None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                self._sql(
+                    "UPDATE backfills SET done_at = ?, error = ? WHERE id = ? AND done_at IS NULL"
+                ),
+                (self._clock(), None if error is None else self._text(error), backfill_id),
+            )
+
+    # --- transform versions (reads are in reading.py) -----------------------------------------
+
+    def record_versions(self, versions: Sequence[TransformVersion]) -> int:
+        """Keep each (name, version) once; a version seen again keeps its first time. How many
+        were new."""
+        if not versions:
+            return 0
+        now = self._clock()
+        rows = [
+            (v.name, v.version, self._text(v.source), now, json.dumps(dict(v.settings)))
+            for v in versions
+        ]
+        with self._transaction() as db:
+            added = db.execute(
+                self._sql(
+                    "INSERT INTO transform_versions (name, version, source, first_seen, settings)"
+                    f" VALUES {','.join(['(?, ?, ?, ?, ?)'] * len(rows))}"
+                    " ON CONFLICT (name, version) DO NOTHING RETURNING version"
+                ),
+                [value for row in rows for value in row],
+            ).fetchall()
+        return len(added)
+
+    # --- upkeep -------------------------------------------------------------------------------
+
+    def prune(self, older_than: float) -> int:
+        """Delete events received before `older_than` (and their records) once settled; how
+        many. An instance that finds another pruning skips its turn (0)."""
+        with self._transaction() as db:
+            if not self._may_prune(db):
+                return 0
+            cursor = db.execute(
+                self._sql(
+                    "DELETE FROM events WHERE received_at < ? AND state = 'done' AND NOT EXISTS"
+                    " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id"
+                    " AND d.status = 'pending')"
+                ),
+                (older_than,),
+            )
+            return max(int(cursor.rowcount), 0)
+
+
+def request_json(request: OutgoingRequest | None) -> str | None:
+    """A request as stored: everything, credentials included (shown only redacted)."""
+    return None if request is None else json.dumps(request.to_json())
+
+
+def json_or_none(value: Mapping[str, str] | None) -> str | None:
+    return None if value is None else json.dumps(dict(value))
