@@ -231,7 +231,7 @@ def test_check_runs_the_connector_examples_and_lists_each_warning_once() -> None
 
 
 def test_a_delivery_is_summed_up_by_its_own_message_and_a_url_by_its_host_only() -> None:
-    from dodo_transform.cli import message_summary
+    from dodo_transform.cli.admin import message_summary
 
     one = {"type": "track", "event": "Payment Completed", "userId": "cus_1"}
     batch = {"method": "POST", "url": "https://api.segment.io/v1/batch"}
@@ -246,7 +246,7 @@ def test_a_delivery_is_summed_up_by_its_own_message_and_a_url_by_its_host_only()
 
 
 def test_a_transforms_state_shows_what_is_wrong_even_when_disabled() -> None:
-    from dodo_transform.cli import transform_state
+    from dodo_transform.cli.admin import transform_state
 
     row = {"version": "v1", "enabled": False, "load_error": "t.js:1:2 SyntaxError", "warnings": []}
     assert transform_state(row) == (

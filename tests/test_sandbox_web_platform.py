@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from dodo_transform.transforms import sandbox
 from dodo_transform.transforms.engine import OutcomeKind, Transform
 from tests.conftest import event_from
 
@@ -567,3 +568,10 @@ def test_other_locales_are_formatted_as_en_us_and_the_console_says_so() -> None:
         ("warn", "[dodo-transform] Intl: locale fr-FR is formatted as en-US"),
         ("warn", "[dodo-transform] Intl: locale en-GB is formatted as en-US"),
     )
+
+
+def test_every_file_of_the_web_platform_is_joined_into_the_prelude() -> None:
+    """sandbox.py joins the files it lists: one added to web_platform/ but not to the list
+    would never load."""
+    folder = Path(sandbox.__file__).with_name("web_platform")
+    assert sorted(sandbox.WEB_PLATFORM_FILES) == sorted(path.name for path in folder.glob("*"))

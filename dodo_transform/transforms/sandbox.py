@@ -4,7 +4,9 @@ A `Sandbox` is one QuickJS runtime holding one compiled transform. It has no
 network, file system, timers, `require` or host callbacks: the binding offers
 none, and we register none. `sandbox.js` runs first in every runtime; it keeps
 events from seeing each other's state (see its header) at a cost of a few
-microseconds per event instead of the ~200 us a fresh runtime costs.
+microseconds per event instead of the ~200 us a fresh runtime costs. The web
+platform it installs (Intl, URL, TextEncoder, ...) is kept in `web_platform/`,
+a file per API, and joined into it here, once per process.
 
 Threads: a QuickJS runtime must only ever be used by the thread that created
 it, so a `Sandbox` is not thread-safe. `engine.Transform` keeps one per thread.
@@ -35,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import textwrap
 import time
 from functools import cached_property
 from importlib import resources
@@ -45,9 +48,31 @@ import quickjs
 from dodo_transform.errors import HandlerError
 from dodo_transform.limits import Limits
 
-_PRELUDE_TEMPLATE = (
-    resources.files("dodo_transform.transforms").joinpath("sandbox.js").read_text("utf-8")
+# The web platform (Intl, toLocale*String, URL, TextEncoder, structuredClone, atob ...: see
+# sandbox.js) in the order its files are joined: each uses what the ones before it define.
+WEB_PLATFORM_FILES = (
+    "shared.js",  # errors that name the handler's line, options, locales
+    "numbers.js",  # Intl.NumberFormat
+    "dates.js",  # time zones, Intl.DateTimeFormat
+    "intl.js",  # the Intl object, toLocale*String of dates, numbers and bigints
+    "text.js",  # TextEncoder, TextDecoder
+    "base64.js",  # DOMException, atob, btoa
+    "structured_clone.js",
+    "url.js",  # URL, URLSearchParams
 )
+_WEB_PLATFORM_MARK = "    __DODO_WEB_PLATFORM__\n"
+
+
+def _prelude_template() -> str:
+    """sandbox.js with the web platform's files joined in at its mark, in order, a blank line
+    apart and indented into `__dodo_installWebPlatform`, whose closure they share."""
+    here = resources.files("dodo_transform.transforms")
+    texts = [here.joinpath("web_platform", name).read_text("utf-8") for name in WEB_PLATFORM_FILES]
+    core = here.joinpath("sandbox.js").read_text("utf-8")
+    return core.replace(_WEB_PLATFORM_MARK, "\n".join(textwrap.indent(t, "    ") for t in texts))
+
+
+_PRELUDE_TEMPLATE = _prelude_template()
 # `new Function(body)` puts the body two lines below the start of its source, and the
 # prelude starts the body with a "use strict" line.
 _FACTORY_LINE_OFFSET = 3

@@ -4,12 +4,9 @@ is away, /readyz says why, and everything resumes by itself; nothing acknowledge
 from __future__ import annotations
 
 import contextlib
-import shutil
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -22,49 +19,33 @@ from tests.integration.test_instances import (
     start_instances,
     tracked_users,
 )
-from tests.postgres import SERVER, fresh_database
+from tests.postgres import ThrowawayServer, shared_server_untouched, throwaway_server
 
 pytestmark = pytest.mark.reliability
 
 
-def cluster_command(action: str) -> list[str]:
-    version = sorted(path.name for path in Path("/etc/postgresql").iterdir())[0]
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action]
-
-
 @pytest.fixture
-def local_cluster() -> Iterator[None]:
-    """The machine's own PostgreSQL, which this test may stop (and always starts again)."""
-    if urlsplit(SERVER).hostname not in ("127.0.0.1", "localhost") or not (
-        shutil.which("pg_ctlcluster") and Path("/etc/postgresql").is_dir()
-    ):
-        pytest.skip("stopping PostgreSQL needs the machine's own cluster (pg_ctlcluster)")
-    try:
-        yield
-    finally:
-        subprocess.run(cluster_command("start"), check=False, capture_output=True)
-
-
-@pytest.fixture
-def database(local_cluster: None) -> Iterator[str]:
-    with fresh_database() as url:
-        yield url
+def postgres() -> Iterator[ThrowawayServer]:
+    """A PostgreSQL server of this test's own, the one it stops; the machine's is never
+    stopped, and must have the same start time afterwards."""
+    with shared_server_untouched(), throwaway_server() as server:
+        yield server
 
 
 def test_a_postgresql_outage_under_load_loses_nothing_and_heals_by_itself(
-    tmp_path: Path, standin: SegmentStandIn, database: str
+    tmp_path: Path, standin: SegmentStandIn, postgres: ThrowawayServer
 ) -> None:
     standin.default = Reply(200, delay=0.1)
-    servers = start_instances(tmp_path, standin, database, ["all", "all"])
+    servers = start_instances(tmp_path, standin, postgres.url, ["all", "all"])
     burst = Burst(servers, 200)
     try:
         with ThreadPoolExecutor(1) as background:
             sending = background.submit(burst.run, 4)
             servers[0].wait_until(lambda: len(burst.acknowledged) >= 50, 60, "the burst")
-            subprocess.run([*cluster_command("stop"), "-m", "fast"], check=True)
+            postgres.stop()
             refused = servers[0].post(body_for("msg_while_down"))
             ready = httpx.get(f"{servers[1].url}/readyz", timeout=30)
-            subprocess.run(cluster_command("start"), check=True)
+            postgres.start()
             sending.result(timeout=120)
         assert refused.status_code == 503 and refused.headers["Retry-After"]
         assert ready.status_code == 503

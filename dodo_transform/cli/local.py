@@ -1,0 +1,264 @@
+"""The commands that work here, on this machine's files and settings: `test` and `check` run
+transforms on sample events, `serve` runs the service, `send` signs an event and posts it as
+Dodo would."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from dodo_transform import signing
+from dodo_transform.cli.admin import stored_event
+from dodo_transform.cli.options import (
+    ConfigOption,
+    ServerOption,
+    base_url,
+    settings_from,
+    unreachable,
+)
+from dodo_transform.cli.output import err, fail, out, table_of
+from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
+from dodo_transform.outgoing.destination import Allowlist
+from dodo_transform.settings import WEBHOOK_PATH, Settings
+from dodo_transform.transforms import checks
+from dodo_transform.transforms.engine import Outcome, OutcomeKind
+from dodo_transform.transforms.event import Event
+from dodo_transform.webhook_secret import SECRET_FILE, signing_secrets
+
+
+def read_event(path: Path) -> Event:
+    try:
+        return Event.from_body(path.read_bytes(), webhook_id=f"msg_{path.stem}")
+    except OSError as error:
+        fail(f"cannot read event {path}: {error.strerror or error}")
+    except PayloadError as error:
+        fail(f"{path}: {error}")
+
+
+def test(
+    handler: Annotated[
+        Path, typer.Argument(help="The transform file, e.g. transforms/segment_track_payments.js")
+    ],
+    event: Annotated[
+        Path | None,
+        typer.Argument(help="A webhook body, e.g. examples/events/payment.succeeded.json"),
+    ] = None,
+    event_id: Annotated[
+        int | None,
+        typer.Option(help="Instead of EVENT: a stored event of the running service (`events`)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead.")] = False,
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run HANDLER on EVENT and show what would be sent (the dashboard's Test button).
+    Nothing is stored or sent."""
+    if (event is None) == (event_id is None):
+        fail("give an EVENT file or --event-id N (a stored event), not both")
+    sample = read_event(event) if event is not None else stored_event(event_id, server, config)
+    if not handler.is_file():
+        fail(f"cannot read handler {handler}: no such file")
+    trier = trier_from(settings_from(config))
+    try:
+        transform_settings = trier.settings(handler)
+    except ConfigError as error:
+        fail(str(error))
+    try:
+        transform = trier.load(handler, transform_settings)
+    except HandlerError as error:
+        trial = checks.Trial(Outcome(OutcomeKind.ERROR, error=str(error)), ())
+    else:
+        trial = trier.run(transform, transform_settings, sample)
+    if as_json:
+        print(json.dumps(trial.to_json(), ensure_ascii=False))
+    else:
+        show_trial(trial)
+    raise typer.Exit(1 if trial.outcome.kind is OutcomeKind.ERROR else 0)
+
+
+def trier_from(settings: Settings) -> checks.Trier:
+    """Runs transforms as the service configured by `settings` would (its allowlist)."""
+    return checks.Trier(
+        Allowlist(settings.segment_base_url, settings.extra_allowed_hosts),
+        environ=settings.variables(),
+    )
+
+
+def show_trial(trial: checks.Trial) -> None:
+    outcome = trial.outcome
+    colour = {"deliver": "green", "skipped": "yellow", "cancelled": "yellow"}.get(
+        outcome.kind, "red"
+    )
+    out.print(f"outcome: [bold {colour}]{outcome.kind.value}[/]")
+    if outcome.error:
+        out.print(outcome.error, style="red", markup=False)
+    for shown in trial.requests:
+        out.print(f"\n{shown['method']} {shown['url']}", style="bold", markup=False)
+        for name, value in shown["headers"].items():
+            out.print(f"  {name}: {value}", markup=False)
+        out.print(json.dumps(shown["payload"], indent=2, ensure_ascii=False), markup=False)
+    if outcome.logs:
+        out.print("\nconsole:")
+        for level, message in outcome.logs:
+            out.print(f"  [{level}] {message}", markup=False)
+    if trial.not_received:
+        out.print(f"note: {trial.not_received}", style="yellow", markup=False)
+    for warning in (*outcome.warnings, *trial.warnings):
+        out.print(f"warning: {warning}", style="yellow", markup=False)
+
+
+def check(
+    transforms: Annotated[Path, typer.Option(help="Folder of transform files.")] = Path(
+        "transforms"
+    ),
+    events: Annotated[Path, typer.Option(help="Folder of sample events.")] = Path(
+        "examples/events"
+    ),
+    expected: Annotated[Path, typer.Option(help="Folder of golden outcomes.")] = Path(
+        "examples/expected"
+    ),
+    update: Annotated[bool, typer.Option("--update", help="Rewrite the golden files.")] = False,
+) -> None:
+    """Run every transform on every event; fail on an error or a golden mismatch."""
+    for folder in (transforms, events):
+        if not folder.is_dir():
+            fail(f"{folder} is not a folder")
+    trier = trier_from(settings_from())
+    try:
+        rows = list(checks.check(transforms, events, expected, trier, update=update))
+    except (PayloadError, ConfigError) as error:
+        fail(str(error))
+    if not expected.is_dir() and not update:
+        out.print(
+            f"note: {expected} holds no golden files yet, so every run is `new`: write them"
+            " with --update, then check against them",
+            markup=False,
+        )
+    table = table_of("transform", "event", "outcome", "check", "detail")
+    for row in rows:
+        if row.outcome != "skipped" or row.failed:
+            table.add_row(row.transform, row.event, row.outcome, row.verdict.value, row.detail)
+    out.print(table)
+    show_check_warnings(rows)
+    failed = sum(row.failed for row in rows)
+    skipped = sum(row.outcome == "skipped" and not row.failed for row in rows)
+    out.print(
+        f"{len(rows)} runs, {failed} failed"
+        + (f"; {skipped} where a handler skipped its event are not shown" if skipped else "")
+    )
+    raise typer.Exit(1 if failed else 0)
+
+
+def show_check_warnings(rows: list[checks.Row]) -> None:
+    """Each warning once per transform, with the events it came up on."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    runs: dict[str, int] = {}
+    for row in rows:
+        runs[row.transform] = runs.get(row.transform, 0) + 1
+        for warning in row.warnings:
+            seen.setdefault((row.transform, warning), []).append(row.event)
+    for (transform, warning), kinds in seen.items():
+        where = ""  # on every event: a warning about the transform itself
+        if len(kinds) < runs[transform]:
+            more = f" and {len(kinds) - 3} more" if len(kinds) > 3 else ""
+            where = f" (on {', '.join(kinds[:3])}{more})"
+        out.print(f"warning: {transform}{where}: {warning}", style="yellow", markup=False)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [8000].")] = None,
+    transforms: Annotated[
+        Path | None, typer.Option(help="Transforms folder [./transforms].")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where events are stored [./.dodo-transform].")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql://... for a database instances share [SQLite in the data dir]."
+        ),
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="all, ingest (webhooks and API) or worker (the pipeline) [all]."),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(help="text, json, or auto: text on a terminal, JSON otherwise [auto]."),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error [info].")
+    ] = None,
+) -> None:
+    """Receive Dodo webhooks, run the transforms and deliver the results."""
+    settings = settings_from(
+        config,
+        host=host,
+        port=port,
+        transforms=transforms,
+        data_dir=data_dir,
+        database_url=database_url,
+        role=role,
+        log_format=log_format,
+        log_level=log_level,
+    )
+    from dodo_transform import service  # FastAPI and uvicorn load only for `serve`
+
+    try:
+        service.serve(settings)
+    except (ConfigError, StorageError) as error:
+        fail(str(error))
+
+
+def send(
+    event: Annotated[Path, typer.Argument(help="A webhook body to sign and send.")],
+    server: ServerOption = None,
+    url: Annotated[
+        str | None, typer.Option(help="The full webhook URL, instead of --server.")
+    ] = None,
+    webhook_id: Annotated[
+        str | None, typer.Option("--id", help="The webhook-id [a new one].")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The service's data dir, for its signing secret.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+) -> None:
+    """Sign EVENT with the configured secret and post it, as Dodo would."""
+    settings = settings_from(config, data_dir=data_dir)
+    body = read_event(event).body.encode("utf-8")
+    try:
+        secrets, _ = signing_secrets(settings, create=False)
+    except ConfigError as error:
+        fail(str(error))
+    target = url or base_url(settings, server) + WEBHOOK_PATH
+    try:
+        headers = signing.sign(secrets[0], webhook_id or f"msg_{uuid.uuid4().hex}", body)
+    except ConfigError as error:
+        fail(f"DODO_WEBHOOK_SECRET: {error}")
+    headers["Content-Type"] = "application/json"
+    try:
+        response = httpx.post(target, content=body, headers=headers, timeout=15)
+    except httpx.HTTPError as error:
+        fail(unreachable(target, error, server or url))
+    out.print(f"{response.status_code} {response.text}", markup=False)
+    if response.status_code == 401:
+        used = (
+            "DODO_WEBHOOK_SECRET"
+            if settings.secrets
+            else f"the secret in {settings.data_dir / SECRET_FILE}"
+        )
+        err.print(
+            f"hint: this was signed with {used}; the service checks its own "
+            "DODO_WEBHOOK_SECRET: give `send` the same one (in the environment or --config)",
+            markup=False,
+        )
+    raise typer.Exit(0 if response.is_success else 1)
