@@ -10,11 +10,15 @@ stand-in; wrk (one thread, --connections connections, --seconds s) sends distinc
 burst's first request to the last message at the stand-in; their ratio; and the peak resident
 set of the worker with its sandbox processes. Rounds alternate the stores; figures are
 medians. PostgreSQL gets a fresh database on the local server each round.
+
+Then *latency*: on SQLite, payments at a steady --latency-rate events/s for --latency-seconds,
+each webhook's time until its track message reaches the stand-in, p50 and p99.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -33,7 +37,15 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ingest import write_wrk_requests, wrk
-from harness import ensure_wrk, running_service, signed_requests, wait_for_messages
+from harness import (
+    ensure_wrk,
+    latencies,
+    paced,
+    percentile,
+    running_service,
+    signed_requests,
+    wait_for_messages,
+)
 
 from dodo_transform.testing import Server, descendants, process_memory
 
@@ -157,6 +169,19 @@ def measure(
     return found
 
 
+def measure_latency(rate: float = 200.0, seconds: float = 10.0) -> tuple[float, float]:
+    """p50 and p99 in ms, webhook to stand-in, at a steady `rate` (after a short warm-up)."""
+    with running_service() as (server, standin):
+        url = f"{server.url}/webhooks/dodo"
+        warm = asyncio.run(paced(url, signed_requests(20, f"msg_warm_{time.time_ns()}"), 20))
+        latencies(standin, warm, time.monotonic() + 60)
+        sent = asyncio.run(
+            paced(url, signed_requests(int(rate * seconds), f"msg_lat_{time.time_ns()}"), rate)
+        )
+        values = latencies(standin, sent, time.monotonic() + 120)
+    return percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
+
+
 def median(rounds: list[Round], field: str) -> float:
     return statistics.median(getattr(r, field) for r in rounds)
 
@@ -167,6 +192,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--latency-rate", type=float, default=200.0)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
     args = parser.parse_args()
     found = measure(args.stores.split(","), args.seconds, args.connections, args.rounds)
     print("\n| store | ingest events/s | end to end events/s | ratio | worker peak RSS |")
@@ -187,6 +214,12 @@ def main() -> None:
             for rounds in found.values()
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+    p50, p99 = measure_latency(args.latency_rate, args.latency_seconds)
+    print(
+        f"\nAt a steady {args.latency_rate:g} events/s on SQLite, webhook to stand-in:"
+        f" p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

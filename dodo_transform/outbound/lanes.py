@@ -38,8 +38,10 @@ from dodo_transform.outgoing.destination import DeliveryPolicy
 from dodo_transform.store import Delivery, DeliveryStatus, DeliveryUpdate, Lane
 
 log = logging.getLogger("dodo_transform.outbound")
-# A Segment lane sends a batch when it is full, or once its oldest message has waited this
-# long (as Segment's SDKs do), so a burst goes out in few requests.
+# A Segment lane with nothing in flight sends what it has at once; while a batch is out, what
+# comes meanwhile gathers into the next, sent when full or once its oldest message has waited
+# this long (as Segment's SDKs do). So a message alone goes out without waiting, and a burst
+# goes out in few requests.
 FLUSH_SECONDS = 0.25
 # A group that fails for no reason of the destination's (a bug) is tried again after this.
 UNEXPECTED_FAILURE_BACKOFF_SECONDS = 5.0
@@ -143,7 +145,7 @@ class LaneSender:
 
     def _batch_wait(self) -> float:
         """Seconds to wait for a fuller batch (Segment lanes); 0: send now."""
-        if self._group_size == 1 or len(self._waiting) >= self._group_size:
+        if self._group_size == 1 or len(self._waiting) >= self._group_size or not self._sending:
             return 0.0
         oldest = min(max(d.created_at, d.next_attempt_at) for d in self._waiting)
         return max(0.0, oldest + FLUSH_SECONDS - self._clock())
