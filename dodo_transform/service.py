@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property, partial
+from typing import Any
 
 import httpx
 import uvicorn
@@ -287,7 +288,7 @@ def serve(settings: Settings) -> None:
         listener.stop()
 
 
-def worker_main(settings: Settings, parent_pid: int) -> None:
+def worker_main(settings: Settings, parent_pid: int, wake: Any) -> None:
     """The worker process's entry point: the pipeline, until stopped or orphaned."""
     # Answering Dodo comes first: when both want the CPU, the kernel favours the HTTP
     # process, and the worker catches up in the gaps (its work is safe in the store).
@@ -295,7 +296,7 @@ def worker_main(settings: Settings, parent_pid: int) -> None:
     listener = logs.setup(settings.log_level, settings.log_format)
     code = 1
     try:
-        asyncio.run(_run_worker(settings, parent_pid))
+        asyncio.run(_run_worker(settings, parent_pid, wake))
         code = 0
     finally:
         listener.stop()
@@ -306,7 +307,7 @@ def worker_main(settings: Settings, parent_pid: int) -> None:
         os._exit(code)
 
 
-async def _run_worker(settings: Settings, parent_pid: int) -> None:
+async def _run_worker(settings: Settings, parent_pid: int, wake: Any) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -315,6 +316,7 @@ async def _run_worker(settings: Settings, parent_pid: int) -> None:
     assert service.pipeline is not None
     await service.start()
     worker.exit_with_parent(parent_pid, partial(loop.call_soon_threadsafe, stop.set))
+    worker.listen_for_wakes(wake, partial(loop.call_soon_threadsafe, service.pipeline.notify))
     helpers = [
         asyncio.create_task(
             worker.report(service.pipeline, service.pipeline_metrics, settings.data_dir, stop)

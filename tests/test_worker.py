@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from dodo_transform.service import build_service
 from dodo_transform.settings import Settings, load_settings
 
 
-def silent_worker(settings: Settings, parent_pid: int) -> None:
+def silent_worker(settings: Settings, parent_pid: int, wake: object) -> None:
     """A worker that beats once, then hangs (as one whose event loop is wedged would)."""
     beat = {"at": time.time(), "pid": os.getpid(), "problems": []}
     (settings.data_dir / HEARTBEAT_FILE).write_text(json.dumps(beat))
@@ -157,3 +159,12 @@ def test_a_stuck_step_is_named_by_the_heartbeat(
     finally:
         service.store.close()
     assert problem.startswith("the deliver loop has been stuck for")
+
+
+def test_the_worker_hears_of_new_work_when_the_http_process_stores_it() -> None:
+    """No poll to wait for: the HTTP process's wake reaches the worker's pipeline."""
+    wake = multiprocessing.get_context("spawn").Event()
+    heard = threading.Event()
+    worker.listen_for_wakes(wake, heard.set)
+    wake.set()
+    assert heard.wait(2) and not wake.is_set()  # taken, ready for the next

@@ -71,7 +71,7 @@ class InWorker:
         self._supervisor: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
-        """Nothing to do: the worker polls the store often (`worker.POLL_SECONDS`)."""
+        self.worker.notify()
 
     def problems(self) -> list[str]:
         return self.worker.problems()

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outgoing.destination import PausedDestination
@@ -48,7 +49,9 @@ HEARTBEAT_STALE_SECONDS = 10.0
 RESTART_WINDOW_SECONDS = 300.0
 MAX_RESTART_DELAY_SECONDS = 60.0
 
-WorkerMain = Callable[[Settings, int], None]
+# The worker's entry point: the settings, the HTTP process's pid, and the event it sets when
+# it has stored new work (`Wake`).
+WorkerMain = Callable[[Settings, int, Any], None]
 
 
 class WorkerProcess:
@@ -59,6 +62,9 @@ class WorkerProcess:
         self._target = target
         self._context = multiprocessing.get_context("spawn")  # no fork with threads running
         self._process: BaseProcess | None = None
+        # Set when this process stored new work: the worker starts on it at once, as a
+        # PostgreSQL worker does on a NOTIFY, instead of at its next poll.
+        self._wake = self._context.Event()
         self._started_at = 0.0
         self._restarts: list[float] = []
         self.metrics_file = settings.data_dir / METRICS_FILE
@@ -76,10 +82,16 @@ class WorkerProcess:
         self.metrics_file.unlink(missing_ok=True)
         self.heartbeat_file.unlink(missing_ok=True)
         self._process = self._context.Process(
-            target=self._target, args=(self.settings, os.getpid()), name="dodo-transform-worker"
+            target=self._target,
+            args=(self.settings, os.getpid(), self._wake),
+            name="dodo-transform-worker",
         )
         self._process.start()
         self._started_at = time.time()
+
+    def notify(self) -> None:
+        """New work was stored: wake the worker (see `listen_for_wakes`)."""
+        self._wake.set()
 
     def quarantined(self) -> list[tuple[str, str]]:
         """(name, version) of the transform versions the worker has quarantined."""
@@ -177,6 +189,20 @@ async def report(
         _replace(data_dir / METRICS_FILE, metrics.render())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), REPORT_SECONDS)
+
+
+def listen_for_wakes(wake: Any, notify: Callable[[], object]) -> None:
+    """In the worker: call `notify` each time the HTTP process sets `wake` (from a thread of
+    its own; `notify` must be safe to call from one)."""
+
+    def listen() -> None:
+        while True:
+            wake.wait()
+            wake.clear()
+            with contextlib.suppress(RuntimeError):  # the event loop is closed: stopping
+                notify()
+
+    threading.Thread(target=listen, name="listen-wakes", daemon=True).start()
 
 
 def exit_with_parent(parent_pid: int, request_stop: Callable[[], object]) -> None:

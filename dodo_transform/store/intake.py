@@ -7,9 +7,10 @@ when the commit returns it takes the whole list as the next group, one
 transaction (`Store.add_events`), and wakes that group's requests with one call
 into their event loop. So under load a request costs an append to a list, the
 writer is woken only when it was idle, and the event loop is woken once per
-group; alone, an event is committed at once. While events wait the writer holds
-`Store.priority()`, so the worker's writes wait for ingest instead of ingest for
-them.
+group; alone, an event is committed at once. In a burst (a group of `BURST_GROUP`
+events or more), until no event waits, the writer holds `Store.priority()`, so the
+worker's writes wait for ingest instead of ingest for them; at a steady rate nothing
+waits for long, and the worker is not held up by every lone commit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dodo_transform.store.base import IntakeStore
 from dodo_transform.store.records import NewEvent
 
 MAX_GROUP = 256
+# A group this big means events arrive faster than single commits take them: a burst.
+BURST_GROUP = 8
 # The writer retakes the interpreter lock after each commit (SQLite lets it go for the
 # fsync) while the event loop holds it, and Python makes a thread wait up to the switch
 # interval (5 ms by default) for that: at most 1 ms in a process with an intake.
@@ -84,9 +87,13 @@ class Intake:
     def _write_forever(self) -> None:
         while True:
             self._wake.get()
-            # From the first event waiting until none is, the worker lets ingest go first.
-            with self._store.priority():
+            # From a burst's first group until no event waits, the worker lets ingest go first.
+            with contextlib.ExitStack() as burst:
+                first_in_line = False
                 while group := self._next_group():
+                    if not first_in_line and len(group) >= BURST_GROUP:
+                        burst.enter_context(self._store.priority())
+                        first_in_line = True
                     self._commit(group)
             if self._closed:
                 return
