@@ -123,9 +123,14 @@ class LaneSender:
     def updates(self, results: Sequence[Result]) -> list[DeliveryUpdate]:
         """The results as stored: each under the claim its delivery is held under now."""
         return [
-            replace(result.update(), claim=self._claims.get(result.delivery.id) or None)
+            replace(result.update(), claim=self._held_claim(result.delivery) or None)
             for result in results
         ]
+
+    def _held_claim(self, delivery: Delivery) -> int:
+        """The claim the lane holds `delivery` under now (a newer one if it was re-claimed
+        while out), else the claim it came with."""
+        return self._claims.get(delivery.id, delivery.claim)
 
     def _pump(self) -> None:
         """Start sending groups while the lane has slots free."""
