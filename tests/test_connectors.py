@@ -27,7 +27,7 @@ from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Sender
 from dodo_transform.outgoing.destination import Allowlist, Configured
-from dodo_transform.pipeline.delivery_settings import configured_for
+from dodo_transform.pipeline.delivery_settings import DeliverySettings
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.settings import SEGMENT_REGIONS
 from dodo_transform.store import Delivery, DeliveryStatus
@@ -279,7 +279,7 @@ def test_the_sender_delivers_each_connector_request_with_its_credential() -> Non
             transport=httpx.MockTransport(destination),
         ),
         write_key_for=lambda transform: None,
-        configured_for=lambda transform: configured_for(registry, transform),
+        configured_for=DeliverySettings(registry).configured_for,
         limiter=RateLimiter(1000, burst=1000),
         dry_run=False,
     )
@@ -300,7 +300,7 @@ def test_the_sender_delivers_each_connector_request_with_its_credential() -> Non
         )
         expected = registry.settings(name).header_values().get("Authorization")
         assert request.headers.get("authorization") == expected
-    assert Configured() == configured_for(registry, "not_a_connector")
+    assert Configured() == DeliverySettings(registry).configured_for("not_a_connector")
 
 
 def as_stored(number: int, webhook_id: str, delivery: Any) -> Delivery:

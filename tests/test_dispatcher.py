@@ -116,6 +116,26 @@ def test_each_write_key_gets_its_own_batch() -> None:
     )
 
 
+def test_requests_of_one_transform_with_their_own_headers_go_in_their_own_batches() -> None:
+    # What requests alike share is worked out once per group; a handler's own header makes
+    # its request unlike the rest.
+    recorder = Recorder()
+    own = replace(
+        delivery(2),
+        request=OutgoingRequest(
+            "POST",
+            "https://api.segment.io/v1/track",
+            {"Authorization": "Basic b3duOg=="},
+            {"userId": "u2", "event": "Payment Completed"},
+        ),
+    )
+    results = run(dispatcher(recorder), [delivery(1), own, delivery(3)])
+    assert {r.status for r in results.values()} == {"delivered"}
+    sent = {r.headers["authorization"]: json.loads(r.content)["batch"] for r in recorder.requests}
+    assert [m["userId"] for m in sent["Basic b3duOg=="]] == ["u2"]
+    assert [m["userId"] for m in sent["Basic a2V5LXQ6"]] == ["u1", "u3"]
+
+
 def test_handler_fields_win_over_defaults() -> None:
     recorder = Recorder()
     own = {

@@ -16,7 +16,7 @@ from dodo_transform.limits import Limits
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.pipeline import replay as replay_module
 from dodo_transform.pipeline import transform_stage
-from dodo_transform.pipeline.delivery_settings import write_key_for
+from dodo_transform.pipeline.delivery_settings import DeliverySettings
 from dodo_transform.pipeline.outcomes import outcome_deliveries
 from dodo_transform.pipeline.replay import ReplayError, replay, run_requested
 from dodo_transform.pipeline.transform_stage import TransformStage
@@ -54,8 +54,31 @@ def test_write_key_comes_from_transforms_toml_or_the_default(tmp_path: Path) -> 
     (tmp_path / "transforms.toml").write_text('[own]\nwrite_key = "wk_own"\n')
     registry = Registry(tmp_path)
     registry.reload()
-    assert write_key_for("wk_default", registry, "own") == "wk_own"
-    assert write_key_for("wk_default", registry, "shared") == "wk_default"
+    settings = DeliverySettings(registry, default_write_key="wk_default")
+    assert settings.write_key_for("own") == "wk_own"
+    assert settings.write_key_for("shared") == "wk_default"
+
+
+def test_delivery_settings_follow_a_reload_of_transforms_toml(tmp_path: Path) -> None:
+    # Worked out once per table, but a changed table is a new one: the next send sees it.
+    (tmp_path / "own.js").write_text("function handler(w) { return w; }")
+    (tmp_path / "transforms.toml").write_text(
+        '[own]\nurl = "https://a.example.com/x"\ntimeout = 5\nwrite_key = "wk_first_0001"\n'
+    )
+    registry = Registry(tmp_path)
+    registry.reload()
+    settings = DeliverySettings(registry, service_secrets=frozenset({"svc_secret"}))
+    assert settings.configured_for("own").url == "https://a.example.com/x"
+    assert settings.policy_for("own").timeout == 5
+    assert {"wk_first_0001", "svc_secret"} <= settings.configured_for("own").secrets
+    (tmp_path / "transforms.toml").write_text(
+        '[own]\nurl = "https://b.example.com/y"\ntimeout = 7\nwrite_key = "wk_second_0002"\n'
+    )
+    registry.reload()
+    assert settings.configured_for("own").url == "https://b.example.com/y"
+    assert settings.policy_for("own").timeout == 7
+    assert settings.write_key_for("own") == "wk_second_0002"
+    assert "wk_second_0002" in settings.configured_for("own").secrets
 
 
 def test_replay_reruns_the_current_version_on_the_stored_event(

@@ -41,12 +41,11 @@ def enrich(payload: dict[str, Any], kind: str, default_id: str) -> dict[str, Any
     return message
 
 
-def batchable(url: str, payload: Any) -> str | None:
-    """The call type when this request can go into a Segment batch, else None."""
+def batch_call(url: str) -> str | None:
+    """The call type when requests to `url` go into a Segment batch (a JSON object payload
+    given), else None."""
     kind = segment.call_type(url) if segment.is_segment_url(url) else None
-    if kind in segment.CALL_TYPES and isinstance(payload, dict):
-        return kind
-    return None
+    return kind if kind in segment.CALL_TYPES else None
 
 
 def pack(

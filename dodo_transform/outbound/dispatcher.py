@@ -25,7 +25,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from dodo_transform.errors import (
@@ -37,7 +37,7 @@ from dodo_transform.errors import (
 from dodo_transform.outbound import batching
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.retry import RETRY_WINDOW_SECONDS, retry_delay
-from dodo_transform.outbound.sender import Sender, sent_headers
+from dodo_transform.outbound.sender import Sender, check_payload, sent_headers
 from dodo_transform.outgoing import OutgoingRequest, encode_json, segment
 from dodo_transform.outgoing.destination import NOTHING_CONFIGURED, Configured, DeliveryPolicy
 from dodo_transform.store import Attempt, Delivery, DeliveryStatus, DeliveryUpdate
@@ -80,6 +80,22 @@ class _Message:
 
 
 @dataclass(frozen=True)
+class _Batch:
+    kind: str  # the Segment call its messages are
+    url: str  # of the /v1/batch call they go in
+    auth: str
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where requests alike (same transform, url and headers) go, and how."""
+
+    url: str
+    headers: Mapping[str, str]
+    batch: _Batch | None  # None: each is sent alone
+
+
+@dataclass(frozen=True)
 class _Single:
     delivery: Delivery
     prepared: OutgoingRequest
@@ -117,10 +133,11 @@ class Dispatcher:
         results: list[Result] = []
         batches: dict[tuple[str, str], list[_Message]] = defaultdict(list)
         singles: list[_Single] = []
-        configured = {d.transform: self._configured_for(d.transform) for d in due}
+        configured = {name: self._configured_for(name) for name in {d.transform for d in due}}
+        routes: dict[tuple[object, ...], _Route] = {}
         for delivery in due:
             try:
-                planned = self._plan(delivery, configured[delivery.transform])
+                planned = self._plan(delivery, configured[delivery.transform], routes)
             except BlockedDestination as error:
                 results.append(Result(delivery, DeliveryStatus.BLOCKED, error=str(error)))
             except Exception as error:
@@ -143,21 +160,33 @@ class Dispatcher:
         return results
 
     def _plan(
-        self, delivery: Delivery, configured: Configured
+        self, delivery: Delivery, configured: Configured, routes: dict[tuple[object, ...], _Route]
     ) -> _Single | tuple[tuple[str, str], _Message]:
-        """The prepared request to send alone, or the batch (url, auth) and message it joins."""
-        if delivery.request is None:
+        """The prepared request to send alone, or the batch (url, auth) and message it joins.
+        `routes` keeps what requests alike share (worked out once per group)."""
+        request = delivery.request
+        if request is None:
             raise FinalDelivery("the stored delivery has no request")
-        prepared = self.sender.prepare(
-            delivery.request, self._write_key_for(delivery.transform), configured
-        )
-        kind = batching.batchable(delivery.request.url, delivery.request.payload)
-        if kind is None:
+        key = (delivery.transform, request.url, *request.headers.items())
+        route = routes.get(key)
+        if route is None:
+            route = routes[key] = self._route(delivery.transform, request, configured)
+        check_payload(request.payload)
+        if route.batch is None or not isinstance(request.payload, dict):
+            prepared = replace(request, url=route.url, headers=dict(route.headers))
             return _Single(delivery, prepared)
-        message = batching.enrich(delivery.request.payload, kind, _message_id(delivery))
-        auth = next((v for k, v in prepared.headers.items() if k.lower() == "authorization"), "")
-        batch_url = prepared.url.rsplit("/v1/", 1)[0] + "/v1/batch"
-        return (batch_url, auth), _Message(delivery, encode_json(message))
+        message = batching.enrich(request.payload, route.batch.kind, _message_id(delivery))
+        return (route.batch.url, route.batch.auth), _Message(delivery, encode_json(message))
+
+    def _route(self, transform: str, request: OutgoingRequest, configured: Configured) -> _Route:
+        url, headers = self.sender.route(
+            request.url, request.headers, self._write_key_for(transform), configured
+        )
+        kind = batching.batch_call(request.url)
+        if kind is None:
+            return _Route(url, headers, None)
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        return _Route(url, headers, _Batch(kind, url.rsplit("/v1/", 1)[0] + "/v1/batch", auth))
 
     # --- Segment batches ----------------------------------------------------------------------
 

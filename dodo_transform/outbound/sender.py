@@ -30,6 +30,7 @@ import contextlib
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -91,12 +92,24 @@ class Sender:
         """The exact outgoing request; `BlockedDestination` if its host is not allowed,
         `FinalDelivery` if it can never be sent (checked again here for requests stored
         before a rule of the wire existed)."""
-        problem = wire.problem(request)
+        url, headers = self.route(request.url, request.headers, write_key, configured)
+        check_payload(request.payload)
+        return replace(request, url=url, headers=headers)
+
+    def route(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        write_key: str | None,
+        configured: Configured = NOTHING_CONFIGURED,
+    ) -> tuple[str, dict[str, str]]:
+        """Where a request for `url` with `headers` goes, and with which headers: all of
+        `prepare` but the payload's check, so that requests alike (a lane's) share it."""
+        problem = wire.url_problem(url) or wire.headers_problem(headers)
         if problem:
             raise FinalDelivery(f"cannot be sent: {problem}")
-        url = request.url
         # The handler's own header wins, as an endpoint's defaults give way in Svix.
-        headers = with_headers(request.headers, configured.credentials_for(url))
+        headers = with_headers(headers, configured.credentials_for(url))
         if segment.is_segment_url(url):
             url = self._to_segment_endpoint(url)
             if write_key and not _has(headers, "authorization"):
@@ -106,7 +119,7 @@ class Sender:
             raise BlockedDestination(self.allowlist.refusal(url))
         if not _has(headers, "content-type"):
             headers["Content-Type"] = "application/json"
-        return replace(request, url=url, headers=headers)
+        return url, headers
 
     async def send(
         self, prepared: OutgoingRequest, timeout: float, secrets: Collection[str] = ()
@@ -206,6 +219,13 @@ def _credentials(headers: Mapping[str, str]) -> set[str]:
 def sent_headers(headers: Mapping[str, str], secrets: Collection[str] = ()) -> dict[str, str]:
     """The headers a request went out with, as stored and shown: credentials' values hidden."""
     return redact_headers(with_headers(headers, {"User-Agent": USER_AGENT}), secrets)
+
+
+def check_payload(payload: Any) -> None:
+    """`FinalDelivery` if `payload` can never be sent (see `wire.payload_problem`)."""
+    problem = wire.payload_problem(payload)
+    if problem:
+        raise FinalDelivery(f"cannot be sent: {problem}")
 
 
 def _has(headers: dict[str, str], name: str) -> bool:

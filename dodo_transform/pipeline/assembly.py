@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 
 import httpx
 
@@ -23,7 +22,7 @@ from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.retry import MAX_ATTEMPTS
 from dodo_transform.outbound.sender import Sender
 from dodo_transform.outgoing.destination import DeliveryPolicy
-from dodo_transform.pipeline.delivery_settings import configured_for, policy_for, write_key_for
+from dodo_transform.pipeline.delivery_settings import DeliverySettings
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.pipeline.runner import (
     CLAIM_LEASE_SECONDS,
@@ -100,7 +99,13 @@ def build_pipeline(
     """The pipeline, every part of it made and wired here. Handlers run in
     `config.transform_threads` sandbox processes; not `sandboxed`, on this process's threads,
     with no backstop for a built-in call that runs on (tests)."""
-    dispatcher = _dispatcher(config, registry, clock, transport)
+    settings = DeliverySettings(
+        registry,
+        default_write_key=config.default_write_key,
+        default_policy=config.default_policy,
+        service_secrets=config.service_secrets,
+    )
+    dispatcher = _dispatcher(config, settings, clock, transport)
     limiter = dispatcher.limiter
     quarantine = Quarantine()  # the one count the stage, the sandboxes and the backstop keep
     sandboxes = SandboxPool(config.transform_threads, quarantine) if sandboxed else None
@@ -127,7 +132,7 @@ def build_pipeline(
         store_call=in_thread,
         lease_seconds=lease,
         batch_size=config.segment_batch_size,
-        policy_for=partial(policy_for, config.default_policy, registry),
+        policy_for=settings.policy_for,
         wake=due.set,
         clock=clock,
         alerts=alerts,
@@ -150,7 +155,7 @@ def build_pipeline(
 
 def _dispatcher(
     config: PipelineConfig,
-    registry: Registry,
+    settings: DeliverySettings,
     clock: Callable[[], float],
     transport: httpx.AsyncBaseTransport | None,
 ) -> Dispatcher:
@@ -162,10 +167,8 @@ def _dispatcher(
     )
     return Dispatcher(
         sender,
-        write_key_for=partial(write_key_for, config.default_write_key, registry),
-        configured_for=lambda transform: configured_for(
-            registry, transform, config.service_secrets
-        ),
+        write_key_for=settings.write_key_for,
+        configured_for=settings.configured_for,
         # Shared by every Segment lane: Segment limits a workspace, not a lane (and the
         # instances running a pipeline share its rate: see Pipeline).
         limiter=RateLimiter(config.timing.segment_requests_per_second),
