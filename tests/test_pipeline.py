@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -122,7 +123,10 @@ DEEP = (
 
 
 def stage_over(
-    tmp_path: Path, sources: dict[str, str], toml: str = ""
+    tmp_path: Path,
+    sources: dict[str, str],
+    toml: str = "",
+    store_call: Callable[..., Any] | None = None,
 ) -> tuple[TransformStage, MemoryStore]:
     folder = tmp_path / "transforms"
     folder.mkdir()
@@ -141,7 +145,7 @@ def stage_over(
         registry=registry,
         metrics=PipelineMetrics(),
         executor=ThreadPoolExecutor(2),
-        store_call=direct,
+        store_call=store_call or direct,
         lease_seconds=30,
     )
     return stage, store
@@ -170,6 +174,40 @@ def test_a_transform_runs_only_on_the_event_types_its_events_name(tmp_path: Path
         + [("payments", "payment.succeeded"), ("payments", "refund.failed")]
         + [("subscriptions", "subscription.active")]
     )
+    store.close()
+
+
+def test_the_sandbox_runs_a_round_while_the_round_before_it_is_stored(
+    tmp_path: Path, payment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Round 1's commit waits for round 2 to reach the sandbox: run one after the other, it
+    # would wait in vain (and find it not started).
+    monkeypatch.setattr(transform_stage, "EVENTS_PER_ROUND", 2)
+    second_round = threading.Event()
+    overlapped: list[bool] = []
+
+    async def store_call(method: Callable[..., Any], *args: Any) -> Any:
+        if getattr(method, "__name__", "") == "record_outcomes":
+            overlapped.append(await asyncio.to_thread(second_round.wait, 5))
+        return method(*args)
+
+    stage, store = stage_over(tmp_path, {"track": TRACK}, store_call=store_call)
+    transform = stage.transform
+    rounds: list[int] = []
+
+    def counted(chunk: Any, enabled: Any) -> Any:
+        rounds.append(len(chunk))
+        if len(rounds) == 2:
+            second_round.set()
+        return transform(chunk, enabled)
+
+    stage.transform = counted  # type: ignore[method-assign]
+    body = json.dumps(payment).encode()
+    add_events(store, body, body, body, body)
+    assert asyncio.run(stage.step()) is True
+    assert rounds == [2, 2]
+    assert overlapped == [True, True]
+    assert store.pending_events() == 0 and len(store.list_deliveries()) == 4
     store.close()
 
 

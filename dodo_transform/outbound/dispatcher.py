@@ -60,7 +60,8 @@ class Result:
     # connection, a 5xx or a 408 (a 429 is the destination's pace, handled apart).
     destination_failed: bool = False
 
-    def update(self) -> DeliveryUpdate:
+    def update(self, claim: int | None = None) -> DeliveryUpdate:
+        """The result as stored, under `claim` (default: the claim it was taken under)."""
         return DeliveryUpdate(
             self.delivery.id,
             self.status,
@@ -68,7 +69,7 @@ class Result:
             self.error,
             self.next_attempt_at,
             self.request,
-            claim=self.delivery.claim or None,
+            claim=(claim or self.delivery.claim) or None,
             sent_headers=self.sent_headers,
         )
 

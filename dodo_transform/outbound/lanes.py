@@ -27,7 +27,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.breaker import Breaker, Change
@@ -122,10 +121,7 @@ class LaneSender:
 
     def updates(self, results: Sequence[Result]) -> list[DeliveryUpdate]:
         """The results as stored: each under the claim its delivery is held under now."""
-        return [
-            replace(result.update(), claim=self._held_claim(result.delivery) or None)
-            for result in results
-        ]
+        return [result.update(self._held_claim(result.delivery)) for result in results]
 
     def _held_claim(self, delivery: Delivery) -> int:
         """The claim the lane holds `delivery` under now (a newer one if it was re-claimed

@@ -99,21 +99,37 @@ class TransformStage:
         transforms = self.registry.current()  # events in flight keep this version
         enabled = [t for name, t in transforms.items() if self.registry.settings(name).enabled]
         loop = asyncio.get_running_loop()
-        for chunk in rounds(events):
-            # A round at a time: what handlers return (up to their memory limit each) is held
-            # for one round's events, not the whole claim's.
-            with self.metrics.timed("transform"):
-                results = await loop.run_in_executor(self._executor, self.transform, chunk, enabled)
-            claims = {event.id: event.claim for event in chunk}
-            with self.metrics.timed("record outcomes"):
-                dropped = await self._store(self.store.record_outcomes, results, claims)
-            if dropped:
-                log.warning(
-                    "outcomes dropped: the events were claimed again after this worker's claim"
-                    " ran out (another worker or a later claim has them)",
-                    extra={"event_ids": dropped},
-                )
+        recording: asyncio.Task[None] | None = None
+        try:
+            for chunk in rounds(events):
+                # A round at a time: what handlers return (up to their memory limit each) is
+                # held for two rounds' events at most, not the whole claim's. The sandbox runs
+                # one round while the round before it is stored.
+                with self.metrics.timed("transform"):
+                    results = await loop.run_in_executor(
+                        self._executor, self.transform, chunk, enabled
+                    )
+                if recording is not None:
+                    await recording
+                claims = {event.id: event.claim for event in chunk}
+                recording = asyncio.create_task(self._record_round(results, claims))
+        finally:
+            if recording is not None:
+                await recording
         return True
+
+    async def _record_round(
+        self, results: dict[int, list[NewDelivery]], claims: dict[int, int]
+    ) -> None:
+        """Store a round's outcomes, for the events still held under their claims."""
+        with self.metrics.timed("record outcomes"):
+            dropped = await self._store(self.store.record_outcomes, results, claims)
+        if dropped:
+            log.warning(
+                "outcomes dropped: the events were claimed again after this worker's claim"
+                " ran out (another worker or a later claim has them)",
+                extra={"event_ids": dropped},
+            )
 
     def transform(
         self, stored_events: Sequence[StoredEvent], enabled: Sequence[Transform]
