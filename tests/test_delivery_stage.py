@@ -19,8 +19,10 @@ from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outbound.sender import Sender
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.outgoing.destination import DeliveryPolicy
+from dodo_transform.pipeline import hand_off
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.store import DeliveryStatus, Lane, NewDelivery, NewEvent, Store
+from dodo_transform.store.records import new_claim
 from dodo_transform.store.sqlite import MemoryStore
 
 Rule = Callable[[httpx.Request], Awaitable[httpx.Response]]
@@ -271,3 +273,48 @@ def test_a_lane_that_paused_after_giving_its_room_takes_no_more_than_its_probe(
     for _ in range(FAILURES_TO_PAUSE):
         sender.breaker.failed("HTTP 503")
     assert [d.id for d in sender.take(due)] == [d.id for d in due]  # paused: none taken
+
+
+def test_a_round_handed_to_its_lanes_is_sent_without_being_claimed_again(store: Store) -> None:
+    destinations = Destinations()
+    stage = stage_for(store, destinations, DeliveryPolicy(timeout=30, concurrency=2))
+    ((event_id, _),) = store.add_events([NewEvent("msg_handed", "a", b"{}")])
+    (event,) = store.claim_events(10, 60)
+    request = OutgoingRequest("POST", "https://slow.example/hook", {}, {"n": 1})
+    outcomes = {event_id: [NewDelivery("slack", "v1", 0, DeliveryStatus.PENDING, request=request)]}
+
+    async def run() -> None:
+        handing, lanes = hand_off.plan(outcomes, stage, new_claim(), time.time() + 60)
+        assert set(lanes.values()) == {Lane("slack", "https://slow.example")}
+        recorded = store.record_outcomes(outcomes, {event_id: event.claim}, handing)
+        assert store.claim_deliveries({Lane("slack", "https://slow.example"): 10}, 60) == []
+        handed = hand_off.deliveries(
+            recorded.handed, lanes, outcomes, [event], handing.claim, time.time()
+        )
+        await stage.receive(handed)
+        await step_until(stage, lambda: statuses(store, "slack") == ["delivered"], 5)
+        await stage.drain(1)
+
+    asyncio.run(run())
+    assert destinations.seen == ["slow.example"]
+
+
+def test_a_lane_with_a_backlog_in_the_store_is_handed_nothing_until_it_is_claimed(
+    store: Store,
+) -> None:
+    lane = Lane("slack", "https://slow.example")
+    queue(store, "slack", "https://slow.example/hook", 3)
+    stage = stage_for(store, Destinations(), DeliveryPolicy(timeout=30, concurrency=2))
+
+    async def run() -> None:
+        assert await stage.step()  # claims 2, all it has room for: a third may wait
+        while statuses(store, "slack").count("delivered") < 2:
+            await asyncio.sleep(0.01)
+        assert stage.room_for(lane) == 0  # room again, but the one in the store goes first
+        assert await stage.step()  # claims the last one: fewer than its room
+        while statuses(store, "slack").count("delivered") < 3:
+            await asyncio.sleep(0.01)
+        assert stage.room_for(lane) == 2
+        await stage.drain(1)
+
+    asyncio.run(run())

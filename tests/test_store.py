@@ -13,16 +13,20 @@ from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.store import (
     Attempt,
     Delivery,
+    DeliveryKey,
     DeliveryStatus,
     DeliveryUpdate,
+    HandOff,
     Lane,
     NewDelivery,
     NewEvent,
+    Recorded,
     Store,
     TransformVersion,
 )
 from dodo_transform.store.migrations import LATEST
 from dodo_transform.store.postgres import PostgresStore
+from dodo_transform.store.records import new_claim
 from dodo_transform.store.sqlite import SqliteStore
 from tests.postgres import fresh_database
 
@@ -574,10 +578,38 @@ def test_outcomes_are_stored_only_under_the_claim_the_event_was_taken_with(
     (stale,) = store.claim_events(10, 5)
     clock.now += 6
     (fresh,) = store.claim_events(10, 60)
-    assert store.record_outcomes({event_id: [pending("fresh")]}, {event_id: fresh.claim}) == []
-    dropped = store.record_outcomes({event_id: [pending("stale")]}, {event_id: stale.claim})
-    assert dropped == [event_id]
+    recorded = store.record_outcomes({event_id: [pending("fresh")]}, {event_id: fresh.claim})
+    assert recorded.dropped == []
+    stale_outcome = {event_id: [pending("stale")]}
+    hand_off = HandOff(frozenset({DeliveryKey(event_id, "stale", 0)}), new_claim(), clock.now + 60)
+    recorded = store.record_outcomes(stale_outcome, {event_id: stale.claim}, hand_off)
+    assert recorded == Recorded([event_id], {})  # nothing stored, nothing handed
     assert [d.transform for d in store.list_deliveries()] == ["fresh"]
+
+
+def test_a_hand_off_stores_the_deliveries_it_names_claimed_for_this_worker(
+    store: Store, clock: Clock
+) -> None:
+    first, _ = add(store, "msg_1")
+    second, _ = add(store, "msg_2")
+    held = {event.id: event.claim for event in store.claim_events(10, 60)}
+    invalid = NewDelivery("t", "v1", 1, DeliveryStatus.INVALID, request=pending().request)
+    outcomes = {first: [pending("t", 0), invalid], second: [pending("t", 0), pending("u", 0)]}
+    named = {DeliveryKey(first, "t", 0), DeliveryKey(first, "t", 1), DeliveryKey(second, "u", 0)}
+    hand_off = HandOff(frozenset(named), new_claim(), clock.now + 30)
+    recorded = store.record_outcomes(outcomes, held, hand_off)
+    assert recorded.dropped == []
+    # Only pending deliveries are handed: the invalid one is stored as it is.
+    assert set(recorded.handed) == {DeliveryKey(first, "t", 0), DeliveryKey(second, "u", 0)}
+    by_id = {d.id: d for d in store.list_deliveries()}
+    assert by_id[recorded.handed[DeliveryKey(second, "u", 0)]].transform == "u"
+    # A claim takes only what was not handed, until the hand-off's lease runs out.
+    assert [(d.event_id, d.transform) for d in claim_all(store, 10, 60)] == [(second, "t")]
+    handed_id = recorded.handed[DeliveryKey(first, "t", 0)]
+    done = DeliveryUpdate(handed_id, DeliveryStatus.DELIVERED, claim=hand_off.claim)
+    assert store.record_results([done]) == []  # stored under the hand-off's claim
+    clock.now += 31
+    assert [(d.event_id, d.transform) for d in claim_all(store, 10, 60)] == [(second, "u")]
 
 
 def test_the_headers_an_attempt_sent_are_kept_with_the_delivery(store: Store) -> None:

@@ -114,17 +114,6 @@ def build_pipeline(
     alerts = _alerter(config, registry, metrics, transport)
     due = asyncio.Event()  # new deliveries to claim, or a lane with room again
     lease = config.timing.claim_lease_seconds
-    transforming = TransformStage(
-        store=store,
-        registry=registry,
-        metrics=metrics,
-        executor=executor,
-        store_call=in_thread,
-        lease_seconds=lease,
-        run_all=run_all,
-        alerts=alerts,
-        quarantine=quarantine,
-    )
     delivering = DeliveryStage(
         store=store,
         dispatcher=dispatcher,
@@ -136,6 +125,19 @@ def build_pipeline(
         wake=due.set,
         clock=clock,
         alerts=alerts,
+    )
+    transforming = TransformStage(
+        store=store,
+        registry=registry,
+        metrics=metrics,
+        executor=executor,
+        store_call=in_thread,
+        lease_seconds=lease,
+        run_all=run_all,
+        alerts=alerts,
+        quarantine=quarantine,
+        receiver=delivering,  # each round's new deliveries go straight to their lanes
+        clock=clock,
     )
     return Pipeline(
         store=store,

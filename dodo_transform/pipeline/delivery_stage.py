@@ -69,6 +69,7 @@ class DeliveryStage:
         self._clock = clock
         self._lanes: dict[Lane, LaneSender] = {}
         self._waiting: dict[Lane, int] = {}  # of paused lanes
+        self._backlog: set[Lane] = set()  # lanes with due deliveries in the store, maybe
         self._writer = ResultWriter(store_call, store.record_results, metrics)
         self.alerts = alerts
 
@@ -77,17 +78,37 @@ class DeliveryStage:
         with self.metrics.timed("claim deliveries"):
             lanes = await self._store(self.store.pending_lanes)
             self._forget_idle(set(lanes))
+            self._backlog &= set(lanes)  # nothing pending in the store: no backlog
             rooms = {lane: min(self._sender(lane).room(), CLAIM_LIMIT) for lane in lanes}
             if not any(rooms.values()):
                 return False
             due: list[Delivery] = await self._store(self.store.claim_deliveries, rooms, self._lease)
-        by_lane: dict[Lane, list[Delivery]] = defaultdict(list)
-        for delivery in due:
-            by_lane[delivery.lane].append(delivery)
+        by_lane = _by_lane(due)
+        for lane, room in rooms.items():
+            # Claimed all it had room for: more may wait, and they go before what is handed.
+            if room and len(by_lane.get(lane, ())) >= room:
+                self._backlog.add(lane)
+            elif room:
+                self._backlog.discard(lane)
+        await self._take(by_lane)
+        return bool(due)
+
+    def room_for(self, lane: Lane) -> int:
+        """How many new deliveries `lane` takes now, handed by the transform stage (see
+        `hand_off.py`): none while it has a backlog in the store, which goes first."""
+        room = 0 if lane in self._backlog else min(self._sender(lane).room(), CLAIM_LIMIT)
+        if not room:  # what it cannot take is stored unclaimed: a backlog from now on
+            self._backlog.add(lane)
+        return room
+
+    async def receive(self, deliveries: list[Delivery]) -> None:
+        """Send deliveries claimed for this process as they were stored."""
+        await self._take(_by_lane(deliveries))
+
+    async def _take(self, by_lane: dict[Lane, list[Delivery]]) -> None:
         refused = [d for lane, group in by_lane.items() for d in self._sender(lane).take(group)]
         if refused:  # a lane paused since it gave its room: back to the store, unsent
             await self._release([delivery.id for delivery in refused])
-        return bool(due)
 
     def held(self) -> list[int]:
         """The ids of every delivery claimed and not yet stored back."""
@@ -250,6 +271,13 @@ class DeliveryStage:
             )
             return
         logs.info(log, "delivery attempt", **fields)  # a line per message: the fast path
+
+
+def _by_lane(deliveries: list[Delivery]) -> dict[Lane, list[Delivery]]:
+    by_lane: dict[Lane, list[Delivery]] = defaultdict(list)
+    for delivery in deliveries:
+        by_lane[delivery.lane].append(delivery)
+    return by_lane
 
 
 def _credentials_fix(delivery: Delivery) -> str:

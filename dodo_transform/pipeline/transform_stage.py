@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,8 +28,17 @@ from dodo_transform import logs
 from dodo_transform.alerts import Alerter
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outgoing import segment
+from dodo_transform.pipeline import hand_off
 from dodo_transform.pipeline.outcomes import outcome_deliveries
-from dodo_transform.store import DeliveryStatus, EventWork, NewDelivery, StoredEvent
+from dodo_transform.store import (
+    DeliveryKey,
+    DeliveryStatus,
+    EventWork,
+    Lane,
+    NewDelivery,
+    StoredEvent,
+)
+from dodo_transform.store.records import new_claim
 from dodo_transform.transforms.engine import Outcome, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.quarantine import QUARANTINED, STRIKES, Quarantine
@@ -69,8 +79,14 @@ class TransformStage:
         run_all: RunAll = run_in_this_process,
         alerts: Alerter | None = None,
         quarantine: Quarantine | None = None,
+        receiver: hand_off.Receiver | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`receiver`: the delivery stage, handed each round's new deliveries (None: they
+        wait for its claim)."""
         self.store = store
+        self._receiver = receiver
+        self._clock = clock
         self.registry = registry
         self.metrics = metrics
         self._executor = executor
@@ -111,24 +127,33 @@ class TransformStage:
                     )
                 if recording is not None:
                     await recording
-                claims = {event.id: event.claim for event in chunk}
-                recording = asyncio.create_task(self._record_round(results, claims))
+                recording = asyncio.create_task(self._record_round(results, chunk))
         finally:
             if recording is not None:
                 await recording
         return True
 
     async def _record_round(
-        self, results: dict[int, list[NewDelivery]], claims: dict[int, int]
+        self, results: dict[int, list[NewDelivery]], events: list[StoredEvent]
     ) -> None:
-        """Store a round's outcomes, for the events still held under their claims."""
+        """Store a round's outcomes, for the events still held under their claims, and hand
+        the lanes the new deliveries they have room for (see `hand_off.py`)."""
+        claims = {event.id: event.claim for event in events}
+        handing, now = None, self._clock()
+        lanes: dict[DeliveryKey, Lane] = {}
+        if self._receiver is not None:
+            handing, lanes = hand_off.plan(results, self._receiver, new_claim(), now + self._lease)
         with self.metrics.timed("record outcomes"):
-            dropped = await self._store(self.store.record_outcomes, results, claims)
-        if dropped:
+            recorded = await self._store(self.store.record_outcomes, results, claims, handing)
+        if recorded.dropped:
             log.warning(
                 "outcomes dropped: the events were claimed again after this worker's claim"
                 " ran out (another worker or a later claim has them)",
-                extra={"event_ids": dropped},
+                extra={"event_ids": recorded.dropped},
+            )
+        if handing is not None and recorded.handed and self._receiver is not None:
+            await self._receiver.receive(
+                hand_off.deliveries(recorded.handed, lanes, results, events, handing.claim, now)
             )
 
     def transform(

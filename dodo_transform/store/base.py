@@ -26,9 +26,11 @@ from dodo_transform.store.records import (
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
+    HandOff,
     Lane,
     NewDelivery,
     NewEvent,
+    Recorded,
     ReplayRequest,
     StoredEvent,
     TransformVersion,
@@ -49,14 +51,17 @@ class EventWork(Protocol):
     """What the transform stage needs: events to claim, their outcomes to store."""
 
     def claim_events(self, limit: int, lease_seconds: float) -> list[StoredEvent]: ...
-    # Store the outcomes and mark the events done; with `claims` (event id -> the claim it
-    # was taken under, `StoredEvent.claim`) only for events still held under that claim: the
-    # ids of the others, whose outcomes were dropped, are returned.
+    # Store the outcomes and mark the events done, in one transaction; with `claims` (event
+    # id -> the claim it was taken under, `StoredEvent.claim`) only for events still held under
+    # that claim: the ids of the others, whose outcomes were dropped, are returned. The pending
+    # deliveries `hand_off` names are stored claimed under its claim (for this worker to send
+    # without claiming them again); their ids are returned.
     def record_outcomes(
         self,
         outcomes: Mapping[int, Sequence[NewDelivery]],
         claims: Mapping[int, int] | None = None,
-    ) -> list[int]: ...
+        hand_off: HandOff | None = None,
+    ) -> Recorded: ...
 
 
 class DeliveryWork(Protocol):

@@ -39,9 +39,11 @@ from dodo_transform.store.records import (
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
+    HandOff,
     Lane,
     NewDelivery,
     NewEvent,
+    Recorded,
     ReplayRequest,
     StoredEvent,
     keeps_error,
@@ -73,6 +75,8 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
 
     placeholder = "%s"
     RELEASED = "lease_until = 0, lease_owner = NULL"
+    HELD_COLUMNS = ("claim", "lease_until", "lease_owner")
+    _unheld = (0, 0, None)
 
     def __init__(
         self,
@@ -201,16 +205,21 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
             ).fetchall()
         return sorted((event_from_row(row) for row in rows), key=lambda event: event.id)
 
+    def _held_by(self, hand_off: HandOff) -> tuple[Any, ...]:
+        return (hand_off.claim, hand_off.lease_until, self.owner)
+
     def record_outcomes(
         self,
         outcomes: Mapping[int, Sequence[NewDelivery]],
         claims: Mapping[int, int] | None = None,
-    ) -> list[int]:
+        hand_off: HandOff | None = None,
+    ) -> Recorded:
         """Store every transform's outcome for these events and mark them done, atomically.
 
         With `claims` (event id -> the claim it was taken under), an event no longer held
         under that claim (this instance's lease ran out and another took it) keeps what it
-        has: its outcome is dropped, and its id is returned.
+        has: its outcome is dropped, and its id is returned. The deliveries `hand_off` names
+        are stored claimed under it, held by this instance, and their ids returned.
         """
         with self._transaction() as db:
             if claims is None:
@@ -232,8 +241,9 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
                     ).fetchall()
                 ]
             for event_id in done:
-                self._insert(db, event_id, 0, outcomes[event_id])
-        return sorted(outcomes.keys() - set(done))
+                self._insert(db, event_id, 0, outcomes[event_id], hand_off)
+            handed = self._handed(db, done, hand_off)
+        return Recorded(sorted(outcomes.keys() - set(done)), handed)
 
     # --- the delivery stage -------------------------------------------------------------------
 

@@ -119,6 +119,33 @@ class Delivery:
         return Lane(self.transform, self.destination)
 
 
+@dataclass(frozen=True)
+class DeliveryKey:
+    """Which delivery of an event's outcomes (generation 0): what a hand-off names."""
+
+    event_id: int
+    transform: str
+    index: int
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """Pending deliveries of a round to store already claimed, for the worker that made them
+    to send at once: under `claim`, leased until `lease_until` (see `EventWork`)."""
+
+    keys: frozenset[DeliveryKey]
+    claim: int
+    lease_until: float
+
+
+class Recorded(NamedTuple):
+    """What `record_outcomes` did: the events whose outcomes were dropped (claimed again
+    since), and the id of each delivery stored under the hand-off's claim."""
+
+    dropped: list[int]
+    handed: dict[DeliveryKey, int]
+
+
 class Lane(NamedTuple):
     """Where deliveries queue: one transform's requests to one destination (an origin).
     Each lane is claimed, paced and paused on its own, so no lane waits for another."""

@@ -52,9 +52,11 @@ from dodo_transform.store.records import (
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
+    HandOff,
     Lane,
     NewDelivery,
     NewEvent,
+    Recorded,
     ReplayRequest,
     StoredEvent,
     keeps_error,
@@ -306,12 +308,14 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
         self,
         outcomes: Mapping[int, Sequence[NewDelivery]],
         claims: Mapping[int, int] | None = None,
-    ) -> list[int]:
+        hand_off: HandOff | None = None,
+    ) -> Recorded:
         """Store every transform's outcome for these events and mark them done, atomically.
 
         With `claims` (event id -> the claim it was taken under), an event no longer held
         under that claim (its lease ran out and it was claimed again) keeps what it has: its
-        outcome is dropped, and its id is returned.
+        outcome is dropped, and its id is returned. The deliveries `hand_off` names are
+        stored claimed under it, and their ids returned.
         """
         dropped = []
         with self._transaction() as db:
@@ -328,8 +332,9 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
                 ).rowcount:
                     dropped.append(event_id)
                     continue
-                self._insert(db, event_id, 0, results)
-        return dropped
+                self._insert(db, event_id, 0, results, hand_off)
+            handed = self._handed(db, [e for e in outcomes if e not in set(dropped)], hand_off)
+        return Recorded(dropped, handed)
 
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:
         """Claim up to `rooms[lane]` due deliveries of each lane, oldest due first."""

@@ -23,7 +23,9 @@ from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.outgoing.request import OutgoingRequest, well_formed
 from dodo_transform.store.records import (
     REPLAYABLE_STATUSES,
+    DeliveryKey,
     DeliveryStatus,
+    HandOff,
     NewDelivery,
     TransformVersion,
 )
@@ -36,6 +38,9 @@ class SqlWrites:
     placeholder = "?"
     # What a finished lease's row is set to (PostgreSQL also forgets the owner).
     RELEASED = "lease_until = 0"
+    # What holds a claimed delivery (PostgreSQL also names the instance holding it).
+    HELD_COLUMNS: tuple[str, ...] = ("claim", "lease_until")
+    _unheld: tuple[Any, ...] = (0, 0)
     _clock: Callable[[], float]
 
     # --- what each store gives --------------------------------------------------------------
@@ -62,21 +67,63 @@ class SqlWrites:
     # --- shared writes ------------------------------------------------------------------------
 
     def _insert(
-        self, db: Any, event_id: int, generation: int, results: Sequence[NewDelivery]
+        self,
+        db: Any,
+        event_id: int,
+        generation: int,
+        results: Sequence[NewDelivery],
+        hand_off: HandOff | None = None,
     ) -> None:
-        """Store one transform's deliveries for an event (a generation of them)."""
+        """Store one transform's deliveries for an event (a generation of them); those
+        `hand_off` names, claimed under it."""
         if not results:
             return
         now = self._clock()
+        held = ", ".join(self.HELD_COLUMNS)
         with closing(db.cursor()) as cursor:
             cursor.executemany(
                 self._sql(
                     "INSERT INTO deliveries (event_id, transform, version, generation, idx, status,"
-                    " request, logs, error, created_at, updated_at, destination)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    f" request, logs, error, created_at, updated_at, destination, {held})"
+                    f" VALUES ({', '.join('?' * (12 + len(self.HELD_COLUMNS)))})"
+                    " ON CONFLICT DO NOTHING"
                 ),
-                [self._delivery_row(event_id, generation, item, now) for item in results],
+                [
+                    self._delivery_row(event_id, generation, item, now)
+                    + self._held_values(event_id, item, hand_off)
+                    for item in results
+                ],
             )
+
+    def _held_values(
+        self, event_id: int, item: NewDelivery, hand_off: HandOff | None
+    ) -> tuple[Any, ...]:
+        """The values of `HELD_COLUMNS` for a new delivery: claimed if the hand-off names it."""
+        if (
+            hand_off is None
+            or item.status is not DeliveryStatus.PENDING
+            or DeliveryKey(event_id, item.transform, item.index) not in hand_off.keys
+        ):
+            return self._unheld
+        return self._held_by(hand_off)
+
+    def _held_by(self, hand_off: HandOff) -> tuple[Any, ...]:
+        return (hand_off.claim, hand_off.lease_until)
+
+    def _handed(
+        self, db: Any, event_ids: Sequence[int], hand_off: HandOff | None
+    ) -> dict[DeliveryKey, int]:
+        """The ids of the deliveries stored claimed under the hand-off (of `event_ids`)."""
+        if hand_off is None or not hand_off.keys or not event_ids:
+            return {}
+        rows = db.execute(
+            self._sql(
+                "SELECT event_id, transform, idx, id FROM deliveries WHERE generation = 0"
+                f" AND claim = ? AND event_id IN ({', '.join('?' * len(event_ids))})"
+            ),
+            (hand_off.claim, *event_ids),
+        ).fetchall()
+        return {DeliveryKey(*row[:3]): row[3] for row in rows}
 
     def _delivery_row(
         self, event_id: int, generation: int, item: NewDelivery, now: float
