@@ -319,7 +319,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
         """
         dropped = []
         with self._transaction() as db:
-            for event_id, results in outcomes.items():
+            for event_id in outcomes:
                 if claims is None:
                     db.execute(
                         "UPDATE events SET state = 'done', lease_until = 0 WHERE id = ?",
@@ -331,9 +331,8 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
                     (event_id, claims[event_id]),
                 ).rowcount:
                     dropped.append(event_id)
-                    continue
-                self._insert(db, event_id, 0, results, hand_off)
-            handed = self._handed(db, [e for e in outcomes if e not in set(dropped)], hand_off)
+            done = {e: results for e, results in outcomes.items() if e not in set(dropped)}
+            handed = self._insert(db, done, 0, hand_off)
         return Recorded(dropped, handed)
 
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:

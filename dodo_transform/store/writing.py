@@ -31,6 +31,20 @@ from dodo_transform.store.records import (
 )
 
 _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
+INSERTED_COLUMNS = (
+    "event_id",
+    "transform",
+    "version",
+    "generation",
+    "idx",
+    "status",
+    "request",
+    "logs",
+    "error",
+    "created_at",
+    "updated_at",
+    "destination",
+)
 _REPLAYABLE_IN = f"({','.join('?' * len(_REPLAYABLE))})"
 
 
@@ -40,7 +54,7 @@ class SqlWrites:
     RELEASED = "lease_until = 0"
     # What holds a claimed delivery (PostgreSQL also names the instance holding it).
     HELD_COLUMNS: tuple[str, ...] = ("claim", "lease_until")
-    _unheld: tuple[Any, ...] = (0, 0)
+    _unheld: tuple[Any, ...] = (0, 0.0)
     _clock: Callable[[], float]
 
     # --- what each store gives --------------------------------------------------------------
@@ -69,31 +83,42 @@ class SqlWrites:
     def _insert(
         self,
         db: Any,
-        event_id: int,
-        generation: int,
-        results: Sequence[NewDelivery],
+        outcomes: Mapping[int, Sequence[NewDelivery]],
+        generation: int = 0,
         hand_off: HandOff | None = None,
-    ) -> None:
-        """Store one transform's deliveries for an event (a generation of them); those
-        `hand_off` names, claimed under it."""
-        if not results:
-            return
-        now = self._clock()
-        held = ", ".join(self.HELD_COLUMNS)
+    ) -> dict[DeliveryKey, int]:
+        """Store deliveries for events (a generation of each one's outcome), in one statement;
+        those `hand_off` names claimed under it. The ids of those, by key."""
+        now = float(self._clock())  # each column's values of one type (PostgreSQL's arrays)
+        rows = [
+            self._delivery_row(event_id, generation, item, now)
+            + self._held_values(event_id, item, hand_off)
+            for event_id, results in outcomes.items()
+            for item in results
+        ]
+        return self._insert_rows(db, rows, hand_off) if rows else {}
+
+    def _insert_rows(
+        self, db: Any, rows: list[tuple[Any, ...]], hand_off: HandOff | None
+    ) -> dict[DeliveryKey, int]:
+        """Insert rows of `INSERTED_COLUMNS` (a delivery already stored is kept); the ids of
+        those stored under the hand-off's claim."""
+        columns = ", ".join(INSERTED_COLUMNS + self.HELD_COLUMNS)
         with closing(db.cursor()) as cursor:
             cursor.executemany(
-                self._sql(
-                    "INSERT INTO deliveries (event_id, transform, version, generation, idx, status,"
-                    f" request, logs, error, created_at, updated_at, destination, {held})"
-                    f" VALUES ({', '.join('?' * (12 + len(self.HELD_COLUMNS)))})"
-                    " ON CONFLICT DO NOTHING"
-                ),
-                [
-                    self._delivery_row(event_id, generation, item, now)
-                    + self._held_values(event_id, item, hand_off)
-                    for item in results
-                ],
+                f"INSERT INTO deliveries ({columns})"
+                f" VALUES ({', '.join('?' * len(rows[0]))}) ON CONFLICT DO NOTHING",
+                rows,
             )
+        if hand_off is None or not hand_off.keys:
+            return {}
+        event_ids = sorted({row[0] for row in rows})
+        found = db.execute(
+            "SELECT event_id, transform, idx, id FROM deliveries WHERE generation = 0"
+            f" AND claim = ? AND event_id IN ({', '.join('?' * len(event_ids))})",
+            (hand_off.claim, *event_ids),
+        ).fetchall()
+        return {DeliveryKey(*row[:3]): row[3] for row in found}
 
     def _held_values(
         self, event_id: int, item: NewDelivery, hand_off: HandOff | None
@@ -108,26 +133,12 @@ class SqlWrites:
         return self._held_by(hand_off)
 
     def _held_by(self, hand_off: HandOff) -> tuple[Any, ...]:
-        return (hand_off.claim, hand_off.lease_until)
-
-    def _handed(
-        self, db: Any, event_ids: Sequence[int], hand_off: HandOff | None
-    ) -> dict[DeliveryKey, int]:
-        """The ids of the deliveries stored claimed under the hand-off (of `event_ids`)."""
-        if hand_off is None or not hand_off.keys or not event_ids:
-            return {}
-        rows = db.execute(
-            self._sql(
-                "SELECT event_id, transform, idx, id FROM deliveries WHERE generation = 0"
-                f" AND claim = ? AND event_id IN ({', '.join('?' * len(event_ids))})"
-            ),
-            (hand_off.claim, *event_ids),
-        ).fetchall()
-        return {DeliveryKey(*row[:3]): row[3] for row in rows}
+        return (hand_off.claim, float(hand_off.lease_until))
 
     def _delivery_row(
         self, event_id: int, generation: int, item: NewDelivery, now: float
     ) -> tuple[Any, ...]:
+        """A row of `INSERTED_COLUMNS`."""
         request = item.request
         return (
             event_id,
@@ -183,7 +194,7 @@ class SqlWrites:
                 ),
                 (DeliveryStatus.REPLAYED.value, self._clock(), event_id, transform, *_REPLAYABLE),
             )
-            self._insert(db, event_id, int(latest) + 1, results)
+            self._insert(db, {event_id: results}, int(latest) + 1)
         return True
 
     # --- replays: asked for by the web edge, run by a worker ----------------------------------
@@ -259,9 +270,7 @@ class SqlWrites:
             if not moved:
                 return False
             taken = self._with_deliveries_of(db, backfill_id, list(outcomes))
-            for event_id, results in outcomes.items():
-                if event_id not in taken:
-                    self._insert(db, event_id, 0, results)
+            self._insert(db, {e: results for e, results in outcomes.items() if e not in taken})
         return True
 
     def _with_deliveries_of(self, db: Any, backfill_id: int, event_ids: list[int]) -> set[int]:
