@@ -23,7 +23,7 @@ from dodo_transform.testing import SECRET, InProcess, in_process
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.web.console import files, history, login, samples, session
 from dodo_transform.web.console.runs import Runs
-from tests.conftest import TRANSFORMS, sample
+from tests.conftest import SHIPPED, sample
 
 DOCS_HANDLER = "segment_track_payments"
 GOOD = (
@@ -68,7 +68,7 @@ def run_console(
     **settings: Any,
 ) -> None:
     folder = tmp_path / "transforms"
-    shutil.copytree(TRANSFORMS, folder, dirs_exist_ok=True)
+    shutil.copytree(SHIPPED, folder, dirs_exist_ok=True)
     config = load_settings(
         transforms=folder,
         data_dir=tmp_path / "data",

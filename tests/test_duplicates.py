@@ -24,7 +24,7 @@ from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
-from tests.conftest import EXAMPLES, TRANSFORMS, sample
+from tests.conftest import EXAMPLES, SHIPPED, sample
 from tests.test_cli import cli
 
 CUSTOMER = sample("payment.succeeded")["data"]["customer"]["customer_id"]
@@ -38,9 +38,9 @@ def folder_with_a_pasted_copy(tmp_path: Path, toml: str = "") -> Path:
     """The shipped transforms, and the docs' track snippet saved beside them as from_docs.js."""
     folder = tmp_path / "transforms"
     folder.mkdir()
-    for path in TRANSFORMS.glob("*.js"):
+    for path in SHIPPED.glob("*.js"):
         shutil.copy(path, folder)
-    shutil.copy(TRANSFORMS / "segment_track_payments.js", folder / "from_docs.js")
+    shutil.copy(SHIPPED / "segment_track_payments.js", folder / "from_docs.js")
     (folder / "transforms.toml").write_text(toml)
     return folder
 

@@ -32,7 +32,7 @@ from dodo_transform.testing import (
     descendants,
     server_env,
 )
-from tests.conftest import TRANSFORMS
+from tests.conftest import SHIPPED
 from tests.integration.conftest import example
 from tests.postgres import fresh_database
 
@@ -54,7 +54,7 @@ def start_instances(
     servers = []
     for n, role in enumerate(roles):
         workdir = tmp_path / f"instance-{n}"
-        shutil.copytree(TRANSFORMS, workdir / "transforms")
+        shutil.copytree(SHIPPED, workdir / "transforms")
         servers.append(Server(workdir, env | {"DODO_TRANSFORM_ROLE": role}))
     if "worker" in roles:
         for server in servers:

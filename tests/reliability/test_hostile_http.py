@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from dodo_transform import signing
 from dodo_transform.testing import SECRET, SegmentStandIn, Server, process_memory, server_env
 from dodo_transform.web.server import MAX_HEADER_FIELDS
-from tests.conftest import TRANSFORMS
+from tests.conftest import SHIPPED
 from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
@@ -45,7 +45,7 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     import shutil
 
     workdir = tmp_path_factory.mktemp("hostile")
-    shutil.copytree(TRANSFORMS, workdir / "transforms")
+    shutil.copytree(SHIPPED, workdir / "transforms")
     with SegmentStandIn("wk").running() as standin:
         server = Server(workdir, server_env(standin)).start()
         yield server
