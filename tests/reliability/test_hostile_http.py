@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -66,8 +65,8 @@ def test_random_requests_never_get_a_5xx(
     shared_server: Server, headers: dict[str, str], body: bytes
 ) -> None:
     headers.pop("content-length", None)  # let httpx frame the request
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo", content=body, headers=headers, timeout=10
+    response = shared_server.api(
+        "POST", "/webhooks/dodo", content=body, headers=headers, timeout=10
     )
     assert response.status_code in (400, 401, 413), response.text
 
@@ -90,8 +89,8 @@ def test_signed_random_bodies_are_stored_only_when_they_are_events(
     shared_server: Server, body: bytes
 ) -> None:
     headers = signing.sign(SECRET, f"msg_h_{time.monotonic_ns()}", body)
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo", content=body, headers=headers, timeout=10
+    response = shared_server.api(
+        "POST", "/webhooks/dodo", content=body, headers=headers, timeout=10
     )
     try:
         parsed = json.loads(body)
@@ -128,8 +127,9 @@ FIXED = [
 def test_fixed_hostile_requests(
     shared_server: Server, name: str, body: bytes, overrides: dict[str, str], status: int
 ) -> None:
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo",
+    response = shared_server.api(
+        "POST",
+        "/webhooks/dodo",
         content=body,
         headers=signed(body, **overrides),
         timeout=30,
@@ -140,8 +140,8 @@ def test_fixed_hostile_requests(
 
 def test_oversize_body_is_refused_without_reading_it_all(shared_server: Server) -> None:
     body = b'{"type": "x", "pad": "' + b"x" * (8 * 1024 * 1024) + b'"}'
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo", content=body, headers=signed(body), timeout=30
+    response = shared_server.api(
+        "POST", "/webhooks/dodo", content=body, headers=signed(body), timeout=30
     )
     assert response.status_code == 413
 
@@ -151,8 +151,8 @@ def test_oversize_chunked_body_is_refused(shared_server: Server) -> None:
         for _ in range(64):
             yield b"x" * 65536
 
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo", content=chunks(), headers=signed(b""), timeout=30
+    response = shared_server.api(
+        "POST", "/webhooks/dodo", content=chunks(), headers=signed(b""), timeout=30
     )
     assert response.status_code == 413
 
