@@ -46,11 +46,12 @@ def database() -> Iterator[str]:
 
 
 def start_instances(
-    tmp_path: Path, standin: SegmentStandIn, url: str, roles: list[str]
+    tmp_path: Path, standin: SegmentStandIn, url: str, roles: list[str], **extra: str
 ) -> list[Server]:
     """One server per role, each with its own port, data dir and copy of the transforms,
-    all started at the same moment (so they also migrate the new database together)."""
-    env = server_env(standin, DODO_TRANSFORM_DATABASE_URL=url)
+    all started at the same moment (so they also migrate the new database together); `extra`
+    is more of their environment."""
+    env = server_env(standin, DODO_TRANSFORM_DATABASE_URL=url, **extra)
     servers = []
     for n, role in enumerate(roles):
         workdir = tmp_path / f"instance-{n}"
@@ -151,7 +152,10 @@ def test_an_instance_killed_mid_burst_and_left_down_loses_no_acknowledged_event(
     tmp_path: Path, standin: SegmentStandIn, database: str
 ) -> None:
     standin.default = Reply(200, delay=0.2)  # deliveries are in flight when the kill comes
-    servers = start_instances(tmp_path, standin, database, ["all", "all", "all"])
+    # Leases of 5 s rather than 15: the others take the dead one's work over when they run out.
+    servers = start_instances(
+        tmp_path, standin, database, ["all", "all", "all"], DODO_TRANSFORM_LEASE_SECONDS="5"
+    )
     burst = Burst(servers, 240)
     try:
         with ThreadPoolExecutor(1) as background:
