@@ -74,14 +74,19 @@ def body_for(webhook_id: str) -> dict[str, Any]:
 
 class Burst:
     """Posts signed events from several threads, each to the next instance in turn; a refused
-    connection sends it on to the next one, as a load balancer would (and Dodo retries)."""
+    connection sends it on to the next one, as a load balancer would (and Dodo retries).
+    `stop` ends it early: a test that ends (a failure, Ctrl-C) leaves nothing posting."""
 
     def __init__(self, servers: list[Server], count: int) -> None:
         self.servers = servers
         self.pending = [f"msg_{n:04d}_{uuid.uuid4().hex[:6]}" for n in range(count)]
         self.acknowledged: dict[str, int] = {}  # webhook-id -> the instance that answered 2xx
+        self.stopped = threading.Event()
         self._lock = threading.Lock()
         self._turn = 0
+
+    def stop(self) -> None:
+        self.stopped.set()
 
     def run(self, threads: int = 6) -> None:
         with ThreadPoolExecutor(threads) as pool:
@@ -91,7 +96,7 @@ class Burst:
     def _work(self) -> None:
         while True:
             with self._lock:
-                if not self.pending:
+                if not self.pending or self.stopped.is_set():
                     return
                 webhook_id = self.pending.pop()
                 self._turn += 1
@@ -100,6 +105,8 @@ class Burst:
 
     def _deliver(self, webhook_id: str, instance: int) -> None:
         for attempt in range(100):
+            if self.stopped.is_set():
+                return
             server = self.servers[(instance + attempt) % len(self.servers)]
             try:
                 response = server.post(body_for(webhook_id), webhook_id=webhook_id)
@@ -110,7 +117,7 @@ class Burst:
                     self.acknowledged[webhook_id] = self.servers.index(server)
                 return
             assert response.status_code == 503, response.text
-            time.sleep(0.1)
+            self.stopped.wait(0.1)
         raise AssertionError(f"{webhook_id} was never acknowledged")
 
 
@@ -160,15 +167,18 @@ def test_an_instance_killed_mid_burst_and_left_down_loses_no_acknowledged_event(
     try:
         with ThreadPoolExecutor(1) as background:
             sending = background.submit(burst.run)
-            # Killed mid-burst while it holds work (claimed events or deliveries in flight),
-            # so the others must take that over when its leases run out.
-            servers[1].wait_until(
-                lambda: len(burst.acknowledged) >= 60 and work_held_by(database, servers[1]),
-                60,
-                "instance 1 to hold work mid-burst",
-            )
-            kill_instance(servers[1])
-            sending.result(timeout=90)
+            try:
+                # Killed mid-burst while it holds work (claimed events or deliveries in
+                # flight), so the others must take that over when its leases run out.
+                servers[1].wait_until(
+                    lambda: len(burst.acknowledged) >= 60 and work_held_by(database, servers[1]),
+                    60,
+                    "instance 1 to hold work mid-burst",
+                )
+                kill_instance(servers[1])
+                sending.result(timeout=90)
+            finally:
+                burst.stop()  # before the executor waits for it, however this ends
         assert len(burst.acknowledged) == 240
         answered_by = {n: list(burst.acknowledged.values()).count(n) for n in range(3)}
         assert all(answered_by.values()), answered_by  # the load was spread
