@@ -43,7 +43,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import uvicorn
@@ -822,18 +822,25 @@ class InProcessServer(Served):
 
 class _LogFile:
     """The service's log lines, as `serve` writes them as JSON, appended to a file while it
-    runs: our loggers and uvicorn's, at info and above, with the service's secrets scrubbed."""
+    runs: our loggers and uvicorn's, at info and above, with the service's secrets scrubbed.
+
+    Logging is the process's: with several servers running here (instances sharing a
+    database), each file gets every server's lines, and the loggers' levels are put back only
+    when the last one closes."""
 
     LOGGERS = ("dodo_transform", "uvicorn.error")
+    _open: ClassVar[list[_LogFile]] = []
+    _levels: ClassVar[dict[str, int]] = {}
 
     def __init__(self, path: Path) -> None:
         self._file = path.open("a", encoding="utf-8")
         self._handler = logging.StreamHandler(self._file)
         self._handler.setFormatter(logs.JsonFormatter())
-        self._levels: dict[str, int] = {}
+        if not _LogFile._open:
+            _LogFile._levels = {name: logging.getLogger(name).level for name in self.LOGGERS}
+        _LogFile._open.append(self)
         for name in self.LOGGERS:
             logger = logging.getLogger(name)
-            self._levels[name] = logger.level
             if logger.getEffectiveLevel() > logging.INFO:
                 logger.setLevel(logging.INFO)
             logger.addHandler(self._handler)
@@ -843,10 +850,12 @@ class _LogFile:
         self._file.flush()
 
     def close(self) -> None:
-        for name, level in self._levels.items():
-            logger = logging.getLogger(name)
-            logger.removeHandler(self._handler)
-            logger.setLevel(level)
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeHandler(self._handler)
+        _LogFile._open.remove(self)
+        if not _LogFile._open:
+            for name, level in _LogFile._levels.items():
+                logging.getLogger(name).setLevel(level)
         self._handler.close()
         self._file.close()
 
@@ -900,7 +909,13 @@ async def in_process(
     through `transport` (e.g. an `httpx.MockTransport`); an HTTP client on its app, from
     127.0.0.1 and at a loopback `Host`, as the CLI on the same machine calls it (without an
     admin token the admin API and the console answer nothing else)."""
-    service = build_service(settings, transport=transport, watcher=never_changes)
+    # The pipeline polls as often as the worker process does (retries come due by time).
+    service = build_service(
+        settings,
+        transport=transport,
+        watcher=never_changes,
+        idle_poll_seconds=worker.POLL_SECONDS,
+    )
     # The app's own start and stop, as its lifespan runs them (they include the console's).
     context = service.app.state.context
     await context.start()

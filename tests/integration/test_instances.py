@@ -1,6 +1,9 @@
-"""Three real `dodo-transform serve` processes on one PostgreSQL database form one service: any
-instance takes any webhook, an instance killed mid-burst loses nothing that was acknowledged,
-every message keeps one messageId, and a webhook-id is one event whichever instance took it."""
+"""Instances on one PostgreSQL database form one service: any instance takes any webhook, an
+instance killed mid-burst loses nothing that was acknowledged, every message keeps one
+messageId, and a webhook-id is one event whichever instance took it.
+
+Where an instance is killed or stopped, the instances are `dodo-transform serve` processes;
+elsewhere they run in this process, each a whole service of its own."""
 
 from __future__ import annotations
 
@@ -25,14 +28,17 @@ import pytest
 from dodo_transform.testing import (
     Answer,
     DestinationStandIn,
+    InProcessServer,
     Received,
     Reply,
     SegmentStandIn,
+    Served,
     Server,
     descendants,
     server_env,
+    server_settings,
 )
-from tests.conftest import SHIPPED
+from tests.conftest import SHIPPED, shipped_transforms
 from tests.integration.conftest import example
 from tests.postgres import fresh_database
 
@@ -63,6 +69,24 @@ def start_instances(
     with ThreadPoolExecutor(len(servers)) as pool:
         list(pool.map(lambda server: server.start(timeout=60), servers))
     return servers
+
+
+@contextlib.contextmanager
+def instances_here(
+    tmp_path: Path, standin: SegmentStandIn, url: str, roles: list[str]
+) -> Iterator[list[InProcessServer]]:
+    """One service per role in this process, each with its own port, data dir and copy of the
+    transforms, sharing the database at `url`."""
+    with contextlib.ExitStack() as running:
+        yield [
+            running.enter_context(
+                InProcessServer(
+                    shipped_transforms(tmp_path / f"instance-{n}" / "transforms").parent,
+                    **server_settings(standin, database_url=url, role=role),
+                )
+            )
+            for n, role in enumerate(roles)
+        ]
 
 
 def body_for(webhook_id: str) -> dict[str, Any]:
@@ -202,13 +226,12 @@ def test_an_instance_killed_mid_burst_and_left_down_loses_no_acknowledged_event(
 def test_a_webhook_id_taken_by_one_instance_is_a_duplicate_at_another(
     tmp_path: Path, standin: SegmentStandIn, database: str
 ) -> None:
-    servers = start_instances(tmp_path, standin, database, ["all", "all", "all"])
-    try:
+    with instances_here(tmp_path, standin, database, ["all", "all", "all"]) as servers:
         for n in range(10):
             webhook_id = f"msg_twice_{n}_{uuid.uuid4().hex[:6]}"
             start = threading.Barrier(2)
 
-            def post(server: Server, webhook_id: str = webhook_id, start: Any = start) -> int:
+            def post(server: Served, webhook_id: str = webhook_id, start: Any = start) -> int:
                 start.wait()
                 return server.post(body_for(webhook_id), webhook_id=webhook_id).status_code
 
@@ -221,28 +244,23 @@ def test_a_webhook_id_taken_by_one_instance_is_a_duplicate_at_another(
         tracks = [m for m in standin.messages() if m["type"] == "track"]
         assert len({m["messageId"] for m in tracks}) == 10
         assert len(tracks) == 10  # transformed once, delivered once
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def test_ingest_and_worker_instances_split_the_work(
     tmp_path: Path, standin: SegmentStandIn, database: str
 ) -> None:
-    ingest, worker = start_instances(tmp_path, standin, database, ["ingest", "worker"])
-    try:
-        assert httpx.get(f"{worker.url}/readyz", timeout=5).status_code == 200
+    with instances_here(tmp_path, standin, database, ["ingest", "worker"]) as (ingest, worker):
+        assert worker.api("GET", "/readyz").status_code == 200
         assert worker.post(body_for("msg_misdirected")).status_code == 404
         ids = [f"msg_split_{n}" for n in range(5)]
         for webhook_id in ids:
             assert ingest.post(body_for(webhook_id), webhook_id=webhook_id).status_code == 200
         wanted = {webhook_id.replace("msg", "cus", 1) for webhook_id in ids}
         ingest.wait_until(lambda: wanted <= tracked_users(standin), 30, "the worker to deliver")
-        assert ingest.worker_pid() is None  # nothing runs transforms on the ingest instance
-        assert httpx.get(f"{ingest.url}/readyz", timeout=5).status_code == 200
-    finally:
-        ingest.stop()
-        worker.stop()
+        assert ingest.service is not None and worker.service is not None
+        assert ingest.service.pipeline is None  # nothing runs transforms on the ingest instance
+        assert worker.service.pipeline is not None
+        assert ingest.api("GET", "/readyz").status_code == 200
 
 
 def holder_of(url: str, servers: list[Server]) -> Server | None:
