@@ -210,7 +210,6 @@ class Trier:
             )
         return ()
 
-
     def _probe(self, transform: Transform, settings: TransformSettings) -> Transform:
         """The transform with a url of our own to default to, to see whether it uses it."""
         env = settings.env_values()
