@@ -1,5 +1,5 @@
 """Destinations as a user meets them: the real service, local stand-ins for Segment and for
-other destinations that are slow, stall, fail for a minute or answer 100 MB.
+other destinations that are slow, stall, fail until paused and probed or answer 100 MB.
 
 Healthy Segment messages keep arriving within seconds whatever the others do; a failing
 destination is paused, probed and resumed with its deliveries' attempts unspent (the breaker's
