@@ -130,7 +130,7 @@ def measure(rounds: int = 40, events: int = 250) -> tuple[list[EngineRow], float
 def _measure(pool: SandboxPool, rounds: int, events: int) -> tuple[list[EngineRow], float]:
     rows = []
     for name, event_file in SEEDS.items():
-        path = ROOT / "transforms" / f"{name}.js"
+        path = ROOT / "tests" / "fixtures" / "transforms" / f"{name}.js"
         event_path = ROOT / "examples" / "events" / event_file
         source = path.read_text()
         event = Event.from_body(event_path.read_text())
@@ -153,7 +153,7 @@ def _measure(pool: SandboxPool, rounds: int, events: int) -> tuple[list[EngineRo
                 statistics.median(sandboxed_runs),
             )
         )
-    source = (ROOT / "transforms" / "segment_track_payments.js").read_text()
+    source = (ROOT / "tests" / "fixtures" / "transforms" / "segment_track_payments.js").read_text()
     text = envelope(
         Event.from_body((ROOT / "examples" / "events" / "payment.succeeded.json").read_text())
     )
@@ -166,7 +166,7 @@ def _measure(pool: SandboxPool, rounds: int, events: int) -> tuple[list[EngineRo
 
 def runtime_us(rounds: int = 5, runtimes: int = 20) -> float:
     """CPU us to start one runtime of ours, median over rounds (the machine is shared)."""
-    source = (ROOT / "transforms" / "segment_track_payments.js").read_text()
+    source = (ROOT / "tests" / "fixtures" / "transforms" / "segment_track_payments.js").read_text()
 
     def once() -> float:
         start = time.thread_time()

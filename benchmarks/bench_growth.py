@@ -24,7 +24,7 @@ from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.event import Event
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = (ROOT / "transforms" / "segment_track_payments.js").read_text()
+SOURCE = (ROOT / "tests" / "fixtures" / "transforms" / "segment_track_payments.js").read_text()
 BODY = json.loads((ROOT / "examples" / "events" / "payment.succeeded.json").read_text())
 
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ingest import write_wrk_requests, wrk
 from bench_pipeline import MESSAGES_PER_EVENT, SIGNED_PER_SECOND, fresh_database
-from harness import ROOT, ensure_wrk, signed_requests, wait_for_messages
+from harness import SHIPPED, ensure_wrk, signed_requests, wait_for_messages
 
 from dodo_transform.testing import SegmentStandIn, Server, descendants, server_env
 
@@ -121,7 +121,7 @@ def one_round(instances: int, seconds: float, connections: int) -> Round:
         servers = []
         for n in range(instances):
             workdir = Path(tmp) / f"instance-{n}"
-            shutil.copytree(ROOT / "transforms", workdir / "transforms")
+            shutil.copytree(SHIPPED, workdir / "transforms")
             servers.append(Server(workdir, env))
         with ThreadPoolExecutor(instances) as pool:
             list(pool.map(lambda server: server.start(timeout=60), servers))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, flood, running_service, signed_requests, wait_for_messages
+from harness import SHIPPED, flood, running_service, signed_requests, wait_for_messages
 
 from dodo_transform.testing import Server, process_memory
 
@@ -41,7 +41,7 @@ def worker_pid(server: Server) -> int:
 
 
 def extra_transforms(count: int) -> dict[str, str]:
-    source = (ROOT / "transforms" / "segment_track_payments.js").read_text()
+    source = (SHIPPED / "segment_track_payments.js").read_text()
     return {
         f"copy_{n:02d}.js": source.replace("Payment Completed", f"Payment Completed {n}")
         for n in range(count)

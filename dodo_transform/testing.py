@@ -3,18 +3,21 @@
 `SegmentStandIn` is a real local HTTP server that answers like Segment's API, records every
 request, checks the write key and fails on demand; `DestinationStandIn` stands in for any
 other destination, and can be slow, trickle its answer, send a huge one or fail for a while.
-`Server` runs `dodo-transform serve` in a process of its own on a free port: start, SIGKILL,
-restart and stop it, post signed webhooks, call the admin API, and wait on what it shows (a
-delivery's status, a reloaded transform) rather than for a fixed time. Our integration tests,
-reliability tests and benchmarks use these, and so can your own tests:
+
+`InProcessServer` runs the whole service in this process, on a thread of its own, served on a
+free loopback port as `serve` serves it; `Server` runs `dodo-transform serve` in a process of
+its own, to start, SIGKILL, restart and stop. Both have one face: post signed webhooks, call
+the admin API, and wait on what it shows (a delivery's status, a reloaded transform) rather
+than for a fixed time. Start a process only where the process is the point (a SIGKILL, the
+worker's supervision, its memory, signals); everything else is quicker in process. Our
+integration tests, reliability tests and benchmarks use these, and so can your own tests:
 
     with SegmentStandIn(WRITE_KEY).running() as segment:
-        server = Server(workdir, server_env(segment)).start()
-        try:
+        with InProcessServer(workdir, **server_settings(segment)) as server:
             server.post(body)
             segment.wait_for(2)
-        finally:
-            server.stop()
+
+`in_process` is the same service without a socket: its app behind an `httpx.AsyncClient`.
 
 Nothing here imports pytest; a failed wait raises `AssertionError`, which every test runner
 reports as a failure.
@@ -25,9 +28,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -38,32 +43,42 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
+import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from dodo_transform import signing
+from dodo_transform import logs, signing, startup
+from dodo_transform.pipeline import worker
 from dodo_transform.service import Service, build_service
-from dodo_transform.settings import Settings
+from dodo_transform.settings import Settings, load_settings
+from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.registry import Registry
+from dodo_transform.web import server as http_server
 
 __all__ = [
     "SECRET",
     "WRITE_KEY",
     "Answer",
     "DestinationStandIn",
+    "InProcess",
+    "InProcessServer",
     "Memory",
     "Received",
     "Reply",
     "SegmentStandIn",
+    "Served",
     "Server",
     "children",
     "descendants",
     "free_port",
+    "in_process",
     "process_memory",
     "server_env",
+    "server_settings",
     "wait_until",
+    "without_our_settings",
 ]
 
 # Credentials for tests only: the server is started with them, and the stand-in expects them.
@@ -72,6 +87,9 @@ WRITE_KEY = "wk_integration_Secret123"
 
 T = TypeVar("T")
 POLL_SECONDS = 0.05
+# Made once: httpx makes a TLS context for every call of `httpx.get` or `.post` otherwise, and
+# loads the CA bundle into it (some 50 ms a call, for services that speak plain HTTP here).
+_TLS = ssl.create_default_context()
 
 
 def wait_until(
@@ -90,6 +108,20 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{detail()}")
         time.sleep(POLL_SECONDS)
+
+
+def _wait_on(
+    changed: threading.Condition,
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    detail: Callable[[], str],
+) -> None:
+    """`wait_until` for a predicate on what `changed` guards: woken by each change."""
+    with changed:
+        if changed.wait_for(predicate, timeout):
+            return
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{detail()}")
 
 
 # --- the Segment stand-in ---------------------------------------------------------------------
@@ -140,7 +172,8 @@ class SegmentStandIn:
         self.script: list[Reply] = []
         self.default = Reply()
         self.reject_message: Callable[[dict[str, Any]], bool] = lambda message: False
-        self._lock = threading.Lock()
+        # Notified on each request: a wait wakes when it arrives, not at the next poll.
+        self._lock = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -160,7 +193,8 @@ class SegmentStandIn:
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
         """Wait until `count` messages were accepted; return them all."""
-        wait_until(
+        _wait_on(
+            self._lock,
             lambda: len(self.messages()) >= count,
             timeout,
             f"{count} messages",
@@ -199,6 +233,7 @@ class SegmentStandIn:
     def _record(self, request: Received) -> None:
         with self._lock:
             self.received.append(request)
+            self._lock.notify_all()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -261,7 +296,7 @@ class DestinationStandIn:
         self.answer = answer or Answer()
         self.received: list[Received] = []
         self.connections = 0  # TCP connections accepted (kept-alive ones serve several requests)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified on each request, as the Segment stand-in
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -276,7 +311,8 @@ class DestinationStandIn:
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
         """Wait until `count` requests arrived; return them all."""
-        wait_until(
+        _wait_on(
+            self._lock,
             lambda: len(self.requests()) >= count,
             timeout,
             f"{count} requests at {self.url}",
@@ -314,6 +350,7 @@ class DestinationStandIn:
                 request.status = answer.status
                 with standin._lock:
                     standin.received.append(request)
+                    standin._lock.notify_all()
                 time.sleep(answer.delay)
                 try:
                     self._answer(answer, request)
@@ -397,13 +434,20 @@ def process_memory(pid: int) -> Memory:
     return Memory(fields["VmRSS"], fields["VmHWM"])
 
 
+OUR_PREFIXES = ("DODO_", "SEGMENT_")  # the prefixes of every variable the service reads
+
+
+def without_our_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without any DODO_* or SEGMENT_* variable: a test's service has only the
+    settings the test gives it, whatever the person running the tests has exported."""
+    return {key: value for key, value in environ.items() if not key.startswith(OUR_PREFIXES)}
+
+
 def server_env(standin: SegmentStandIn, **extra: str) -> dict[str, str]:
     """This process's environment without our settings, then a server's that delivers to
     `standin` with `SECRET`, retries after 0.1 s, and imports this copy of dodo_transform;
     then `extra`."""
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("DODO_", "SEGMENT_"))
-    }
+    env = without_our_settings(os.environ)
     package_parent = str(Path(__file__).resolve().parent.parent)
     env |= {
         "DODO_WEBHOOK_SECRET": SECRET,
@@ -415,8 +459,105 @@ def server_env(standin: SegmentStandIn, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-class Server:
-    """`dodo-transform serve` in its own process, restartable and killable.
+def server_settings(standin: SegmentStandIn, **extra: Any) -> dict[str, Any]:
+    """`server_env` as `Settings` fields, for an `InProcessServer`: deliver to `standin` with
+    `SECRET`, retry after 0.1 s; then `extra`."""
+    return {
+        "webhook_secret": SECRET,
+        "segment_write_key": standin.write_key,
+        "segment_endpoint": standin.url,
+        "retry_base_seconds": 0.1,
+    } | extra
+
+
+class Served:
+    """A service answering on 127.0.0.1:`port`, in a process of its own (`Server`) or in this
+    one (`InProcessServer`): post signed webhooks, call the admin API, and wait on what it
+    shows (a delivery's status, an empty queue) rather than for a fixed time. Its log lines
+    are in `log`."""
+
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def post(
+        self,
+        body: bytes | dict[str, Any],
+        *,
+        webhook_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        secret: str = SECRET,
+        timestamp: int | None = None,
+    ) -> httpx.Response:
+        """Sign `body` as Dodo would and post it to the webhook endpoint."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        signed = signing.sign(secret, webhook_id or f"msg_{uuid.uuid4().hex}", raw, timestamp)
+        return httpx.post(
+            f"{self.url}/webhooks/dodo",
+            content=raw,
+            headers={"Content-Type": "application/json", **signed, **(headers or {})},
+            timeout=15,
+            verify=_TLS,
+        )
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A call of the admin API (or any path), as `httpx.request` takes it."""
+        options: dict[str, Any] = {"timeout": 30, "verify": _TLS} | kwargs
+        return httpx.request(method, f"{self.url}{path}", **options)
+
+    def deliveries(self, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"limit": 1000} | ({"status": status} if status else {})
+        answer: list[dict[str, Any]] = self.api("GET", "/api/deliveries", params=params).json()
+        return answer
+
+    def deliveries_of(self, transform: str) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self.api(
+            "GET", "/api/deliveries", params={"limit": 1000, "transform": transform}
+        ).json()
+        return answer
+
+    def queue_depths(self) -> dict[str, float]:
+        """Work waiting, from `/metrics`: `events` not yet transformed, `deliveries` not yet
+        final (waiting for a retry or in flight included)."""
+        text = self.api("GET", "/metrics").text
+        return {
+            sample.labels["kind"]: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "dodo_queue_depth"
+            for sample in family.samples
+        }
+
+    def versions(self) -> dict[str, str | None]:
+        """Each transform's loaded version (a hash of its source; None if it never loaded)."""
+        answer = self.api("GET", "/api/transforms").json()
+        return {t["name"]: t["version"] for t in answer}
+
+    def log_tail(self, size: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-size:] if self.log.exists() else ""
+
+    def wait_until(
+        self, predicate: Callable[[], T], timeout: float = 15.0, what: str = "condition"
+    ) -> T:
+        """`wait_until`, with the server's log tail in the failure."""
+        return wait_until(predicate, timeout, what, lambda: f"; log tail: {self.log_tail()}")
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until no event waits to be transformed and no delivery to be final: from then
+        on the server sends nothing of its own accord, so what was sent is all there will be."""
+        self.wait_until(
+            lambda: self.queue_depths() == {"events": 0.0, "deliveries": 0.0},
+            timeout,
+            "the server to have no work left",
+        )
+
+
+class Server(Served):
+    """`dodo-transform serve` in its own process, restartable and killable: for tests of the
+    process itself (a SIGKILL, the worker process and its supervision, signals, memory, file
+    limits, the console script). Everything else is quicker with an `InProcessServer`.
 
     It serves `workdir/transforms` and keeps its data in `workdir/data`; its stdout and stderr
     (both processes' JSON logs) go to `workdir/server.log`.
@@ -431,10 +572,6 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / "server.log"
         self._log_start = 0  # where this run's lines begin in the log (it survives restarts)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
         return [
@@ -467,7 +604,7 @@ class Server:
         if self.process.poll() is not None:
             raise AssertionError(f"server exited: {self.log_tail(3000)}")
         try:
-            return httpx.get(f"{self.url}{self.ready_path}", timeout=1).status_code == 200
+            return self.api("GET", self.ready_path, timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -502,76 +639,7 @@ class Server:
                 continue
         return None
 
-    # --- talking to it --------------------------------------------------------------------------
-
-    def post(
-        self,
-        body: bytes | dict[str, Any],
-        *,
-        webhook_id: str | None = None,
-        headers: dict[str, str] | None = None,
-        secret: str = SECRET,
-        timestamp: int | None = None,
-    ) -> httpx.Response:
-        """Sign `body` as Dodo would and post it to the webhook endpoint."""
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        signed = signing.sign(secret, webhook_id or f"msg_{uuid.uuid4().hex}", raw, timestamp)
-        return httpx.post(
-            f"{self.url}/webhooks/dodo",
-            content=raw,
-            headers={"Content-Type": "application/json", **signed, **(headers or {})},
-            timeout=15,
-        )
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.url}{path}", timeout=30, **kwargs)
-
-    def deliveries(self, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"limit": 1000} | ({"status": status} if status else {})
-        answer: list[dict[str, Any]] = self.api("GET", "/api/deliveries", params=params).json()
-        return answer
-
-    def deliveries_of(self, transform: str) -> list[dict[str, Any]]:
-        answer: list[dict[str, Any]] = self.api(
-            "GET", "/api/deliveries", params={"limit": 1000, "transform": transform}
-        ).json()
-        return answer
-
-    def queue_depths(self) -> dict[str, float]:
-        """Work waiting, from `/metrics`: `events` not yet transformed, `deliveries` not yet
-        final (waiting for a retry or in flight included)."""
-        text = self.api("GET", "/metrics").text
-        return {
-            sample.labels["kind"]: sample.value
-            for family in text_string_to_metric_families(text)
-            if family.name == "dodo_queue_depth"
-            for sample in family.samples
-        }
-
-    def versions(self) -> dict[str, str | None]:
-        """Each transform's loaded version (a hash of its source; None if it never loaded)."""
-        answer = self.api("GET", "/api/transforms").json()
-        return {t["name"]: t["version"] for t in answer}
-
     # --- waiting on what it shows ---------------------------------------------------------------
-
-    def log_tail(self, size: int = 2000) -> str:
-        return self.log.read_text(errors="replace")[-size:] if self.log.exists() else ""
-
-    def wait_until(
-        self, predicate: Callable[[], T], timeout: float = 15.0, what: str = "condition"
-    ) -> T:
-        """`wait_until`, with the server's log tail in the failure."""
-        return wait_until(predicate, timeout, what, lambda: f"; log tail: {self.log_tail()}")
-
-    def wait_idle(self, timeout: float = 30.0) -> None:
-        """Wait until no event waits to be transformed and no delivery to be final: from then
-        on the server sends nothing of its own accord, so what was sent is all there will be."""
-        self.wait_until(
-            lambda: self.queue_depths() == {"events": 0.0, "deliveries": 0.0},
-            timeout,
-            "the server to have no work left",
-        )
 
     @contextmanager
     def reloading(self, *names: str, timeout: float = 15.0) -> Iterator[None]:
@@ -635,6 +703,165 @@ class Server:
                 yield str(record.get("message", ""))
 
 
+class InProcessServer(Served):
+    """The whole service in this process: the web edge and the pipeline on a thread of their
+    own, served by uvicorn as `serve` configures it, on a free loopback port. It has
+    `Server`'s face (post, api, deliveries, reloading, wait_idle ...) and costs a thread where
+    `Server` costs two processes; `service` is the running `Service`, to look inside.
+
+    It serves `workdir/transforms`, keeps its data in `workdir/data`, and writes its banner and
+    its log lines (JSON, secrets scrubbed, as `serve` writes them) to `workdir/server.log`.
+    `settings` are `Settings` fields (`server_settings` gives a stand-in's); the environment
+    fills in the rest, as for `serve`. The pipeline runs in this process
+    (`worker_process=False`), where its sandbox processes are children of this one.
+    """
+
+    def __init__(self, workdir: Path, **settings: Any) -> None:
+        self.workdir = workdir
+        self.settings = settings  # change them between a `stop` and a `start`
+        self.port = free_port()
+        self.log = workdir / "server.log"
+        self.service: Service | None = None
+        self._uvicorn: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._logging: _LogFile | None = None
+
+    def start(self, timeout: float = 30.0) -> InProcessServer:
+        """Build the service, start serving it, and wait until `/readyz` answers 200."""
+        fields: dict[str, Any] = {
+            "transforms": self.workdir / "transforms",
+            "data_dir": self.workdir / "data",
+            "port": self.port,
+            "worker_process": False,
+        }
+        settings = load_settings(None, **(fields | self.settings))
+        self._logging = _LogFile(self.log)
+        # The pipeline polls as often as the worker process does, which it stands in for.
+        self.service = build_service(settings, idle_poll_seconds=worker.POLL_SECONDS)
+        self._logging.write(startup.banner(settings, created_secret=self.service.created_secret))
+        config = http_server.config(self.service.app, settings, http_server.raise_file_limit())
+        self._uvicorn = uvicorn.Server(config)
+        # A daemon: a test that never stops its server must not keep the interpreter waiting.
+        self._thread = threading.Thread(
+            target=self._uvicorn.run, name=f"in-process-server-{self.port}", daemon=True
+        )
+        self._thread.start()
+        self.wait_until(self._ready, timeout, "the server to be ready")
+        return self
+
+    def _ready(self) -> bool:
+        assert self._thread is not None
+        if not self._thread.is_alive():
+            raise AssertionError(f"the server stopped: {self.log_tail(3000)}")
+        try:
+            return self.api("GET", "/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Shut down as `serve` does on SIGTERM: stop taking requests, stop the pipeline
+        (work in flight finishes or is released), close the store."""
+        if self._uvicorn is None or self._thread is None:
+            return
+        self._uvicorn.should_exit = True
+        self._thread.join(timeout)
+        if self._logging is not None:
+            self._logging.close()
+        stuck = self._thread.is_alive()
+        self._uvicorn = self._thread = None
+        if stuck:
+            raise AssertionError(f"the server did not stop within {timeout:g} s")
+
+    def __enter__(self) -> InProcessServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # --- waiting on what it shows ---------------------------------------------------------------
+
+    @contextmanager
+    def reloading(self, *names: str, timeout: float = 15.0) -> Iterator[None]:
+        """Around a change to the files of transforms `names` (new, changed or deleted): on
+        leaving, wait until the service runs what each file holds now (or, for a file that is
+        gone, no longer runs it). The file must compile: a broken one never goes in service."""
+        yield
+        for name in names:
+            self.wait_until(
+                lambda name=name: self._runs_the_file(name),  # type: ignore[misc]
+                timeout,
+                f"transform {name} to be reloaded",
+            )
+
+    def wait_for_version(
+        self, name: str, old_version: str | None, *, timeout: float = 15.0
+    ) -> str | None:
+        """Wait until transform `name` has replaced `old_version` with another (None: the
+        file is gone); return the new version."""
+        (version,) = self.wait_until(
+            lambda: [v] if (v := self._version(name)) != old_version else [],
+            timeout,
+            f"transform {name} to be reloaded",
+        )
+        return version
+
+    def _runs_the_file(self, name: str) -> bool:
+        try:
+            source = (self.workdir / "transforms" / f"{name}.js").read_text()
+        except FileNotFoundError:
+            return self._transform(name) is None
+        running = self._transform(name)
+        return running is not None and running.source == source
+
+    def _version(self, name: str) -> str | None:
+        running = self._transform(name)
+        return None if running is None else running.version
+
+    def _transform(self, name: str) -> Transform | None:
+        assert self.service is not None, "the server was never started"
+        return self.service.registry.current().get(name)
+
+
+class _LogFile:
+    """The service's log lines, as `serve` writes them as JSON, appended to a file while it
+    runs: our loggers and uvicorn's, at info and above, with the service's secrets scrubbed.
+
+    Logging is the process's: with several servers running here (instances sharing a
+    database), each file gets every server's lines, and the loggers' levels are put back only
+    when the last one closes."""
+
+    LOGGERS = ("dodo_transform", "uvicorn.error")
+    _open: ClassVar[list[_LogFile]] = []
+    _levels: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("a", encoding="utf-8")
+        self._handler = logging.StreamHandler(self._file)
+        self._handler.setFormatter(logs.JsonFormatter())
+        if not _LogFile._open:
+            _LogFile._levels = {name: logging.getLogger(name).level for name in self.LOGGERS}
+        _LogFile._open.append(self)
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            if logger.getEffectiveLevel() > logging.INFO:
+                logger.setLevel(logging.INFO)
+            logger.addHandler(self._handler)
+
+    def write(self, text: str) -> None:
+        self._file.write(text + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeHandler(self._handler)
+        _LogFile._open.remove(self)
+        if not _LogFile._open:
+            for name, level in _LogFile._levels.items():
+                logging.getLogger(name).setLevel(level)
+        self._handler.close()
+        self._file.close()
+
+
 # --- the whole service in this process --------------------------------------------------------
 
 
@@ -684,7 +911,13 @@ async def in_process(
     through `transport` (e.g. an `httpx.MockTransport`); an HTTP client on its app, from
     127.0.0.1 and at a loopback `Host`, as the CLI on the same machine calls it (without an
     admin token the admin API and the console answer nothing else)."""
-    service = build_service(settings, transport=transport, watcher=never_changes)
+    # The pipeline polls as often as the worker process does (retries come due by time).
+    service = build_service(
+        settings,
+        transport=transport,
+        watcher=never_changes,
+        idle_poll_seconds=worker.POLL_SECONDS,
+    )
     # The app's own start and stop, as its lifespan runs them (they include the console's).
     context = service.app.state.context
     await context.start()

@@ -1,33 +1,24 @@
-"""The command line, run as a user runs it: a real process, real files, exit codes and output."""
+"""The command line as a user runs it: real files, exit codes and output, through the app the
+console script runs (`CliRunner`); one test runs the console script itself."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import EXAMPLES, ROOT, TRANSFORMS
+from tests.command_line import run as cli
+from tests.conftest import EXAMPLES, SHIPPED
 
-
-def cli(
-    *args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dodo_transform", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-        env=None if env is None else os.environ | env,
-    )
+# `check` reads examples/ relative to where it runs by default; the tests run elsewhere.
+EXAMPLE_EVENTS = ("--events", EXAMPLES / "events", "--expected", EXAMPLES / "expected")
 
 
 def test_test_json_prints_one_object_with_the_documented_keys() -> None:
     result = cli(
         "test",
-        TRANSFORMS / "segment_track_payments.js",
+        SHIPPED / "segment_track_payments.js",
         EXAMPLES / "events" / "payment.succeeded.json",
         "--json",
     )
@@ -54,7 +45,7 @@ def test_test_human_output_shows_request_payload_and_console() -> None:
 def test_test_skipped_exits_zero() -> None:
     result = cli(
         "test",
-        TRANSFORMS / "segment_track_payments.js",
+        SHIPPED / "segment_track_payments.js",
         EXAMPLES / "events" / "dispute.opened.json",
         "--json",
     )
@@ -84,8 +75,8 @@ def test_unusable_input_exits_two_with_one_line_and_no_traceback(tmp_path: Path)
     bad.write_text("{not json")
     for args in [
         ("test", tmp_path / "missing.js", EXAMPLES / "events" / "payment.succeeded.json"),
-        ("test", TRANSFORMS / "segment_track_payments.js", tmp_path / "missing.json"),
-        ("test", TRANSFORMS / "segment_track_payments.js", bad),
+        ("test", SHIPPED / "segment_track_payments.js", tmp_path / "missing.json"),
+        ("test", SHIPPED / "segment_track_payments.js", bad),
     ]:
         result = cli(*args)
         assert result.returncode == 2, args
@@ -93,8 +84,22 @@ def test_unusable_input_exits_two_with_one_line_and_no_traceback(tmp_path: Path)
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_the_console_script_ends_a_mistake_in_one_line_with_exit_code_two(tmp_path: Path) -> None:
+    """The real process: what reaches a user's terminal is the one line, never a traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dodo_transform", "test", tmp_path / "missing.js", tmp_path],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 def test_check_passes_on_the_shipped_examples() -> None:
-    result = cli("check", "--transforms", EXAMPLES / "handlers")
+    result = cli("check", "--transforms", EXAMPLES / "handlers", *EXAMPLE_EVENTS)
     assert result.returncode == 0, result.stdout
     assert "376 runs, 0 failed" in result.stdout
 
@@ -103,28 +108,49 @@ def test_check_fails_on_a_golden_mismatch_and_update_rewrites(tmp_path: Path) ->
     transforms = tmp_path / "t"
     transforms.mkdir()
     (transforms / "segment_track_payments.js").write_text(
-        (TRANSFORMS / "segment_track_payments.js").read_text().replace("Payment Completed", "Paid")
+        (SHIPPED / "segment_track_payments.js").read_text().replace("Payment Completed", "Paid")
     )
     expected = tmp_path / "expected"
-    result = cli("check", "--transforms", transforms, "--expected", expected)
+    result = cli(
+        "check", "--transforms", transforms, "--events", EXAMPLES / "events", "--expected", expected
+    )
     assert result.returncode == 0 and "new" in result.stdout
     assert f"note: {expected} holds no golden files yet" in result.stdout
     assert "with --update" in result.stdout
     assert "where a handler skipped its event are not shown" in result.stdout
-    cli("check", "--transforms", transforms, "--expected", expected, "--update")
+    cli(
+        "check",
+        "--transforms",
+        transforms,
+        "--events",
+        EXAMPLES / "events",
+        "--expected",
+        expected,
+        "--update",
+    )
     golden = expected / "segment_track_payments" / "payment.succeeded.json"
     assert json.loads(golden.read_text())["requests"][0]["payload"]["event"] == "Paid"
     (transforms / "segment_track_payments.js").write_text(
-        (TRANSFORMS / "segment_track_payments.js").read_text()
+        (SHIPPED / "segment_track_payments.js").read_text()
     )
-    result = cli("check", "--transforms", transforms, "--expected", expected)
+    result = cli(
+        "check", "--transforms", transforms, "--events", EXAMPLES / "events", "--expected", expected
+    )
     assert result.returncode == 1
     assert "changed" in result.stdout
 
 
 def test_check_reports_a_broken_transform(tmp_path: Path) -> None:
     (tmp_path / "bad.js").write_text("function handler(w) { return w +; }")
-    result = cli("check", "--transforms", tmp_path, "--expected", tmp_path / "expected")
+    result = cli(
+        "check",
+        "--transforms",
+        tmp_path,
+        "--events",
+        EXAMPLES / "events",
+        "--expected",
+        tmp_path / "expected",
+    )
     assert result.returncode == 1
     assert "SyntaxError" in result.stdout
 
@@ -215,6 +241,8 @@ def test_check_runs_the_connector_examples_and_lists_each_warning_once() -> None
         "check",
         "--transforms",
         EXAMPLES / "connectors",
+        "--events",
+        EXAMPLES / "events",
         "--expected",
         EXAMPLES / "connectors" / "expected",
         env=environ,

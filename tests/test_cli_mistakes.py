@@ -14,27 +14,15 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 from dodo_transform import __version__
-from tests.conftest import EXAMPLES, TRANSFORMS
+from tests.command_line import Ran
+from tests.command_line import run as cli
+from tests.conftest import EXAMPLES, ROOT, SHIPPED
 
 
-def cli(
-    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    import os
-
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DODO_", "SEGMENT_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "dodo_transform", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=base | (env or {}),
-        timeout=60,
-    )
-
-
-def one_line_error(done: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+def one_line_error(done: Ran, code: int, *words: str) -> None:
     assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr + done.stdout
     lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -52,7 +40,7 @@ def test_serve_with_a_missing_transforms_folder_creates_nothing(tmp_path: Path) 
 
 def test_serve_with_a_data_dir_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "plain").write_text("")
-    done = cli("serve", "--transforms", TRANSFORMS, "--data-dir", tmp_path / "plain", cwd=tmp_path)
+    done = cli("serve", "--transforms", SHIPPED, "--data-dir", tmp_path / "plain", cwd=tmp_path)
     one_line_error(done, 2, "is a file", "--data-dir")
 
 
@@ -133,6 +121,18 @@ def test_version_and_plain_help(tmp_path: Path) -> None:
     assert "<bool>" not in cli("test", "--help", cwd=tmp_path).stdout
 
 
+def test_the_console_script_runs_the_command_line(tmp_path: Path) -> None:
+    """`python -m dodo_transform`, as the installed `dodo-transform` script runs it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dodo_transform", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"dodo-transform {__version__}"
+
+
 def test_a_misspelt_setting_is_named_with_the_nearest_real_one(tmp_path: Path) -> None:
     (tmp_path / "dodo-transform.env").write_text("DODO_TRANSFOM_HOST=0.0.0.0\n")
     done = cli(
@@ -149,7 +149,7 @@ def test_a_misspelt_setting_is_named_with_the_nearest_real_one(tmp_path: Path) -
 
 
 def test_test_wants_an_event_file_or_a_stored_event_not_both(tmp_path: Path) -> None:
-    handler = TRANSFORMS / "segment_track_payments.js"
+    handler = SHIPPED / "segment_track_payments.js"
     neither = cli("test", handler, cwd=tmp_path)
     one_line_error(neither, 2, "give an EVENT file or --event-id N")
     both = cli(
@@ -206,7 +206,7 @@ def test_serve_on_a_busy_port_says_so_before_anything_is_created(tmp_path: Path)
             "--port",
             str(port),
             "--transforms",
-            TRANSFORMS,
+            SHIPPED,
             "--data-dir",
             tmp_path / "data",
             cwd=tmp_path,
@@ -224,7 +224,7 @@ def test_a_second_serve_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
         held.write("4242\n")
         held.flush()
         done = cli(
-            "serve", "--port", "0", "--transforms", TRANSFORMS, "--data-dir", data, cwd=tmp_path
+            "serve", "--port", "0", "--transforms", SHIPPED, "--data-dir", data, cwd=tmp_path
         )
     one_line_error(done, 2, f"data dir {data} is in use by another dodo-transform serve (pid 4242)")
     assert "is running" not in done.stdout
@@ -239,8 +239,8 @@ def test_the_banner_warns_of_a_mangled_secret_and_an_empty_folder(tmp_path: Path
         return banner(load_settings(**settings), created_secret=False)
 
     good = "whsec_" + base64.b64encode(b"k" * 32).decode()
-    assert "WARNING" not in shown(transforms=TRANSFORMS, webhook_secret=good)
-    mangled = shown(transforms=TRANSFORMS, webhook_secret="whsec_copied with spaces!")
+    assert "WARNING" not in shown(transforms=SHIPPED, webhook_secret=good)
+    mangled = shown(transforms=SHIPPED, webhook_secret="whsec_copied with spaces!")
     assert "DODO_WEBHOOK_SECRET is not a whsec_... secret" in mangled
     assert "copied with spaces" not in mangled  # never the secret itself
     assert f"no .js handlers in {tmp_path}" in shown(transforms=tmp_path, webhook_secret=good)
@@ -259,7 +259,7 @@ def test_the_banner_warns_of_secrets_other_users_can_read_or_git_would_commit(
     file.chmod(0o644)
     data = project / ".dodo-transform"
     data.mkdir()
-    settings = load_settings(file, transforms=TRANSFORMS, data_dir=data)
+    settings = load_settings(file, transforms=SHIPPED, data_dir=data)
     shown = banner(settings, created_secret=False)
     assert f"{file} holds secrets (SEGMENT_WRITE_KEY) that other users can read: chmod 600" in shown
     assert f"is not ignored by the git work tree {project.resolve()}" in shown
@@ -272,14 +272,14 @@ def test_the_banner_warns_of_secrets_other_users_can_read_or_git_would_commit(
     file.write_text("DODO_TRANSFORM_PORT=8123\n")  # no secret in it: no matter where it is
     (project / ".gitignore").unlink()
     file.chmod(0o644)
-    assert settings_file_warnings(load_settings(file, transforms=TRANSFORMS, data_dir=data)) == [
+    assert settings_file_warnings(load_settings(file, transforms=SHIPPED, data_dir=data)) == [
         f"the data dir {data} (customers' emails, the signing secret) is not ignored by the git"
         f" work tree {project.resolve()}: add it to .gitignore"
     ]
 
 
 def test_this_checkouts_gitignore_keeps_the_settings_file_and_the_data_dir_out() -> None:
-    ignored = (TRANSFORMS.parent / ".gitignore").read_text().splitlines()
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "dodo-transform.env" in ignored and ".dodo-transform/" in ignored
 
 
@@ -288,20 +288,27 @@ def test_serve_with_a_mistake_in_transforms_toml_names_it_and_creates_nothing(
 ) -> None:
     folder = tmp_path / "transforms"
     folder.mkdir()
-    (folder / "segment.js").write_text((TRANSFORMS / "segment_track_payments.js").read_text())
+    (folder / "segment.js").write_text((SHIPPED / "segment_track_payments.js").read_text())
     (folder / "transforms.toml").write_text("[segment]\nenabeld = false\n")
     done = cli("serve", "--transforms", folder, "--data-dir", tmp_path / "data", cwd=tmp_path)
     one_line_error(done, 2, "[segment] enabeld: unknown key; did you mean enabled?")
     assert not (tmp_path / "data").exists()
 
 
-def test_the_banners_send_names_what_the_service_was_started_with(tmp_path: Path) -> None:
+def test_the_banners_send_names_what_the_service_was_started_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dodo_transform.settings import load_settings
     from dodo_transform.startup import try_it
 
+    # Started from a checkout (here, a copy of what it needs): the example is named from there.
+    example = tmp_path / "examples" / "events" / "payment.succeeded.json"
+    example.parent.mkdir(parents=True)
+    example.write_bytes((EXAMPLES / "events" / "payment.succeeded.json").read_bytes())
+    monkeypatch.chdir(tmp_path)
     config = tmp_path / "live.env"
     config.write_text("DODO_TRANSFORM_PORT=8123\n")
-    command = try_it(load_settings(config, data_dir=tmp_path / "d", transforms=TRANSFORMS))
+    command = try_it(load_settings(config, data_dir=tmp_path / "d", transforms=SHIPPED))
     command = command[command.index("send") :]
     assert command[:2] == ["send", "examples/events/payment.succeeded.json"]
     assert command[2:] == [

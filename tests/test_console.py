@@ -23,7 +23,7 @@ from dodo_transform.testing import SECRET, InProcess, in_process
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.web.console import files, history, login, samples, session
 from dodo_transform.web.console.runs import Runs
-from tests.conftest import TRANSFORMS, sample
+from tests.conftest import SHIPPED, sample
 
 DOCS_HANDLER = "segment_track_payments"
 GOOD = (
@@ -68,7 +68,7 @@ def run_console(
     **settings: Any,
 ) -> None:
     folder = tmp_path / "transforms"
-    shutil.copytree(TRANSFORMS, folder, dirs_exist_ok=True)
+    shutil.copytree(SHIPPED, folder, dirs_exist_ok=True)
     config = load_settings(
         transforms=folder,
         data_dir=tmp_path / "data",
@@ -655,6 +655,13 @@ async def _count(console: Console, status: str, count: int) -> bool:
     return len(await console.deliveries(status)) >= count
 
 
+async def recorder_looks_again(console: Console) -> int:
+    """One more round of the pipeline's version recorder; how many versions it added."""
+    pipeline = console.service.pipeline
+    assert pipeline is not None
+    return await asyncio.to_thread(pipeline.versions.record_new)
+
+
 async def kept_versions(console: Console, name: str, count: int) -> list[str]:
     """The versions the store keeps for `name`, newest first, once there are `count`."""
 
@@ -690,7 +697,8 @@ def test_the_version_history_lists_every_version_in_service_newest_first(tmp_pat
         assert page.text.count('data-testid="restore"') == 3
         assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", page.text)
         assert 'data-testid="version-diff"' not in page.text
-        await asyncio.sleep(1.5)  # the recorder has looked again: nothing new, nothing twice
+        # The recorder looks again (as it does every second): nothing new, nothing twice.
+        assert await recorder_looks_again(console) == 0
         assert len(await asyncio.to_thread(console.service.store.list_versions, DOCS_HANDLER)) == 3
         other = await console.get("/transforms/segment_identify_customer")
         assert len(version_rows(other.text)) == 1
@@ -816,8 +824,9 @@ def test_restoring_a_version_writes_the_file_and_puts_it_in_service(tmp_path: Pa
         assert [p.name for p in console.folder.iterdir() if p.name.startswith(".")] == []
         fragment = await console.post(restore, {"version": first})
         assert 'data-state="live"' in fragment.text and "<html" not in fragment.text
-        # Restored, not new: the history still holds the two versions, once each.
-        await asyncio.sleep(1.5)
+        # Restored, not new: the history still holds the two versions, once each, when the
+        # recorder looks again.
+        assert await recorder_looks_again(console) == 0
         assert len(await kept_versions(console, DOCS_HANDLER, 2)) == 2
         unknown = await console.post(restore, {"version": "0123456789ab"})
         assert unknown.status_code == 404

@@ -149,9 +149,10 @@ def test_a_stalled_destination_holds_up_no_other(store: Store) -> None:
 
 def test_each_group_is_stored_as_it_finishes(store: Store) -> None:
     destinations = Destinations()
+    answer = asyncio.Event()  # the slow destination answers when the test says so
 
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(3)
+        await answer.wait()
         return httpx.Response(200)
 
     destinations.rules["slow.example"] = slow
@@ -162,6 +163,7 @@ def test_each_group_is_stored_as_it_finishes(store: Store) -> None:
     async def run() -> None:
         await step_until(stage, lambda: statuses(store, "track") == ["delivered"], 2)
         assert statuses(store, "crm") == ["pending"]
+        answer.set()
         await step_until(stage, lambda: statuses(store, "crm") == ["delivered"], 5)
         await stage.drain(1)
 

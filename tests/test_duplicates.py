@@ -7,8 +7,10 @@ import asyncio
 import logging
 import re
 import shutil
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
-from tests.conftest import EXAMPLES, TRANSFORMS, sample
+from tests.conftest import EXAMPLES, SHIPPED, event_from, sample
 from tests.test_cli import cli
 
 CUSTOMER = sample("payment.succeeded")["data"]["customer"]["customer_id"]
@@ -38,9 +40,9 @@ def folder_with_a_pasted_copy(tmp_path: Path, toml: str = "") -> Path:
     """The shipped transforms, and the docs' track snippet saved beside them as from_docs.js."""
     folder = tmp_path / "transforms"
     folder.mkdir()
-    for path in TRANSFORMS.glob("*.js"):
+    for path in SHIPPED.glob("*.js"):
         shutil.copy(path, folder)
-    shutil.copy(TRANSFORMS / "segment_track_payments.js", folder / "from_docs.js")
+    shutil.copy(SHIPPED / "segment_track_payments.js", folder / "from_docs.js")
     (folder / "transforms.toml").write_text(toml)
     return folder
 
@@ -198,6 +200,42 @@ def test_the_check_runs_a_round_at_a_time_and_a_limit_hitter_once(tmp_path: Path
     rest = min(EVENTS_PER_ROUND, len(example_events()) - 1)  # after the first event alone
     assert max(len({event for _, event in pairs}) for pairs in calls) == rest
     assert sum(len({event for _, event in pairs}) for pairs in calls) == len(example_events())
+
+
+def test_a_real_event_waits_behind_one_round_of_the_check_never_all_of_it(
+    tmp_path: Path,
+) -> None:
+    """The check runs at every start and after every change of the transforms, on the
+    transform stage's thread: the stage's rounds for real events take turns with its rounds."""
+    registry = Registry(folder_with_a_pasted_copy(tmp_path))
+    registry.reload()
+    transform_thread = ThreadPoolExecutor(1)  # as many as DODO_TRANSFORM_TRANSFORM_THREADS
+    first_round, go_on = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def run_all(pairs: Sequence[tuple[Transform, Event]]) -> list[Outcome]:
+        ran.append("real" if pairs[0][1].webhook_id == "msg_real" else "check")
+        if len(ran) == 1:  # the check's first round holds the thread a while
+            first_round.set()
+            go_on.wait(10)
+        return [transform.run(event) for transform, event in pairs]
+
+    async def scenario() -> None:
+        watching = asyncio.create_task(DuplicateCheck(registry, run_all).watch(transform_thread))
+        await asyncio.to_thread(first_round.wait, 10)
+        real = [
+            (registry.current()["from_docs"], event_from(sample("payment.succeeded"), "msg_real"))
+        ]
+        stage_round = asyncio.get_running_loop().run_in_executor(transform_thread, run_all, real)
+        go_on.set()
+        await stage_round
+        watching.cancel()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        transform_thread.shutdown()
+    assert ran[:3] == ["check", "real", "check"]
 
 
 def test_the_example_events_are_found_for_the_pipeline() -> None:

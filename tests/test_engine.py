@@ -13,7 +13,7 @@ from dodo_transform.errors import HandlerError, PayloadError
 from dodo_transform.transforms.engine import OutcomeKind, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.sandbox import Sandbox
-from tests.conftest import TRANSFORMS, event_from
+from tests.conftest import SHIPPED, event_from
 
 
 def run(source: str, body: dict[str, Any], **options: Any) -> Any:
@@ -209,7 +209,7 @@ def test_a_payload_nested_300_deep_is_delivered(payment: dict[str, Any]) -> None
 def test_a_brace_slip_in_the_docs_handler_names_a_line_of_its_file(
     edit: Callable[[str], str], expected: str, tmp_path: Path
 ) -> None:
-    docs = (TRANSFORMS / "segment_track_payments.js").read_text()
+    docs = (SHIPPED / "segment_track_payments.js").read_text()
     assert len(docs.splitlines()) == 20
     path = tmp_path / "copy.js"
     path.write_text(edit(docs))

@@ -22,7 +22,7 @@ from dodo_transform.service import build_service
 from dodo_transform.settings import Settings, load_settings
 from dodo_transform.store import DeliveryStatus, NewEvent
 from dodo_transform.store.postgres import PostgresStore
-from tests.conftest import TRANSFORMS, sample
+from tests.conftest import SHIPPED, sample, shipped_transforms
 from tests.postgres import fresh_database
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -37,7 +37,7 @@ def url() -> Iterator[str]:
 
 def settings_for(tmp_path: Path, url: str | None, **extra: Any) -> Settings:
     if not (tmp_path / "transforms").exists():
-        shutil.copytree(TRANSFORMS, tmp_path / "transforms")
+        shutil.copytree(SHIPPED, tmp_path / "transforms")
     options: dict[str, Any] = {
         "transforms": tmp_path / "transforms",
         "data_dir": tmp_path / "data",
@@ -59,16 +59,19 @@ def test_a_partial_role_needs_a_shared_database(tmp_path: Path, role: str) -> No
 
 
 def test_serve_takes_the_database_url_and_the_role_as_flags(tmp_path: Path) -> None:
+    folder = ["--transforms", str(shipped_transforms(tmp_path / "transforms"))]
     result = CliRunner().invoke(
-        cli, ["serve", "--role", "ingest", "--data-dir", str(tmp_path), "--port", "0"]
+        cli, ["serve", *folder, "--role", "ingest", "--data-dir", str(tmp_path), "--port", "0"]
     )
     assert result.exit_code == 2
     assert "DODO_TRANSFORM_ROLE=ingest needs a database the instances share" in result.output
-    result = CliRunner().invoke(cli, ["serve", "--role", "boss", "--data-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli, ["serve", *folder, "--role", "boss", "--data-dir", str(tmp_path)]
+    )
     assert result.exit_code == 2 and "role" in result.output
     result = CliRunner().invoke(
         cli,
-        ["serve", "--database-url", "postgresql://root@127.0.0.1:1/x", "--port", "0"],
+        ["serve", *folder, "--database-url", "postgresql://root@127.0.0.1:1/x", "--port", "0"],
         env={"DODO_WEBHOOK_SECRET": SECRET},
     )
     assert result.exit_code == 2 and "cannot open the store" in result.output

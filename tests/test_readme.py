@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLES, ROOT, shipped_transforms
 
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```sh\n(.*?)\n```", README, re.DOTALL)
@@ -24,14 +26,23 @@ def test_the_quickstart_has_exactly_two_commands_and_ci_runs_the_second() -> Non
     assert ci[-1] == quickstart[1]
 
 
-def test_the_readme_try_commands_work() -> None:
+def a_fresh_checkout(folder: Path) -> Path:
+    """What the README's commands use of a fresh clone: the shipped transforms/ and examples/
+    (the tests' own copies: the checkout's transforms/ is the user's to change)."""
+    shipped_transforms(folder / "transforms")
+    shutil.copytree(EXAMPLES, folder / "examples")
+    return folder
+
+
+def test_the_readme_try_commands_work(tmp_path: Path) -> None:
     tried = [block for block in BLOCKS if block.startswith(".venv/bin/dodo-transform")]
     assert len(tried) == 2
+    checkout = a_fresh_checkout(tmp_path)
     for command in tried:
         args = command.split()[1:]
         done = subprocess.run(
             [sys.executable, "-m", "dodo_transform", *args],
-            cwd=ROOT,
+            cwd=checkout,
             capture_output=True,
             text=True,
             timeout=120,

@@ -119,7 +119,7 @@ def test_sandbox_processes_die_with_their_parent(tmp_path: Path) -> None:
     parent = subprocess.Popen(
         [sys.executable, str(script)],
         stdout=subprocess.PIPE,
-        cwd=root,
+        cwd=tmp_path,
         env=os.environ | {"PYTHONPATH": str(root)},
     )
     assert parent.stdout is not None

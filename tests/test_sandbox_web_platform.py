@@ -21,7 +21,7 @@ import pytest
 
 from dodo_transform.transforms import sandbox
 from dodo_transform.transforms.engine import OutcomeKind, Transform
-from tests.conftest import event_from
+from tests.conftest import ROOT, event_from
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
@@ -499,7 +499,7 @@ def test_text_encoding_base64_and_structured_clone_behave_as_in_v8() -> None:
 
 @needs_node
 @pytest.mark.parametrize("tz", ["America/New_York", "Asia/Kolkata"])
-def test_local_dates_follow_the_process_time_zone_as_in_v8(tz: str) -> None:
+def test_local_dates_follow_the_process_time_zone_as_in_v8(tz: str, tmp_path: Path) -> None:
     """Without `timeZone`, both engines use the process's zone (TZ)."""
     expressions = [
         f"new Date({instant}).{method}()"
@@ -517,8 +517,8 @@ def test_local_dates_follow_the_process_time_zone_as_in_v8(tz: str) -> None:
         capture_output=True,
         text=True,
         check=True,
-        env=os.environ | {"TZ": tz},
-        cwd=Path(__file__).resolve().parents[1],
+        env=os.environ | {"TZ": tz, "PYTHONPATH": str(ROOT)},  # for `tests`, run elsewhere
+        cwd=tmp_path,
         timeout=120,
     )
     ours: list[Any] = json.loads(done.stdout)

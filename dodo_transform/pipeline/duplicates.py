@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import CancelledError, Executor
 from typing import Any
 
 from dodo_transform.errors import PayloadError
 from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND, RunAll
 from dodo_transform.pipeline.versions import CHECK_SECONDS
 from dodo_transform.transforms import checks
+from dodo_transform.transforms.engine import Outcome, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import PoolClosed
@@ -50,20 +51,34 @@ class DuplicateCheck:
         self._checked: list[tuple[Any, ...]] | None = None  # what was in service then
 
     async def watch(self, executor: Executor) -> None:
-        """Check every `CHECK_SECONDS`, on `executor`'s threads, until cancelled."""
-        loop = asyncio.get_running_loop()
+        """Check every `CHECK_SECONDS` until cancelled, each round of example events a job of
+        its own on `executor`, the transform stage's: the stage's rounds for real events queue
+        there too, so a real event waits behind one round of the check at most, never all of it
+        (the check runs at every start and after every change of the transforms)."""
+
+        def in_turn(pairs: Sequence[tuple[Transform, Event]]) -> list[Outcome]:
+            try:
+                job = executor.submit(self._run_all, pairs)
+            except RuntimeError as stopped:  # the executor was shut down: stopping
+                raise PoolClosed("the pipeline is stopping") from stopped
+            try:
+                return job.result()
+            except CancelledError as stopped:  # a job still queued when it shut down
+                raise PoolClosed("the pipeline is stopping") from stopped
+
         while True:
-            await loop.run_in_executor(executor, self.check_if_changed)
+            await asyncio.to_thread(self.check_if_changed, in_turn)
             await asyncio.sleep(CHECK_SECONDS)
 
-    def check_if_changed(self) -> list[str]:
+    def check_if_changed(self, run_round: RunAll | None = None) -> list[str]:
         """The warnings logged, when the enabled transforms or their settings changed since
-        the last call; none otherwise (blocking: runs handlers)."""
+        the last call; none otherwise (blocking: runs handlers, each round of example events
+        through `run_round`, by default the `run_all` given)."""
         in_service = self._in_service()
         if in_service == self._checked:
             return []
         try:
-            warnings = self._warnings()
+            warnings = self._warnings(run_round or self._run_all)
         except PoolClosed:
             return []  # stopping: the next start checks again
         except (PayloadError, OSError) as error:
@@ -88,16 +103,16 @@ class DuplicateCheck:
                 found.append((transform, settings.events, settings.write_key))
         return found
 
-    def _warnings(self) -> list[str]:
+    def _warnings(self, run_round: RunAll) -> list[str]:
         """One warning per pair of transforms with a call in common, naming the first example
         event they share it on."""
         found: dict[tuple[str, str], list[tuple[Event, checks.Duplicate]]] = {}
-        for event, by_transform in self._calls().items():
+        for event, by_transform in self._calls(run_round).items():
             for duplicate in checks.duplicate_calls(by_transform):
                 found.setdefault((duplicate.first, duplicate.second), []).append((event, duplicate))
         return [_warning(first, second, seen) for (first, second), seen in found.items()]
 
-    def _calls(self) -> dict[Event, dict[str, frozenset[checks.SegmentCall]]]:
+    def _calls(self, run_round: RunAll) -> dict[Event, dict[str, frozenset[checks.SegmentCall]]]:
         """The Segment calls of each enabled transform on each example event it receives.
 
         A round of events at a time, as the transform stage runs them, for what handlers
@@ -120,7 +135,7 @@ class DuplicateCheck:
                 for name in enabled
                 if name not in hit_limit and settings[name].receives(event.event_type)
             ]
-            for (transform, event), outcome in zip(pairs, self._run_all(pairs), strict=True):
+            for (transform, event), outcome in zip(pairs, run_round(pairs), strict=True):
                 if outcome.hit_limit:
                     hit_limit.add(transform.name)
                 made = checks.segment_calls(outcome.requests, settings[transform.name].write_key)

@@ -122,6 +122,9 @@ class Trier:
     def __init__(self, allowlist: Allowlist, environ: Mapping[str, str] | None = None) -> None:
         self.allowlist = allowlist
         self.environ = environ
+        # `_url_expected`'s probe of each version, compiled once: a compile costs some 25 ms
+        # (the web platform's prelude), and `check` runs a handler on 47 events.
+        self._probes: dict[tuple[Any, ...], Transform] = {}
 
     def settings(self, path: Path) -> TransformSettings:
         """The file's table of the `transforms.toml` beside it; `ConfigError` if it is bad.
@@ -198,15 +201,7 @@ class Trier:
     ) -> tuple[str, ...]:
         """A warning when the handler builds a request but leaves the url to the endpoint,
         as the snippets of Dodo's Slack, Discord, Zapier ... pages do."""
-        probe = Transform(
-            name=transform.name,
-            source=transform.source,
-            filename=transform.filename,
-            default_url=_PROBE_URL,
-            env=settings.env_values(),
-            limits=Limits(),
-        )
-        requests = probe.run(event).requests
+        requests = self._probe(transform, settings).run(event).requests
         if any(request.payload != json.loads(event.body) for request in requests):
             return (
                 f"the handler sets no url and transforms.toml gives none for [{transform.name}]: "
@@ -214,6 +209,21 @@ class Trier:
                 '"https://..." for it in transforms.toml',
             )
         return ()
+
+    def _probe(self, transform: Transform, settings: TransformSettings) -> Transform:
+        """The transform with a url of our own to default to, to see whether it uses it."""
+        env = settings.env_values()
+        key = (transform.name, transform.filename, transform.source, tuple(sorted(env.items())))
+        if key not in self._probes:
+            self._probes[key] = Transform(
+                name=transform.name,
+                source=transform.source,
+                filename=transform.filename,
+                default_url=_PROBE_URL,
+                env=env,
+                limits=Limits(),
+            )
+        return self._probes[key]
 
 
 def _hidden(outcome: Outcome, secrets: frozenset[str]) -> Outcome:

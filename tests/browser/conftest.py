@@ -1,5 +1,6 @@
-"""Browser fixtures: Debian's Chromium driven by Playwright (no browser download), the real
-server process, and the Segment stand-in.
+"""Browser fixtures: Debian's Chromium driven by Playwright (no browser download), the whole
+service in this process (served on a loopback port, as `serve` serves it), and the Segment
+stand-in.
 
 Every page a test opens is watched: a script error, a console error (a Content-Security-Policy
 violation is one) or a request to another origin fails the test.
@@ -24,7 +25,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from dodo_transform.testing import SegmentStandIn, Server, server_env
+from dodo_transform.testing import InProcessServer, SegmentStandIn, server_settings
 from tests.integration.conftest import standin, workdir  # the same fixtures
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,26 +58,18 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def server_settings() -> dict[str, str]:
-    """Extra environment for the server; a test overrides it by parametrising."""
+def extra_settings() -> dict[str, str]:
+    """Extra settings for the service; a test overrides them by parametrising."""
     return {}
 
 
 @pytest.fixture
 def server(
-    workdir: Path, standin: SegmentStandIn, server_settings: dict[str, str]
-) -> Iterator[Server]:
-    running = Server(workdir, server_env(standin, **server_settings)).start()
-    try:
-        # Ready answers before the worker process has compiled the transforms; a test that
-        # breaks one must not race it (a process that never saw a good version has none to
-        # keep). `versions()` reads the admin API, which then wants the token.
-        if "DODO_TRANSFORM_ADMIN_TOKEN" not in server_settings:
-            for path in (workdir / "transforms").glob("*.js"):
-                running.wait_for_version(path.stem, None)
+    workdir: Path, standin: SegmentStandIn, extra_settings: dict[str, str]
+) -> Iterator[InProcessServer]:
+    # Ready answers once the folder is loaded: every transform has a good version to keep.
+    with InProcessServer(workdir, **server_settings(standin, **extra_settings)) as running:
         yield running
-    finally:
-        running.stop()
 
 
 class Watched:
@@ -106,12 +99,12 @@ class Watched:
 
 
 @pytest.fixture
-def watched(server: Server) -> Watched:
+def watched(server: InProcessServer) -> Watched:
     return Watched(server.url)
 
 
 @pytest.fixture
-def page(browser: Browser, server: Server, watched: Watched) -> Iterator[Page]:
+def page(browser: Browser, server: InProcessServer, watched: Watched) -> Iterator[Page]:
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 860})
     context.set_default_timeout(TIMEOUT_MS)
     watched.watch(context)

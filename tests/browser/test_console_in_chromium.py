@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from dodo_transform.testing import SegmentStandIn, Server
+from dodo_transform.testing import InProcessServer, SegmentStandIn
 from tests.conftest import sample
 
 pytestmark = pytest.mark.browser
@@ -87,7 +87,7 @@ def test_a_test_run_shows_an_error_with_its_line_and_column(page: Page) -> None:
 
 
 def test_an_impact_preview_shows_what_an_edit_changes_before_saving(
-    page: Page, server: Server, standin: SegmentStandIn, shoot: Shoot
+    page: Page, server: InProcessServer, standin: SegmentStandIn, shoot: Shoot
 ) -> None:
     server.post(sample("payment.succeeded"), webhook_id="msg_paid")
     server.post(sample("refund.succeeded"), webhook_id="msg_refunded")
@@ -105,7 +105,7 @@ def test_an_impact_preview_shows_what_an_edit_changes_before_saving(
 
 
 def test_a_broken_save_keeps_the_last_good_version_live(
-    page: Page, server: Server, standin: SegmentStandIn, shoot: Shoot
+    page: Page, server: InProcessServer, standin: SegmentStandIn, shoot: Shoot
 ) -> None:
     before = server.versions()[DOCS]
     page.goto(f"/transforms/{DOCS}")
@@ -121,7 +121,9 @@ def test_a_broken_save_keeps_the_last_good_version_live(
     assert messages_named(standin, "Payment Completed")
 
 
-def test_a_good_save_goes_live(page: Page, server: Server, standin: SegmentStandIn) -> None:
+def test_a_good_save_goes_live(
+    page: Page, server: InProcessServer, standin: SegmentStandIn
+) -> None:
     page.goto(f"/transforms/{DOCS}")
     replace_code(page, LIVE_HANDLER)
     with server.reloading(DOCS):
@@ -135,7 +137,7 @@ def test_a_good_save_goes_live(page: Page, server: Server, standin: SegmentStand
 
 
 def test_a_failed_delivery_is_fixed_and_replayed_from_the_page(
-    page: Page, server: Server, standin: SegmentStandIn, shoot: Shoot
+    page: Page, server: InProcessServer, standin: SegmentStandIn, shoot: Shoot
 ) -> None:
     page.goto(f"/transforms/{DOCS}")
     replace_code(page, BROKEN_HANDLER)
@@ -172,7 +174,7 @@ def test_a_failed_delivery_is_fixed_and_replayed_from_the_page(
 
 
 def test_an_older_version_is_compared_and_restored_from_the_history(
-    page: Page, server: Server, standin: SegmentStandIn, shoot: Shoot
+    page: Page, server: InProcessServer, standin: SegmentStandIn, shoot: Shoot
 ) -> None:
     original = server.versions()[DOCS]
     page.goto(f"/transforms/{DOCS}")
@@ -210,7 +212,7 @@ def test_an_older_version_is_compared_and_restored_from_the_history(
     assert not messages_named(standin, "Payment Made Live")
 
 
-@pytest.mark.parametrize("server_settings", [{"DODO_TRANSFORM_ADMIN_TOKEN": "tok-console-1"}])
+@pytest.mark.parametrize("extra_settings", [{"admin_token": "tok-console-1"}])
 def test_with_an_admin_token_the_console_asks_for_it_first_and_logging_out_ends_it(
     page: Page, shoot: Shoot
 ) -> None:
@@ -235,13 +237,14 @@ def test_with_an_admin_token_the_console_asks_for_it_first_and_logging_out_ends_
 
 
 def test_every_page_loads_without_errors_or_requests_elsewhere(
-    page: Page, server: Server, standin: SegmentStandIn, shoot: Shoot
+    page: Page, server: InProcessServer, standin: SegmentStandIn, shoot: Shoot
 ) -> None:
     """The `page` fixture fails the test on any script error, console error (a CSP violation
     is one) or off-origin request; this visits every kind of page."""
     server.post(sample("payment.succeeded"), webhook_id="msg_every_page")
     standin.wait_for(2)
-    delivery = server.deliveries("delivered")[0]
+    # Segment has answered; the results are stored a moment later.
+    (delivery, *_) = server.wait_until(lambda: server.deliveries("delivered"), what="delivered")
     for path in (
         "/",
         "/transforms",

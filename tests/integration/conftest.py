@@ -1,18 +1,25 @@
-"""Integration fixtures: the real server process on a free port, and a Segment stand-in
-(both from `dodo_transform.testing`)."""
+"""Integration fixtures: the whole service with the shipped handlers, in this process
+(`server`) or, where the process is the point, in one of its own (`process_server`), and a
+Segment stand-in (all from `dodo_transform.testing`)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dodo_transform.testing import WRITE_KEY, SegmentStandIn, Server, server_env
-from tests.conftest import EXAMPLES, TRANSFORMS
+from dodo_transform.testing import (
+    WRITE_KEY,
+    InProcessServer,
+    SegmentStandIn,
+    Server,
+    server_env,
+    server_settings,
+)
+from tests.conftest import EXAMPLES, shipped_transforms
 
 
 @pytest.fixture
@@ -23,12 +30,22 @@ def standin() -> Iterator[SegmentStandIn]:
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    shutil.copytree(TRANSFORMS, tmp_path / "transforms")
+    """A folder of the test's own: `transforms/` holds a copy of the shipped handlers."""
+    shipped_transforms(tmp_path / "transforms")
     return tmp_path
 
 
 @pytest.fixture
-def server(workdir: Path, standin: SegmentStandIn) -> Iterator[Server]:
+def server(workdir: Path, standin: SegmentStandIn) -> Iterator[InProcessServer]:
+    """The service in this process, delivering to the stand-in."""
+    with InProcessServer(workdir, **server_settings(standin)) as running:
+        yield running
+
+
+@pytest.fixture
+def process_server(workdir: Path, standin: SegmentStandIn) -> Iterator[Server]:
+    """`dodo-transform serve` in a process of its own (and its worker process), delivering to
+    the stand-in: for the tests about the process itself."""
     running = Server(workdir, server_env(standin)).start()
     yield running
     running.stop()

@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from dodo_transform.testing import SegmentStandIn, Server, server_env
+import pytest
+
+from dodo_transform.testing import InProcessServer, SegmentStandIn, server_settings
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import example
 
@@ -47,7 +49,7 @@ def destination() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def test_pasted_snippets_with_three_lines_of_config_deliver_what_they_handle(
-    workdir: Path, standin: SegmentStandIn
+    workdir: Path, standin: SegmentStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = workdir / "transforms"
     for name in ("slack_payment_alerts", "windmill_refund_jobs"):
@@ -62,9 +64,8 @@ def test_pasted_snippets_with_three_lines_of_config_deliver_what_they_handle(
             'events = ["refund.*"]\n'
             'headers = { Authorization = "Bearer ${WINDMILL_TOKEN}" }\n'
         )
-        env = server_env(standin, WINDMILL_TOKEN="wm_live_Secret")
-        server = Server(workdir, env).start()
-        try:
+        monkeypatch.setenv("WINDMILL_TOKEN", "wm_live_Secret")
+        with InProcessServer(workdir, **server_settings(standin)) as server:
             for event_type in ("payment.succeeded", "refund.succeeded", "subscription.active"):
                 assert server.post(example(event_type)).status_code == 200
             server.wait_until(lambda: len(received) >= 2, what="both connector requests")
@@ -86,5 +87,3 @@ def test_pasted_snippets_with_three_lines_of_config_deliver_what_they_handle(
             assert ("slack_payment_alerts", "subscription.active") not in stored
             # And the credential is never shown.
             assert "wm_live_Secret" not in server.api("GET", "/api/deliveries").text
-        finally:
-            server.stop()

@@ -1,6 +1,9 @@
-"""Three real `dodo-transform serve` processes on one PostgreSQL database form one service: any
-instance takes any webhook, an instance killed mid-burst loses nothing that was acknowledged,
-every message keeps one messageId, and a webhook-id is one event whichever instance took it."""
+"""Instances on one PostgreSQL database form one service: any instance takes any webhook, an
+instance killed mid-burst loses nothing that was acknowledged, every message keeps one
+messageId, and a webhook-id is one event whichever instance took it.
+
+Where an instance is killed or stopped, the instances are `dodo-transform serve` processes;
+elsewhere they run in this process, each a whole service of its own."""
 
 from __future__ import annotations
 
@@ -25,14 +28,17 @@ import pytest
 from dodo_transform.testing import (
     Answer,
     DestinationStandIn,
+    InProcessServer,
     Received,
     Reply,
     SegmentStandIn,
+    Served,
     Server,
     descendants,
     server_env,
+    server_settings,
 )
-from tests.conftest import TRANSFORMS
+from tests.conftest import SHIPPED, shipped_transforms
 from tests.integration.conftest import example
 from tests.postgres import fresh_database
 
@@ -46,15 +52,16 @@ def database() -> Iterator[str]:
 
 
 def start_instances(
-    tmp_path: Path, standin: SegmentStandIn, url: str, roles: list[str]
+    tmp_path: Path, standin: SegmentStandIn, url: str, roles: list[str], **extra: str
 ) -> list[Server]:
     """One server per role, each with its own port, data dir and copy of the transforms,
-    all started at the same moment (so they also migrate the new database together)."""
-    env = server_env(standin, DODO_TRANSFORM_DATABASE_URL=url)
+    all started at the same moment (so they also migrate the new database together); `extra`
+    is more of their environment."""
+    env = server_env(standin, DODO_TRANSFORM_DATABASE_URL=url, **extra)
     servers = []
     for n, role in enumerate(roles):
         workdir = tmp_path / f"instance-{n}"
-        shutil.copytree(TRANSFORMS, workdir / "transforms")
+        shutil.copytree(SHIPPED, workdir / "transforms")
         servers.append(Server(workdir, env | {"DODO_TRANSFORM_ROLE": role}))
     if "worker" in roles:
         for server in servers:
@@ -62,6 +69,24 @@ def start_instances(
     with ThreadPoolExecutor(len(servers)) as pool:
         list(pool.map(lambda server: server.start(timeout=60), servers))
     return servers
+
+
+@contextlib.contextmanager
+def instances_here(
+    tmp_path: Path, standin: SegmentStandIn, url: str, roles: list[str]
+) -> Iterator[list[InProcessServer]]:
+    """One service per role in this process, each with its own port, data dir and copy of the
+    transforms, sharing the database at `url`."""
+    with contextlib.ExitStack() as running:
+        yield [
+            running.enter_context(
+                InProcessServer(
+                    shipped_transforms(tmp_path / f"instance-{n}" / "transforms").parent,
+                    **server_settings(standin, database_url=url, role=role),
+                )
+            )
+            for n, role in enumerate(roles)
+        ]
 
 
 def body_for(webhook_id: str) -> dict[str, Any]:
@@ -73,14 +98,19 @@ def body_for(webhook_id: str) -> dict[str, Any]:
 
 class Burst:
     """Posts signed events from several threads, each to the next instance in turn; a refused
-    connection sends it on to the next one, as a load balancer would (and Dodo retries)."""
+    connection sends it on to the next one, as a load balancer would (and Dodo retries).
+    `stop` ends it early: a test that ends (a failure, Ctrl-C) leaves nothing posting."""
 
     def __init__(self, servers: list[Server], count: int) -> None:
         self.servers = servers
         self.pending = [f"msg_{n:04d}_{uuid.uuid4().hex[:6]}" for n in range(count)]
         self.acknowledged: dict[str, int] = {}  # webhook-id -> the instance that answered 2xx
+        self.stopped = threading.Event()
         self._lock = threading.Lock()
         self._turn = 0
+
+    def stop(self) -> None:
+        self.stopped.set()
 
     def run(self, threads: int = 6) -> None:
         with ThreadPoolExecutor(threads) as pool:
@@ -90,7 +120,7 @@ class Burst:
     def _work(self) -> None:
         while True:
             with self._lock:
-                if not self.pending:
+                if not self.pending or self.stopped.is_set():
                     return
                 webhook_id = self.pending.pop()
                 self._turn += 1
@@ -99,6 +129,8 @@ class Burst:
 
     def _deliver(self, webhook_id: str, instance: int) -> None:
         for attempt in range(100):
+            if self.stopped.is_set():
+                return
             server = self.servers[(instance + attempt) % len(self.servers)]
             try:
                 response = server.post(body_for(webhook_id), webhook_id=webhook_id)
@@ -109,7 +141,7 @@ class Burst:
                     self.acknowledged[webhook_id] = self.servers.index(server)
                 return
             assert response.status_code == 503, response.text
-            time.sleep(0.1)
+            self.stopped.wait(0.1)
         raise AssertionError(f"{webhook_id} was never acknowledged")
 
 
@@ -151,20 +183,26 @@ def test_an_instance_killed_mid_burst_and_left_down_loses_no_acknowledged_event(
     tmp_path: Path, standin: SegmentStandIn, database: str
 ) -> None:
     standin.default = Reply(200, delay=0.2)  # deliveries are in flight when the kill comes
-    servers = start_instances(tmp_path, standin, database, ["all", "all", "all"])
+    # Leases of 5 s rather than 15: the others take the dead one's work over when they run out.
+    servers = start_instances(
+        tmp_path, standin, database, ["all", "all", "all"], DODO_TRANSFORM_LEASE_SECONDS="5"
+    )
     burst = Burst(servers, 240)
     try:
         with ThreadPoolExecutor(1) as background:
             sending = background.submit(burst.run)
-            # Killed mid-burst while it holds work (claimed events or deliveries in flight),
-            # so the others must take that over when its leases run out.
-            servers[1].wait_until(
-                lambda: len(burst.acknowledged) >= 60 and work_held_by(database, servers[1]),
-                60,
-                "instance 1 to hold work mid-burst",
-            )
-            kill_instance(servers[1])
-            sending.result(timeout=90)
+            try:
+                # Killed mid-burst while it holds work (claimed events or deliveries in
+                # flight), so the others must take that over when its leases run out.
+                servers[1].wait_until(
+                    lambda: len(burst.acknowledged) >= 60 and work_held_by(database, servers[1]),
+                    60,
+                    "instance 1 to hold work mid-burst",
+                )
+                kill_instance(servers[1])
+                sending.result(timeout=90)
+            finally:
+                burst.stop()  # before the executor waits for it, however this ends
         assert len(burst.acknowledged) == 240
         answered_by = {n: list(burst.acknowledged.values()).count(n) for n in range(3)}
         assert all(answered_by.values()), answered_by  # the load was spread
@@ -188,13 +226,12 @@ def test_an_instance_killed_mid_burst_and_left_down_loses_no_acknowledged_event(
 def test_a_webhook_id_taken_by_one_instance_is_a_duplicate_at_another(
     tmp_path: Path, standin: SegmentStandIn, database: str
 ) -> None:
-    servers = start_instances(tmp_path, standin, database, ["all", "all", "all"])
-    try:
+    with instances_here(tmp_path, standin, database, ["all", "all", "all"]) as servers:
         for n in range(10):
             webhook_id = f"msg_twice_{n}_{uuid.uuid4().hex[:6]}"
             start = threading.Barrier(2)
 
-            def post(server: Server, webhook_id: str = webhook_id, start: Any = start) -> int:
+            def post(server: Served, webhook_id: str = webhook_id, start: Any = start) -> int:
                 start.wait()
                 return server.post(body_for(webhook_id), webhook_id=webhook_id).status_code
 
@@ -207,28 +244,23 @@ def test_a_webhook_id_taken_by_one_instance_is_a_duplicate_at_another(
         tracks = [m for m in standin.messages() if m["type"] == "track"]
         assert len({m["messageId"] for m in tracks}) == 10
         assert len(tracks) == 10  # transformed once, delivered once
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def test_ingest_and_worker_instances_split_the_work(
     tmp_path: Path, standin: SegmentStandIn, database: str
 ) -> None:
-    ingest, worker = start_instances(tmp_path, standin, database, ["ingest", "worker"])
-    try:
-        assert httpx.get(f"{worker.url}/readyz", timeout=5).status_code == 200
+    with instances_here(tmp_path, standin, database, ["ingest", "worker"]) as (ingest, worker):
+        assert worker.api("GET", "/readyz").status_code == 200
         assert worker.post(body_for("msg_misdirected")).status_code == 404
         ids = [f"msg_split_{n}" for n in range(5)]
         for webhook_id in ids:
             assert ingest.post(body_for(webhook_id), webhook_id=webhook_id).status_code == 200
         wanted = {webhook_id.replace("msg", "cus", 1) for webhook_id in ids}
         ingest.wait_until(lambda: wanted <= tracked_users(standin), 30, "the worker to deliver")
-        assert ingest.worker_pid() is None  # nothing runs transforms on the ingest instance
-        assert httpx.get(f"{ingest.url}/readyz", timeout=5).status_code == 200
-    finally:
-        ingest.stop()
-        worker.stop()
+        assert ingest.service is not None and worker.service is not None
+        assert ingest.service.pipeline is None  # nothing runs transforms on the ingest instance
+        assert worker.service.pipeline is not None
+        assert ingest.api("GET", "/readyz").status_code == 200
 
 
 def holder_of(url: str, servers: list[Server]) -> Server | None:

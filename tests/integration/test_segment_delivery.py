@@ -1,4 +1,5 @@
-"""Segment delivery under load and failure: batches, exactly-once messages, validation, outages."""
+"""Segment delivery under load and failure: batches, exactly-once messages, validation, outages.
+The service runs in this process: these are about the pipeline, not its process."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from dodo_transform.testing import Reply, SegmentStandIn, Server, server_env
+from dodo_transform.testing import (
+    InProcessServer,
+    Reply,
+    SegmentStandIn,
+    Served,
+    Server,
+    server_settings,
+)
 from tests.integration.conftest import example
 
 pytestmark = pytest.mark.integration
@@ -27,7 +35,7 @@ def answered(standin: SegmentStandIn, status: int) -> bool:
     return any(request.status == status for request in standin.received)
 
 
-def post_many(server: Server, bodies: list[dict[str, Any]], prefix: str) -> None:
+def post_many(server: Served, bodies: list[dict[str, Any]], prefix: str) -> None:
     def post(item: tuple[int, dict[str, Any]]) -> int:
         index, body = item
         return server.post(body, webhook_id=f"{prefix}_{index}").status_code
@@ -37,8 +45,12 @@ def post_many(server: Server, bodies: list[dict[str, Any]], prefix: str) -> None
 
 
 def test_a_burst_arrives_in_batches_each_message_once(
-    server: Server, standin: SegmentStandIn
+    process_server: Server, standin: SegmentStandIn
 ) -> None:
+    """`serve` itself: batches form while the worker process is busy and the HTTP process
+    takes the burst, each on its own CPU (in one process the two take turns, and the batches
+    come out smaller)."""
+    server = process_server
     post_many(server, [payment_for(f"cus_{n}") for n in range(300)], "msg_burst")
     standin.wait_for(600, timeout=60)
     server.wait_idle()
@@ -52,7 +64,7 @@ def test_a_burst_arrives_in_batches_each_message_once(
 
 
 def test_messages_segment_would_drop_are_held_back(
-    server: Server, standin: SegmentStandIn, workdir: Path
+    server: InProcessServer, standin: SegmentStandIn, workdir: Path
 ) -> None:
     with server.reloading("no_user"):
         (workdir / "transforms" / "no_user.js").write_text(
@@ -72,7 +84,7 @@ def test_messages_segment_would_drop_are_held_back(
 
 
 def test_a_refused_batch_loses_only_the_bad_message(
-    server: Server, standin: SegmentStandIn
+    server: InProcessServer, standin: SegmentStandIn
 ) -> None:
     standin.reject_message = lambda message: message.get("userId") == "cus_bad"
     bodies = [payment_for(f"cus_{n}") for n in range(40)] + [payment_for("cus_bad")]
@@ -89,7 +101,7 @@ def test_a_refused_batch_loses_only_the_bad_message(
 
 
 def test_outages_are_ridden_out_with_a_bounded_number_of_requests(
-    server: Server, standin: SegmentStandIn
+    server: InProcessServer, standin: SegmentStandIn
 ) -> None:
     standin.default = Reply(503)
     post_many(server, [payment_for(f"cus_{n}") for n in range(100)], "msg_outage")
@@ -109,8 +121,7 @@ def test_outages_are_ridden_out_with_a_bounded_number_of_requests(
 
 
 def test_timeouts_are_retried(workdir: Path, standin: SegmentStandIn) -> None:
-    server = Server(workdir, server_env(standin, DODO_TRANSFORM_DELIVERY_TIMEOUT="0.5")).start()
-    try:
+    with InProcessServer(workdir, **server_settings(standin, delivery_timeout=0.5)) as server:
         standin.script = [Reply(200, delay=1.5)]
         server.post(example("subscription.active"))
         messages = standin.wait_for(1, timeout=30)
@@ -121,8 +132,6 @@ def test_timeouts_are_retried(workdir: Path, standin: SegmentStandIn) -> None:
         ).json()
         assert attempts["attempt_log"][0]["error"] == "no complete answer within 0.5 s"
         assert len({m["messageId"] for m in standin.messages()}) == 1
-    finally:
-        server.stop()
 
 
 def test_stand_in_request_threads_do_not_leak() -> None:

@@ -1,5 +1,6 @@
-"""Reliability fixtures reuse the integration ones: the real server and the Segment stand-in."""
+"""Reliability fixtures reuse the integration ones: the service in this process or in its own,
+and the Segment stand-in."""
 
-from tests.integration.conftest import server, standin, workdir
+from tests.integration.conftest import process_server, server, standin, workdir
 
-__all__ = ["server", "standin", "workdir"]
+__all__ = ["process_server", "server", "standin", "workdir"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dodo_transform.testing import SegmentStandIn, Server, server_env
+from dodo_transform.testing import InProcessServer, SegmentStandIn, server_settings
 from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
@@ -21,7 +21,7 @@ PROXIED = [
 ]
 
 
-def test_without_a_token_proxied_admin_requests_are_refused(server: Server) -> None:
+def test_without_a_token_proxied_admin_requests_are_refused(server: InProcessServer) -> None:
     assert server.api("GET", "/api/events").status_code == 200  # loopback, no proxy: admin
     for headers in PROXIED:
         response = server.api("GET", "/api/events", headers=headers)
@@ -31,7 +31,7 @@ def test_without_a_token_proxied_admin_requests_are_refused(server: Server) -> N
     assert server.post(example("payment.succeeded"), headers=PROXIED[0]).status_code == 200
 
 
-def next_link_scheme(server: Server) -> str:
+def next_link_scheme(server: InProcessServer) -> str:
     """The scheme the server believes the request came with, as its `Link` header shows."""
     response = server.api(
         "GET",
@@ -53,13 +53,11 @@ def next_link_scheme(server: Server) -> str:
 def test_proxy_headers_are_believed_only_from_configured_proxies(
     workdir: Path, standin: SegmentStandIn, trusted: str | None, scheme: str
 ) -> None:
-    extra = {"DODO_TRANSFORM_ADMIN_TOKEN": TOKEN}
+    extra = {"admin_token": TOKEN}
     if trusted is not None:
-        extra["DODO_TRANSFORM_FORWARDED_ALLOW_IPS"] = trusted
-    server = Server(workdir, server_env(standin, **extra)).start()
-    try:
+        extra["forwarded_allow_ips"] = trusted
+    # uvicorn as `serve` configures it: which proxies it believes is its part.
+    with InProcessServer(workdir, **server_settings(standin, **extra)) as server:
         for _ in range(2):  # two events: a page of one has a next link
             assert server.post(example("payment.succeeded")).status_code == 200
         assert next_link_scheme(server) == scheme
-    finally:
-        server.stop()

@@ -33,14 +33,22 @@ function handler(webhook) {
 
 class Sender:
     """Posts signed events from several threads, retrying each until it is answered 2xx,
-    as Dodo does. Remembers which webhook-ids were acknowledged."""
+    as Dodo does. Remembers which webhook-ids were acknowledged.
+
+    It retries for as long as the test lets it: `stop` ends the retrying, as the test ends
+    (however it ends: a failure, or Ctrl-C, must not leave threads retrying a server that is
+    gone, and the interpreter waiting for them at exit)."""
 
     def __init__(self, server: Server, count: int) -> None:
         self.server = server
         self.pending = [f"msg_{n:04d}_{uuid.uuid4().hex[:6]}" for n in range(count)]
         self.acknowledged: set[str] = set()
         self.refused: set[str] = set()
+        self.stopped = threading.Event()
         self._lock = threading.Lock()
+
+    def stop(self) -> None:
+        self.stopped.set()
 
     def body(self, webhook_id: str) -> dict[str, Any]:
         body = copy.deepcopy(example("payment.succeeded"))
@@ -48,32 +56,35 @@ class Sender:
         return body
 
     def run(self, threads: int = 6) -> None:
-        workers = [threading.Thread(target=self._work) for _ in range(threads)]
+        workers = [threading.Thread(target=self._work, daemon=True) for _ in range(threads)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
 
     def _work(self) -> None:
-        while True:
+        while not self.stopped.is_set():
             with self._lock:
                 if not self.pending:
                     return
                 webhook_id = self.pending.pop()
-            while True:
-                try:
-                    response = self.server.post(self.body(webhook_id), webhook_id=webhook_id)
-                except httpx.HTTPError:
-                    time.sleep(0.1)  # the server is down: retry, like Dodo
-                    continue
-                if response.status_code == 200:
-                    with self._lock:
-                        self.acknowledged.add(webhook_id)
-                    break
-                if response.status_code == 503:
-                    time.sleep(0.1)  # a sender's pause before retrying, like Dodo's
-                    continue
-                raise AssertionError(f"unexpected {response.status_code}: {response.text}")
+            self._deliver(webhook_id)
+
+    def _deliver(self, webhook_id: str) -> None:
+        while not self.stopped.is_set():
+            try:
+                response = self.server.post(self.body(webhook_id), webhook_id=webhook_id)
+            except httpx.HTTPError:
+                self.stopped.wait(0.1)  # the server is down: retry, like Dodo
+                continue
+            if response.status_code == 200:
+                with self._lock:
+                    self.acknowledged.add(webhook_id)
+                return
+            if response.status_code == 503:
+                self.stopped.wait(0.1)  # a sender's pause before retrying, like Dodo's
+                continue
+            raise AssertionError(f"unexpected {response.status_code}: {response.text}")
 
 
 def test_sigkill_at_any_moment_loses_no_acknowledged_event(
@@ -83,7 +94,7 @@ def test_sigkill_at_any_moment_loses_no_acknowledged_event(
     standin.default = Reply(200, delay=0.3)  # deliveries in flight when killed
     server = Server(workdir, server_env(standin)).start()
     sender = Sender(server, 300)
-    sending = threading.Thread(target=sender.run)
+    sending = threading.Thread(target=sender.run, daemon=True)
     sending.start()
     forged = 0
     try:
@@ -116,6 +127,7 @@ def test_sigkill_at_any_moment_loses_no_acknowledged_event(
         assert forged == 3
         assert tracked == wanted  # nothing from the forged (401) requests
     finally:
+        sender.stop()
         server.stop()
 
 

@@ -1,7 +1,7 @@
-"""Hostile handlers and unencodable text beside the seed handlers, in the real server process:
-each hostile item ends as its own outcome with a clear error, and nothing it does stops or
-slows the seed handlers' messages, the admin API or `/readyz`; nor do a dozen console previews
-of a handler that loops."""
+"""Hostile handlers and unencodable text beside the seed handlers, in the whole service (in this
+process, its handlers in their sandbox processes): each hostile item ends as its own outcome with
+a clear error, and nothing it does stops or slows the seed handlers' messages, the admin API or
+`/readyz`; nor do a dozen console previews of a handler that loops."""
 
 from __future__ import annotations
 
@@ -21,7 +21,13 @@ import pytest
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.settings import load_settings
 from dodo_transform.store import DeliveryStatus, NewDelivery, NewEvent, open_store
-from dodo_transform.testing import WRITE_KEY, SegmentStandIn, Server, server_env
+from dodo_transform.testing import (
+    WRITE_KEY,
+    InProcessServer,
+    SegmentStandIn,
+    Served,
+    server_settings,
+)
 from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
@@ -103,7 +109,7 @@ SEED_DEADLINE_SECONDS = 30.0
 
 
 @contextmanager
-def watching_readyz(server: Server) -> Iterator[list[int]]:
+def watching_readyz(server: Served) -> Iterator[list[int]]:
     """Poll `/readyz` throughout; yields the list of statuses that were not 200."""
     bad: list[int] = []
     stop = threading.Event()
@@ -123,7 +129,7 @@ def watching_readyz(server: Server) -> Iterator[list[int]]:
         watcher.join(5)
 
 
-def post_payments(server: Server, prefix: str, count: int) -> set[str]:
+def post_payments(server: Served, prefix: str, count: int) -> set[str]:
     """Post `count` payments; the customer ids the seed handlers will send for."""
     customers = set()
     for n in range(count):
@@ -138,7 +144,7 @@ def seed_messages_for(standin: SegmentStandIn, customers: set[str]) -> set[tuple
     return {(m["type"], m["userId"]) for m in standin.messages() if m.get("userId") in customers}
 
 
-def wait_for_seed_messages(server: Server, standin: SegmentStandIn, customers: set[str]) -> float:
+def wait_for_seed_messages(server: Served, standin: SegmentStandIn, customers: set[str]) -> float:
     """Seconds until every customer has its track and its identify message."""
     started = time.monotonic()
     wanted = {(kind, c) for c in customers for kind in ("track", "identify")}
@@ -182,7 +188,7 @@ def test_hostile_handlers_and_unencodable_text_stop_nothing(
         f" w.headers = {{'X-Customer-Name': 'José', Authorization: '{auth}'}};"
         " w.payload = {userId: 'hostile'}; return w; }"
     )
-    server = Server(workdir, server_env(standin)).start()
+    server = InProcessServer(workdir, **server_settings(standin)).start()
     try:
         with watching_readyz(server) as not_ready:
             customers = post_payments(server, "cus", EVENTS)
@@ -238,7 +244,7 @@ PAID = (
 LOOPS = "function handler(w) { while (true) {} }"
 
 
-def preview(server: Server, cookies: httpx.Cookies, csrf: str) -> httpx.Response:
+def preview(server: Served, cookies: httpx.Cookies, csrf: str) -> httpx.Response:
     """The editor's impact preview of `LOOPS`, as its page sends it."""
     with httpx.Client(base_url=server.url, cookies=cookies, timeout=120) as browser:
         return browser.post(
@@ -248,7 +254,7 @@ def preview(server: Server, cookies: httpx.Cookies, csrf: str) -> httpx.Response
         )
 
 
-def readyz_seconds(server: Server) -> float:
+def readyz_seconds(server: Served) -> float:
     started = time.monotonic()
     assert server.api("GET", "/readyz").status_code == 200
     return time.monotonic() - started
@@ -259,8 +265,7 @@ def test_twelve_previews_of_a_looping_handler_leave_readyz_answering_within_a_se
 ) -> None:
     (tmp_path / "transforms").mkdir()
     (tmp_path / "transforms" / "paid.js").write_text(PAID)
-    env = server_env(standin, DODO_TRANSFORM_HANDLER_TIME_LIMIT="0.25")
-    server = Server(tmp_path, env).start()
+    server = InProcessServer(tmp_path, **server_settings(standin, handler_time_limit=0.25)).start()
     try:
         post_payments(server, "cus_preview", 20)  # what the previews run on
         with httpx.Client(base_url=server.url) as browser:

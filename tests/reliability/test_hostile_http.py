@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 from dodo_transform import signing
 from dodo_transform.testing import SECRET, SegmentStandIn, Server, process_memory, server_env
 from dodo_transform.web.server import MAX_HEADER_FIELDS
-from tests.conftest import TRANSFORMS
+from tests.conftest import SHIPPED
 from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
@@ -45,7 +44,7 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     import shutil
 
     workdir = tmp_path_factory.mktemp("hostile")
-    shutil.copytree(TRANSFORMS, workdir / "transforms")
+    shutil.copytree(SHIPPED, workdir / "transforms")
     with SegmentStandIn("wk").running() as standin:
         server = Server(workdir, server_env(standin)).start()
         yield server
@@ -66,8 +65,8 @@ def test_random_requests_never_get_a_5xx(
     shared_server: Server, headers: dict[str, str], body: bytes
 ) -> None:
     headers.pop("content-length", None)  # let httpx frame the request
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo", content=body, headers=headers, timeout=10
+    response = shared_server.api(
+        "POST", "/webhooks/dodo", content=body, headers=headers, timeout=10
     )
     assert response.status_code in (400, 401, 413), response.text
 
@@ -90,8 +89,8 @@ def test_signed_random_bodies_are_stored_only_when_they_are_events(
     shared_server: Server, body: bytes
 ) -> None:
     headers = signing.sign(SECRET, f"msg_h_{time.monotonic_ns()}", body)
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo", content=body, headers=headers, timeout=10
+    response = shared_server.api(
+        "POST", "/webhooks/dodo", content=body, headers=headers, timeout=10
     )
     try:
         parsed = json.loads(body)
@@ -128,8 +127,9 @@ FIXED = [
 def test_fixed_hostile_requests(
     shared_server: Server, name: str, body: bytes, overrides: dict[str, str], status: int
 ) -> None:
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo",
+    response = shared_server.api(
+        "POST",
+        "/webhooks/dodo",
         content=body,
         headers=signed(body, **overrides),
         timeout=30,
@@ -140,8 +140,8 @@ def test_fixed_hostile_requests(
 
 def test_oversize_body_is_refused_without_reading_it_all(shared_server: Server) -> None:
     body = b'{"type": "x", "pad": "' + b"x" * (8 * 1024 * 1024) + b'"}'
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo", content=body, headers=signed(body), timeout=30
+    response = shared_server.api(
+        "POST", "/webhooks/dodo", content=body, headers=signed(body), timeout=30
     )
     assert response.status_code == 413
 
@@ -151,8 +151,8 @@ def test_oversize_chunked_body_is_refused(shared_server: Server) -> None:
         for _ in range(64):
             yield b"x" * 65536
 
-    response = httpx.post(
-        f"{shared_server.url}/webhooks/dodo", content=chunks(), headers=signed(b""), timeout=30
+    response = shared_server.api(
+        "POST", "/webhooks/dodo", content=chunks(), headers=signed(b""), timeout=30
     )
     assert response.status_code == 413
 

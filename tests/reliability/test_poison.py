@@ -1,10 +1,16 @@
 """Poison transforms beside healthy ones: the healthy keep their pace, the service stays ready,
-the worker's memory stays bounded, and each poison is reported with a clear error."""
+the worker's memory stays bounded, and each poison is reported with a clear error.
+
+The pace is counted, not timed: what a poison can take from the healthy is the runs that hit
+its limit (each costs the whole limit) and the sandbox processes it gets killed (each costs a
+new one), and quarantine is what bounds both. A wall-clock ratio against a reference run
+failed on a loaded machine (137 s against 52 s) where the counts hold whatever the load.
+The worker process's memory is the other point, so this runs `serve` itself.
+"""
 
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 
 import pytest
@@ -20,9 +26,10 @@ from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
 
-# Poisons that finish within their limits: each costs what it costs on every event.
+# Poisons that finish within their limits: each costs what it costs on every event. `chatty`
+# logs 100,000 lines an event, 200 times what is kept of a run's console.
 COSTLY = {
-    "chatty": "function handler(w) { for (let i = 0; i < 1e6; i++) console.log('spam', i); return w; }",
+    "chatty": "function handler(w) { for (let i = 0; i < 1e5; i++) console.log('spam', i); return w; }",
     "huge": "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
     " w.payload = {userId: 'u', event: 'Huge Thing', blob: 'x'.repeat(4 * 1024 * 1024)};"
     " return w; }",
@@ -34,7 +41,7 @@ LIMIT_HITTERS = {
     "bomb": "function handler(w) { const a = []; while (true) a.push('x'.repeat(4096) + a.length); }",
     "recurse": "function handler(w) { function f(n) { return f(n + 1) + 1; } return f(0); }",
 }
-EVENTS = 60
+EVENTS = 30
 # A version is quarantined after 3 limit hits in a row; in the round where that happens, each
 # sandbox process (one by default, two at most here) runs it up to 3 times, then stops.
 MOST_LIMIT_HITS = 3 * 2
@@ -46,27 +53,29 @@ MOST_LIMIT_HITS = 3 * 2
 WORKER_PEAK_MB = 640
 
 
-def deliver_payments(server: Server, standin: SegmentStandIn, prefix: str) -> float:
-    """Post `EVENTS` payments; the seconds until the stand-in has their two messages each."""
+def deliver_payments(server: Server, standin: SegmentStandIn, prefix: str) -> None:
+    """Post `EVENTS` payments; wait until the stand-in has their two messages each."""
     before = len(standin.messages())
-    started = time.monotonic()
     for n in range(EVENTS):
         body = copy.deepcopy(example("payment.succeeded"))
         body["data"]["customer"]["customer_id"] = f"{prefix}_{n}"
         assert server.post(body).status_code == 200
-    # Generous: a deadline here is only for a hang; the pace is judged against the reference.
+    # Generous: a deadline here is only for a hang; the pace is in the counts below.
     messages = standin.wait_for(before + 2 * EVENTS, timeout=300)
-    elapsed = time.monotonic() - started
     tracked = {m["userId"] for m in messages if m["type"] == "track"}
     assert {f"{prefix}_{n}" for n in range(EVENTS)} <= tracked
-    return elapsed
 
 
-@pytest.mark.timeout(900)
+def sandbox_replacements(server: Server) -> int:
+    """How many sandbox processes were killed and replaced (each is logged once)."""
+    return server.log.read_text().count("sandbox process stopped and replaced")
+
+
+@pytest.mark.timeout(600)
 def test_poison_transforms_do_not_hold_up_healthy_ones(
     workdir: Path, standin: SegmentStandIn
 ) -> None:
-    for name, source in COSTLY.items():
+    for name, source in {**COSTLY, **LIMIT_HITTERS}.items():
         (workdir / "transforms" / f"{name}.js").write_text(source)
     env = server_env(
         standin, DODO_TRANSFORM_HANDLER_TIME_LIMIT="0.5", DODO_TRANSFORM_HANDLER_MEMORY_MB="32"
@@ -74,19 +83,7 @@ def test_poison_transforms_do_not_hold_up_healthy_ones(
     server = Server(workdir, env).start()
     try:
         worker = server.wait_until(server.worker_pid, what="the worker process")
-        # Time is judged against a reference taken in this run: the same events through the
-        # same transforms but the limit hitters. A busy machine slows both alike, where an
-        # absolute deadline (30 s) failed at 40 s on a loaded machine. Measured: the second
-        # run takes 1 to 1.5 times the first, idle or with two CPU hogs beside it (then 70 s
-        # against 80 s). Without quarantine it would be some 5 to 7 times: the 4 rounds of
-        # limit hits that quarantine lets through already add about 3.5 s; 60 would add 50 s.
-        reference = deliver_payments(server, standin, "cus_ref")
-        with server.reloading(*LIMIT_HITTERS):
-            for name, source in LIMIT_HITTERS.items():
-                (workdir / "transforms" / f"{name}.js").write_text(source)
-        poisoned = deliver_payments(server, standin, "cus")
-        assert poisoned < 2.5 * reference, f"{poisoned:.1f} s, against {reference:.1f} s before"
-
+        deliver_payments(server, standin, "cus")
         assert server.api("GET", "/readyz").status_code == 200
         # Memory is read where the transforms run: the worker process (the same one throughout,
         # as a replacement would start its peak afresh), with any processes of its own (a
@@ -107,11 +104,16 @@ def test_poison_transforms_do_not_hold_up_healthy_ones(
             what="the quarantine in /metrics",
         )
 
+        # The pace: every event of each limit hitter ended, but only the first few ran into
+        # the limit (without quarantine, each of the 30 would have: 15 s of handler time for
+        # `loop` alone), and none cost more than a few replaced sandbox processes.
         failed = server.deliveries("failed")
         for name in LIMIT_HITTERS:
             errors = [d["error"] for d in failed if d["transform"] == name]
             hits = [error for error in errors if "quarantined" not in error]
             assert len(errors) == EVENTS and len(hits) <= MOST_LIMIT_HITS, (name, hits)
+        assert sandbox_replacements(server) <= MOST_LIMIT_HITS * len(LIMIT_HITTERS)
+
         errors = {d["transform"]: d["error"] for d in failed}
         assert any(
             "time limit of 0.5 s exceeded" in d["error"] for d in failed if d["transform"] == "loop"

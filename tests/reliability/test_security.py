@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -21,13 +19,14 @@ from dodo_transform.testing import (
     SECRET,
     WRITE_KEY,
     InProcess,
+    InProcessServer,
     Reply,
     SegmentStandIn,
-    Server,
     in_process,
-    server_env,
+    server_settings,
 )
 from dodo_transform.transforms.engine import OutcomeKind, Transform
+from tests.command_line import run as cli
 from tests.conftest import EXAMPLES, event_from, sample
 from tests.integration.conftest import example
 
@@ -47,7 +46,7 @@ TARGETS = [
 
 
 def test_handlers_cannot_reach_hosts_off_the_allowlist(
-    server: Server, standin: SegmentStandIn, workdir: Path
+    server: InProcessServer, standin: SegmentStandIn, workdir: Path
 ) -> None:
     fan_out = ", ".join(f"Object.assign({{}}, w, {{url: {json.dumps(url)}}})" for url in TARGETS)
     with server.reloading("ssrf", "file"):
@@ -73,7 +72,7 @@ def test_handlers_cannot_reach_hosts_off_the_allowlist(
     assert standin.received == []
 
 
-def test_redirects_are_never_followed(server: Server, standin: SegmentStandIn) -> None:
+def test_redirects_are_never_followed(server: InProcessServer, standin: SegmentStandIn) -> None:
     standin.default = Reply(302, {"Location": "http://169.254.169.254/latest/meta-data/"})
     server.post(example("subscription.active"))
     dead = server.wait_until(lambda: server.deliveries("dead"), what="dead")
@@ -113,16 +112,15 @@ def test_secrets_never_appear_in_logs_metrics_errors_api_or_cli(
     workdir: Path, standin: SegmentStandIn
 ) -> None:
     admin_token = "adm-7f1e9c-secret"
-    env = server_env(standin, DODO_TRANSFORM_ADMIN_TOKEN=admin_token)
+    settings = server_settings(standin, admin_token=admin_token)
     (workdir / "transforms" / "own_auth.js").write_text(
         "function handler(w) { if (w.eventType !== 'refund.succeeded') return w;"
         " w.url = 'https://api.segment.io/v1/track'; w.headers = {Authorization: 'Basic aGFuZGxlcktleTo='};"
         " w.payload = {userId: 'u', event: 'Order Refunded'}; return w; }"
     )
-    server = Server(workdir, env).start()
     auth = {"Authorization": f"Bearer {admin_token}"}
     outputs: list[str] = []
-    try:
+    with InProcessServer(workdir, **settings) as server:
         server.post(example("payment.succeeded"))
         server.post(example("refund.succeeded"))
         server.post(example("payment.succeeded"), secret="whsec_" + "QUJD" * 8)  # a refused one
@@ -139,7 +137,13 @@ def test_secrets_never_appear_in_logs_metrics_errors_api_or_cli(
             "/healthz",
         ):
             outputs.append(server.api("GET", path, headers=auth).text)
-        cli_env = env | {"DODO_TRANSFORM_PORT": str(server.port)}
+        # The CLI, with the service's settings in its environment as an operator's shell has.
+        cli_env = {
+            "DODO_TRANSFORM_PORT": str(server.port),
+            "DODO_TRANSFORM_ADMIN_TOKEN": admin_token,
+            "DODO_WEBHOOK_SECRET": SECRET,
+            "SEGMENT_WRITE_KEY": WRITE_KEY,
+        }
         for args in (
             ["deliveries"],
             ["deliveries", "--json"],
@@ -151,17 +155,8 @@ def test_secrets_never_appear_in_logs_metrics_errors_api_or_cli(
                 str(EXAMPLES / "events" / "refund.succeeded.json"),
             ],
         ):
-            done = subprocess.run(
-                [sys.executable, "-m", "dodo_transform", *args],
-                env=cli_env,
-                cwd=workdir,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            done = cli(*args, cwd=workdir, env=cli_env)
             outputs += [done.stdout, done.stderr]
-    finally:
-        server.stop()
     outputs.append(server.log.read_text())
     basic = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
     for secret in (

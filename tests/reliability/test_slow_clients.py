@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dodo_transform.testing import SegmentStandIn, Server, server_env
+from dodo_transform.testing import WRITE_KEY, SegmentStandIn, Server, server_env
+from tests.conftest import shipped_transforms
 from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
@@ -27,17 +28,21 @@ SLACK = 3.0
 HEAD = b"POST /webhooks/dodo HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
 
 
-@pytest.fixture
-def quick(workdir: Path, standin: SegmentStandIn) -> Iterator[Server]:
-    """A server with short header and body timeouts."""
-    env = server_env(
-        standin,
-        DODO_TRANSFORM_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
-        DODO_TRANSFORM_BODY_TIMEOUT=str(BODY_TIMEOUT),
-    )
-    server = Server(workdir, env).start()
-    yield server
-    server.stop()
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`serve` with short header and body timeouts, for the module: each test's connections
+    are closed by the time it ends, which is what each test checks."""
+    workdir = tmp_path_factory.mktemp("quick")
+    shipped_transforms(workdir / "transforms")
+    with SegmentStandIn(WRITE_KEY).running() as standin:
+        env = server_env(
+            standin,
+            DODO_TRANSFORM_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+            DODO_TRANSFORM_BODY_TIMEOUT=str(BODY_TIMEOUT),
+        )
+        server = Server(workdir, env).start()
+        yield server
+        server.stop()
 
 
 def read_until_closed(sock: socket.socket, limit: float) -> tuple[bytes, float]:

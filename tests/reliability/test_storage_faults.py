@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from dodo_transform.testing import SegmentStandIn, Server, server_env
+from dodo_transform.testing import (
+    InProcessServer,
+    SegmentStandIn,
+    Served,
+    Server,
+    server_env,
+    server_settings,
+)
 from tests.integration.conftest import example
 
 pytestmark = pytest.mark.reliability
@@ -31,6 +38,7 @@ def padded(n: int) -> dict[str, object]:
 
 
 def test_a_full_disk_answers_503_and_recovers(workdir: Path, standin: SegmentStandIn) -> None:
+    """A process of its own: the file size limit that plays a full disk is a process's."""
     server = Server(workdir, server_env(standin)).start()
     assert server.process is not None
     try:
@@ -76,7 +84,7 @@ class Poster:
     """Posts webhooks one after another from a thread, noting when each was sent and how it
     was answered, as Dodo would during the fault."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Served) -> None:
         self.server = server
         self.sent: list[tuple[str, float, int]] = []  # webhook-id, sent at, status
         self.stop = threading.Event()
@@ -107,8 +115,7 @@ def test_a_deleted_database_turns_ingest_and_readiness_to_503_and_loses_nothing(
 ) -> None:
     """SQLite goes on committing into a deleted file (its descriptor still works), which no
     restart finds again: the service notices before it answers."""
-    server = Server(workdir, server_env(standin)).start()
-    assert server.process is not None
+    server = InProcessServer(workdir, **server_settings(standin)).start()
     try:
         assert server.post(example("payment.succeeded"), webhook_id="msg_before").status_code == 200
         with Poster(server) as poster:
@@ -126,7 +133,7 @@ def test_a_deleted_database_turns_ingest_and_readiness_to_503_and_loses_nothing(
         assert any(s in problem for problem in problems for s in said), problems
         refused = server.post(example("payment.succeeded"), webhook_id="msg_after")
         assert refused.status_code == 503 and refused.headers["Retry-After"]
-        assert server.process.poll() is None
+        assert server.api("GET", "/healthz").status_code == 200  # still serving
     finally:
         server.stop()
     # Every webhook sent once the files were gone was refused: none was acknowledged into them.

@@ -23,6 +23,10 @@ def test_a_handler_stuck_in_a_builtin_is_stopped_and_healthy_ones_deliver(
 ) -> None:
     (workdir / "transforms" / "stuck.js").write_text(STUCK)
     env = server_env(standin, DODO_TRANSFORM_HANDLER_TIME_LIMIT="0.5")
+    # `serve` itself: its worker process takes the four payments in one round, as they arrive
+    # faster than it polls. (In one process the pipeline is woken by each, and a version's
+    # limit hits are counted per round by the sandbox processes, across rounds by the stage:
+    # split rounds can make four hits before the quarantine shows.)
     server = Server(workdir, env).start()
     try:
         for n in range(4):
