@@ -219,13 +219,20 @@ class Sandbox:
         # an error one of them throws outside any promise is the event's error.
         while True:
             try:
-                _drain(self._context, clock)
+                ran = _drain(self._context, clock)
             except quickjs.JSException as error:
                 if _is_interrupt(error):
                     raise
                 report = self._thrown(error)
             else:
-                return report
+                return self._with_late_logs(report) if ran else report
+
+    def _with_late_logs(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The report, with what jobs that ran after it printed, and whether they used so much
+        memory that the next event needs a new runtime (see the canary in sandbox.js)."""
+        late: dict[str, Any] = json.loads(self._logs())
+        self._stale = self._stale or late["collected"]
+        return report | {"logs": late["logs"], "logsTruncated": late["logsTruncated"]}
 
     def _report(self, clock: _Clock, args: tuple[str, str, str, str, int]) -> dict[str, Any]:
         text = self._run(*args)
@@ -416,17 +423,19 @@ class _Clock:
         return time.thread_time() - self.start
 
 
-def _drain(context: quickjs.Context, clock: _Clock) -> None:
+def _drain(context: quickjs.Context, clock: _Clock) -> int:
     """Run the promise jobs queued so far, and those they queue, inside what is left of the
-    run's time. The binding restarts its clock for every job, so each one is given only the
-    rest; an interrupt is raised as the binding raises it."""
+    run's time; how many ran. The binding restarts its clock for every job, so each one is
+    given only the rest; an interrupt is raised as the binding raises it."""
+    ran = 0
     while True:
         left = clock.limit - clock.used()
         if left <= 0:
             raise quickjs.JSException("InternalError: interrupted")
         context.set_time_limit(left * clock.scale)
         if not context.execute_pending_job():
-            return
+            return ran
+        ran += 1
 
 
 def _is_interrupt(error: BaseException) -> bool:
