@@ -57,7 +57,8 @@ def test(
     config: ConfigOption = None,
 ) -> None:
     """Run HANDLER on EVENT and show what would be sent (the dashboard's Test button).
-    Nothing is stored or sent."""
+    Nothing is stored or sent; the handler runs in a sandbox process with the service's
+    limits."""
     if (event is None) == (event_id is None):
         fail("give an EVENT file or --event-id N (a stored event), not both")
     sample = read_event(event) if event is not None else stored_event(event_id, server, config)
@@ -82,10 +83,12 @@ def test(
 
 
 def trier_from(settings: Settings) -> checks.Trier:
-    """Runs transforms as the service configured by `settings` would (its allowlist)."""
+    """Runs transforms as the service configured by `settings` would: its allowlist, its
+    limits, in a sandbox process with its backstop."""
     return checks.Trier(
         Allowlist(settings.segment_base_url, settings.extra_allowed_hosts),
         environ=settings.variables(),
+        limits=settings.limits,
     )
 
 
