@@ -5,6 +5,7 @@ Dodo would."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +26,7 @@ from dodo_transform.cli.output import err, fail, out, table_of
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
 from dodo_transform.outgoing.destination import Allowlist
 from dodo_transform.settings import WEBHOOK_PATH, Settings
-from dodo_transform.transforms import checks
+from dodo_transform.transforms import checks, sandbox_processes
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
 from dodo_transform.transforms.event import Event
 from dodo_transform.webhook_secret import SECRET_FILE, signing_secrets
@@ -85,6 +86,9 @@ def test(
 def trier_from(settings: Settings) -> checks.Trier:
     """Runs transforms as the service configured by `settings` would: its allowlist, its
     limits, in a sandbox process with its backstop."""
+    # A stuck handler's outcome says what the backstop did; its log line is for the service's
+    # log, not for a terminal (without a handler, Python would print it bare on stderr).
+    logging.getLogger(sandbox_processes.log.name).addHandler(logging.NullHandler())
     return checks.Trier(
         Allowlist(settings.segment_base_url, settings.extra_allowed_hosts),
         environ=settings.variables(),
