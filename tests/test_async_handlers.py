@@ -53,8 +53,7 @@ def test_a_promise_or_thenable_is_awaited(source: str, payment: dict[str, Any]) 
 
 def test_an_awaited_array_fans_out(payment: dict[str, Any]) -> None:
     outcome = make(
-        "async function handler(w) { await null;"
-        " return [mark({...w}, 1), mark({...w}, 2)]; }"
+        "async function handler(w) { await null; return [mark({...w}, 1), mark({...w}, 2)]; }"
     ).run(event_from(payment))
     assert [request.payload["properties"]["seen"] for request in outcome.requests] == [1, 2]
 
@@ -108,7 +107,9 @@ def test_a_promise_that_never_settles_is_an_error_that_says_so(
 ) -> None:
     outcome = make(source).run(event_from(payment))
     assert outcome.kind is OutcomeKind.ERROR and not outcome.hit_limit
-    assert outcome.error is not None and outcome.error.startswith(f"transforms/t.js: {NEVER_SETTLED}")
+    assert outcome.error is not None and outcome.error.startswith(
+        f"transforms/t.js: {NEVER_SETTLED}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from dodo_transform.errors import HandlerError
 from dodo_transform.limits import Limits
 from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
 from tests.conftest import event_from
@@ -156,3 +157,13 @@ def test_a_later_event_assigns_the_same_name_afresh(payment: dict[str, Any]) -> 
     assert seen(transform.run(event_from(payment))) == ["undefined", "string"]
     payment["type"] = "payment.failed"
     assert seen(transform.run(event_from(payment))) == ["undefined", "number"]
+
+
+def test_a_sloppy_file_that_ends_too_soon_is_reported_where_it_ends() -> None:
+    """Compiled alone to find its end, it is compiled sloppy too: `with` is no error there."""
+    source = "function handler(w) {\n  with (w) { url = 'https://a.example/'; }\n  return w;\n"
+    with pytest.raises(HandlerError) as caught:
+        Transform(name="t", source=source, filename="transforms/t.js", limits=FAST)
+    assert str(caught.value).startswith(
+        "transforms/t.js:3:12 SyntaxError: unexpected end of file: a `{` is not closed"
+    )

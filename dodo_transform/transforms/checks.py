@@ -304,7 +304,7 @@ class Trier:
             "a Dodo connector page leaves it to the endpoint's URL; set url = "
             '"https://..." for it in transforms.toml',
         )
-        found = {}
+        found: dict[int, tuple[str, ...]] = {}
         for event, outcome in zip(skipped, self._outcomes(probe, skipped), strict=True):
             if any(request.payload != json.loads(event.body) for request in outcome.requests):
                 found[id(event)] = warning

@@ -76,13 +76,10 @@ _PRELUDE_TEMPLATE = _prelude_template()
 # `new Function(body)` puts the body two lines below the start of its source.
 _FACTORY_LINE_OFFSET = 2
 # Compiles the source as a script of its own and runs none of it: nothing follows the file's
-# text, so QuickJS's position for a file that ends too soon is the file's end. In the file's
-# own mode: its "use strict" is no directive after this line, so it is put first.
+# text, so QuickJS's position for a file that ends too soon is the file's end. Sloppy, as a
+# file without "use strict" is (a strict file's own errors inside it are found first anyway).
 _COMPILE_ONLY = "throw 0;\n"
-_COMPILE_ONLY_STRICT = '"use strict";throw 0;\n'
 _COMPILE_ONLY_LINE_OFFSET = 1
-# A directive prologue that makes the file strict: "use strict" first, after any comments.
-_USE_STRICT = re.compile(r"""\A(?:\s+|//[^\n]*|/\*.*?\*/)*(["'])use strict\1""", re.DOTALL)
 _CLOSERS = (("{", "}"), ("(", ")"), ("[", "]"))
 _OPENERS = {closer: opener for opener, closer in _CLOSERS}
 _END_OF_FILE = "SyntaxError: unexpected end of file"
@@ -374,7 +371,7 @@ def _compiled_alone(source: str, limits: Limits) -> tuple[str, tuple[int, int] |
     context.set_max_stack_size(limits.stack_bytes)
     context.set_time_limit(limits.time_seconds)
     try:
-        context.eval((_COMPILE_ONLY_STRICT if _USE_STRICT.match(source) else _COMPILE_ONLY) + source)
+        context.eval(_COMPILE_ONLY + source)
     except quickjs.JSException as error:
         headline, *frames = str(error).strip().splitlines() or [""]
         if headline.startswith("SyntaxError"):
