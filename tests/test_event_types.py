@@ -150,7 +150,9 @@ def test_the_docs_handlers_check_clean_and_a_slip_is_reported(tmp_path: Path) ->
         sources[f"{name}.js"] = "\n".join(lines) + "\n" + (TRANSFORMS / f"{name}.js").read_text()
     assert tsc_check(tmp_path, sources) == ""
     slip = sources["segment_track_payments.js"].replace("p.total_amount", "p.total_amout")
-    slip = slip.replace('webhook.url = "https', 'webhook.eventType = "x";\n    webhook.url = "https')
+    slip = slip.replace(
+        'webhook.url = "https', 'webhook.eventType = "x";\n    webhook.url = "https'
+    )
     complaints = tsc_check(tmp_path, {"slip.js": slip})
     assert "Property 'total_amout' does not exist on type 'Payment'" in complaints
     assert "Cannot assign to 'eventType' because it is a read-only property" in complaints

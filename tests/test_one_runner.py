@@ -23,8 +23,11 @@ from pathlib import Path
 
 import httpx
 
-from dodo_transform.settings import load_settings
+from dodo_transform.limits import Limits
+from dodo_transform.outgoing.destination import Allowlist
+from dodo_transform.settings import SEGMENT_REGIONS, load_settings
 from dodo_transform.testing import SECRET, SegmentStandIn, Server, in_process, server_env
+from dodo_transform.transforms import checks
 from tests.conftest import EXAMPLES, ROOT, sample
 from tests.test_console import Console
 
@@ -155,3 +158,23 @@ def test_the_consoles_test_panel_and_impact_preview_stop_a_stuck_built_in_call(
             assert "exceeded inside a built-in call" in previewed.text
 
     asyncio.run(main())
+
+
+def test_check_stops_running_a_handler_that_keeps_hitting_its_limit(tmp_path: Path) -> None:
+    """As the service quarantines it: after 3 events in a row, the rest are not run (each would
+    cost its whole limit), and the rows say so rather than speaking of a quarantine."""
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "loops.js").write_text("function handler(webhook) { while (true) {} }\n")
+    events = tmp_path / "events"
+    events.mkdir()
+    for kind in ("payment.succeeded", "payment.failed", "refund.succeeded", "dispute.opened"):
+        shutil.copy(EXAMPLES / "events" / f"{kind}.json", events)
+    trier = checks.Trier(Allowlist(SEGMENT_REGIONS["us"]), {}, limits=Limits(time_seconds=0.2))
+    rows = list(checks.check(folder, events, tmp_path / "expected", trier))
+    details = [row.detail for row in rows]
+    assert all("time limit of 0.2 s exceeded" in detail for detail in details[:3]), details
+    assert details[3] == (
+        "not run: the handler hit its resource limit on 3 events in a row (the service would "
+        "quarantine this version until the file changes)"
+    )
