@@ -117,6 +117,11 @@ def test_a_field_some_examples_lack_is_optional_and_one_some_have_null_is_nullab
     assert (y.type, y.optional) == ("string", True)
 
 
+# As VS Code checks a file with `// @ts-check` (its default libraries), and strict besides.
+TSC_OPTIONS = ["--noEmit", "--allowJs", "--checkJs", "--strict", "--target", "es2022"]
+TSC_OPTIONS += ["--lib", "es2022,dom"]
+
+
 def tsc_check(tmp_path: Path, sources: dict[str, str]) -> str:
     """tsc's complaints about these handler files beside the declarations."""
     assert TSC is not None
@@ -124,8 +129,7 @@ def tsc_check(tmp_path: Path, sources: dict[str, str]) -> str:
     for name, source in sources.items():
         (tmp_path / name).write_text(source)
     done = subprocess.run(
-        [str(TSC), "--noEmit", "--allowJs", "--checkJs", "--strict", "--target", "es2022"]
-        + ["--lib", "es2022,dom", *sorted(sources)],
+        [str(TSC), *TSC_OPTIONS, *sorted(sources)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
