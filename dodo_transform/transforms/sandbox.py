@@ -153,6 +153,7 @@ class Sandbox:
     def compile_error(cls, source: str, filename: str, limits: Limits) -> str | None:
         """Why `source` does not compile as a transform (`file:line:col ...`), or None. Runs
         none of its code, so it is safe outside a sandbox process."""
+        # A Sandbox without a runtime of its own: only its way of explaining errors is used.
         sandbox = cls.__new__(cls)
         sandbox.filename, sandbox.limits, sandbox._source = filename, limits, source
         try:
