@@ -1,6 +1,6 @@
-"""Sloppy scripts and async handlers through the whole in-process service (signed webhooks in,
-the pipeline's sandbox processes, the store, Segment at the httpx seam): what reaches Segment,
-and what a failed delivery says."""
+"""Sloppy scripts and async handlers wherever handlers run: through the whole in-process service
+(signed webhooks in, the pipeline's sandbox processes, the store, Segment at the httpx seam),
+a backfill, `test` and `check`, and the console's test panel."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
+from dodo_transform.cli import app
 from dodo_transform.settings import load_settings
 from dodo_transform.testing import SECRET, InProcess, in_process
 from tests.conftest import sample
+from tests.test_console import Console
 
 SLOPPY = """function handler(webhook) {
   total = webhook.payload.data.total_amount;            // no let: a global, in sloppy mode
@@ -132,5 +135,40 @@ def test_a_backfill_runs_an_async_handler_over_stored_events(tmp_path: Path) -> 
         messages = await relay.messages(4)
         identified = [message for message in messages if message["type"] == "identify"]
         assert len(identified) == 2
+
+    run_with(tmp_path, {"sloppy": SLOPPY}, test)
+
+
+def test_test_and_check_await_an_async_handler_and_run_a_sloppy_one(tmp_path: Path) -> None:
+    folder = tmp_path / "transforms"
+    folder.mkdir()
+    (folder / "identify.js").write_text(ASYNC)
+    (folder / "sloppy.js").write_text(SLOPPY)
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "payment.succeeded.json").write_text(json.dumps(sample("payment.succeeded")))
+    for name in ("identify", "sloppy"):
+        tried = CliRunner().invoke(
+            app, ["test", str(folder / f"{name}.js"), str(events / "payment.succeeded.json")]
+        )
+        assert tried.exit_code == 0 and "outcome: deliver" in tried.output, tried.output
+    checked = CliRunner().invoke(
+        app, ["check", "--transforms", str(folder), "--events", str(events), "--update",
+              "--expected", str(tmp_path / "expected")],
+    )  # fmt: skip
+    assert checked.exit_code == 0, checked.output
+    golden = json.loads((tmp_path / "expected/identify/payment.succeeded.json").read_text())
+    assert golden["requests"][0]["url"] == "https://api.segment.io/v1/identify"
+
+
+def test_the_consoles_test_panel_awaits_an_async_handler(tmp_path: Path) -> None:
+    async def test(relay: Relay) -> None:
+        console = Console(relay.service, relay.client, relay.folder)
+        for source, expected in ((ASYNC, "deliver"), (NEVER_SETTLES, "error")):
+            answer = await console.post(
+                "/transforms/sloppy/test", {"source": source, "sample": "example:payment.succeeded"}
+            )
+            assert f'data-testid="outcome">{expected}<' in answer.text, answer.text
+        assert "the handler&#39;s promise never settled" in answer.text
 
     run_with(tmp_path, {"sloppy": SLOPPY}, test)
