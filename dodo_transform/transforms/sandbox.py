@@ -16,7 +16,15 @@ time of the whole process, so other threads (or a busy event loop) use up a
 handler's budget. `Sandbox.run` measures the handler's own thread CPU time;
 when the binding interrupts a handler that has not yet used its own budget,
 the run is repeated with the process budget scaled by the contention it saw.
-Re-running is safe because each run starts from the same clean state.
+Re-running is safe because each run starts from the same clean state (in a new
+runtime: the interrupted run may have left promise jobs queued).
+
+Async handlers and promise jobs: QuickJS runs a job only when the host asks, so
+`Sandbox.run` runs them all, after the handler returns and before the next event:
+an async handler's promise settles (or is reported as never settling), and jobs
+a plain handler left behind run in their own event. The binding restarts its
+clock for every job; `_drain` gives each one only what is left of the run's
+budget, so the limit covers the handler and all its jobs together.
 
 `throw null` or out of memory: QuickJS throws a bare null when it cannot even
 allocate the error for an out-of-memory failure. The prelude's canary (see
