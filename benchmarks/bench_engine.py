@@ -18,7 +18,17 @@ user might otherwise pick.
 "Sandboxed" is what the pipeline pays: the same runs sent to one sandbox
 process (transforms/sandbox_processes.py) in rounds of the pipeline's size,
 events crossing the pipe and outcomes coming back, the backstop watching.
-Its cost over "ours" is the price of a time limit no built-in call escapes.
+Its cost over "ours" is the price of a time limit no built-in call escapes;
+`test` and `check` pay it too since they run in a sandbox process.
+
+The script-mode and async costs, each beside its reference in the same rounds:
+- every event: the scan that restores the global (`Reflect.ownKeys` of it,
+  __dodo_restoreGlobal's check) and the empty job queue run after the handler
+  (`_drain`), against the whole event;
+- a sloppy handler that assigns an undeclared global and a globalThis counter
+  (both deleted before the next event) against the same handler with `let`;
+- the seed handler made `async` (one promise, its jobs run, settle()) and with
+  one `await` more, against the seed handler as it is.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from dodo_transform.limits import Limits
 from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.transforms.event import Event
-from dodo_transform.transforms.sandbox import Sandbox
+from dodo_transform.transforms.sandbox import Sandbox, _Clock, _drain
 from dodo_transform.transforms.sandbox_processes import SandboxPool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,6 +174,76 @@ def _measure(pool: SandboxPool, rounds: int, events: int) -> tuple[list[EngineRo
     return rows, fresh
 
 
+SEED = ROOT / "transforms" / "segment_track_payments.js"
+SLOPPY_GLOBALS = """function handler(webhook) {
+  total = webhook.payload.data.total_amount;
+  globalThis.counter = (globalThis.counter || 0) + 1;
+  webhook.url = "https://api.segment.io/v1/track";
+  webhook.payload = {userId: "u", event: "Payment Completed",
+    properties: {total: total, counter: globalThis.counter}};
+  return webhook;
+}
+"""
+DECLARED = (
+    SLOPPY_GLOBALS.replace("  total =", "  let total =")
+    .replace("globalThis.counter = (globalThis.counter || 0) + 1", "let counter = 1")
+    .replace("globalThis.counter}", "counter}")
+)
+
+
+@dataclass(frozen=True)
+class ScriptCosts:
+    """us per event: each figure beside the reference it is a part of or compared with."""
+
+    event: float  # the seed handler's whole event (the reference for the next two)
+    restore_scan: float
+    empty_drain: float
+    declared: float
+    sloppy_globals: float
+    seed: float
+    seed_async: float
+    seed_await: float
+
+
+def script_costs(rounds: int = 20, events: int = 250) -> ScriptCosts:
+    """Medians over alternating rounds (see the module's docstring)."""
+    event = Event.from_body((ROOT / "examples" / "events" / "payment.succeeded.json").read_text())
+    seed = SEED.read_text()
+    transforms = {
+        "declared": DECLARED,
+        "sloppy_globals": SLOPPY_GLOBALS,
+        "seed": seed,
+        "seed_async": seed.replace("function handler", "async function handler"),
+        "seed_await": seed.replace("function handler", "async function handler").replace(
+            "return webhook;\n}", "await null;\n  return webhook;\n}"
+        ),
+    }
+    runs = {name: Transform(name=name, source=source, filename=f"{name}.js")
+            for name, source in transforms.items()}  # fmt: skip
+    for name, transform in runs.items():
+        assert transform.run(event).kind == "deliver", name
+    context = runs["seed"]._sandbox()._context
+    scan = context.eval(
+        "(function () { const g = globalThis; return () => Reflect.ownKeys(g); })()"
+    )
+    call = context.eval("(function () { return () => 0; })()")
+    timed: dict[str, list[float]] = {name: [] for name in [*runs, "scan", "call", "drain"]}
+    for _ in range(rounds):
+        for name, transform in runs.items():
+            timed[name].append(per_event_us(partial(transform.run, event), events))
+        timed["scan"].append(per_event_us(scan, events))
+        timed["call"].append(per_event_us(call, events))
+        clock = _Clock(1.0, 1.0)
+        timed["drain"].append(per_event_us(partial(_drain, context, clock), events))
+    median = {name: statistics.median(values) for name, values in timed.items()}
+    return ScriptCosts(
+        event=median["seed"],
+        restore_scan=median["scan"] - median["call"],  # the scan, not the call into JS
+        empty_drain=median["drain"],
+        **{name: median[name] for name in transforms},
+    )
+
+
 def runtime_us(rounds: int = 5, runtimes: int = 20) -> float:
     """CPU us to start one runtime of ours, median over rounds (the machine is shared)."""
     source = (ROOT / "tests" / "fixtures" / "transforms" / "segment_track_payments.js").read_text()
@@ -196,6 +276,21 @@ def main() -> None:
     print(f"fresh runtime per event (new context, source evaluated, one call): {fresh:.1f} us")
     print(
         f"one of our runtimes (prelude, web platform, freeze, handler; CPU): {runtime_us():.0f} us"
+    )
+    costs = script_costs(max(5, args.rounds // 2), args.events)
+    print(
+        f"every event: restore scan {costs.restore_scan:.1f} us + empty job queue "
+        f"{costs.empty_drain:.1f} us, of a whole event of {costs.event:.1f} us"
+    )
+    print(
+        f"sloppy globals (deleted after the event): {costs.sloppy_globals:.1f} us "
+        f"vs the same with let: {costs.declared:.1f} us "
+        f"(+{costs.sloppy_globals - costs.declared:.1f} us)"
+    )
+    print(
+        f"async: {costs.seed_async:.1f} us, with one await more {costs.seed_await:.1f} us, "
+        f"vs the seed handler sync: {costs.seed:.1f} us "
+        f"(+{costs.seed_async - costs.seed:.1f} / +{costs.seed_await - costs.seed:.1f} us)"
     )
 
 

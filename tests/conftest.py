@@ -44,6 +44,7 @@ def away_from_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     finally:
         os.environ.clear()
         os.environ.update(environ)
+        boundaries.stand_down()
         os.chdir(before)
 
 

@@ -69,9 +69,9 @@ def make(source: str, limits: Limits = FAST) -> Transform:
             "function handler(w) { throw 'plain string'; }",
             "transforms/t.js: uncaught exception: plain string",
         ),
-        (
-            "function handler(w) {\n  total = 1;\n  return w;\n}",
-            "transforms/t.js:2:3 ReferenceError: total is not defined",
+        (  # sloppy files may assign undeclared names (see test_script_mode.py); strict ones not
+            '"use strict";\nfunction handler(w) {\n  total = 1;\n  return w;\n}',
+            "transforms/t.js:3:3 ReferenceError: total is not defined",
         ),
         # The web platform's own frames are left out: the error is the handler's line.
         (
@@ -199,7 +199,10 @@ def test_the_payload_that_is_checked_is_the_payload_that_is_sent(
     ("source", "expected"),
     [
         ("function handler(w) {\n  return w +;\n}", "transforms/t.js:2:"),
-        ("leaked = 1;\nfunction handler(w) { return w; }", "transforms/t.js:1:1 ReferenceError"),
+        (
+            "'use strict';\nleaked = 1;\nfunction handler(w) { return w; }",
+            "transforms/t.js:2:1 ReferenceError",
+        ),
         ("var notAHandler = 1;", "no handler function"),
         ("function handler(w) { return w; }\nwhile (true) {}", "time limit"),
     ],
@@ -318,9 +321,9 @@ ISOLATION_PROBES = {
     " return mark(w, total); } catch (e) { return mark(w, 1); } }",
     "built-in prototype": "function handler(w) { try { Array.prototype.hits = ([].hits || 0) + 1;"
     " } catch (e) {} return mark(w, [].hits || 1); }",
-    "defineProperty on global": "function handler(w) { try { Object.defineProperty(globalThis, 'k',"
-    " {value: 7, configurable: false}); } catch (e) {}"
-    " return mark(w, typeof k === 'undefined' ? 1 : 2); }",
+    "defineProperty on global": "function handler(w) { const n = typeof k === 'undefined' ? 1 : 2;"
+    " Object.defineProperty(globalThis, 'k', {value: 7, configurable: false});"
+    " return mark(w, n); }",
     "replaced built-in": "function handler(w) { try { JSON.stringify = function () { return '{}'; }; }"
     " catch (e) {} try { Math = null; } catch (e) {} return mark(w, Math ? 1 : 2); }",
 }

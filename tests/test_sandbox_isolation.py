@@ -145,11 +145,12 @@ def test_error_stack_hooks_are_pristine_in_the_next_event() -> None:
     assert seen_after_tampering(tamper, probe) == [10, "undefined", True]
 
 
-def test_a_handler_that_sets_the_stack_hooks_fails_alone(payment: dict[str, Any]) -> None:
-    """The assignment is the handler's error; the runtime and the next event are unaffected."""
+def test_a_strict_handler_that_sets_the_stack_hooks_fails_alone(payment: dict[str, Any]) -> None:
+    """Under "use strict" the assignment is the handler's error (in sloppy code it is ignored,
+    as V8 ignores writes to frozen objects); the runtime and the next event are unaffected."""
     transform = Transform(
         name="t",
-        source="function handler(w) {\n  if (w.eventType === 'payment.succeeded')"
+        source="'use strict';\nfunction handler(w) {\n  if (w.eventType === 'payment.succeeded')"
         " { Error.stackTraceLimit = 50; Error.prepareStackTrace = (e, s) => s; }\n"
         "  w.url = 'https://api.segment.io/v1/track';"
         " w.payload = {userId: 'u', event: 'A B', properties: {stack: new Error('x').stack}};"
@@ -160,7 +161,7 @@ def test_a_handler_that_sets_the_stack_hooks_fails_alone(payment: dict[str, Any]
     before = runtime(transform)
     failed = transform.run(event_from(payment))
     assert failed.kind is OutcomeKind.ERROR and not failed.hit_limit
-    assert failed.error is not None and "transforms/t.js:2:" in failed.error
+    assert failed.error is not None and "transforms/t.js:3:" in failed.error
     assert "stackTraceLimit" in failed.error
     payment["type"] = "payment.failed"
     fine = transform.run(event_from(payment))

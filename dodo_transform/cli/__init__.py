@@ -5,7 +5,7 @@ one-line message and an exit code, never a traceback:
 0 success, 1 a handler or check failed, 2 unusable input or settings.
 
 Two kinds of command: `local.py` works here, on this machine's files and settings
-(`test`, `check`, `serve`, `send`); `admin.py` asks a running service's admin API
+(`test`, `check`, `types`, `serve`, `send`); `admin.py` asks a running service's admin API
 (`deliveries`, `replay`, `backfill`, `status`, `transforms`, `events`, `show`).
 Both print through `output.py` and take their settings through `options.py`.
 """
@@ -53,6 +53,7 @@ def main_options(
 COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("test", local.test),
     ("check", local.check),
+    ("types", local.types),
     ("serve", local.serve),
     ("send", local.send),
     ("deliveries", admin.deliveries),

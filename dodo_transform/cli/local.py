@@ -1,10 +1,11 @@
 """The commands that work here, on this machine's files and settings: `test` and `check` run
-transforms on sample events, `serve` runs the service, `send` signs an event and posts it as
-Dodo would."""
+transforms on sample events, `types` writes TypeScript declarations for editors, `serve` runs
+the service, `send` signs an event and posts it as Dodo would."""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +26,7 @@ from dodo_transform.cli.output import err, fail, out, table_of
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
 from dodo_transform.outgoing.destination import Allowlist
 from dodo_transform.settings import WEBHOOK_PATH, Settings
-from dodo_transform.transforms import checks
+from dodo_transform.transforms import checks, event_types, sandbox_processes
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
 from dodo_transform.transforms.event import Event
 from dodo_transform.webhook_secret import SECRET_FILE, signing_secrets
@@ -57,7 +58,8 @@ def test(
     config: ConfigOption = None,
 ) -> None:
     """Run HANDLER on EVENT and show what would be sent (the dashboard's Test button).
-    Nothing is stored or sent."""
+    Nothing is stored or sent; the handler runs in a sandbox process with the service's
+    limits."""
     if (event is None) == (event_id is None):
         fail("give an EVENT file or --event-id N (a stored event), not both")
     sample = read_event(event) if event is not None else stored_event(event_id, server, config)
@@ -82,10 +84,15 @@ def test(
 
 
 def trier_from(settings: Settings) -> checks.Trier:
-    """Runs transforms as the service configured by `settings` would (its allowlist)."""
+    """Runs transforms as the service configured by `settings` would: its allowlist, its
+    limits, in a sandbox process with its backstop."""
+    # A stuck handler's outcome says what the backstop did; its log line is for the service's
+    # log, not for a terminal (without a handler, Python would print it bare on stderr).
+    logging.getLogger(sandbox_processes.log.name).addHandler(logging.NullHandler())
     return checks.Trier(
         Allowlist(settings.segment_base_url, settings.extra_allowed_hosts),
         environ=settings.variables(),
+        limits=settings.limits,
     )
 
 
@@ -168,6 +175,25 @@ def show_check_warnings(rows: list[checks.Row]) -> None:
             more = f" and {len(kinds) - 3} more" if len(kinds) > 3 else ""
             where = f" (on {', '.join(kinds[:3])}{more})"
         out.print(f"warning: {transform}{where}: {warning}", style="yellow", markup=False)
+
+
+def types(
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Where to write the declarations.")
+    ] = Path("transforms/dodo-transform.d.ts"),
+) -> None:
+    """Write TypeScript declarations (.d.ts) of the webhook object and Dodo's event types, so
+    that VS Code completes and checks handler files (with // @ts-check)."""
+    if not out_file.parent.is_dir():
+        fail(f"{out_file.parent} is not a folder")
+    try:
+        count = event_types.write_declarations(out_file)
+    except OSError as error:
+        fail(f"cannot write {out_file}: {error.strerror or error}")
+    out.print(f"wrote {out_file}: the webhook object and {count} event types", markup=False)
+    out.print("at the top of a handler file beside it:", markup=False)
+    for line in event_types.usage(out_file.name):
+        out.print(f"  {line}", markup=False)
 
 
 def serve(

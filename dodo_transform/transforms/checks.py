@@ -1,5 +1,9 @@
 """`dodo-transform test` and `check`: what a transform makes of sample events, as the service would.
 
+Runs go to sandbox processes with the service's backstop (`sandbox_processes.py`), so a
+handler stuck in one long built-in call ends at its time limit here too, with the service's
+error; only compiling (which runs none of the file) happens in this process.
+
 `trial` runs one transform file on one event with its `transforms.toml` settings: a
 type its `events` leave out is not run (`skipped`), its `url` and `env` reach the
 handler, and its `headers` are shown on each request (redacted: they are credentials).
@@ -20,9 +24,11 @@ event (`duplicate_calls`: a docs snippet saved beside the shipped one sends ever
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
@@ -35,9 +41,15 @@ from dodo_transform.limits import Limits
 from dodo_transform.outgoing import OutgoingRequest, segment, with_headers
 from dodo_transform.outgoing.destination import Allowlist, destination_of
 from dodo_transform.outgoing.redaction import REDACTED, scrub, scrub_json
-from dodo_transform.transforms.engine import Outcome, OutcomeKind, Transform
+from dodo_transform.transforms.engine import Outcome, OutcomeKind, version_of
 from dodo_transform.transforms.event import Event
+from dodo_transform.transforms.quarantine import QUARANTINED, STRIKES
+from dodo_transform.transforms.sandbox import Sandbox
+from dodo_transform.transforms.sandbox_processes import Run, SandboxPool, TransformSpec
 from dodo_transform.transforms.settings import DEFAULTS, TransformSettings, read_settings
+
+# Runs transforms on events: the outcomes in order (`SandboxPool.run`, or the console's).
+Runner = Callable[[Sequence[Run]], list[Outcome]]
 
 # The url a handler sees when trying whether it relies on transforms.toml for one.
 _PROBE_URL = "https://connector-endpoint.invalid/"
@@ -116,15 +128,48 @@ class Trial:
         return shown
 
 
-class Trier:
-    """Runs transform files as the service would, with their `transforms.toml` settings."""
+_shared_pool: SandboxPool | None = None
+_shared_pool_lock = threading.Lock()
 
-    def __init__(self, allowlist: Allowlist, environ: Mapping[str, str] | None = None) -> None:
+
+def sandbox_runs(runs: Sequence[Run]) -> list[Outcome]:
+    """Run in this process's sandbox process, started on first use and stopped at exit: what
+    `test` and `check` use, and any `Trier` given no other runner."""
+    global _shared_pool
+    with _shared_pool_lock:
+        if _shared_pool is None:
+            _shared_pool = SandboxPool(1)
+            atexit.register(_shared_pool.close)
+        pool = _shared_pool
+    return pool.run(runs)
+
+
+# The batch-level quarantine of the sandbox processes stops a version that keeps hitting
+# its limit; here that is no quarantine, only runs not made.
+_NOT_RUN = Outcome(
+    OutcomeKind.ERROR,
+    error=f"not run: the handler hit its resource limit on {STRIKES} events in a row (the "
+    "service would quarantine this version until the file changes)",
+    hit_limit=True,
+)
+
+
+class Trier:
+    """Runs transform files as the service would, with their `transforms.toml` settings and
+    its limits, in sandbox processes (`runner`; this process's own by default)."""
+
+    def __init__(
+        self,
+        allowlist: Allowlist,
+        environ: Mapping[str, str] | None = None,
+        *,
+        limits: Limits | None = None,
+        runner: Runner | None = None,
+    ) -> None:
         self.allowlist = allowlist
         self.environ = environ
-        # `_url_expected`'s probe of each version, compiled once: a compile costs some 25 ms
-        # (the web platform's prelude), and `check` runs a handler on 47 events.
-        self._probes: dict[tuple[Any, ...], Transform] = {}
+        self.limits = limits or Limits()
+        self._runner = runner or sandbox_runs
 
     def settings(self, path: Path) -> TransformSettings:
         """The file's table of the `transforms.toml` beside it; `ConfigError` if it is bad.
@@ -136,24 +181,66 @@ class Trier:
         """The names of the tables of the folder's `transforms.toml`."""
         return list(read_settings(directory, self.environ, unset_ok=True))
 
-    def load(self, path: Path, settings: TransformSettings) -> Transform:
-        """Compile the file (`HandlerError` if it cannot be)."""
-        return Transform.from_file(path, **settings.engine_options())
+    def load(self, path: Path, settings: TransformSettings) -> TransformSpec:
+        """The transform as the service would run it; `HandlerError` if the file cannot be read
+        or does not compile. Compiled here, run nowhere: its top level first runs in a sandbox
+        process, with the first event."""
+        try:
+            source = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise HandlerError(f"{path}: cannot read transform: {error}") from None
+        problem = Sandbox.compile_error(source, str(path), self.limits)
+        if problem is not None:
+            raise HandlerError(problem)
+        options = settings.engine_options()
+        return TransformSpec(
+            name=path.stem,
+            version=version_of(source, options["settings_digest"]),
+            source=source,
+            filename=str(path),
+            limits=self.limits,
+            **options,
+        )
 
-    def run(self, transform: Transform, settings: TransformSettings, event: Event) -> Trial:
-        name = transform.name
-        warnings = self.setup_warnings(name, settings)
-        if not settings.receives(event.event_type):
-            note = (
-                f"[{name}] does not receive {event.event_type} (events in transforms.toml): "
-                "the service does not run it on this event"
-            )
-            return Trial(Outcome(OutcomeKind.SKIPPED), (), warnings, not_received=note)
-        outcome = transform.run(event)
+    def run(self, spec: TransformSpec, settings: TransformSettings, event: Event) -> Trial:
+        """One event's trial."""
+        (trial,) = self.run_all(spec, settings, [event])
+        return trial
+
+    def run_all(
+        self, spec: TransformSpec, settings: TransformSettings, events: Sequence[Event]
+    ) -> list[Trial]:
+        """Every event's trial, in order; the runs go to the sandbox process in one batch."""
+        warnings = self.setup_warnings(spec.name, settings)
+        received = [event for event in events if settings.receives(event.event_type)]
+        outcomes = dict(zip(map(id, received), self._outcomes(spec, received), strict=True))
+        probed = self._url_probes(spec, settings, received, outcomes)
+        trials = []
+        for event in events:
+            outcome = outcomes.get(id(event))
+            if outcome is None:
+                trials.append(self._not_received(spec.name, event, warnings))
+            else:
+                extra = self._request_warnings(spec.name, settings, outcome, event)
+                extra += probed.get(id(event), ())
+                trials.append(self._trial(outcome, settings, warnings + extra))
+        return trials
+
+    def _outcomes(self, spec: TransformSpec, events: Sequence[Event]) -> list[Outcome]:
+        outcomes = self._runner([Run(spec, event) for event in events])
+        return [_NOT_RUN if outcome == QUARANTINED else outcome for outcome in outcomes]
+
+    @staticmethod
+    def _not_received(name: str, event: Event, warnings: tuple[str, ...]) -> Trial:
+        note = (
+            f"[{name}] does not receive {event.event_type} (events in transforms.toml): "
+            "the service does not run it on this event"
+        )
+        return Trial(Outcome(OutcomeKind.SKIPPED), (), warnings, not_received=note)
+
+    @staticmethod
+    def _trial(outcome: Outcome, settings: TransformSettings, warnings: tuple[str, ...]) -> Trial:
         shown = tuple(_shown(request, settings) for request in outcome.requests)
-        warnings += self._request_warnings(name, settings, outcome, event)
-        if outcome.kind is OutcomeKind.SKIPPED and not settings.url:
-            warnings += self._url_expected(transform, settings, event)
         secrets = settings.secret_values()
         warnings = tuple(scrub(warning, secrets) for warning in warnings)
         return Trial(_hidden(outcome, secrets), shown, warnings, secrets=secrets)
@@ -196,34 +283,32 @@ class Trier:
                 )
         return tuple(warnings)
 
-    def _url_expected(
-        self, transform: Transform, settings: TransformSettings, event: Event
-    ) -> tuple[str, ...]:
-        """A warning when the handler builds a request but leaves the url to the endpoint,
-        as the snippets of Dodo's Slack, Discord, Zapier ... pages do."""
-        requests = self._probe(transform, settings).run(event).requests
-        if any(request.payload != json.loads(event.body) for request in requests):
-            return (
-                f"the handler sets no url and transforms.toml gives none for [{transform.name}]: "
-                "a Dodo connector page leaves it to the endpoint's URL; set url = "
-                '"https://..." for it in transforms.toml',
-            )
-        return ()
-
-    def _probe(self, transform: Transform, settings: TransformSettings) -> Transform:
-        """The transform with a url of our own to default to, to see whether it uses it."""
-        env = settings.env_values()
-        key = (transform.name, transform.filename, transform.source, tuple(sorted(env.items())))
-        if key not in self._probes:
-            self._probes[key] = Transform(
-                name=transform.name,
-                source=transform.source,
-                filename=transform.filename,
-                default_url=_PROBE_URL,
-                env=env,
-                limits=Limits(),
-            )
-        return self._probes[key]
+    def _url_probes(
+        self,
+        spec: TransformSpec,
+        settings: TransformSettings,
+        events: Sequence[Event],
+        outcomes: Mapping[int, Outcome],
+    ) -> dict[int, tuple[str, ...]]:
+        """A warning for each event on which the handler builds a request but leaves the url
+        to the endpoint, as the snippets of Dodo's Slack, Discord, Zapier ... pages do: the
+        skipped events are run again with a url given (in one batch)."""
+        if settings.url:
+            return {}
+        skipped = [e for e in events if outcomes[id(e)].kind is OutcomeKind.SKIPPED]
+        if not skipped:
+            return {}
+        probe = replace(spec, version=f"{spec.version}-url-probe", default_url=_PROBE_URL)
+        warning = (
+            f"the handler sets no url and transforms.toml gives none for [{spec.name}]: "
+            "a Dodo connector page leaves it to the endpoint's URL; set url = "
+            '"https://..." for it in transforms.toml',
+        )
+        found: dict[int, tuple[str, ...]] = {}
+        for event, outcome in zip(skipped, self._outcomes(probe, skipped), strict=True):
+            if any(request.payload != json.loads(event.body) for request in outcome.requests):
+                found[id(event)] = warning
+        return found
 
 
 def _hidden(outcome: Outcome, secrets: frozenset[str]) -> Outcome:
@@ -386,12 +471,12 @@ def check(
     for path in paths:
         settings = trier.settings(path)
         try:
-            transform = trier.load(path, settings)
+            spec = trier.load(path, settings)
         except HandlerError as error:
             rows.append((-1, Row(path.stem, "*", "error", Verdict.BROKEN, str(error))))
             continue
-        for index, event in enumerate(events):
-            trial = trier.run(transform, settings, event)
+        trials = trier.run_all(spec, settings, events)
+        for index, (event, trial) in enumerate(zip(events, trials, strict=True)):
             golden = golden_path(expected_dir, path.stem, event.event_type)
             row = _compare(golden, trial, path.stem, event.event_type, update)
             warnings = trial.warnings + misspelt.get(path.stem, ())

@@ -1,9 +1,11 @@
 """The transform engine: run a `handler(webhook)` file on one event and say what to send.
 
 A transform is one `.js` file declaring `function handler(webhook)`, exactly as
-Dodo's dashboard and docs print it (Svix's contract). For each event the
-handler gets `{method, url, eventType, payload, cancel, headers, env}` and
-returns it, changed; `Transform.run` turns that into a typed `Outcome`:
+Dodo's dashboard and docs print it (Svix's contract), run as V8 runs it: a
+sloppy script unless it says "use strict", and awaited when the handler is async
+or returns a promise (see sandbox.py). For each event the handler gets
+`{method, url, eventType, payload, cancel, headers, env}` and returns it,
+changed; `Transform.run` turns that into a typed `Outcome`:
 
 - `deliver`: one request, or several when the handler returns an array;
 - `cancelled`: the handler set `cancel = true`;

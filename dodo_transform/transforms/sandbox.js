@@ -2,29 +2,43 @@
 //
 // Its value is the host's only way in: a function that hands out the entry
 // points by name. compile(source) compiles a transform, load() runs its top
-// level, run(...) runs it for one event, logs() tells what a run that threw had
-// printed, calibrate(bytes) is explained below with the canary. None of them is
+// level, run(...) runs it for one event, settle(...) finishes an event whose
+// handler returned a promise, logs() tells what a run that threw had printed,
+// calibrate(bytes) is explained below with the canary. None of them is
 // a global, so a handler cannot call them (to recompile itself, say):
 // sandbox.py takes them right after this file runs and holds the only
 // references. Everything else lives in this closure, out of reach too.
 //
 // Isolation between events, without paying for a fresh runtime per event:
-// - top-level variables: the transform's source is compiled once, in strict
-//   mode, as the body of a factory function, and the factory is called again
-//   for every event, so each event gets fresh top-level bindings; assigning an
-//   undeclared name is a ReferenceError (sloppy mode would silently drop it);
-// - built-ins and globalThis: every intrinsic is frozen up front, the ones
-//   reachable from globalThis and the ones only engine-made objects lead to
-//   (iterator, generator and async function prototypes, ...), and globalThis
-//   itself is made read-only and non-extensible, so there is nowhere an event
-//   can leave state behind;
+// - top-level variables: the transform's source is compiled once as the body
+//   of a factory function, and the factory is called again for every event,
+//   so each event gets fresh top-level bindings. The body is strict only if the
+//   file says "use strict" (its own directive prologue): otherwise it is a
+//   sloppy script, as V8 and Dodo's dashboard run it;
+// - globalThis: its own properties (the built-ins) are locked, but it stays
+//   extensible, so that `total = 0` without a declaration and
+//   `globalThis.x = 1` work as in V8 for the rest of the event. Whatever an
+//   event added is deleted before the next one runs (__dodo_restoreGlobal); an
+//   addition that cannot be undone (a non-configurable property, a global made
+//   non-extensible) makes the host start a new runtime instead;
+// - built-ins: every intrinsic is frozen up front, the ones reachable from
+//   globalThis and the ones only engine-made objects lead to (iterator,
+//   generator and async function prototypes, ...). Writes to them are ignored
+//   in sloppy code and throw a TypeError under "use strict", as V8 treats
+//   frozen objects;
+// - promise jobs: the host runs them inside the event that queued them (see
+//   sandbox.py), so none is left for the next; FinalizationRegistry callbacks,
+//   which the engine queues whenever a collection finds their target, run only
+//   in the event that registered them;
 // - engine settings: the two that live outside any object, Error's stack
 //   hooks, are pinned (see __dodo_pinStackHooks).
 //
-// Before the freeze, the web platform a handler written for V8 expects is
-// installed (Intl, toLocale*String, URL, TextEncoder, structuredClone, ...: the
-// files of web_platform/), so it is frozen like every other built-in. Its
-// cost (mostly compiling it, about 3 ms) is paid once per runtime, not per event.
+// Async handlers: a handler that returns a promise or any thenable is awaited.
+// run() answers {"pending":true}; the host runs the promise jobs within the
+// event's limits and then calls settle(), which reports the settled value as
+// run() reports a plain one, throws the rejection for the host to explain like
+// any throw, or says the promise never settled.
+//
 "use strict";
 (function (global) {
   const LOG_LIMIT = __DODO_LOG_LIMIT__;
@@ -33,7 +47,20 @@
   let logBytes = 0;
   let logsTruncated = false;
   let factory = null;
+  let strict = false; // whether the transform's file says "use strict"
   let canary = null;
+  let pending = null; // the settlement of an async handler's promise, while jobs run
+  let generation = 0; // counts events: FinalizationRegistry callbacks stay in theirs
+  const ownKeysOf = Reflect.ownKeys;
+  const deleteOwn = Reflect.deleteProperty;
+  const prototypeOf = Reflect.getPrototypeOf;
+  const setPrototypeOf = Reflect.setPrototypeOf;
+  const isExtensible = Reflect.isExtensible;
+  const applyFunction = Reflect.apply;
+  const promiseResolve = Promise.resolve.bind(Promise);
+  const promiseThen = Promise.prototype.then;
+  const globalPrototype = prototypeOf(global);
+  let lockedGlobals = null; // the global's own keys after the lockdown: the built-ins
 
   function __dodo_show(value) {
     if (typeof value === "string") return value;
@@ -65,14 +92,21 @@
     const desc = Object.getOwnPropertyDescriptor(proto, name);
     if (!desc || !("value" in desc)) return;
     const value = desc.value;
+    // Named __dodo_*, so that an error thrown here is reported at the handler's line.
+    function __dodo_overridden() { return value; }
+    function __dodo_override(replacement) {
+      if (this === proto) {
+        // The built-in itself: ignored in sloppy code, an error in strict, as for any frozen object.
+        if (strict) throw new TypeError("Cannot assign to read only property '" + name + "'");
+        return;
+      }
+      Object.defineProperty(this, name, {
+        value: replacement, writable: true, enumerable: true, configurable: true,
+      });
+    }
     Object.defineProperty(proto, name, {
-      get() { return value; },
-      set(replacement) {
-        if (this === proto) throw new TypeError("Cannot assign to read only property '" + name + "'");
-        Object.defineProperty(this, name, {
-          value: replacement, writable: true, enumerable: true, configurable: true,
-        });
-      },
+      get: __dodo_overridden,
+      set: __dodo_override,
       enumerable: desc.enumerable,
       configurable: false,
     });
@@ -164,7 +198,52 @@
       desc.configurable = false;
       Object.defineProperty(global, key, desc);
     }
-    Object.preventExtensions(global);
+    // Left extensible: a sloppy script's undeclared assignments land here (see the header).
+    lockedGlobals = new Set(ownKeysOf(global));
+  }
+
+  // The global as the lockdown left it: what an event added is deleted. The locked keys
+  // are permanent, so the same count means nothing was added (the one scan per event).
+  // False when that cannot be done: the host then starts a new runtime.
+  function __dodo_restoreGlobal() {
+    const keys = ownKeysOf(global);
+    if (keys.length !== lockedGlobals.size) {
+      for (let i = 0; i < keys.length; i++) {
+        if (!lockedGlobals.has(keys[i]) && !deleteOwn(global, keys[i])) return false;
+      }
+    }
+    if (prototypeOf(global) !== globalPrototype && !setPrototypeOf(global, globalPrototype)) {
+      return false;
+    }
+    return isExtensible(global);
+  }
+
+  // FinalizationRegistry as a handler sees it: the engine queues a cleanup callback
+  // whenever a collection finds its target dead, which may be in a later event; one
+  // registered in an earlier event is dropped there instead of running with that event's
+  // closures. The original stays out of reach: its prototype's constructor is this one.
+  function __dodo_eventBoundFinalizers() {
+    const Original = global.FinalizationRegistry;
+    function FinalizationRegistry(cleanup) {
+      if (new.target === undefined) {
+        throw new TypeError("Constructor FinalizationRegistry requires 'new'");
+      }
+      if (typeof cleanup !== "function") {
+        throw new TypeError("FinalizationRegistry: cleanup must be callable");
+      }
+      const born = generation;
+      const bound = function (held) {
+        if (born === generation) applyFunction(cleanup, undefined, [held]);
+      };
+      return Reflect.construct(Original, [bound], new.target);
+    }
+    FinalizationRegistry.prototype = Original.prototype;
+    Object.defineProperty(Original.prototype, "constructor", {
+      value: FinalizationRegistry, writable: true, enumerable: false, configurable: true,
+    });
+    Object.defineProperty(global, "FinalizationRegistry", {
+      value: FinalizationRegistry, writable: true, enumerable: false, configurable: true,
+    });
   }
 
   // Telling `throw null` from running out of memory. When QuickJS cannot
@@ -233,20 +312,31 @@
     return text === undefined ? json : json.slice(0, -1) + ',"payload":' + text + "}";
   }
 
-  function __dodo_outcome(eventType, body, url, env, maxRequests) {
-    const handler = factory();
-    if (typeof handler !== "function") return { missingHandler: true };
-    const webhook = {
-      method: "POST", url, eventType, payload: JSON.parse(body),
-      cancel: false, headers: {}, env: env === "{}" ? {} : JSON.parse(env),
-    };
-    const result = handler(webhook);
+  function __dodo_isThenable(result) {
+    return result !== null && (typeof result === "object" || typeof result === "function")
+      && typeof result.then === "function";
+  }
+
+  // What the handler returned, read field by field (see __dodo_fields).
+  function __dodo_outcome(result, maxRequests) {
     if (!Array.isArray(result)) return { fanOut: false, items: [__dodo_fields(result)] };
     // Over the limit, nothing is read or serialised: the count is the whole answer.
     if (result.length > maxRequests) return { tooMany: result.length };
     const items = [];
     for (let index = 0; index < result.length; index++) items.push(__dodo_fields(result[index]));
     return { fanOut: true, items };
+  }
+
+  // An async handler's promise (or thenable), settled by the jobs the host runs next.
+  function __dodo_await(result) {
+    const settlement = { done: false, fulfilled: false, value: undefined };
+    const settle = (fulfilled) => (value) => {
+      settlement.done = true;
+      settlement.fulfilled = fulfilled;
+      settlement.value = value;
+    };
+    applyFunction(promiseThen, promiseResolve(result), [settle(true), settle(false)]);
+    pending = settlement;
   }
 
   // join() makes one flat string; `+` may make a rope, which the binding
@@ -257,7 +347,6 @@
   }
 
   function __dodo_finish(outcome) {
-    if (outcome.missingHandler) return __dodo_report('{"missingHandler":true');
     if (outcome.tooMany) return __dodo_report('{"tooMany":' + outcome.tooMany);
     let items;
     try {
@@ -278,8 +367,29 @@
     logs = [];
     logBytes = 0;
     logsTruncated = false;
+    pending = null;
+    generation++;
+    if (!__dodo_restoreGlobal()) return '{"tainted":true}';
     if (__dodo_collected()) __dodo_plantCanary();
-    return __dodo_finish(__dodo_outcome(eventType, body, url, env, maxRequests));
+    const handler = __dodo_handler();
+    if (typeof handler !== "function") return __dodo_report('{"missingHandler":true');
+    const webhook = {
+      method: "POST", url, eventType, payload: JSON.parse(body),
+      cancel: false, headers: {}, env: env === "{}" ? {} : JSON.parse(env),
+    };
+    const result = handler(webhook);
+    if (!__dodo_isThenable(result)) return __dodo_finish(__dodo_outcome(result, maxRequests));
+    __dodo_await(result);
+    return '{"pending":true}';
+  }
+
+  // After the host ran the jobs: the settled value's report, as run() gives a plain one.
+  function __dodo_settle(maxRequests) {
+    const settlement = pending;
+    pending = null;
+    if (!settlement.done) return __dodo_report('{"neverSettled":true');
+    if (!settlement.fulfilled) throw settlement.value; // the handler's error, explained by the host
+    return __dodo_finish(__dodo_outcome(settlement.value, maxRequests));
   }
 
   function __dodo_logs() {
@@ -289,13 +399,28 @@
   // Two steps, so that the host knows a SyntaxError from the first for the file's own syntax
   // (its position may be in the closing text after the file: see sandbox.py), and one from
   // the second for an error the file's top level threw.
+  // The file's own directive decides its mode: a function body that starts with
+  // "use strict" is strict. Answers whether it is (a strict function's `caller`
+  // throws), which decides how writes to the frozen built-ins fail.
   function __dodo_compile(source) {
-    factory = new Function("\"use strict\";\n" + source
+    factory = new Function(source
       + "\n;return typeof handler === \"function\" ? handler : undefined;");
+    try {
+      void factory.caller;
+      strict = false;
+    } catch (_) {
+      strict = true;
+    }
+    return strict;
+  }
+
+  // The top level runs with `this` as the global, as a script's does in V8.
+  function __dodo_handler() {
+    return applyFunction(factory, global, []);
   }
 
   function __dodo_load() {
-    return typeof factory() === "function";
+    return typeof __dodo_handler() === "function";
   }
 
   // A line in the handler's console output from the prelude itself, once per event.
@@ -350,11 +475,12 @@
   });
   // Never handed to a handler; frozen all the same, so that a slip could not leak state.
   for (const table of __dodo_installWebPlatform(global, __dodo_note)) Object.freeze(table);
+  __dodo_eventBoundFinalizers();
   __dodo_lockDown();
   __dodo_plantCanary();
   const entries = {
-    compile: __dodo_compile, load: __dodo_load, run: __dodo_run, logs: __dodo_logs,
-    calibrate: __dodo_calibrate,
+    compile: __dodo_compile, load: __dodo_load, run: __dodo_run, settle: __dodo_settle,
+    logs: __dodo_logs, calibrate: __dodo_calibrate,
   };
   return function __dodo_entry(name) { return entries[name]; };
 })(globalThis);

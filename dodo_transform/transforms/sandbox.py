@@ -16,7 +16,15 @@ time of the whole process, so other threads (or a busy event loop) use up a
 handler's budget. `Sandbox.run` measures the handler's own thread CPU time;
 when the binding interrupts a handler that has not yet used its own budget,
 the run is repeated with the process budget scaled by the contention it saw.
-Re-running is safe because each run starts from the same clean state.
+Re-running is safe because each run starts from the same clean state (in a new
+runtime: the interrupted run may have left promise jobs queued).
+
+Async handlers and promise jobs: QuickJS runs a job only when the host asks, so
+`Sandbox.run` runs them all, after the handler returns and before the next event:
+an async handler's promise settles (or is reported as never settling), and jobs
+a plain handler left behind run in their own event. The binding restarts its
+clock for every job; `_drain` gives each one only what is left of the run's
+budget, so the limit covers the handler and all its jobs together.
 
 `throw null` or out of memory: QuickJS throws a bare null when it cannot even
 allocate the error for an out-of-memory failure. The prelude's canary (see
@@ -73,18 +81,26 @@ def _prelude_template() -> str:
 
 
 _PRELUDE_TEMPLATE = _prelude_template()
-# `new Function(body)` puts the body two lines below the start of its source, and the
-# prelude starts the body with a "use strict" line.
-_FACTORY_LINE_OFFSET = 3
+# `new Function(body)` puts the body two lines below the start of its source.
+_FACTORY_LINE_OFFSET = 2
 # Compiles the source as a script of its own and runs none of it: nothing follows the file's
-# text, so QuickJS's position for a file that ends too soon is the file's end.
-_COMPILE_ONLY = '"use strict";throw 0;\n'
+# text, so QuickJS's position for a file that ends too soon is the file's end. Sloppy, as a
+# file without "use strict" is (a strict file's own errors inside it are found first anyway).
+_COMPILE_ONLY = "throw 0;\n"
 _COMPILE_ONLY_LINE_OFFSET = 1
 _CLOSERS = (("{", "}"), ("(", ")"), ("[", "]"))
 _OPENERS = {closer: opener for opener, closer in _CLOSERS}
 _END_OF_FILE = "SyntaxError: unexpected end of file"
 _FRAME = re.compile(r"^\s*at (?:(?P<func>[^(]*?) )?\(?<input>:(?P<line>\d+):(?P<col>\d+)\)?\s*$")
 _MAX_ATTEMPTS = 4
+# What run() answers instead of a report: the handler's promise waits for its jobs; the
+# global keeps what the last event added (the runtime must be replaced).
+_PENDING = '{"pending":true}'
+_TAINTED = '{"tainted":true}'
+NEVER_SETTLED = (
+    "the handler's promise never settled: no timers or network here; await only what "
+    "resolves without them, or return the webhook"
+)
 _STACK_OVERFLOW = "Maximum call stack size exceeded"
 _ERROR_HEADLINE = re.compile(r"^[A-Za-z]*Error\b")
 _ABSENT = ("require", "fetch", "XMLHttpRequest", "setTimeout", "setInterval", "process", "Deno")
@@ -106,6 +122,28 @@ class Sandbox:
     def _start(self) -> None:
         """A new runtime: the prelude, the transform's source, then the canary's calibration."""
         limits = self.limits
+        context, entry = self._compiled()
+        try:
+            has_handler = entry("load")()
+            # The top level may queue promise jobs: they run now, not in the first event.
+            _drain(context, _Clock(limits.time_seconds, limits.time_seconds))
+        except quickjs.JSException as error:
+            raise HandlerError(self.explain(error)) from None
+        context.set_time_limit(limits.time_seconds)
+        if not has_handler:
+            raise HandlerError(
+                f"{self.filename}: no handler function: declare "
+                "`function handler(webhook) { ... return webhook; }`"
+            )
+        entry("calibrate")(limits.memory_bytes // 3)
+        self._context, self._run, self._logs = context, entry("run"), entry("logs")
+        self._settle = entry("settle")
+        self._stale = False
+
+    def _compiled(self) -> tuple[quickjs.Context, Any]:
+        """A new runtime with the prelude and the source compiled in it, none of it run;
+        `HandlerError` if the source does not compile."""
+        limits = self.limits
         context = quickjs.Context()
         context.set_memory_limit(limits.memory_bytes)
         context.set_max_stack_size(limits.stack_bytes)
@@ -117,45 +155,51 @@ class Sandbox:
             entry("compile")(self._source)
         except quickjs.JSException as error:
             raise HandlerError(self._compile_error(error)) from None
+        return context, entry
+
+    @classmethod
+    def compile_error(cls, source: str, filename: str, limits: Limits) -> str | None:
+        """Why `source` does not compile as a transform (`file:line:col ...`), or None. Runs
+        none of its code, so it is safe outside a sandbox process."""
+        # A Sandbox without a runtime of its own: only its way of explaining errors is used.
+        sandbox = cls.__new__(cls)
+        sandbox.filename, sandbox.limits, sandbox._source = filename, limits, source
         try:
-            has_handler = entry("load")()
-        except quickjs.JSException as error:
-            raise HandlerError(self.explain(error)) from None
-        if not has_handler:
-            raise HandlerError(
-                f"{self.filename}: no handler function: declare "
-                "`function handler(webhook) { ... return webhook; }`"
-            )
-        entry("calibrate")(limits.memory_bytes // 3)
-        self._context, self._run, self._logs = context, entry("run"), entry("logs")
-        self._stale = False
+            sandbox._compiled()
+        except HandlerError as error:
+            return str(error)
+        return None
 
     def run(
         self, event_type: str, body: str, url: str, env_json: str, max_requests: int = 100
     ) -> dict[str, Any]:
-        """Run the handler once; return the prelude's report (see sandbox.js `__dodo_run`).
+        """Run the handler once, its promise jobs included; return the prelude's report (see
+        sandbox.js `__dodo_run` and `__dodo_settle`).
 
-        A handler that throws gives a report with `error`, the message explained.
-        Raises `SandboxBroken` when a limit was hit: the caller must discard this sandbox.
+        A handler that throws (or whose promise rejects) gives a report with `error`, the
+        message explained. Raises `SandboxBroken` when a limit was hit: the caller must
+        discard this sandbox.
         """
         if self._stale:
             # Failing that (a time limit while loading, under contention), the old runtime
             # serves: its state is as clean, only its canary is less sure. Next event retries.
             with contextlib.suppress(HandlerError):
                 self._start()
+        args = (event_type, body, url, env_json, max_requests)
         budget = self.limits.time_seconds
         for attempt in range(_MAX_ATTEMPTS):
             if attempt:
+                # The interrupted attempt may have left promise jobs queued: a new runtime.
+                try:
+                    self._start()
+                except HandlerError:
+                    raise SandboxBroken(self.explain("InternalError: interrupted")) from None
                 self._context.set_time_limit(budget)
-            own_start = time.thread_time()
+            clock = _Clock(self.limits.time_seconds, budget)
             try:
-                text = self._run(event_type, body, url, env_json, max_requests)
-                report: dict[str, Any] = json.loads(text)
-                report["bytes"] = len(text)
+                report = self._attempt(clock, args)
             except quickjs.JSException as error:
-                own = time.thread_time() - own_start
-                if not _is_interrupt(error):
-                    return self._thrown(error)
+                own = clock.used()
                 if own >= self.limits.time_seconds * 0.9:
                     raise SandboxBroken(self.explain(error)) from None
                 # The process clock reached `budget` while this thread used only `own`: other
@@ -163,12 +207,57 @@ class Sandbox:
                 contention = budget / max(own, 1e-4)
                 budget = self.limits.time_seconds * max(contention, 1.0) * 1.25
             else:
-                if attempt:
-                    self._context.set_time_limit(self.limits.time_seconds)
-                self._stale = report.pop("collected")
+                self._context.set_time_limit(self.limits.time_seconds)
                 return report
         self._context.set_time_limit(self.limits.time_seconds)
         raise SandboxBroken(self.explain("InternalError: interrupted"))
+
+    def _attempt(self, clock: _Clock, args: tuple[str, str, str, str, int]) -> dict[str, Any]:
+        """One try at the run: the handler, its promise jobs, the report. Raises the
+        binding's interrupt (the caller tells a limit from contention) and `SandboxBroken`."""
+        try:
+            report = self._report(clock, args)
+        except quickjs.JSException as error:
+            if _is_interrupt(error):
+                raise
+            report = self._thrown(error)
+        # Jobs queued and never awaited (or queued by a throwing handler) run in their event;
+        # an error one of them throws outside any promise is the event's error.
+        while True:
+            try:
+                ran = _drain(self._context, clock)
+            except quickjs.JSException as error:
+                if _is_interrupt(error):
+                    raise
+                report = self._thrown(error)
+            else:
+                return self._with_late_logs(report) if ran else report
+
+    def _with_late_logs(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The report, with what jobs that ran after it printed, and whether they used so much
+        memory that the next event needs a new runtime (see the canary in sandbox.js)."""
+        late: dict[str, Any] = json.loads(self._logs())
+        self._stale = self._stale or late["collected"]
+        return report | {"logs": late["logs"], "logsTruncated": late["logsTruncated"]}
+
+    def _report(self, clock: _Clock, args: tuple[str, str, str, str, int]) -> dict[str, Any]:
+        text = self._run(*args)
+        if text == _TAINTED:
+            # The last event left the global in a state that cannot be undone.
+            try:
+                self._start()
+            except HandlerError as error:
+                return {"error": str(error), "logs": [], "logsTruncated": False}
+            text = self._run(*args)
+        if text == _PENDING:
+            _drain(self._context, clock)
+            text = self._settle(args[-1])
+        report: dict[str, Any] = json.loads(text)
+        report["bytes"] = len(text)
+        self._stale = report.pop("collected")
+        if report.pop("neverSettled", False):
+            report["error"] = f"{self.filename}: {NEVER_SETTLED}"
+        return report
 
     def _thrown(self, error: quickjs.JSException) -> dict[str, Any]:
         headline = str(error).split("\n", 1)[0]
@@ -325,6 +414,34 @@ def _reworded(headline: str, text: _Text, at: tuple[int, int]) -> str:
     if headline == "SyntaxError: unexpected end of comment":
         return "SyntaxError: unterminated comment: the /* here has no closing */"
     return headline
+
+
+class _Clock:
+    """One run's time: the handler's own CPU time against its limit, and how much the process
+    clock the binding counts runs ahead of it (`budget / limit`, contention)."""
+
+    def __init__(self, limit: float, budget: float) -> None:
+        self.limit = limit
+        self.scale = budget / limit
+        self.start = time.thread_time()
+
+    def used(self) -> float:
+        return time.thread_time() - self.start
+
+
+def _drain(context: quickjs.Context, clock: _Clock) -> int:
+    """Run the promise jobs queued so far, and those they queue, inside what is left of the
+    run's time; how many ran. The binding restarts its clock for every job, so each one is
+    given only the rest; an interrupt is raised as the binding raises it."""
+    ran = 0
+    while True:
+        left = clock.limit - clock.used()
+        if left <= 0:
+            raise quickjs.JSException("InternalError: interrupted")
+        context.set_time_limit(left * clock.scale)
+        if not context.execute_pending_job():
+            return ran
+        ran += 1
 
 
 def _is_interrupt(error: BaseException) -> bool:

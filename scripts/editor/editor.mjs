@@ -1,7 +1,11 @@
-// The console's editor: CodeMirror 6 with the JavaScript and JSON modes, and no more.
-// No autocompletion or bracket closing: what a person (or a test) types is what the file holds.
+// The console's editor: CodeMirror 6 with the JavaScript and JSON modes, and completion of
+// object members the page describes (`options.members`: the fields of `webhook.payload.data.`
+// for the chosen sample's event type) with their type and an example on hover
+// (`options.describe`). No bracket closing and no completion of anything else: what a person
+// (or a test) types is what the file holds, unless a member list is open and Enter picks one.
 // Bundled by ../build_editor.sh into dodo_transform/web/console/static/editor.js, which sets
 // `window.DodoEditor`.
+import { autocompletion } from "@codemirror/autocomplete";
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { javascript } from "@codemirror/lang-javascript";
 import { json } from "@codemirror/lang-json";
@@ -10,12 +14,14 @@ import {
   defaultHighlightStyle,
   indentOnInput,
   syntaxHighlighting,
+  syntaxTree,
 } from "@codemirror/language";
 import { highlightSelectionMatches, searchKeymap } from "@codemirror/search";
 import { EditorSelection, EditorState } from "@codemirror/state";
 import {
   drawSelection,
   EditorView,
+  hoverTooltip,
   highlightActiveLine,
   highlightActiveLineGutter,
   highlightSpecialChars,
@@ -39,6 +45,69 @@ const typeOverSelection = EditorView.domEventHandlers({
   },
 });
 
+// A member chain ending at `pos`: `webhook . payload.data.cu` gives the path
+// ["webhook", "payload", "data"] and the prefix "cu" (spaces around the dots, as Dodo's docs
+// print them, and `?.` are allowed). None inside a string or a comment.
+const CHAIN = /((?:[A-Za-z_$][\w$]*\s*\??\.\s*)+)([A-Za-z_$][\w$]*)?$/;
+const NOT_CODE = new Set(["String", "TemplateString", "LineComment", "BlockComment"]);
+
+function chainBefore(state, pos) {
+  if (NOT_CODE.has(syntaxTree(state).resolveInner(pos, -1).name)) return null;
+  const line = state.doc.lineAt(pos);
+  const found = CHAIN.exec(line.text.slice(0, pos - line.from));
+  if (!found) return null;
+  const path = found[1].split(/\s*\??\.\s*/).filter(Boolean);
+  return { path, prefix: found[2] || "" };
+}
+
+function memberCompletions(members) {
+  return (context) => {
+    const chain = chainBefore(context.state, context.pos);
+    const found = chain && members(chain.path);
+    if (!found || found.length === 0) return null;
+    return {
+      from: context.pos - chain.prefix.length,
+      options: found.map((member) => ({
+        label: member.name,
+        type: "property",
+        detail: member.type,
+        info: member.example === undefined ? undefined : `example: ${member.example}`,
+      })),
+      validFor: /^[\w$]*$/,
+    };
+  };
+}
+
+// The type and example of the member under the pointer.
+function memberHover(describe) {
+  return hoverTooltip((view, pos) => {
+    const word = view.state.wordAt(pos);
+    const chain = word && chainBefore(view.state, word.from);
+    if (!chain || chain.prefix) return null;
+    const name = view.state.sliceDoc(word.from, word.to);
+    const found = describe([...chain.path, name]);
+    if (!found) return null;
+    return {
+      pos: word.from,
+      end: word.to,
+      above: true,
+      create() {
+        const dom = document.createElement("div");
+        dom.className = "cm-member-info";
+        const title = document.createElement("code");
+        title.textContent = `${name}: ${found.type}`;
+        dom.append(title);
+        if (found.example !== undefined) {
+          const example = document.createElement("div");
+          example.textContent = `example: ${found.example}`;
+          dom.append(example);
+        }
+        return { dom };
+      },
+    };
+  });
+}
+
 function create(parent, options) {
   const shortcuts = [];
   if (options.onRun) shortcuts.push({ key: "Mod-Enter", run: () => (options.onRun(), true) });
@@ -59,6 +128,10 @@ function create(parent, options) {
         highlightSelectionMatches(),
         typeOverSelection,
         syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        options.members
+          ? autocompletion({ override: [memberCompletions(options.members)], icons: false })
+          : [],
+        options.describe ? memberHover(options.describe) : [],
         keymap.of([...shortcuts, ...defaultKeymap, ...historyKeymap, ...searchKeymap, indentWithTab]),
         options.language === "json" ? json() : javascript(),
         // The page's Content-Security-Policy allows this nonce's <style> (CodeMirror's theme).

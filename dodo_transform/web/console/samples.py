@@ -25,6 +25,7 @@ RECENT_EVENTS = 20
 class Choice:
     value: str
     label: str
+    event_type: str = ""  # what the editor completes `webhook.payload.data.` for
 
 
 @cache
@@ -35,12 +36,16 @@ def example_types() -> tuple[str, ...]:
 
 def example_choices() -> list[Choice]:
     """One choice per event type, labelled with the type alone."""
-    return [Choice(f"example:{kind}", kind) for kind in example_types()]
+    return [Choice(f"example:{kind}", kind, kind) for kind in example_types()]
 
 
 def stored_choices(events: list[StoredEvent]) -> list[Choice]:
     return [
-        Choice(f"event:{event.id}", f"{event.event_type} · {event.webhook_id} (#{event.id})")
+        Choice(
+            f"event:{event.id}",
+            f"{event.event_type} · {event.webhook_id} (#{event.id})",
+            event.event_type,
+        )
         for event in events
     ]
 

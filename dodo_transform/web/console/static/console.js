@@ -4,6 +4,8 @@
 
 (function () {
   const LIVE_SECONDS = 5;
+  const EVENT_FIELDS = "/console/event-fields.json";
+  const ALIAS = /(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=\s*([A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*)\s*[;\n]/g;
   let editor = null;
 
   function setUpEditor(form) {
@@ -11,6 +13,7 @@
     const holder = form.querySelector("#editor");
     if (!textarea || !holder || !window.DodoEditor) return;
     const nonce = document.querySelector('meta[name="style-nonce"]');
+    const fields = eventFields(form);
     editor = window.DodoEditor.create(holder, {
       doc: textarea.value,
       nonce: nonce ? nonce.content : "",
@@ -19,8 +22,78 @@
       onChange: (text) => (textarea.value = text),
       onRun: () => send(form, "test"),
       onSave: () => send(form, "save"),
+      members: (path) => fields.members(path, editor),
+      describe: (path) => fields.describe(path, editor),
     });
     holder.classList.add("enhanced");
+  }
+
+  // The fields of Dodo's event types (/console/event-fields.json, loaded once): what the
+  // editor completes after `webhook.`, `webhook.payload.` and `webhook.payload.data.` for the
+  // chosen sample's event type, and shows on hover. The webhook is the handler's parameter,
+  // whatever it is called.
+  function eventFields(form) {
+    let known = null;
+    fetch(EVENT_FIELDS, { credentials: "same-origin" })
+      .then((answer) => (answer.ok ? answer.json() : null))
+      .then((found) => (known = found))
+      .catch(() => {}); // no completion, the editor works all the same
+
+    function chosenType() {
+      const sample = form.querySelector("#sample");
+      const option = sample && sample.selectedOptions[0];
+      if (option && option.dataset.eventType) return option.dataset.eventType;
+      try {
+        return JSON.parse(form.querySelector("#custom").value).type; // the custom body
+      } catch (error) {
+        return null;
+      }
+    }
+
+    function parameterName(view) {
+      const found = /function\s+handler\s*\(\s*([A-Za-z_$][\w$]*)/.exec(view.getValue());
+      return found ? found[1] : "webhook";
+    }
+
+    // `const p = webhook.payload.data;`, as Dodo's docs write it: `p.` is completed too.
+    function expanded(path, view) {
+      const aliases = new Map();
+      for (const found of view.getValue().matchAll(ALIAS)) {
+        aliases.set(found[1], found[2].split(".").map((part) => part.trim()));
+      }
+      for (let step = 0; step < 5 && aliases.has(path[0]); step++) {
+        path = [...aliases.get(path[0]), ...path.slice(1)];
+      }
+      return path;
+    }
+
+    // The members at `path` (["webhook", "payload", "data", "customer"]), or null.
+    function membersAt(path, view) {
+      const type = chosenType();
+      path = expanded(path, view);
+      if (!known || path[0] !== parameterName(view)) return null;
+      let members = known.webhook;
+      for (const [depth, name] of path.slice(1).entries()) {
+        if (depth === 0 && name === "payload") {
+          members = known.payloads[type];
+        } else if (depth === 1 && name === "data") {
+          members = known.data[known.kinds[type]];
+        } else {
+          const found = (members || []).find((member) => member.name === name);
+          members = found && found.members;
+        }
+        if (!members) return null;
+      }
+      return members;
+    }
+
+    return {
+      members: (path, view) => membersAt(path, view),
+      describe(path, view) {
+        const members = membersAt(path.slice(0, -1), view);
+        return (members || []).find((member) => member.name === path[path.length - 1]) || null;
+      },
+    };
   }
 
   function targetOf(action) {
