@@ -18,8 +18,12 @@ import pytest
 
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.outgoing.destination import Allowlist
-from dodo_transform.pipeline.duplicates import DuplicateCheck, example_events
-from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND, run_in_this_process
+from dodo_transform.pipeline.duplicates import (
+    CHECK_EVENTS_PER_ROUND,
+    DuplicateCheck,
+    example_events,
+)
+from dodo_transform.pipeline.transform_stage import run_in_this_process
 from dodo_transform.service import build_service
 from dodo_transform.settings import SEGMENT_REGIONS, load_settings
 from dodo_transform.transforms import checks
@@ -197,7 +201,7 @@ def test_the_check_runs_a_round_at_a_time_and_a_limit_hitter_once(tmp_path: Path
     (warning,) = DuplicateCheck(registry, run_all).check_if_changed()
     assert "from_docs and segment_track_payments" in warning
     assert [t.name for pairs in calls for t, _ in pairs].count("poison") == 1
-    rest = min(EVENTS_PER_ROUND, len(example_events()) - 1)  # after the first event alone
+    rest = min(CHECK_EVENTS_PER_ROUND, len(example_events()) - 1)  # after the first event alone
     assert max(len({event for _, event in pairs}) for pairs in calls) == rest
     assert sum(len({event for _, event in pairs}) for pairs in calls) == len(example_events())
 

@@ -18,7 +18,7 @@ from concurrent.futures import CancelledError, Executor
 from typing import Any
 
 from dodo_transform.errors import PayloadError
-from dodo_transform.pipeline.transform_stage import EVENTS_PER_ROUND, RunAll
+from dodo_transform.pipeline.transform_stage import RunAll
 from dodo_transform.pipeline.versions import CHECK_SECONDS
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.engine import Outcome, Transform
@@ -27,6 +27,10 @@ from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import PoolClosed
 
 log = logging.getLogger("dodo_transform.pipeline")
+# Example events per job on the transform stage's executor. Small, unlike the stage's own
+# rounds: a real event waits behind one job of the check, and a slow handler (a fan-out of
+# thousands of requests runs for ~60 ms an event) must not make that job seconds long.
+CHECK_EVENTS_PER_ROUND = 4
 
 
 def example_events() -> list[Event]:
@@ -144,10 +148,10 @@ class DuplicateCheck:
 
 
 def _rounds(events: Sequence[Event]) -> Iterator[Sequence[Event]]:
-    """The first event alone, then `EVENTS_PER_ROUND` at a time."""
+    """The first event alone, then `CHECK_EVENTS_PER_ROUND` at a time."""
     yield events[:1]
-    for start in range(1, len(events), EVENTS_PER_ROUND):
-        yield events[start : start + EVENTS_PER_ROUND]
+    for start in range(1, len(events), CHECK_EVENTS_PER_ROUND):
+        yield events[start : start + CHECK_EVENTS_PER_ROUND]
 
 
 def _warning(first: str, second: str, seen: list[tuple[Event, checks.Duplicate]]) -> str:

@@ -129,9 +129,13 @@ def _child_main(conn: Connection, progress: Any) -> None:
             compiled.clear()
             specs.clear()
         specs.update((spec.key, spec) for spec in new_specs)
-        conn.send(
-            _run_batch_here(compiled, specs, [Event(*e) for e in events], runs, strikes, progress)
+        outcomes = _run_batch_here(
+            compiled, specs, [Event(*e) for e in events], runs, strikes, progress
         )
+        try:
+            conn.send(outcomes)
+        except OSError:  # the parent is gone (killed): nobody to answer, nothing to report
+            return
 
 
 def _run_batch_here(

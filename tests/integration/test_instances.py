@@ -187,6 +187,10 @@ def test_an_instance_killed_mid_burst_and_left_down_loses_no_acknowledged_event(
     servers = start_instances(
         tmp_path, standin, database, ["all", "all", "all"], DODO_TRANSFORM_LEASE_SECONDS="5"
     )
+    # Ready answers before the worker process has started: the burst waits for every worker,
+    # or the ones up first take all of it (an instance delivers what it transformed).
+    for server in servers:
+        server.wait_until(lambda s=server: '"worker started"' in s.log_tail(10**7), 60, "worker")
     burst = Burst(servers, 240)
     try:
         with ThreadPoolExecutor(1) as background:
