@@ -61,6 +61,11 @@ class Round:
     end_to_end_per_second: float
     peak_worker_mb: float
     stages: dict[str, float]  # seconds the worker spent in each part of its work
+    events: int  # accepted in the burst
+
+    def per_thousand(self, stage: str) -> float:
+        """Seconds the worker spent in `stage` per 1,000 events of the burst."""
+        return self.stages.get(stage, 0.0) / self.events * 1000
 
     @property
     def ratio(self) -> float:
@@ -125,7 +130,12 @@ def one_round(store: str, seconds: float, connections: int) -> Round:
                 )
             time.sleep(1.5)  # the worker writes its metrics every second
             return Round(
-                store, burst.rate, accepted / (last - started), memory.peak_mb, stages(server)
+                store,
+                burst.rate,
+                accepted / (last - started),
+                memory.peak_mb,
+                stages(server),
+                accepted,
             )
 
 
@@ -204,13 +214,13 @@ def main() -> None:
             f" {median(rounds, 'end_to_end_per_second'):,.0f} | {median(rounds, 'ratio'):.2f} |"
             f" {median(rounds, 'peak_worker_mb'):,.0f} MB |"
         )
-    print("\nWhere the worker's time went (seconds, median of rounds; parts overlap):\n")
+    print("\nWhere the worker's time went (s per 1,000 events, median of rounds; parts overlap):\n")
     names = sorted({name for rounds in found.values() for r in rounds for name in r.stages})
     print("| part | " + " | ".join(found) + " |")
     print("|---|" + "---|" * len(found))
     for name in names:
         cells = [
-            f"{statistics.median(r.stages.get(name, 0.0) for r in rounds):.1f}"
+            f"{statistics.median(r.per_thousand(name) for r in rounds):.2f}"
             for rounds in found.values()
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")

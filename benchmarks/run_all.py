@@ -206,12 +206,21 @@ def end_to_end_section() -> str:
     return "\n".join(lines)
 
 
-# bench_pipeline.py's figures for the code before issue 22 (commit BEFORE_22), measured once
-# on this machine: ingest and end-to-end events/s and their ratio on SQLite and PostgreSQL,
-# and the seconds the worker spent per part of its work during the SQLite burst.
+# bench_pipeline.py's figures for the code before issue 22 (commit BEFORE_22): ingest and
+# end-to-end events/s on SQLite and PostgreSQL (the issue's run), and the seconds the worker
+# spent per part of its work per 1,000 events of the SQLite burst (measured once, 2026-12-07,
+# medians of 3 rounds, on a machine busy with other work: they compare as proportions).
 BEFORE_22 = "78e1286"
 BEFORE_PIPELINE = {"sqlite": (6355.0, 897.0), "postgres": (3226.0, 554.0)}
-BEFORE_STAGES: dict[str, float] = {}
+BEFORE_STAGES = {
+    "claim deliveries": 3.57,
+    "claim events": 0.34,
+    "record outcomes": 1.98,
+    "record results": 0.68,
+    "record results (waited)": 2.08,
+    "send": 4.32,
+    "transform": 4.47,
+}
 
 
 def pipeline_section() -> str:
@@ -245,18 +254,19 @@ def pipeline_section() -> str:
         "",
         f"PostgreSQL, one instance, delivers {postgres / sqlite:.2f}x SQLite's end-to-end rate.",
         "",
-        "**Where the worker's time goes** during the SQLite burst (seconds of the worker's",
-        "event loop and threads per part, medians; parts overlap, as the sandbox runs one",
-        "round while the round before it is stored):",
+        "**Where the worker's time goes** during the SQLite burst: seconds of the worker's",
+        "event loop and threads per part, per 1,000 events, medians (from the metric",
+        "`dodo_pipeline_stage_seconds`); parts overlap, as the sandbox runs one round while",
+        "the round before it is stored, and a send's seconds are mostly waiting for answers:",
         "",
         "| part | before | now |",
         "|---|---|---|",
     ]
     names = sorted({name for r in found["sqlite"] for name in r.stages} | set(BEFORE_STAGES))
     for name in names:
-        now = statistics.median(r.stages.get(name, 0.0) for r in found["sqlite"])
-        before = f"{BEFORE_STAGES[name]:.1f} s" if name in BEFORE_STAGES else "-"
-        lines.append(f"| {name} | {before} | {now:.1f} s |")
+        now = statistics.median(r.per_thousand(name) for r in found["sqlite"])
+        before = f"{BEFORE_STAGES[name]:.2f} s" if name in BEFORE_STAGES else "-"
+        lines.append(f"| {name} | {before} | {now:.2f} s |")
     lines += [
         "",
         f"**Latency.** At a steady 200 events/s on SQLite, webhook to Segment stand-in:"
