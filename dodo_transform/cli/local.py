@@ -261,11 +261,11 @@ def send(
     """Sign EVENT with the configured secret and post it, as Dodo would."""
     settings = settings_from(config, data_dir=data_dir)
     body = read_event(event).body.encode("utf-8")
+    target = url or base_url(settings, server) + WEBHOOK_PATH
     try:
         secrets, _ = signing_secrets(settings, create=False)
     except ConfigError as error:
         fail(str(error))
-    target = url or base_url(settings, server) + WEBHOOK_PATH
     try:
         headers = signing.sign(secrets[0], webhook_id or f"msg_{uuid.uuid4().hex}", body)
     except ConfigError as error:
@@ -276,6 +276,13 @@ def send(
     except httpx.HTTPError as error:
         fail(unreachable(target, error, server or url))
     out.print(f"{response.status_code} {response.text}", markup=False)
+    if response.status_code == 404:
+        err.print(
+            f"hint: nothing takes webhooks at {target}: give --server the service's base URL"
+            f" (the banner's first line, e.g. http://127.0.0.1:8000) or --url the whole webhook"
+            " URL; an instance with --role worker takes no webhooks",
+            markup=False,
+        )
     if response.status_code == 401:
         used = (
             "DODO_WEBHOOK_SECRET"
