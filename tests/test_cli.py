@@ -318,3 +318,15 @@ def test_test_never_prints_a_secret_the_handler_logs(tmp_path: Path) -> None:
     assert "[redacted]" in result.stdout
     for secret in ("hook_env_Secret77", "slack_Tok3n"):
         assert secret not in result.stdout + result.stderr
+
+
+def test_the_top_level_help_shows_each_commands_help_whole() -> None:
+    from dodo_transform.cli import COMMANDS
+
+    result = cli("--help", env={"COLUMNS": "100"})
+    assert result.returncode == 0
+    shown = " ".join(result.stdout.split("Commands:")[1].split())
+    assert "..." not in shown  # click's mark of a cut line
+    for name, command in COMMANDS:
+        first = " ".join((command.__doc__ or "").split("\n\n")[0].split())
+        assert f"{name} {first}" in shown, name

@@ -12,6 +12,7 @@ Both print through `output.py` and take their settings through `options.py`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Annotated
 
@@ -49,6 +50,13 @@ def main_options(
     """Run Dodo Payments webhook transformations and deliver them to Segment."""
 
 
+def summary(command: Callable[..., None]) -> str:
+    """A command's help as `dodo-transform --help` lists it: its docstring's first paragraph,
+    whole (click would cut it at 45 characters, mid-sentence)."""
+    first = inspect.cleandoc(command.__doc__ or "").split("\n\n", 1)[0]
+    return " ".join(first.split())
+
+
 # The commands, in the order `--help` lists them.
 COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("test", local.test),
@@ -65,7 +73,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("show", admin.show),
 )
 for name, command in COMMANDS:
-    app.command(name=name)(command)
+    app.command(name=name, short_help=summary(command))(command)
 
 
 def main() -> None:
