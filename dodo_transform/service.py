@@ -141,6 +141,7 @@ class Service:
             secrets=self.secrets,
             run_trials=trials.run,
             dry_run=self.settings.dry_run,
+            segment_base_url=self.settings.segment_base_url,
         )
 
     def secrets(self) -> frozenset[str]:

@@ -8,7 +8,6 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -137,27 +136,10 @@ def deliveries(
 
 
 def message_summary(request: dict[str, Any] | None) -> str:
-    """One delivery's message in a few words: `track "Payment Completed" cus_1` for Segment
-    (its own message, also inside a batch), else the method and host (a path may hold a
-    token)."""
+    """One delivery's message in a few words (see `segment.summary`)."""
     if request is None:
         return ""
-    url, payload = request["url"], request["payload"]
-    if not segment.is_segment_url(url):
-        return f"{request['method']} {urlsplit(url).hostname or url}"
-    kind = segment.call_type(url) or "?"
-    if kind == "batch" and isinstance(payload, dict) and len(payload.get("batch") or ()) == 1:
-        payload = payload["batch"][0]
-        kind = str(payload.get("type", kind)) if isinstance(payload, dict) else kind
-    if not isinstance(payload, dict):
-        return kind
-    words = [kind]
-    if isinstance(payload.get("event"), str):
-        words.append(json.dumps(payload["event"], ensure_ascii=False))
-    who = payload.get("userId") or payload.get("anonymousId")
-    if who:
-        words.append(str(who))
-    return " ".join(words)
+    return segment.summary(request["method"], request["url"], request["payload"])
 
 
 def replay(
