@@ -4,9 +4,9 @@ Every user mistake (a missing file, bad JSON, a broken handler) ends in a
 one-line message and an exit code, never a traceback:
 0 success, 1 a handler or check failed, 2 unusable input or settings.
 
-Two kinds of command: `local.py` works here, on this machine's files and settings
-(`test`, `check`, `types`, `serve`, `send`); `admin.py` asks a running service's admin API
-(`deliveries`, `replay`, `backfill`, `status`, `transforms`, `events`, `show`).
+Two kinds of command: `local.py` works here, on this machine's files, settings and database
+(`test`, `check`, `types`, `serve`, `send`, `migrate`); `admin.py` asks a running service's
+admin API (`deliveries`, `replay`, `backfill`, `status`, `transforms`, `events`, `show`).
 Both print through `output.py` and take their settings through `options.py`.
 """
 
@@ -64,6 +64,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("types", local.types),
     ("serve", local.serve),
     ("send", local.send),
+    ("migrate", local.migrate),
     ("deliveries", admin.deliveries),
     ("replay", admin.replay),
     ("backfill", admin.backfill),

@@ -13,7 +13,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from dodo_transform import signing
+from dodo_transform import signing, startup
 from dodo_transform.cli.admin import stored_event
 from dodo_transform.cli.options import (
     ConfigOption,
@@ -26,6 +26,7 @@ from dodo_transform.cli.output import err, fail, out, table_of
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
 from dodo_transform.outgoing.destination import Allowlist
 from dodo_transform.settings import WEBHOOK_PATH, Settings
+from dodo_transform.store import migrations
 from dodo_transform.transforms import checks, event_types, sandbox_processes
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
 from dodo_transform.transforms.event import Event
@@ -264,6 +265,33 @@ def serve(
         service.serve(settings)
     except (ConfigError, StorageError) as error:
         fail(str(error))
+
+
+def migrate(
+    config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The data dir, for its SQLite file [./.dodo-transform].")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="postgresql://... [SQLite in the data dir].")
+    ] = None,
+) -> None:
+    """Bring the database to this release's schema (`serve` does the same when it starts).
+    Run it after installing a new release, before restarting the instances."""
+    settings = settings_from(config, data_dir=data_dir, database_url=database_url)
+    where = startup.database(settings)
+    try:
+        done = migrations.migrate(settings)
+    except (ConfigError, StorageError) as error:
+        fail(str(error))
+    if done.before == done.after:
+        out.print(f"{where}: already at schema version {done.after}", markup=False)
+    else:
+        out.print(
+            f"{where}: schema version {done.before} -> {done.after}"
+            f" ({done.after - done.before} migrations applied)",
+            markup=False,
+        )
 
 
 def send(
