@@ -27,7 +27,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from dodo_transform import logs, signing, startup
+from dodo_transform import instances, logs, signing, startup
 from dodo_transform.errors import ConfigError, StorageError
 from dodo_transform.metrics import IngestMetrics, PipelineMetrics
 from dodo_transform.outgoing.redaction import secret_parts
@@ -39,7 +39,7 @@ from dodo_transform.pipeline.worker import WorkerProcess
 from dodo_transform.settings import (
     Settings,
 )
-from dodo_transform.store import DeliveryStatus, Store, is_postgres, open_store
+from dodo_transform.store import DeliveryStatus, Store, instance_id, is_postgres, open_store
 from dodo_transform.store.intake import Intake
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
@@ -162,12 +162,23 @@ class Service:
                 reload_on_change(self.registry, self._stopping, self._watch), name="reload"
             )
         )
+        if self.intake is not None:  # one heartbeat per instance: its HTTP process's
+            started = time.time()
+            beat = partial(instances.describe, self.settings, self.registry, started)
+            await instances.beat(self.store, beat)
+            self._helpers.append(
+                asyncio.create_task(
+                    instances.beating(self.store, beat, self._stopping), name="heartbeat"
+                )
+            )
 
     async def stop(self) -> None:
         self._stopping.set()
         for task in self._helpers:
             task.cancel()
         await asyncio.gather(*self._helpers, return_exceptions=True)
+        if self.intake is not None:
+            await asyncio.to_thread(instances.leave, self.store, instance_id(self.settings))
         await self.handle.stop()
         if self.intake is not None:
             await asyncio.to_thread(self.intake.close)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -269,11 +270,29 @@ def status(server: ServerOption = None, config: ConfigOption = None) -> None:
     out.print("deliveries: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     for paused in answer.get("paused_destinations", []):
         out.print(paused_line(paused), markup=False)
+    show_instances(answer.get("instances", []), answer.get("version_differences", []))
     backfills = admin_call("GET", "/api/backfills", server, config, limit=5)
     assert isinstance(backfills, list)
     for shown in backfills:
         out.print(backfill_line(shown), markup=False)
     show_transforms(admin_call("GET", "/api/transforms", server, config))
+
+
+def show_instances(live: list[dict[str, Any]], differences: list[dict[str, Any]]) -> None:
+    """The live instances (host, role, release, last heartbeat), then each transform they do
+    not all run at one version."""
+    now = time.time()
+    table = table_of("host", "role", "release", "last heartbeat", "instance (host:data dir)")
+    for shown in live:
+        ago = max(0, round(now - shown["last_heartbeat"]))
+        table.add_row(
+            shown["host"], shown["role"], shown["release"], f"{ago} s ago", shown["instance"]
+        )
+    out.print(f"instances: {len(live)} live", markup=False)
+    if live:
+        out.print(table, markup=False)
+    for difference in differences:
+        out.print(f"WARNING: {difference['message']}", markup=False)
 
 
 def paused_line(shown: dict[str, Any]) -> str:

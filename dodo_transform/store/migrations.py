@@ -197,6 +197,21 @@ SQLITE: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        7,
+        "heartbeats: each instance's host, role, release and transform versions, seen lately",
+        """
+        CREATE TABLE heartbeats (
+            instance TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            role TEXT NOT NULL,
+            release TEXT NOT NULL,
+            transforms TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            seen_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST = SQLITE[-1].version
@@ -335,6 +350,21 @@ POSTGRES: tuple[Migration, ...] = (
             address TEXT PRIMARY KEY,
             window_start DOUBLE PRECISION NOT NULL,
             attempts INTEGER NOT NULL
+        );
+        """,
+    ),
+    Migration(
+        7,
+        "heartbeats: each instance's host, role, release and transform versions, seen lately",
+        """
+        CREATE TABLE heartbeats (
+            instance TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            role TEXT NOT NULL,
+            release TEXT NOT NULL,
+            transforms TEXT NOT NULL,
+            started_at DOUBLE PRECISION NOT NULL,
+            seen_at DOUBLE PRECISION NOT NULL
         );
         """,
     ),

@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool
 
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import well_formed
+from dodo_transform.store.heartbeats import SqlHeartbeats
 from dodo_transform.store.migrations import migrate_postgres
 from dodo_transform.store.reading import (
     DELIVERY_COLUMNS,
@@ -96,7 +97,7 @@ _COLUMN_TYPES = {
 }
 
 
-class PostgresStore(SqlReads, SqlWrites, SqlSessions):
+class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
     """`Store` on a PostgreSQL database that several instances share. Thread-safe."""
 
     placeholder = "%s"

@@ -45,6 +45,7 @@ from typing import Any
 
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import well_formed
+from dodo_transform.store.heartbeats import SqlHeartbeats
 from dodo_transform.store.migrations import migrate_sqlite
 from dodo_transform.store.reading import DELIVERY_COLUMNS, SqlReads, delivery_from_row
 from dodo_transform.store.records import (
@@ -81,7 +82,7 @@ _NO_ROOM = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 log = logging.getLogger("dodo_transform.store")
 
 
-class SqliteStore(SqlReads, SqlWrites, SqlSessions):
+class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
     """`Store` on one SQLite file. Safe to call from several threads (one lock)."""
 
     def __init__(

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from dodo_transform import instances
 from dodo_transform.outbound import batching
 from dodo_transform.store import Delivery, DeliveryStatus
 from dodo_transform.web.console import files, history, reading, samples, saves, summaries
@@ -31,7 +32,14 @@ async def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 @routes.get("/", response_class=HTMLResponse)
 async def overview(request: Request, context: Context) -> HTMLResponse:
     found = await blocking(summaries.overview, context)
-    return await page(request, "overview.html", overview=found)
+    beats = await blocking(context.store.heartbeats, instances.LIVE_SECONDS)
+    return await page(
+        request,
+        "overview.html",
+        overview=found,
+        beats=beats,
+        differences=instances.differences(beats),
+    )
 
 
 @routes.get("/transforms", response_class=HTMLResponse)
