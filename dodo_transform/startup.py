@@ -59,6 +59,11 @@ def banner(settings: Settings, *, created_secret: bool) -> str:
             f"  signing:    {made} for local trials is in {settings.data_dir / SECRET_FILE};"
             " for Dodo, set DODO_WEBHOOK_SECRET to the secret its dashboard shows"
         )
+    if settings.test_secrets:
+        lines.append(
+            "  test mode:  webhooks signed with DODO_WEBHOOK_TEST_SECRET (Dodo's test-mode"
+            " endpoint) are stored as test events, those with DODO_WEBHOOK_SECRET as live"
+        )
     if settings.admin_token is None or not settings.admin_token.get_secret_value():
         lines.append(
             "  admin API:  loopback only, no proxies (set DODO_TRANSFORM_ADMIN_TOKEN to use it"

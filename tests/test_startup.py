@@ -55,3 +55,11 @@ def test_in_dry_run_the_mode_line_still_names_the_other_destinations(tmp_path: P
     text = shown(transforms=folder)
     assert "DRY RUN" in text
     assert "; segment_track_payments to https://api.resend.com" in text
+
+
+def test_the_banner_says_test_mode_webhooks_are_taken_never_the_secret(tmp_path: Path) -> None:
+    test_secret = "whsec_" + "dGVzdC1tb2RlLXNlY3JldC1ieXRlcy0xMjM0NTY3OA=="
+    text = shown(transforms=shipped_transforms(tmp_path / "t"), webhook_test_secret=test_secret)
+    assert "  test mode:  webhooks signed with DODO_WEBHOOK_TEST_SECRET" in text
+    assert "dGVzdC1tb2Rl" not in text
+    assert "test mode:" not in shown(transforms=tmp_path / "t")

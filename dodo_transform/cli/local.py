@@ -307,6 +307,10 @@ def send(
         Path | None, typer.Option(help="The service's data dir, for its signing secret.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+    test_mode: Annotated[
+        bool,
+        typer.Option("--test", help="Sign with DODO_WEBHOOK_TEST_SECRET, as test mode would."),
+    ] = False,
 ) -> None:
     """Sign EVENT with the configured secret and post it, as Dodo would."""
     settings = settings_from(config, data_dir=data_dir)
@@ -316,6 +320,10 @@ def send(
         secrets, _ = signing_secrets(settings, create=False)
     except ConfigError as error:
         fail(str(error))
+    if test_mode:
+        if not settings.test_secrets:
+            fail("--test signs with DODO_WEBHOOK_TEST_SECRET, which is not set")
+        secrets = settings.test_secrets
     try:
         headers = signing.sign(secrets[0], webhook_id or f"msg_{uuid.uuid4().hex}", body)
     except ConfigError as error:

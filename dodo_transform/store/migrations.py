@@ -212,6 +212,13 @@ SQLITE: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        8,
+        "each event's mode: live or test, by the Dodo endpoint secret that verified it",
+        """
+        ALTER TABLE events ADD COLUMN mode TEXT;
+        """,
+    ),
 )
 
 LATEST = SQLITE[-1].version
@@ -366,6 +373,13 @@ POSTGRES: tuple[Migration, ...] = (
             started_at DOUBLE PRECISION NOT NULL,
             seen_at DOUBLE PRECISION NOT NULL
         );
+        """,
+    ),
+    Migration(
+        8,
+        "each event's mode: live or test, by the Dodo endpoint secret that verified it",
+        """
+        ALTER TABLE events ADD COLUMN mode TEXT;
         """,
     ),
 )

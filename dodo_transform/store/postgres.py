@@ -181,23 +181,26 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         (id of the stored one, False) for a webhook-id already known, by any instance."""
         if not events:
             return []
-        events = [NewEvent(_text(e.webhook_id), _text(e.event_type), e.body) for e in events]
+        events = [
+            NewEvent(_text(e.webhook_id), _text(e.event_type), e.body, e.mode) for e in events
+        ]
         with self._transaction() as db:
             # One statement for the whole group; the unique constraint decides what is new,
             # across instances too (a concurrent insert of the same webhook-id waits for the
             # other transaction and then counts as a conflict).
             created = dict(
                 db.execute(
-                    "INSERT INTO events (webhook_id, event_type, body, received_at)"
-                    " SELECT webhook_id, event_type, body, %s"
-                    " FROM unnest(%s::text[], %s::text[], %s::bytea[])"
-                    " WITH ORDINALITY AS e (webhook_id, event_type, body, n)"
+                    "INSERT INTO events (webhook_id, event_type, body, mode, received_at)"
+                    " SELECT webhook_id, event_type, body, mode, %s"
+                    " FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::text[])"
+                    " WITH ORDINALITY AS e (webhook_id, event_type, body, mode, n)"
                     " ORDER BY n ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id, id",
                     (
                         self._clock(),
                         [event.webhook_id for event in events],
                         [event.event_type for event in events],
                         [event.body for event in events],
+                        [event.mode for event in events],
                     ),
                 ).fetchall()
             )

@@ -25,6 +25,8 @@ from dodo_transform.store.records import (
 
 NO_CURSOR = 2**63 - 1  # larger than any id: the first page
 EVENT_COLUMNS = "id, webhook_id, event_type, body, received_at"
+# What the API and the console show of an event: its columns, no claim, and its mode.
+SHOWN_EVENT_COLUMNS = f"{EVENT_COLUMNS}, 0, mode"
 DELIVERY_COLUMNS = """
     d.id, d.event_id, e.webhook_id, e.event_type, d.transform, d.version, d.generation, d.idx,
     d.status, d.request, d.logs, d.error, d.attempts, d.next_attempt_at, d.created_at, d.updated_at,
@@ -70,13 +72,13 @@ class SqlReads:
         return version_from_row(rows[0]) if rows else None
 
     def get_event(self, event_id: int) -> StoredEvent | None:
-        rows = self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        rows = self._query(f"SELECT {SHOWN_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
         return event_from_row(rows[0]) if rows else None
 
     def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]:
         """Newest first; `before` (an event id) continues a previous page."""
         rows = self._query(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE id < ? ORDER BY id DESC LIMIT ?",
+            f"SELECT {SHOWN_EVENT_COLUMNS} FROM events WHERE id < ? ORDER BY id DESC LIMIT ?",
             (NO_CURSOR if before is None else before, limit),
         )
         return [event_from_row(row) for row in rows]

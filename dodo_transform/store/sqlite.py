@@ -254,13 +254,15 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         """
         if not events:
             return []
-        rows = [(well_formed(e.webhook_id), well_formed(e.event_type), e.body) for e in events]
+        rows = [
+            (well_formed(e.webhook_id), well_formed(e.event_type), e.body, e.mode) for e in events
+        ]
         now = self._clock()
         with self._lock:
             try:
                 cursor = self._db.execute(
-                    "INSERT INTO events (webhook_id, event_type, body, received_at) VALUES "
-                    + ",".join(["(?, ?, ?, ?)"] * len(rows))
+                    "INSERT INTO events (webhook_id, event_type, body, mode, received_at) VALUES "
+                    + ",".join(["(?, ?, ?, ?, ?)"] * len(rows))
                     + " ON CONFLICT (webhook_id) DO NOTHING",
                     [value for row in rows for value in (*row, now)],
                 )
@@ -537,7 +539,7 @@ class MemoryStore(SqliteStore):
 
 
 def _group_results(
-    rows: Sequence[tuple[str, str, bytes]],
+    rows: Sequence[tuple[str, str, bytes, str]],
     stored: Mapping[str, int],
     first_new: int | None,
 ) -> list[tuple[int, bool]]:

@@ -103,6 +103,8 @@ class EventOut(BaseModel):
     webhook_id: str
     event_type: str
     received_at: float
+    # live or test: which of Dodo's endpoints sent it (null: stored before modes were kept)
+    mode: str | None = None
     deliveries: list[DeliveryOut]
 
 
@@ -111,6 +113,7 @@ class EventDetailOut(BaseModel):
     webhook_id: str
     event_type: str
     received_at: float
+    mode: str | None = None  # live or test, as in EventOut
     body: str
     deliveries: list[DeliveryDetailOut]
 
@@ -329,6 +332,7 @@ async def list_events(
                 webhook_id=event.webhook_id,
                 event_type=event.event_type,
                 received_at=event.received_at,
+                mode=event.mode,
                 deliveries=by_event.get(event.id, []),
             )
             for event in events
@@ -351,6 +355,7 @@ async def get_event(event_id: int, context: Context) -> Response:
             webhook_id=event.webhook_id,
             event_type=event.event_type,
             received_at=event.received_at,
+            mode=event.mode,
             body=event.body.decode("utf-8", errors="replace"),
             deliveries=[delivery_detail(d, a) for d, a in zip(deliveries, attempts, strict=True)],
         )
