@@ -456,6 +456,12 @@ def test_each_event_records_the_mode_of_the_dodo_endpoint_that_sent_it(tmp_path:
     test_secret = signing.new_secret()
 
     async def test(relay: Relay) -> None:
+        # The handler sees it too: a test-mode payment is named apart in Segment.
+        await relay.reload_with(
+            "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+            " w.payload = {userId: 'u', event: w.mode === 'test' ? 'Test Payment' : 'Payment'};"
+            " return w; }"
+        )
         for webhook_id, secret in (("msg_live", SECRET), ("msg_test", test_secret)):
             raw = json.dumps(sample("payment.succeeded")).encode()
             headers = signing.sign(secret, webhook_id, raw)
@@ -473,8 +479,13 @@ def test_each_event_records_the_mode_of_the_dodo_endpoint_that_sent_it(tmp_path:
         assert (
             'data-testid="event-mode"><span class="state state-disabled">test</span>' in page.text
         )
+        sent = await relay.until(lambda: _delivered(relay, 2))
+        assert {d["webhook_id"]: d["request"]["payload"]["event"] for d in sent} == {
+            "msg_live": "Payment",
+            "msg_test": "Test Payment",
+        }
 
-    run_with_relay(tmp_path, test, webhook_test_secret=test_secret)
+    run_with_relay(tmp_path, test, webhook_test_secret=test_secret, segment_write_key="wk")
 
 
 def test_without_a_configured_secret_the_local_trial_secret_makes_test_events(
@@ -491,3 +502,9 @@ def test_without_a_configured_secret_the_local_trial_secret_makes_test_events(
         assert event["mode"] == "test"
 
     run_with_relay(tmp_path, test, webhook_secret=None)
+
+
+async def _delivered(relay: Relay, count: int) -> list[dict[str, Any]]:
+    """The delivered deliveries, once there are `count`."""
+    found = await relay.deliveries("delivered")
+    return found if len(found) >= count else []

@@ -230,7 +230,8 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
                 " AND lease_until <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
                 " UPDATE events e SET lease_until = %s, lease_owner = %s, claim = %s FROM picked"
                 " WHERE e.id = picked.id"
-                " RETURNING e.id, e.webhook_id, e.event_type, e.body, e.received_at, e.claim",
+                " RETURNING e.id, e.webhook_id, e.event_type, e.body, e.received_at, e.claim,"
+                " e.mode",
                 (now, limit, now + lease_seconds, self.owner, new_claim()),
             ).fetchall()
         return sorted((event_from_row(row) for row in rows), key=lambda event: event.id)

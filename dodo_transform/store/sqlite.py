@@ -302,7 +302,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
             rows = db.execute(
                 "UPDATE events SET lease_until = ?, claim = ? WHERE id IN (SELECT id FROM events"
                 " WHERE state = 'pending' AND lease_until <= ? ORDER BY id LIMIT ?)"
-                " RETURNING id, webhook_id, event_type, body, received_at, claim",
+                " RETURNING id, webhook_id, event_type, body, received_at, claim, mode",
                 (now + lease_seconds, claim, now, limit),
             ).fetchall()
         return sorted((StoredEvent(*row) for row in rows), key=lambda event: event.id)
