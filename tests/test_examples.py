@@ -205,3 +205,14 @@ def test_seed_handlers_skip_events_they_ignore(name: str) -> None:
         "payout.success",
     ):
         assert transform.run(event_from(sample(event_type))).kind is OutcomeKind.SKIPPED
+
+
+def test_the_cancel_example_drops_test_mode_events() -> None:
+    """`examples/handlers/cancel_test_mode.js` does what its name says: a payment from Dodo's
+    test-mode endpoint is cancelled; the same payment from the live one is tracked."""
+    handler = compiled(EXAMPLES / "handlers" / "cancel_test_mode.js")
+    body = json.dumps(sample("payment.succeeded"))
+    test = handler.run(Event("payment.succeeded", body, "msg_t", "test"))
+    live = handler.run(Event("payment.succeeded", body, "msg_l", "live"))
+    assert test.kind.value == "cancelled"
+    assert live.kind.value == "deliver" and live.requests[0].payload["event"] == "Payment Completed"
