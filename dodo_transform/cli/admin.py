@@ -379,7 +379,10 @@ def show(
     """One event: its body, and every delivery made from it with its attempts."""
     event = admin_call("GET", f"/api/events/{event_id}", server, config)
     assert isinstance(event, dict)
-    out.print(f"event {event['id']}: {event['event_type']} ({event['webhook_id']})", markup=False)
+    mode = f", {event['mode']} mode" if event.get("mode") else ""
+    out.print(
+        f"event {event['id']}: {event['event_type']} ({event['webhook_id']}{mode})", markup=False
+    )
     out.print(event["body"], markup=False)
     for delivery in event["deliveries"]:
         out.print(
