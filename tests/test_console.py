@@ -19,7 +19,7 @@ import pytest
 from fastapi import HTTPException
 
 from dodo_transform.settings import load_settings
-from dodo_transform.store import TransformVersion
+from dodo_transform.store import Heartbeat, TransformVersion
 from dodo_transform.testing import SECRET, InProcess, in_process
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.web.console import files, history, login, samples, session
@@ -958,3 +958,21 @@ async def tracked(console: Console) -> list[dict[str, Any]]:
     """The docs handler's delivered deliveries."""
     found = await console.deliveries("delivered")
     return [d for d in found if d["transform"] == DOCS_HANDLER]
+
+
+def test_the_editor_says_a_save_reaches_this_hosts_folder_only_when_other_hosts_run(
+    tmp_path: Path,
+) -> None:
+    async def test(console: Console) -> None:
+        url = f"/transforms/{DOCS_HANDLER}"
+        alone = await console.get(url)
+        assert 'data-testid="other-hosts"' not in alone.text  # only this host's instance
+        store = console.service.store
+        other = Heartbeat("host-b:/var/lib/dodo-transform/8001", "host-b", "all", "0.1.0", {})
+        await asyncio.to_thread(store.beat, other)
+        page = await console.get(url)
+        note = re.search(r'data-testid="other-hosts">([^<]+)<', page.text)
+        assert note is not None and "Instances on other hosts (host-b)" in note.group(1)
+        assert "a save here changes this host's file only" in note.group(1)
+
+    run_console(tmp_path, test)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -88,7 +89,10 @@ async def editor_values(context: Context, name: str, **extra: Any) -> dict[str, 
     current = registry.current().get(name)
     kept = await blocking(context.store.list_versions, name)
     load_error = registry.errors.get(name)
+    beats = await blocking(context.store.heartbeats, instances.LIVE_SECONDS)
     return {
+        # Other hosts run their own copy of the folder: a save here reaches this host's only.
+        "other_hosts": sorted({beat.host for beat in beats} - {socket.gethostname()}),
         "name": name,
         "source": source,  # the file's text, until `extra` gives the editor's
         "version": current.version if current else None,
