@@ -251,10 +251,7 @@ def build_service(
         signing_secrets=frozenset(
             part
             for secret in secrets + settings.test_secrets
-            for part in secret_parts(secret.removeprefix("whsec_"))
-        )
-        | frozenset(
-            part for secret in secrets + settings.test_secrets for part in secret_parts(secret)
+            for part in secret_parts(secret) | secret_parts(secret.removeprefix("whsec_"))
         ),
     )
     logs.hide(service.secrets)
