@@ -63,3 +63,13 @@ def test_the_banner_says_test_mode_webhooks_are_taken_never_the_secret(tmp_path:
     assert "  test mode:  webhooks signed with DODO_WEBHOOK_TEST_SECRET" in text
     assert "dGVzdC1tb2Rl" not in text
     assert "test mode:" not in shown(transforms=tmp_path / "t")
+
+
+def test_a_password_given_as_a_url_parameter_is_hidden_too(tmp_path: Path) -> None:
+    url = "postgresql://relay@db.internal/dodo?sslmode=require&password=pa55word"
+    text = shown(transforms=shipped_transforms(tmp_path / "t"), database_url=url)
+    assert (
+        "  database:   PostgreSQL postgresql://relay@db.internal/dodo?sslmode=require&password=***"
+        in text
+    )
+    assert "pa55word" not in text

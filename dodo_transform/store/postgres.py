@@ -15,6 +15,7 @@ become `StorageError` here.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -556,11 +557,13 @@ class _Listener:
 
 
 def shown(url: str) -> str:
-    """`url` with its password hidden, for messages and logs."""
+    """`url` with its password hidden, for messages and logs: the one in its user part, and a
+    `password=` parameter (libpq takes one there too)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+    if parts.password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query, flags=re.IGNORECASE)
+    return parts._replace(query=query).geturl()
 
 
 @overload
