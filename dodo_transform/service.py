@@ -27,7 +27,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from dodo_transform import logs, signing, startup
+from dodo_transform import instances, logs, signing, startup
 from dodo_transform.errors import ConfigError, StorageError
 from dodo_transform.metrics import IngestMetrics, PipelineMetrics
 from dodo_transform.outgoing.redaction import secret_parts
@@ -39,7 +39,7 @@ from dodo_transform.pipeline.worker import WorkerProcess
 from dodo_transform.settings import (
     Settings,
 )
-from dodo_transform.store import DeliveryStatus, Store, is_postgres, open_store
+from dodo_transform.store import DeliveryStatus, Store, instance_id, is_postgres, open_store
 from dodo_transform.store.intake import Intake
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
@@ -141,6 +141,7 @@ class Service:
             secrets=self.secrets,
             run_trials=trials.run,
             dry_run=self.settings.dry_run,
+            segment_base_url=self.settings.segment_base_url,
         )
 
     def secrets(self) -> frozenset[str]:
@@ -161,12 +162,23 @@ class Service:
                 reload_on_change(self.registry, self._stopping, self._watch), name="reload"
             )
         )
+        if self.intake is not None:  # one heartbeat per instance: its HTTP process's
+            started = time.time()
+            beat = partial(instances.describe, self.settings, self.registry, started)
+            await instances.beat(self.store, beat)
+            self._helpers.append(
+                asyncio.create_task(
+                    instances.beating(self.store, beat, self._stopping), name="heartbeat"
+                )
+            )
 
     async def stop(self) -> None:
         self._stopping.set()
         for task in self._helpers:
             task.cancel()
         await asyncio.gather(*self._helpers, return_exceptions=True)
+        if self.intake is not None:
+            await asyncio.to_thread(instances.leave, self.store, instance_id(self.settings))
         await self.handle.stop()
         if self.intake is not None:
             await asyncio.to_thread(self.intake.close)
@@ -234,15 +246,23 @@ def build_service(
         pipeline=pipeline,
         pipeline_metrics=metrics,
         intake=None if in_worker else Intake(store),
-        verifier=None if in_worker else signing.Verifier(secrets),
+        verifier=None if in_worker else verifier_for(settings, secrets),
         created_secret=created,
         signing_secrets=frozenset(
-            part for secret in secrets for part in secret_parts(secret.removeprefix("whsec_"))
-        )
-        | frozenset(part for secret in secrets for part in secret_parts(secret)),
+            part
+            for secret in secrets + settings.test_secrets
+            for part in secret_parts(secret) | secret_parts(secret.removeprefix("whsec_"))
+        ),
     )
     logs.hide(service.secrets)
     return service
+
+
+def verifier_for(settings: Settings, secrets: list[str]) -> signing.Verifier:
+    """Webhooks verified by DODO_WEBHOOK_SECRET are live; by DODO_WEBHOOK_TEST_SECRET, or by
+    the data dir's secret (made for local trials with `send`, never Dodo's), test."""
+    local = [] if settings.secrets else secrets
+    return signing.Verifier(settings.secrets, test_secrets=settings.test_secrets + local)
 
 
 def _check_role(settings: Settings) -> None:

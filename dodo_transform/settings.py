@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
 
     webhook_secret: SecretStr | None = _alias("dodo_webhook_secret")
+    # The signing secret(s) of Dodo's test-mode endpoint: one service takes both modes, and
+    # each event is stored as `test` or `live` by the secret that verified it.
+    webhook_test_secret: SecretStr | None = _alias("dodo_webhook_test_secret")
     segment_write_key: SecretStr | None = _alias("segment_write_key")
     segment_endpoint: str | None = _alias("segment_endpoint")
     segment_region: Literal["us", "eu"] = Field(
@@ -113,11 +116,13 @@ class Settings(BaseSettings):
 
     @property
     def secrets(self) -> list[str]:
-        """The configured signing secrets (several during rotation)."""
-        if self.webhook_secret is None:
-            return []
-        raw = self.webhook_secret.get_secret_value().replace(",", " ")
-        return [secret for secret in raw.split() if secret]
+        """The configured signing secrets of the live endpoint (several during rotation)."""
+        return _split(self.webhook_secret)
+
+    @property
+    def test_secrets(self) -> list[str]:
+        """The configured signing secrets of the test-mode endpoint."""
+        return _split(self.webhook_test_secret)
 
     def secret_values(self) -> frozenset[str]:
         """Every secret of these settings, to keep out of anything shown: the write key, the
@@ -128,7 +133,7 @@ class Settings(BaseSettings):
                 found |= secret_parts(setting.get_secret_value())
         if self.alert_url is not None and self.alert_url.get_secret_value():
             found |= url_secrets(self.alert_url.get_secret_value())
-        for signing_secret in self.secrets:
+        for signing_secret in self.secrets + self.test_secrets:
             found |= secret_parts(signing_secret)
             found |= secret_parts(signing_secret.removeprefix("whsec_"))
         return frozenset(found)
@@ -176,6 +181,13 @@ class Settings(BaseSettings):
         if self.database_url is None:
             return self.database
         return Path(self.database_url.removeprefix("sqlite:").removeprefix("//"))
+
+
+def _split(setting: SecretStr | None) -> list[str]:
+    """Secrets separated by spaces or commas."""
+    if setting is None:
+        return []
+    return [secret for secret in setting.get_secret_value().replace(",", " ").split() if secret]
 
 
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:

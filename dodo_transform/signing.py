@@ -72,16 +72,30 @@ def malformed(secret: str) -> bool:
     return re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", secret.removeprefix("whsec_")) is None
 
 
+# The modes of Dodo's two webhook endpoints, each with its own signing secret.
+LIVE = "live"
+TEST = "test"
+
+
 class Verifier:
     """Checks Standard Webhooks signatures against every configured secret.
 
     `clock` gives the current Unix time for the 5-minute window (injectable for tests).
     """
 
-    def __init__(self, secrets_: list[str], *, clock: Callable[[], float] = time.time) -> None:
-        if not secrets_:
+    def __init__(
+        self,
+        secrets_: list[str],
+        *,
+        test_secrets: list[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`secrets_` are the live endpoint's, `test_secrets` the test-mode endpoint's: the
+        one that verifies a webhook says which mode it came from."""
+        if not secrets_ and not test_secrets:
             raise ConfigError("no webhook secret configured")
-        self._keys = [_secret_bytes(secret) for secret in secrets_]
+        self._keys = [(_secret_bytes(secret), LIVE) for secret in secrets_]
+        self._keys += [(_secret_bytes(secret), TEST) for secret in test_secrets or ()]
         self._clock = clock
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> str:
@@ -89,14 +103,19 @@ class Verifier:
 
         The body is checked as raw bytes, whatever its encoding.
         """
+        return self.verified(body, headers)[0]
+
+    def verified(self, body: bytes, headers: Mapping[str, str]) -> tuple[str, str]:
+        """(webhook-id, mode) of a verified request, the mode `live` or `test` as the secret
+        that verified it; raise `SignatureError` otherwise."""
         webhook_id, timestamp, signature = _required_headers(headers)
         _check_timestamp(timestamp, self._clock())
         offered = _offered_macs(signature)
         signed = _signed_prefix(webhook_id, timestamp) + body
-        for key in self._keys:
+        for key, mode in self._keys:
             expected = hmac.digest(key, signed, "sha256")
             if any(hmac.compare_digest(expected, mac) for mac in offered):
-                return webhook_id
+                return webhook_id, mode
         raise SignatureError("no matching signature")
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dodo_transform import signing
 from dodo_transform.errors import ConfigError
+from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.settings import (
     DEFAULT_ADDRESS,
     DEFAULT_CONFIG_FILE,
@@ -30,6 +31,7 @@ from dodo_transform.settings import (
     Settings,
     secrets_in,
 )
+from dodo_transform.store import is_postgres
 from dodo_transform.transforms import checks
 from dodo_transform.transforms.settings import read_settings
 from dodo_transform.webhook_secret import SECRET_FILE
@@ -40,20 +42,15 @@ LOCK_FILE = "serve.lock"  # in the data dir: held by the `serve` that uses it (i
 def banner(settings: Settings, *, created_secret: bool) -> str:
     """What a person starting the service needs to know, and what to do next."""
     base = f"http://{settings.host}:{settings.port}"
-    mode = (
-        "DRY RUN: no SEGMENT_WRITE_KEY, so Segment calls are recorded, not sent (a transform"
-        " with a write_key of its own in transforms.toml still sends)"
-        if settings.dry_run
-        else f"LIVE: delivering to {settings.segment_base_url}"
-    )
     lines = [
         f"dodo-transform is running on {base}",
         f"  console:    {base}/",
         f"  webhooks:   {base}{WEBHOOK_PATH} (local: give Dodo your public HTTPS URL,"
         " see docs/going-live.md)",
-        f"  mode:       {mode}",
+        f"  mode:       {mode(settings)}",
         f"  transforms: {settings.transforms.resolve()}",
         f"  data:       {settings.data_dir.resolve()}",
+        f"  database:   {database(settings)}",
     ]
     if not settings.secrets:
         # Never printed: logs are kept (journald); the file is readable by the owner only.
@@ -61,6 +58,11 @@ def banner(settings: Settings, *, created_secret: bool) -> str:
         lines.append(
             f"  signing:    {made} for local trials is in {settings.data_dir / SECRET_FILE};"
             " for Dodo, set DODO_WEBHOOK_SECRET to the secret its dashboard shows"
+        )
+    if settings.test_secrets:
+        lines.append(
+            "  test mode:  webhooks signed with DODO_WEBHOOK_TEST_SECRET (Dodo's test-mode"
+            " endpoint) are stored as test events, those with DODO_WEBHOOK_SECRET as live"
         )
     if settings.admin_token is None or not settings.admin_token.get_secret_value():
         lines.append(
@@ -80,6 +82,41 @@ def banner(settings: Settings, *, created_secret: bool) -> str:
         )
     lines.append("  try it:     " + shlex.join(try_it(settings)))
     return "\n".join(lines)
+
+
+def mode(settings: Settings) -> str:
+    """Live or dry run, and every host requests go to: Segment's, each transform's `url`, and
+    the extra hosts handlers may name themselves."""
+    segment_calls = (
+        "DRY RUN: no SEGMENT_WRITE_KEY, so Segment calls are recorded, not sent (a transform"
+        " with a write_key of its own in transforms.toml still sends)"
+        if settings.dry_run
+        else f"LIVE: delivering to Segment at {settings.segment_base_url}"
+    )
+    others = [f"{name} to {host}" for name, host in destination_hosts(settings).items()]
+    if settings.extra_allowed_hosts:
+        others.append("handlers to " + ", ".join(sorted(settings.extra_allowed_hosts)))
+    return segment_calls + "".join(f"; {other}" for other in others)
+
+
+def destination_hosts(settings: Settings) -> dict[str, str]:
+    """Each enabled transform's `url` as its origin (never a path or a password: a webhook
+    URL's token lives there), by transform name."""
+    try:
+        tables = read_settings(settings.transforms, settings.variables(), unset_ok=True)
+    except ConfigError:
+        return {}  # preflight said what is wrong; the banner names what it can
+    hosts = {name: destination_of(table.target_url) for name, table in sorted(tables.items())}
+    return {name: host for name, host in hosts.items() if host and tables[name].enabled}
+
+
+def database(settings: Settings) -> str:
+    """Which database the service uses, its password hidden."""
+    if is_postgres(settings.database_url):
+        from dodo_transform.store.postgres import shown  # psycopg loads only for PostgreSQL
+
+        return f"PostgreSQL {shown(str(settings.database_url))}"
+    return f"SQLite {settings.sqlite_path.resolve()}"
 
 
 def settings_file_warnings(settings: Settings) -> list[str]:

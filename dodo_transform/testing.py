@@ -166,15 +166,23 @@ class SegmentStandIn:
     Segment's JSON or `reject_message` refuses one of its messages.
     """
 
-    def __init__(self, write_key: str = WRITE_KEY) -> None:
+    def __init__(
+        self,
+        write_key: str = WRITE_KEY,
+        *,
+        port: int = 0,
+        on_request: Callable[[Received], None] | None = None,
+    ) -> None:
         self.write_key = write_key
         self.received: list[Received] = []
+        # Called with each request as it is answered (`python -m dodo_transform.testing` prints).
+        self.on_request = on_request
         self.script: list[Reply] = []
         self.default = Reply()
         self.reject_message: Callable[[dict[str, Any]], bool] = lambda message: False
         # Notified on each request: a wait wakes when it arrives, not at the next poll.
         self._lock = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -234,6 +242,8 @@ class SegmentStandIn:
         with self._lock:
             self.received.append(request)
             self._lock.notify_all()
+        if self.on_request is not None:
+            self.on_request(request)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -927,3 +937,83 @@ async def in_process(
             yield service, client
     finally:
         await context.stop()
+
+
+# --- `python -m dodo_transform.testing segment`: the stand-in, runnable ------------------------
+
+
+def describe(request: Received) -> list[str]:
+    """One line per message of a request the stand-in answered, as a person follows them:
+    `200 track "Payment Completed" userId=cus_1 messageId=...` (never the write key)."""
+    try:
+        messages = request.messages
+    except (ValueError, KeyError, TypeError):
+        return [f"{request.status} {request.method} {request.path}: not Segment's JSON"]
+    lines = []
+    for message in messages:
+        words = [str(request.status), str(message.get("type", request.path))]
+        name = message.get("event") or message.get("name")
+        if isinstance(name, str):
+            words.append(json.dumps(name, ensure_ascii=False))
+        words += [
+            f"{key}={message[key]}"
+            for key in ("userId", "anonymousId", "messageId")
+            if key in message
+        ]
+        lines.append(" ".join(words))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the Segment stand-in until Ctrl-C, printing each message it receives: point the
+    service at it with SEGMENT_ENDPOINT and SEGMENT_WRITE_KEY to see what Segment would get."""
+    import argparse  # only for this entry point
+
+    parser = argparse.ArgumentParser(
+        prog="python -m dodo_transform.testing",
+        description="Test doubles of dodo-transform, runnable.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    standin = commands.add_parser(
+        "segment", help="a local Segment that checks the write key and prints each message"
+    )
+    standin.add_argument("--port", type=int, default=9000, help="port on 127.0.0.1 [9000]")
+    standin.add_argument("--write-key", default=WRITE_KEY, help="the write key it expects")
+    standin.add_argument("--body", action="store_true", help="print each request's JSON too")
+    options = parser.parse_args(argv)
+    try:
+        segment = SegmentStandIn(
+            options.write_key, port=options.port, on_request=_printer(options.body)
+        )
+    except OSError as error:
+        print(
+            f"error: cannot listen on 127.0.0.1:{options.port}: {error.strerror}", file=sys.stderr
+        )
+        return 2
+    with segment.running():
+        print(
+            f"Segment stand-in on {segment.url}: run the service with"
+            f" SEGMENT_ENDPOINT={segment.url} and SEGMENT_WRITE_KEY set to the --write-key",
+            flush=True,
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print(f"stopped; {len(segment.messages())} messages accepted", flush=True)
+    return 0
+
+
+def _printer(body: bool) -> Callable[[Received], None]:
+    def show(request: Received) -> None:
+        lines = describe(request)
+        if request.status == 401:
+            lines = ["401: wrong write key (Basic auth with the key given by --write-key)"]
+        if body:
+            lines.append(request.body.decode("utf-8", errors="replace"))
+        print("\n".join(lines), flush=True)
+
+    return show
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -47,9 +47,8 @@ def run_with_relay(
     config = load_settings(
         transforms=folder,
         data_dir=tmp_path / "data",
-        webhook_secret=SECRET,
         worker_process=False,
-        **settings,
+        **({"webhook_secret": SECRET} | settings),
     )
     segment = httpx.MockTransport(lambda request: httpx.Response(segment_status))
 
@@ -449,3 +448,63 @@ def test_header_variables_may_come_from_the_services_settings_file(tmp_path: Pat
         assert headers["Authorization"] == "Bearer tok_from_the_file"
 
     run_with_relay(tmp_path, test, config_file=settings_file)
+
+
+def test_each_event_records_the_mode_of_the_dodo_endpoint_that_sent_it(tmp_path: Path) -> None:
+    """DODO_WEBHOOK_SECRET verifies live webhooks and DODO_WEBHOOK_TEST_SECRET test-mode ones:
+    one service, both of Dodo's endpoints; each event says which, in the API and the console."""
+    test_secret = signing.new_secret()
+
+    async def test(relay: Relay) -> None:
+        # The handler sees it too: a test-mode payment is named apart in Segment.
+        await relay.reload_with(
+            "function handler(w) { w.url = 'https://api.segment.io/v1/track';"
+            " w.payload = {userId: 'u', event: w.mode === 'test' ? 'Test Payment' : 'Payment'};"
+            " return w; }"
+        )
+        for webhook_id, secret in (("msg_live", SECRET), ("msg_test", test_secret)):
+            raw = json.dumps(sample("payment.succeeded")).encode()
+            headers = signing.sign(secret, webhook_id, raw)
+            answer = await relay.client.post("/webhooks/dodo", content=raw, headers=headers)
+            assert answer.status_code == 200, answer.text
+        listed = (await relay.client.get("/api/events")).json()
+        assert {e["webhook_id"]: e["mode"] for e in listed} == {
+            "msg_live": "live",
+            "msg_test": "test",
+        }
+        tested = next(e for e in listed if e["webhook_id"] == "msg_test")
+        one = (await relay.client.get(f"/api/events/{tested['id']}")).json()
+        assert one["mode"] == "test"
+        page = await relay.client.get(f"/events/{tested['id']}", headers={"Accept": "text/html"})
+        assert (
+            'data-testid="event-mode"><span class="state state-disabled">test</span>' in page.text
+        )
+        sent = await relay.until(lambda: _delivered(relay, 2))
+        assert {d["webhook_id"]: d["request"]["payload"]["event"] for d in sent} == {
+            "msg_live": "Payment",
+            "msg_test": "Test Payment",
+        }
+
+    run_with_relay(tmp_path, test, webhook_test_secret=test_secret, segment_write_key="wk")
+
+
+def test_without_a_configured_secret_the_local_trial_secret_makes_test_events(
+    tmp_path: Path,
+) -> None:
+    """The data dir's secret is for `send`, never Dodo's live endpoint's."""
+
+    async def test(relay: Relay) -> None:
+        secret = (tmp_path / "data" / "webhook-secret").read_text().strip()
+        raw = json.dumps(sample("payment.succeeded")).encode()
+        headers = signing.sign(secret, "msg_local", raw)
+        assert (await relay.client.post("/webhooks/dodo", content=raw, headers=headers)).is_success
+        (event,) = (await relay.client.get("/api/events")).json()
+        assert event["mode"] == "test"
+
+    run_with_relay(tmp_path, test, webhook_secret=None)
+
+
+async def _delivered(relay: Relay, count: int) -> list[dict[str, Any]]:
+    """The delivered deliveries, once there are `count`."""
+    found = await relay.deliveries("delivered")
+    return found if len(found) >= count else []

@@ -4,6 +4,7 @@ console script runs (`CliRunner`); one test runs the console script itself."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,7 +102,21 @@ def test_the_console_script_ends_a_mistake_in_one_line_with_exit_code_two(tmp_pa
 def test_check_passes_on_the_shipped_examples() -> None:
     result = cli("check", "--transforms", EXAMPLES / "handlers", *EXAMPLE_EVENTS)
     assert result.returncode == 0, result.stdout
-    assert "376 runs, 0 failed" in result.stdout
+    assert "376 runs: 376 ok; " in result.stdout
+    # Problems only: no table of 376 `ok` rows, a count and how to see them.
+    assert " ok " not in result.stdout.replace("376 ok", "")
+    assert "--verbose shows every run" in result.stdout
+
+
+def test_check_verbose_shows_every_run() -> None:
+    result = cli(
+        "check", "--transforms", EXAMPLES / "handlers", *EXAMPLE_EVENTS, "--verbose",
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    rows = [line for line in result.stdout.splitlines() if re.search(r"│ ok\s+│", line)]
+    assert len(rows) == 376
+    assert "--verbose shows" not in result.stdout
 
 
 def test_check_fails_on_a_golden_mismatch_and_update_rewrites(tmp_path: Path) -> None:
@@ -117,7 +132,7 @@ def test_check_fails_on_a_golden_mismatch_and_update_rewrites(tmp_path: Path) ->
     assert result.returncode == 0 and "new" in result.stdout
     assert f"note: {expected} holds no golden files yet" in result.stdout
     assert "with --update" in result.stdout
-    assert "where a handler skipped its event are not shown" in result.stdout
+    assert "skipped their event (" in result.stdout and "runs not shown" in result.stdout
     cli(
         "check",
         "--transforms",
@@ -248,7 +263,7 @@ def test_check_runs_the_connector_examples_and_lists_each_warning_once() -> None
         env=environ,
     )
     assert result.returncode == 0, result.stdout
-    assert "846 runs, 0 failed" in result.stdout
+    assert "846 runs: 846 ok; " in result.stdout
     warnings = [line for line in result.stdout.splitlines() if line.startswith("warning: ")]
     assert (
         "warning: loops_events: LOOPS_API_KEY is not set in the environment: the service will"
@@ -303,3 +318,15 @@ def test_test_never_prints_a_secret_the_handler_logs(tmp_path: Path) -> None:
     assert "[redacted]" in result.stdout
     for secret in ("hook_env_Secret77", "slack_Tok3n"):
         assert secret not in result.stdout + result.stderr
+
+
+def test_the_top_level_help_shows_each_commands_help_whole() -> None:
+    from dodo_transform.cli import COMMANDS
+
+    result = cli("--help", env={"COLUMNS": "100"})
+    assert result.returncode == 0
+    shown = " ".join(result.stdout.split("Commands:")[1].split())
+    assert "..." not in shown  # click's mark of a cut line
+    for name, command in COMMANDS:
+        first = " ".join((command.__doc__ or "").split("\n\n")[0].split())
+        assert f"{name} {first}" in shown, name

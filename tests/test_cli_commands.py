@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from dodo_transform.cli import app
 
-COMMANDS = ["test", "check", "types", "serve", "send"]  # work here
+COMMANDS = ["test", "check", "types", "serve", "send", "migrate"]  # work here
 COMMANDS += ["deliveries", "replay", "backfill", "status", "transforms", "events", "show"]
 
 

@@ -332,3 +332,27 @@ def test_an_empty_filtered_list_says_what_it_was_filtered_by(tmp_path: Path) -> 
         every = cli("deliveries", "--server", url, cwd=tmp_path)
     assert dead.returncode == 0 and dead.stdout.strip() == "no dead deliveries"
     assert every.stdout.startswith("no deliveries yet: send one")
+
+
+@pytest.mark.parametrize(
+    "command", [("send", EXAMPLES / "events" / "payment.succeeded.json"), ("status",)]
+)
+def test_the_banners_webhook_url_given_as_server_says_what_to_give(
+    tmp_path: Path, command: tuple[str | Path, ...]
+) -> None:
+    pasted = "http://127.0.0.1:8000/webhooks/dodo"
+    done = cli(*command, "--server", pasted, cwd=tmp_path)
+    one_line_error(
+        done, 2, f"--server {pasted} is the webhook URL", "--server http://127.0.0.1:8000"
+    )
+
+
+def test_a_send_answered_404_says_where_webhooks_go(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "webhook-secret").write_text("whsec_" + "A" * 32 + "\n")
+    event = EXAMPLES / "events" / "payment.succeeded.json"
+    with not_our_service(status=404, body=b'{"detail": "Not Found"}') as url:
+        done = cli("send", event, "--server", f"{url}/relay", "--data-dir", tmp_path / "data")
+    assert done.returncode == 1 and done.stdout.startswith("404")
+    assert f"hint: nothing takes webhooks at {url}/relay/webhooks/dodo" in done.stderr
+    assert "give --server the service's base URL" in done.stderr

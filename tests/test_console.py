@@ -5,6 +5,7 @@ login and CSRF. The same flows in a real browser are in tests/browser/."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import shutil
@@ -18,7 +19,7 @@ import pytest
 from fastapi import HTTPException
 
 from dodo_transform.settings import load_settings
-from dodo_transform.store import TransformVersion
+from dodo_transform.store import Heartbeat, TransformVersion
 from dodo_transform.testing import SECRET, InProcess, in_process
 from dodo_transform.transforms.engine import Transform
 from dodo_transform.web.console import files, history, login, samples, session
@@ -465,7 +466,8 @@ def test_state_changing_forms_need_the_csrf_token_and_the_same_origin(tmp_path: 
         same = await console.client.post(
             save, data={"source": GOOD, "csrf": token}, headers={"Origin": BASE_URL}
         )
-        assert same.status_code == 200
+        assert same.status_code == 303  # saved, then shown by a GET (post/redirect/get)
+        assert path.read_text() == GOOD
 
     run_console(tmp_path, test)
 
@@ -740,7 +742,9 @@ def test_the_history_marks_as_the_file_only_the_version_whose_source_the_file_ho
         await console.post(f"{url}/save", {"source": SYNTAX_ERROR})
         for page in (
             await console.get(url),
-            await console.post(f"{url}/save", {"source": SYNTAX_ERROR}, fragment=False),
+            await console.post(
+                f"{url}/save", {"source": SYNTAX_ERROR}, fragment=False, follow_redirects=True
+            ),
         ):
             assert version_labels(page.text) == {first: ["in service"]}
             note = file_note(page.text)
@@ -814,8 +818,11 @@ def test_restoring_a_version_writes_the_file_and_puts_it_in_service(tmp_path: Pa
         await kept_versions(console, DOCS_HANDLER, 2)
         await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": SYNTAX_ERROR})
         restore = f"/transforms/{DOCS_HANDLER}/restore"
-        answer = await console.post(restore, {"version": first}, fragment=False)
-        assert answer.status_code == 200
+        posted = await console.post(restore, {"version": first}, fragment=False)
+        # Post/redirect/get: the page shown after it can be reloaded without restoring again.
+        assert posted.status_code == 303
+        assert posted.headers["location"] == f"/transforms/{DOCS_HANDLER}?restored={first}"
+        answer = await console.get(posted.headers["location"])
         assert f"Restored: version <code>{first}</code> is in service." in answer.text
         assert path.read_text() == original and path.stat().st_mode & 0o777 == 0o640
         assert registry.current()[DOCS_HANDLER].version == first
@@ -856,7 +863,116 @@ def test_a_restore_needs_the_csrf_token_and_the_same_origin(tmp_path: Path) -> N
         same = await console.client.post(
             restore, data={"version": first, "csrf": token}, headers={"Origin": BASE_URL}
         )
-        assert same.status_code == 200
+        assert same.status_code == 303
         assert path.read_text() != GOOD
+
+    run_console(tmp_path, test)
+
+
+def test_a_save_without_script_redirects_to_the_page_that_says_how_it_ended(
+    tmp_path: Path,
+) -> None:
+    """Post/redirect/get: reloading what the browser shows after a save saves nothing again."""
+
+    async def test(console: Console) -> None:
+        url = f"/transforms/{DOCS_HANDLER}"
+        posted = await console.post(f"{url}/save", {"source": GOOD}, fragment=False)
+        assert posted.status_code == 303 and posted.headers["location"] == f"{url}?saved=1"
+        shown = await console.get(posted.headers["location"])
+        version = console.service.registry.current()[DOCS_HANDLER].version
+        assert f"Saved: version <code>{version}</code> is in service." in shown.text
+        broken = await console.post(f"{url}/save", {"source": SYNTAX_ERROR}, fragment=False)
+        assert broken.status_code == 303
+        shown = await console.get(broken.headers["location"])
+        assert "Saved, but it does not compile" in shown.text and "SyntaxError" in shown.text
+        assert f"The last good version, <code>{version}</code>, stays in service." in shown.text
+
+    run_console(tmp_path, test)
+
+
+def test_a_save_is_in_the_version_history_at_once(tmp_path: Path) -> None:
+    """Not when the pipeline's recorder next looks (a second or more after its own reload)."""
+
+    async def test(console: Console) -> None:
+        pipeline = console.service.pipeline
+        assert pipeline is not None
+        (first,) = await kept_versions(console, DOCS_HANDLER, 1)
+        pipeline.versions.record_new = lambda: 0  # type: ignore[method-assign]  # the seam
+        await console.post(f"/transforms/{DOCS_HANDLER}/save", {"source": GOOD})
+        page = await console.get(f"/transforms/{DOCS_HANDLER}")
+        second = console.service.registry.current()[DOCS_HANDLER].version
+        assert version_rows(page.text) == [second, first]
+        assert version_labels(page.text)[second] == ["in service", "the file"]
+
+    run_console(tmp_path, test)
+
+
+def test_a_delivery_page_shows_the_segment_message_as_the_wire_carried_it(
+    tmp_path: Path,
+) -> None:
+    """In a /v1/batch call with its messageId, not as the handler's /v1/track."""
+
+    async def test(console: Console) -> None:
+        await console.send_webhook("msg_wire")
+        (track,) = await console.until(lambda: tracked(console))
+        page = await console.get(f"/deliveries/{track['id']}")
+        wire = re.search(r'data-testid="wire-request"><code>([^<]+)</code>', page.text)
+        assert wire is not None and wire.group(1) == "POST https://api.segment.io/v1/batch"
+        payload = re.search(r'data-testid="request-payload">(.*?)</pre>', page.text, re.S)
+        assert payload is not None
+        (message,) = json.loads(html.unescape(payload.group(1)))["batch"]
+        assert message["type"] == "track" and message["event"] == "Payment Completed"
+        assert message["messageId"].startswith("dodo-")
+        assert message["context"]["library"]["name"] == "dodo-transform"
+        handler = page.text.split('data-testid="handler-request"', 1)[1]
+        assert "POST https://api.segment.io/v1/track" in handler.split("</summary>", 1)[0]
+
+    run_console(tmp_path, test, segment_write_key="wk_test")
+
+
+def test_the_deliveries_table_shows_each_message_and_marks_skipped_rows(tmp_path: Path) -> None:
+    async def test(console: Console) -> None:
+        await console.send_webhook("msg_table")
+        await console.until(lambda: tracked(console))
+        page = await console.get("/deliveries")
+        rows = re.findall(
+            r'data-testid="delivery-row" data-id="\d+" data-status="(\w+)">.*?'
+            r'data-testid="delivery-transform">([^<]+)<.*?'
+            r'data-testid="delivery-message"><code class="excerpt">([^<]*)<',
+            page.text,
+            re.S,
+        )
+        by_transform = {transform: (status, html.unescape(m)) for status, transform, m in rows}
+        customer = sample("payment.succeeded")["data"]["customer"]["customer_id"]
+        assert by_transform[DOCS_HANDLER] == ("delivered", f'track "Payment Completed" {customer}')
+        assert by_transform["segment_subscription_lifecycle"] == ("skipped", "")
+        assert 'data-testid="show-skipped"' in page.text
+        assert 'data-testid="skipped-hidden">1 skipped row hidden on this page.' in page.text
+        only_skipped = await console.get("/deliveries?status=skipped")
+        assert 'data-testid="show-skipped"' not in only_skipped.text  # asked for: all shown
+
+    run_console(tmp_path, test, segment_write_key="wk_test")
+
+
+async def tracked(console: Console) -> list[dict[str, Any]]:
+    """The docs handler's delivered deliveries."""
+    found = await console.deliveries("delivered")
+    return [d for d in found if d["transform"] == DOCS_HANDLER]
+
+
+def test_the_editor_says_a_save_reaches_this_hosts_folder_only_when_other_hosts_run(
+    tmp_path: Path,
+) -> None:
+    async def test(console: Console) -> None:
+        url = f"/transforms/{DOCS_HANDLER}"
+        alone = await console.get(url)
+        assert 'data-testid="other-hosts"' not in alone.text  # only this host's instance
+        store = console.service.store
+        other = Heartbeat("host-b:/var/lib/dodo-transform/8001", "host-b", "all", "0.1.0", {})
+        await asyncio.to_thread(store.beat, other)
+        page = await console.get(url)
+        note = re.search(r'data-testid="other-hosts">([^<]+)<', page.text)
+        assert note is not None and "Instances on other hosts (host-b)" in note.group(1)
+        assert "a save here changes this host's file only" in note.group(1)
 
     run_console(tmp_path, test)

@@ -320,3 +320,22 @@ def test_a_lane_with_a_backlog_in_the_store_is_handed_nothing_until_it_is_claime
         await stage.drain(1)
 
     asyncio.run(run())
+
+
+def test_a_dead_delivery_is_logged_as_a_warning(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retries are over and a person must act: not an INFO line among the attempts."""
+    destinations = Destinations()
+
+    async def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"error": "bad field"})
+
+    destinations.rules["failing.example"] = refuse
+    queue(store, "hook", "https://failing.example/in", 1)
+    stage = stage_for(store, destinations)
+    with caplog.at_level("INFO", logger="dodo_transform"):
+        asyncio.run(step_until(stage, lambda: statuses(store, "hook") == ["dead"], 10))
+    (dead,) = [r for r in caplog.records if getattr(r, "delivery_id", None) is not None]
+    assert (dead.levelname, dead.getMessage(), dead.status) == ("WARNING", "delivery dead", "dead")  # type: ignore[attr-defined]
+    assert dead.http_status == 400  # type: ignore[attr-defined]

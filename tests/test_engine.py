@@ -29,7 +29,7 @@ def test_handler_receives_the_documented_webhook_object(payment: dict[str, Any])
     )
     outcome = run(source, payment, env={"REGION": "eu"})
     assert outcome.requests[0].payload == {
-        "seen": ["cancel", "env", "eventType", "headers", "method", "payload", "url"],
+        "seen": ["cancel", "env", "eventType", "headers", "method", "mode", "payload", "url"],
         "method": "POST",
         "url0": "https://hooks.example.com/x",
         "type": "payment.succeeded",
@@ -38,6 +38,20 @@ def test_handler_receives_the_documented_webhook_object(payment: dict[str, Any])
         "headers": {},
         "env": {"REGION": "eu"},
     }
+
+
+@pytest.mark.parametrize("mode", ["live", "test", None])
+def test_the_handler_sees_which_dodo_endpoint_sent_the_event(
+    payment: dict[str, Any], mode: str | None
+) -> None:
+    """`webhook.mode`: live, test, or null where it is not known (a sample file)."""
+    source = (
+        "function handler(w) { w.url = 'https://hooks.example.com/x';"
+        " w.payload = {mode: w.mode}; w.mode = 'changed'; return w; }"
+    )
+    event = Event("payment.succeeded", json.dumps(payment), "msg_1", mode)
+    transform = Transform(name="t", source=source, filename="t.js")
+    assert transform.run(event).requests[0].payload == {"mode": mode}
 
 
 def test_default_url_is_configurable_and_untouched_webhooks_are_delivered_as_is(

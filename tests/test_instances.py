@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from dodo_transform.errors import ConfigError
 from dodo_transform.pipeline.handles import Elsewhere, InWorker
 from dodo_transform.service import build_service
 from dodo_transform.settings import Settings, load_settings
-from dodo_transform.store import DeliveryStatus, NewEvent
+from dodo_transform.store import DeliveryStatus, Heartbeat, NewEvent, instance_id
 from dodo_transform.store.postgres import PostgresStore
 from tests.conftest import SHIPPED, sample, shipped_transforms
 from tests.postgres import fresh_database
@@ -175,3 +176,84 @@ def test_pipelines_on_several_instances_share_the_destination_rate(
         assert asyncio.run(rates()) == [25.0, 50.0]
     finally:
         other.close()
+
+
+# --- which instances are live, and whether they run the same transforms --------------------------
+
+
+def test_status_lists_the_live_instances_and_a_transform_they_run_at_different_versions(
+    tmp_path: Path, url: str
+) -> None:
+    """Two instances, each with its own copy of the folder (two hosts), one copy edited: both
+    are listed with host, role, release and heartbeat, and the difference is named; an instance
+    that stops leaves the list at once."""
+    from dodo_transform import __version__
+    from dodo_transform.testing import in_process
+
+    first = settings_for(tmp_path / "a", url)
+    second = settings_for(tmp_path / "b", url, role="ingest")
+    edited = tmp_path / "b" / "transforms" / "segment_track_payments.js"
+    edited.write_text(edited.read_text().replace("Payment Completed", "Payment Done"))
+
+    async def scenario() -> None:
+        async with in_process(first) as (one, client):
+            async with in_process(second) as (two, _):
+                status = (await client.get("/api/status")).json()
+                overview = await client.get("/", headers={"Accept": "text/html"})
+            after = (await client.get("/api/status")).json()
+        live = {i["instance"]: i for i in status["instances"]}
+        ids = [f"{instance_id(s)}" for s in (first, second)]
+        assert sorted(live) == sorted(ids)
+        assert live[ids[1]]["role"] == "ingest" and live[ids[0]]["role"] == "all"
+        assert {i["release"] for i in live.values()} == {__version__}
+        assert all(time.time() - i["last_heartbeat"] < 10 for i in live.values())
+        (difference,) = status["version_differences"]
+        assert difference["transform"] == "segment_track_payments"
+        versions = {
+            s.registry.current()["segment_track_payments"].version: [instance_id(s.settings)]
+            for s in (one, two)
+        }
+        assert difference["versions"] == dict(sorted(versions.items()))
+        assert difference["message"].startswith(
+            "transform segment_track_payments differs between instances: "
+        )
+        assert 'data-testid="version-differences"' in overview.text
+        assert overview.text.count('data-testid="instance-row"') == 2
+        assert [i["instance"] for i in after["instances"]] == [ids[0]]
+        assert after["version_differences"] == []
+
+    asyncio.run(scenario())
+
+
+def test_status_on_the_command_line_shows_instances_and_differences(
+    tmp_path: Path, url: str
+) -> None:
+    from dodo_transform.testing import InProcessServer
+
+    (tmp_path / "a").mkdir()
+    shutil.copytree(SHIPPED, tmp_path / "a" / "transforms")
+    with InProcessServer(tmp_path / "a", database_url=url, webhook_secret=SECRET) as server:
+        service = server.service
+        assert service is not None
+        # A second instance as another host would record it: its heartbeat in the store.
+        other = {name: "0123456789ab" for name in service.registry.current()}
+        service.store.beat(Heartbeat("host-b:/var/lib/dodo", "host-b", "worker", "0.0.1", other))
+        result = CliRunner().invoke(cli, ["status", "--server", server.url], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "instances: 2 live" in result.output
+    assert re.search(r"host-b\s+│ worker\s+│ 0\.0\.1\s+│ \d+ s ago", result.output), result.output
+    differences = [line for line in result.output.splitlines() if line.startswith("WARNING:")]
+    assert len(differences) == len(other)
+    assert "0123456789ab on host-b:/var/lib/dodo" in differences[0]
+
+
+def test_differences_name_a_transform_an_instance_has_not_loaded() -> None:
+    from dodo_transform.instances import differences
+
+    beats = [
+        Heartbeat("a", "a", "all", "1", {"t": "v1", "u": "v5"}),
+        Heartbeat("b", "b", "all", "1", {"t": "v1"}),
+    ]
+    (only,) = differences(beats)
+    assert only.transform == "u" and only.versions == {"none": ["b"], "v5": ["a"]}
+    assert differences(beats[:1]) == []

@@ -64,7 +64,7 @@ LAYERS = (
     {"webhook_secret"},
     {"store", "transforms"},  # what is kept; the user's JavaScript
     {"outbound"},  # to the destinations
-    {"pipeline"},  # the loops
+    {"pipeline", "instances"},  # the loops; the instances' heartbeats
     {"web"},  # the HTTP edge
     {"startup"},  # what serve checks first
     {"service"},  # the composition root

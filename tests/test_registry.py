@@ -553,3 +553,26 @@ def test_a_retry_schedule_waits_a_little_at_least(tmp_path: Path) -> None:
     (tmp_path / "transforms.toml").write_text('[a]\nretry_schedule = ["0s"]\n')
     with pytest.raises(ConfigError, match=r"retry_schedule: '0s' is too soon: wait at least 0.1 s"):
         read_settings(tmp_path)
+
+
+@pytest.mark.parametrize("fix", [GOOD, GOOD + "\n// fixed otherwise"], ids=["undone", "new"])
+def test_a_fixed_file_logs_that_it_loads_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, fix: str
+) -> None:
+    """Its failure was logged; so is its end, even when the fix is the version that kept
+    running meanwhile (a broken edit undone)."""
+    path = tmp_path / "a.js"
+    path.write_text(GOOD)
+    registry = Registry(tmp_path)
+    registry.reload()
+    path.write_text("function handler(w) { return w +; }")
+    with caplog.at_level("INFO", logger="dodo_transform.transforms.registry"):
+        caplog.clear()  # an earlier test may have set INFO for the whole run: the first load
+        registry.reload()
+        path.write_text(fix)
+        registry.reload()
+        registry.reload()  # nothing changed since: nothing more to say
+    messages = [record.getMessage() for record in caplog.records]
+    version = registry.current()["a"].version
+    assert messages[1:] == [f"transform a loads again (version {version})"], messages
+    assert "failed to load" in messages[0]

@@ -298,3 +298,16 @@ def _is_float(text: str) -> bool:
         return abs(float(text)) < 1e12
     except ValueError:
         return False
+
+
+def test_the_secret_that_verifies_says_the_mode() -> None:
+    """One service takes Dodo's live and test-mode endpoints, each with its own secret."""
+    verifier = signing.Verifier([SECRET], test_secrets=[OTHER])
+    assert verifier.verified(BODY, signing.sign(SECRET, "msg_live", BODY)) == ("msg_live", "live")
+    assert verifier.verified(BODY, signing.sign(OTHER, "msg_test", BODY)) == ("msg_test", "test")
+    with pytest.raises(SignatureError):
+        verifier.verified(BODY, signing.sign(signing.new_secret(), "msg_3", BODY))
+    test_only = signing.Verifier([], test_secrets=[OTHER])
+    assert test_only.verified(BODY, signing.sign(OTHER, "m", BODY)) == ("m", "test")
+    with pytest.raises(ConfigError):
+        signing.Verifier([], test_secrets=[])

@@ -637,7 +637,8 @@ def test_deliveries_stored_before_destinations_existed_get_theirs(tmp_path: Path
         " ALTER TABLE deliveries DROP COLUMN claim; ALTER TABLE deliveries DROP COLUMN"
         " sent_headers; ALTER TABLE events DROP COLUMN claim;"
         " ALTER TABLE transform_versions DROP COLUMN settings; DROP TABLE console_sessions;"
-        " DROP TABLE login_attempts; PRAGMA user_version = 4;"
+        " DROP TABLE login_attempts; DROP TABLE heartbeats; ALTER TABLE events DROP COLUMN"
+        " mode; PRAGMA user_version = 4;"
     )
     db.close()
     reopened = SqliteStore(path)
@@ -751,3 +752,24 @@ def test_ping_says_so_while_the_disk_is_full(
         store.ping()
     finally:
         store.close()
+
+
+def test_heartbeats_list_the_instances_seen_lately_each_once(store: Store, clock: Clock) -> None:
+    from dodo_transform.store import Heartbeat
+
+    first = Heartbeat("a:/data/1", "a", "all", "1.0", {"t": "v1", "s": "v9"}, started_at=5.0)
+    store.beat(first)
+    clock.now += 10
+    store.beat(Heartbeat("b:/data/2", "b", "ingest", "1.1", {"t": "v2"}, started_at=6.0))
+    store.beat(first)  # again: still one row, seen now
+    beats = store.heartbeats(within_seconds=15)
+    assert [(b.instance, b.role, b.release, dict(b.transforms)) for b in beats] == [
+        ("a:/data/1", "all", "1.0", {"s": "v9", "t": "v1"}),
+        ("b:/data/2", "ingest", "1.1", {"t": "v2"}),
+    ]
+    assert beats[0].seen_at == clock.now and beats[0].started_at == 5.0
+    clock.now += 16  # neither beat since: both gone from the list
+    assert store.heartbeats(within_seconds=15) == []
+    store.beat(first)
+    store.forget_instance("a:/data/1")  # an instance that stops leaves at once
+    assert store.heartbeats(within_seconds=15) == []

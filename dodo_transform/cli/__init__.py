@@ -4,14 +4,15 @@ Every user mistake (a missing file, bad JSON, a broken handler) ends in a
 one-line message and an exit code, never a traceback:
 0 success, 1 a handler or check failed, 2 unusable input or settings.
 
-Two kinds of command: `local.py` works here, on this machine's files and settings
-(`test`, `check`, `types`, `serve`, `send`); `admin.py` asks a running service's admin API
-(`deliveries`, `replay`, `backfill`, `status`, `transforms`, `events`, `show`).
+Two kinds of command: `local.py` works here, on this machine's files, settings and database
+(`test`, `check`, `types`, `serve`, `send`, `migrate`); `admin.py` asks a running service's
+admin API (`deliveries`, `replay`, `backfill`, `status`, `transforms`, `events`, `show`).
 Both print through `output.py` and take their settings through `options.py`.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Annotated
 
@@ -49,6 +50,13 @@ def main_options(
     """Run Dodo Payments webhook transformations and deliver them to Segment."""
 
 
+def summary(command: Callable[..., None]) -> str:
+    """A command's help as `dodo-transform --help` lists it: its docstring's first paragraph,
+    whole (click would cut it at 45 characters, mid-sentence)."""
+    first = inspect.cleandoc(command.__doc__ or "").split("\n\n", 1)[0]
+    return " ".join(first.split())
+
+
 # The commands, in the order `--help` lists them.
 COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("test", local.test),
@@ -56,6 +64,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("types", local.types),
     ("serve", local.serve),
     ("send", local.send),
+    ("migrate", local.migrate),
     ("deliveries", admin.deliveries),
     ("replay", admin.replay),
     ("backfill", admin.backfill),
@@ -65,7 +74,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("show", admin.show),
 )
 for name, command in COMMANDS:
-    app.command(name=name)(command)
+    app.command(name=name, short_help=summary(command))(command)
 
 
 def main() -> None:

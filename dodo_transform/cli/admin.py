@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -137,27 +137,10 @@ def deliveries(
 
 
 def message_summary(request: dict[str, Any] | None) -> str:
-    """One delivery's message in a few words: `track "Payment Completed" cus_1` for Segment
-    (its own message, also inside a batch), else the method and host (a path may hold a
-    token)."""
+    """One delivery's message in a few words (see `segment.summary`)."""
     if request is None:
         return ""
-    url, payload = request["url"], request["payload"]
-    if not segment.is_segment_url(url):
-        return f"{request['method']} {urlsplit(url).hostname or url}"
-    kind = segment.call_type(url) or "?"
-    if kind == "batch" and isinstance(payload, dict) and len(payload.get("batch") or ()) == 1:
-        payload = payload["batch"][0]
-        kind = str(payload.get("type", kind)) if isinstance(payload, dict) else kind
-    if not isinstance(payload, dict):
-        return kind
-    words = [kind]
-    if isinstance(payload.get("event"), str):
-        words.append(json.dumps(payload["event"], ensure_ascii=False))
-    who = payload.get("userId") or payload.get("anonymousId")
-    if who:
-        words.append(str(who))
-    return " ".join(words)
+    return segment.summary(request["method"], request["url"], request["payload"])
 
 
 def replay(
@@ -287,11 +270,29 @@ def status(server: ServerOption = None, config: ConfigOption = None) -> None:
     out.print("deliveries: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     for paused in answer.get("paused_destinations", []):
         out.print(paused_line(paused), markup=False)
+    show_instances(answer.get("instances", []), answer.get("version_differences", []))
     backfills = admin_call("GET", "/api/backfills", server, config, limit=5)
     assert isinstance(backfills, list)
     for shown in backfills:
         out.print(backfill_line(shown), markup=False)
     show_transforms(admin_call("GET", "/api/transforms", server, config))
+
+
+def show_instances(live: list[dict[str, Any]], differences: list[dict[str, Any]]) -> None:
+    """The live instances (host, role, release, last heartbeat), then each transform they do
+    not all run at one version."""
+    now = time.time()
+    table = table_of("host", "role", "release", "last heartbeat", "instance (host:data dir)")
+    for shown in live:
+        ago = max(0, round(now - shown["last_heartbeat"]))
+        table.add_row(
+            shown["host"], shown["role"], shown["release"], f"{ago} s ago", shown["instance"]
+        )
+    out.print(f"instances: {len(live)} live", markup=False)
+    if live:
+        out.print(table, markup=False)
+    for difference in differences:
+        out.print(f"WARNING: {difference['message']}", markup=False)
 
 
 def paused_line(shown: dict[str, Any]) -> str:
@@ -378,7 +379,10 @@ def show(
     """One event: its body, and every delivery made from it with its attempts."""
     event = admin_call("GET", f"/api/events/{event_id}", server, config)
     assert isinstance(event, dict)
-    out.print(f"event {event['id']}: {event['event_type']} ({event['webhook_id']})", markup=False)
+    mode = f", {event['mode']} mode" if event.get("mode") else ""
+    out.print(
+        f"event {event['id']}: {event['event_type']} ({event['webhook_id']}{mode})", markup=False
+    )
     out.print(event["body"], markup=False)
     for delivery in event["deliveries"]:
         out.print(

@@ -13,7 +13,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from dodo_transform import signing
+from dodo_transform import signing, startup
 from dodo_transform.cli.admin import stored_event
 from dodo_transform.cli.options import (
     ConfigOption,
@@ -26,6 +26,7 @@ from dodo_transform.cli.output import err, fail, out, table_of
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
 from dodo_transform.outgoing.destination import Allowlist
 from dodo_transform.settings import WEBHOOK_PATH, Settings
+from dodo_transform.store import migrations
 from dodo_transform.transforms import checks, event_types, sandbox_processes
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
 from dodo_transform.transforms.event import Event
@@ -130,8 +131,12 @@ def check(
         "examples/expected"
     ),
     update: Annotated[bool, typer.Option("--update", help="Rewrite the golden files.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every run, ok and skipped ones too.")
+    ] = False,
 ) -> None:
-    """Run every transform on every event; fail on an error or a golden mismatch."""
+    """Run every transform on every event; fail on an error or a golden mismatch. Shows the
+    runs that need a look (errors, changes, new goldens) and counts the rest."""
     for folder in (transforms, events):
         if not folder.is_dir():
             fail(f"{folder} is not a folder")
@@ -146,19 +151,37 @@ def check(
             " with --update, then check against them",
             markup=False,
         )
-    table = table_of("transform", "event", "outcome", "check", "detail")
-    for row in rows:
-        if row.outcome != "skipped" or row.failed:
+    shown = [row for row in rows if verbose or _needs_a_look(row)]
+    if shown:
+        table = table_of("transform", "event", "outcome", "check", "detail")
+        for row in shown:
             table.add_row(row.transform, row.event, row.outcome, row.verdict.value, row.detail)
-    out.print(table)
+        out.print(table)
     show_check_warnings(rows)
-    failed = sum(row.failed for row in rows)
+    out.print(check_summary(rows, verbose))
+    raise typer.Exit(1 if any(row.failed for row in rows) else 0)
+
+
+def _needs_a_look(row: checks.Row) -> bool:
+    """A failed run, or a new or updated golden of a run that delivers something."""
+    return row.failed or (row.verdict is not checks.Verdict.SAME and row.outcome != "skipped")
+
+
+def check_summary(rows: list[checks.Row], verbose: bool) -> str:
+    """`376 runs: 370 ok, 6 new; 300 skipped their event`, and how to see what is not shown."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.verdict.value] = counts.get(row.verdict.value, 0) + 1
+    ok = counts.pop(checks.Verdict.SAME.value, 0)
+    parts = [f"{ok} ok", *(f"{n} {verdict}" for verdict, n in sorted(counts.items()))]
     skipped = sum(row.outcome == "skipped" and not row.failed for row in rows)
-    out.print(
-        f"{len(rows)} runs, {failed} failed"
-        + (f"; {skipped} where a handler skipped its event are not shown" if skipped else "")
-    )
-    raise typer.Exit(1 if failed else 0)
+    line = f"{len(rows)} runs: " + ", ".join(parts)
+    if skipped:
+        line += f"; {skipped} skipped their event"
+    hidden = sum(not _needs_a_look(row) for row in rows)
+    if hidden and not verbose:
+        line += f" ({hidden} runs not shown: --verbose shows every run)"
+    return line
 
 
 def show_check_warnings(rows: list[checks.Row]) -> None:
@@ -244,6 +267,33 @@ def serve(
         fail(str(error))
 
 
+def migrate(
+    config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The data dir, for its SQLite file [./.dodo-transform].")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="postgresql://... [SQLite in the data dir].")
+    ] = None,
+) -> None:
+    """Bring the database to this release's schema (`serve` does the same when it starts).
+    Run it after installing a new release, before restarting the instances."""
+    settings = settings_from(config, data_dir=data_dir, database_url=database_url)
+    where = startup.database(settings)
+    try:
+        done = migrations.migrate(settings)
+    except (ConfigError, StorageError) as error:
+        fail(str(error))
+    if done.before == done.after:
+        out.print(f"{where}: already at schema version {done.after}", markup=False)
+    else:
+        out.print(
+            f"{where}: schema version {done.before} -> {done.after}"
+            f" ({done.after - done.before} migrations applied)",
+            markup=False,
+        )
+
+
 def send(
     event: Annotated[Path, typer.Argument(help="A webhook body to sign and send.")],
     server: ServerOption = None,
@@ -257,15 +307,23 @@ def send(
         Path | None, typer.Option(help="The service's data dir, for its signing secret.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+    test_mode: Annotated[
+        bool,
+        typer.Option("--test", help="Sign with DODO_WEBHOOK_TEST_SECRET, as test mode would."),
+    ] = False,
 ) -> None:
     """Sign EVENT with the configured secret and post it, as Dodo would."""
     settings = settings_from(config, data_dir=data_dir)
     body = read_event(event).body.encode("utf-8")
+    target = url or base_url(settings, server) + WEBHOOK_PATH
     try:
         secrets, _ = signing_secrets(settings, create=False)
     except ConfigError as error:
         fail(str(error))
-    target = url or base_url(settings, server) + WEBHOOK_PATH
+    if test_mode:
+        if not settings.test_secrets:
+            fail("--test signs with DODO_WEBHOOK_TEST_SECRET, which is not set")
+        secrets = settings.test_secrets
     try:
         headers = signing.sign(secrets[0], webhook_id or f"msg_{uuid.uuid4().hex}", body)
     except ConfigError as error:
@@ -276,6 +334,13 @@ def send(
     except httpx.HTTPError as error:
         fail(unreachable(target, error, server or url))
     out.print(f"{response.status_code} {response.text}", markup=False)
+    if response.status_code == 404:
+        err.print(
+            f"hint: nothing takes webhooks at {target}: give --server the service's base URL"
+            f" (the banner's first line, e.g. http://127.0.0.1:8000) or --url the whole webhook"
+            " URL; an instance with --role worker takes no webhooks",
+            markup=False,
+        )
     if response.status_code == 401:
         used = (
             "DODO_WEBHOOK_SECRET"

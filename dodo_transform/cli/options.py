@@ -11,7 +11,7 @@ import typer
 
 from dodo_transform.cli.output import err, fail
 from dodo_transform.errors import ConfigError
-from dodo_transform.settings import Settings, load_settings, unknown_names
+from dodo_transform.settings import WEBHOOK_PATH, Settings, load_settings, unknown_names
 
 ServerOption = Annotated[
     str | None,
@@ -39,7 +39,15 @@ def base_url(settings: Settings, server: str | None) -> str:
     """Where the service is: --server (http:// if no scheme is given), else where `serve` with
     these settings listens."""
     if server:
-        return (server if "://" in server else f"http://{server}").rstrip("/")
+        url = (server if "://" in server else f"http://{server}").rstrip("/")
+        if url.endswith(WEBHOOK_PATH):
+            # The banner's `webhooks:` line pasted: every path under it would answer 404.
+            base = url.removesuffix(WEBHOOK_PATH)
+            fail(
+                f"--server {server} is the webhook URL; --server takes the service's base URL:"
+                f" --server {base}"
+            )
+        return url
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     return f"http://{host}:{settings.port}"
 

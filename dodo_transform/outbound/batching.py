@@ -68,3 +68,16 @@ def batch_body(encoded_messages: Sequence[bytes], sent_at: str) -> bytes:
     """The `/v1/batch` request body, from already serialised messages."""
     sent = json.dumps(sent_at).encode()
     return b'{"batch":[' + b",".join(encoded_messages) + b'],"sentAt":' + sent + b"}"
+
+
+def as_sent(
+    url: str, payload: Any, segment_base_url: str, default_id: str
+) -> tuple[str, dict[str, Any]] | None:
+    """Where a stored Segment call goes on the wire and its message there: in a `/v1/batch`
+    call to the configured Segment endpoint, with its `type`, `messageId` and
+    `context.library` (the batch's `sentAt` is set at each attempt). None for a request that
+    is sent as it is."""
+    kind = batch_call(url)
+    if kind is None or not isinstance(payload, dict):
+        return None
+    return f"{segment_base_url.rstrip('/')}/v1/batch", enrich(payload, kind, default_id)

@@ -152,3 +152,24 @@ def _is_iso8601(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def summary(method: str, url: str, payload: Any) -> str:
+    """One request's message in a few words: `track "Payment Completed" cus_1` for Segment
+    (its own message, also inside a batch of one), else the method and host (a path may hold
+    a token)."""
+    if not is_segment_url(url):
+        return f"{method} {urlsplit(url).hostname or url}"
+    kind = call_type(url) or "?"
+    if kind == "batch" and isinstance(payload, dict) and len(payload.get("batch") or ()) == 1:
+        payload = payload["batch"][0]
+        kind = str(payload.get("type", kind)) if isinstance(payload, dict) else kind
+    if not isinstance(payload, dict):
+        return kind
+    words = [kind]
+    if isinstance(payload.get("event"), str):
+        words.append(json.dumps(payload["event"], ensure_ascii=False))
+    who = payload.get("userId") or payload.get("anonymousId")
+    if who:
+        words.append(str(who))
+    return " ".join(words)

@@ -146,4 +146,5 @@ def event_time(stored: StoredEvent) -> str:
 
 def _event(stored: StoredEvent) -> Event:
     # Ingest stores only UTF-8 bodies; one written otherwise still gets an outcome.
-    return Event(stored.event_type, stored.body.decode("utf-8", "replace"), stored.webhook_id)
+    body = stored.body.decode("utf-8", "replace")
+    return Event(stored.event_type, body, stored.webhook_id, stored.mode)

@@ -270,6 +270,10 @@ class DeliveryStage:
                 extra=fields,
             )
             return
+        if status is DeliveryStatus.DEAD:
+            # Retries are over: a person must look (fix, then replay), unlike a retry.
+            log.warning("delivery dead", extra=fields)
+            return
         logs.info(log, "delivery attempt", **fields)  # a line per message: the fast path
 
 

@@ -61,7 +61,8 @@ def replay(
     if stored is None:
         raise ReplayError(f"the event of delivery {delivery_id} has been pruned")
     try:
-        event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+        body = stored.body.decode("utf-8")
+        event = Event(stored.event_type, body, stored.webhook_id, stored.mode)
     except UnicodeDecodeError:
         raise ReplayError(f"the event of delivery {delivery_id} is not UTF-8 text") from None
     (outcome,) = run_all([(transform, event)])

@@ -174,7 +174,8 @@ class TransformStage:
                 t for t in enabled if self.registry.settings(t.name).receives(stored.event_type)
             ]
             try:
-                event = Event(stored.event_type, stored.body.decode("utf-8"), stored.webhook_id)
+                body = stored.body.decode("utf-8")
+                event = Event(stored.event_type, body, stored.webhook_id, stored.mode)
             except UnicodeDecodeError:
                 # Ingest only stores UTF-8 bodies; a store written otherwise still ends here.
                 error = "the stored event body is not UTF-8 text"

@@ -15,6 +15,7 @@ from dodo_transform.errors import ConfigError
 from dodo_transform.store.base import (
     DeliveryWork,
     EventWork,
+    Heartbeats,
     IntakeStore,
     LeaseWork,
     Reads,
@@ -22,6 +23,7 @@ from dodo_transform.store.base import (
     Sessions,
     Store,
 )
+from dodo_transform.store.heartbeats import Heartbeat
 from dodo_transform.store.records import (
     FINAL_STATUSES,
     REPLAYABLE_STATUSES,
@@ -56,6 +58,8 @@ __all__ = [
     "DeliveryWork",
     "EventWork",
     "HandOff",
+    "Heartbeat",
+    "Heartbeats",
     "IntakeStore",
     "Lane",
     "LeaseWork",

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from dodo_transform.store.heartbeats import Heartbeat
 from dodo_transform.store.records import (
     Attempt,
     Backfill,
@@ -192,7 +193,17 @@ class Sessions(Protocol):
     def forget_login_attempts(self, address: str) -> None: ...
 
 
-class Store(IntakeStore, EventWork, DeliveryWork, LeaseWork, Requests, Reads, Sessions, Protocol):
+class Heartbeats(Protocol):
+    """Which instances are alive, and what they run (see `heartbeats.py`)."""
+
+    def beat(self, heartbeat: Heartbeat) -> None: ...
+    def heartbeats(self, within_seconds: float) -> list[Heartbeat]: ...
+    def forget_instance(self, instance: str) -> None: ...
+
+
+class Store(
+    IntakeStore, EventWork, DeliveryWork, LeaseWork, Requests, Reads, Sessions, Heartbeats, Protocol
+):
     """Durable storage, every part of it. Every method may raise `StorageError`."""
 
     def prune(self, older_than: float) -> int: ...

@@ -15,6 +15,7 @@ become `StorageError` here.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,6 +28,7 @@ from psycopg_pool import ConnectionPool
 
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import well_formed
+from dodo_transform.store.heartbeats import SqlHeartbeats
 from dodo_transform.store.migrations import migrate_postgres
 from dodo_transform.store.reading import (
     DELIVERY_COLUMNS,
@@ -96,7 +98,7 @@ _COLUMN_TYPES = {
 }
 
 
-class PostgresStore(SqlReads, SqlWrites, SqlSessions):
+class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
     """`Store` on a PostgreSQL database that several instances share. Thread-safe."""
 
     placeholder = "%s"
@@ -180,23 +182,26 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
         (id of the stored one, False) for a webhook-id already known, by any instance."""
         if not events:
             return []
-        events = [NewEvent(_text(e.webhook_id), _text(e.event_type), e.body) for e in events]
+        events = [
+            NewEvent(_text(e.webhook_id), _text(e.event_type), e.body, e.mode) for e in events
+        ]
         with self._transaction() as db:
             # One statement for the whole group; the unique constraint decides what is new,
             # across instances too (a concurrent insert of the same webhook-id waits for the
             # other transaction and then counts as a conflict).
             created = dict(
                 db.execute(
-                    "INSERT INTO events (webhook_id, event_type, body, received_at)"
-                    " SELECT webhook_id, event_type, body, %s"
-                    " FROM unnest(%s::text[], %s::text[], %s::bytea[])"
-                    " WITH ORDINALITY AS e (webhook_id, event_type, body, n)"
+                    "INSERT INTO events (webhook_id, event_type, body, mode, received_at)"
+                    " SELECT webhook_id, event_type, body, mode, %s"
+                    " FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::text[])"
+                    " WITH ORDINALITY AS e (webhook_id, event_type, body, mode, n)"
                     " ORDER BY n ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id, id",
                     (
                         self._clock(),
                         [event.webhook_id for event in events],
                         [event.event_type for event in events],
                         [event.body for event in events],
+                        [event.mode for event in events],
                     ),
                 ).fetchall()
             )
@@ -226,7 +231,8 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
                 " AND lease_until <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
                 " UPDATE events e SET lease_until = %s, lease_owner = %s, claim = %s FROM picked"
                 " WHERE e.id = picked.id"
-                " RETURNING e.id, e.webhook_id, e.event_type, e.body, e.received_at, e.claim",
+                " RETURNING e.id, e.webhook_id, e.event_type, e.body, e.received_at, e.claim,"
+                " e.mode",
                 (now, limit, now + lease_seconds, self.owner, new_claim()),
             ).fetchall()
         return sorted((event_from_row(row) for row in rows), key=lambda event: event.id)
@@ -551,11 +557,13 @@ class _Listener:
 
 
 def shown(url: str) -> str:
-    """`url` with its password hidden, for messages and logs."""
+    """`url` with its password hidden, for messages and logs: the one in its user part, and a
+    `password=` parameter (libpq takes one there too)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+    if parts.password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query, flags=re.IGNORECASE)
+    return parts._replace(query=query).geturl()
 
 
 @overload

@@ -24,7 +24,8 @@ from dodo_transform.store.records import (
 )
 
 NO_CURSOR = 2**63 - 1  # larger than any id: the first page
-EVENT_COLUMNS = "id, webhook_id, event_type, body, received_at"
+# An event read outside a claim: no claim (0), and its mode.
+EVENT_COLUMNS = "id, webhook_id, event_type, body, received_at, 0, mode"
 DELIVERY_COLUMNS = """
     d.id, d.event_id, e.webhook_id, e.event_type, d.transform, d.version, d.generation, d.idx,
     d.status, d.request, d.logs, d.error, d.attempts, d.next_attempt_at, d.created_at, d.updated_at,
@@ -228,9 +229,9 @@ class SqlReads:
 def event_from_row(row: Sequence[Any]) -> StoredEvent:
     """A row of `EVENT_COLUMNS`: psycopg gives the body as a memoryview, and a database made
     by hand may hold it as text."""
-    event_id, webhook_id, event_type, body, received_at, *claim = row
+    event_id, webhook_id, event_type, body, received_at, *claim_and_mode = row
     raw = body.encode() if isinstance(body, str) else bytes(body)
-    return StoredEvent(event_id, webhook_id, event_type, raw, received_at, *claim)
+    return StoredEvent(event_id, webhook_id, event_type, raw, received_at, *claim_and_mode)
 
 
 def _backfill_scope(

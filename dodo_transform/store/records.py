@@ -63,6 +63,7 @@ class NewEvent:
     webhook_id: str
     event_type: str
     body: bytes
+    mode: str = "live"  # `test` when Dodo's test-mode endpoint's secret verified it
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class StoredEvent:
     # The claim this event was taken under (0: not claimed): outcomes are stored only while it
     # is still the event's claim, so a worker whose lease ran out cannot store them twice.
     claim: int = 0
+    # `live` or `test`: which of Dodo's endpoints sent it (None: stored before modes were, or
+    # not read here: the pipeline needs none).
+    mode: str | None = None
 
 
 @dataclass(frozen=True)

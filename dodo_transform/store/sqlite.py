@@ -45,6 +45,7 @@ from typing import Any
 
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import well_formed
+from dodo_transform.store.heartbeats import SqlHeartbeats
 from dodo_transform.store.migrations import migrate_sqlite
 from dodo_transform.store.reading import DELIVERY_COLUMNS, SqlReads, delivery_from_row
 from dodo_transform.store.records import (
@@ -81,7 +82,7 @@ _NO_ROOM = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 log = logging.getLogger("dodo_transform.store")
 
 
-class SqliteStore(SqlReads, SqlWrites, SqlSessions):
+class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
     """`Store` on one SQLite file. Safe to call from several threads (one lock)."""
 
     def __init__(
@@ -253,13 +254,15 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
         """
         if not events:
             return []
-        rows = [(well_formed(e.webhook_id), well_formed(e.event_type), e.body) for e in events]
+        rows = [
+            (well_formed(e.webhook_id), well_formed(e.event_type), e.body, e.mode) for e in events
+        ]
         now = self._clock()
         with self._lock:
             try:
                 cursor = self._db.execute(
-                    "INSERT INTO events (webhook_id, event_type, body, received_at) VALUES "
-                    + ",".join(["(?, ?, ?, ?)"] * len(rows))
+                    "INSERT INTO events (webhook_id, event_type, body, mode, received_at) VALUES "
+                    + ",".join(["(?, ?, ?, ?, ?)"] * len(rows))
                     + " ON CONFLICT (webhook_id) DO NOTHING",
                     [value for row in rows for value in (*row, now)],
                 )
@@ -299,7 +302,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
             rows = db.execute(
                 "UPDATE events SET lease_until = ?, claim = ? WHERE id IN (SELECT id FROM events"
                 " WHERE state = 'pending' AND lease_until <= ? ORDER BY id LIMIT ?)"
-                " RETURNING id, webhook_id, event_type, body, received_at, claim",
+                " RETURNING id, webhook_id, event_type, body, received_at, claim, mode",
                 (now + lease_seconds, claim, now, limit),
             ).fetchall()
         return sorted((StoredEvent(*row) for row in rows), key=lambda event: event.id)
@@ -536,7 +539,7 @@ class MemoryStore(SqliteStore):
 
 
 def _group_results(
-    rows: Sequence[tuple[str, str, bytes]],
+    rows: Sequence[tuple[str, str, bytes, str]],
     stored: Mapping[str, int],
     first_new: int | None,
 ) -> list[tuple[int, bool]]:

@@ -490,12 +490,13 @@ def check(
 def _with_duplicates(
     rows: list[tuple[int, Row]], calls: Mapping[int, Mapping[str, frozenset[SegmentCall]]]
 ) -> Iterator[Row]:
-    """The rows, each with a warning per call another transform makes too on its event."""
+    """The rows, with a warning per call two transforms both make on an event: on the row of
+    the first of the two (by name), which names the other, so the pair is said once."""
     found: dict[tuple[int, str], list[str]] = {}
     for index, made in calls.items():
         for duplicate in duplicate_calls(made):
-            for name in (duplicate.first, duplicate.second):
-                found.setdefault((index, name), []).append(duplicate.warning_for(name))
+            first = duplicate.first
+            found.setdefault((index, first), []).append(duplicate.warning_for(first))
     for index, row in rows:
         extra = found.get((index, row.transform))
         yield replace(row, warnings=(*row.warnings, *extra)) if extra else row

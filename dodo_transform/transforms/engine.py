@@ -147,7 +147,12 @@ class Transform:
 
     def _run(self, event: Event) -> Outcome:
         report = self._sandbox().run(
-            event.event_type, event.body, self.default_url, self._env_json, self.max_requests
+            event.event_type,
+            event.body,
+            self.default_url,
+            self._env_json,
+            self.max_requests,
+            event.mode,
         )
         raw_logs = report["logs"]
         logs = (

@@ -42,6 +42,8 @@ class Event:
     event_type: str
     body: str
     webhook_id: str = ""
+    # `live` or `test`: which of Dodo's endpoints sent it (None: not known, e.g. a sample file)
+    mode: str | None = None
 
     @classmethod
     def from_body(cls, body: str | bytes, webhook_id: str = "") -> Event:

@@ -255,6 +255,12 @@ WEBHOOK_MEMBERS = (
     Member("method", '"POST" | "PUT" | "PATCH"', '"POST"', "the request's method"),
     Member("url", "string", '""', "where the request goes; left empty, the event is skipped"),
     Member("eventType", "EventType", '"payment.succeeded"', "read-only (changes are ignored)"),
+    Member(
+        "mode",
+        '"live" | "test" | null',
+        '"live"',
+        "read-only: which of Dodo's endpoints sent it (null: not known, e.g. a sample)",
+    ),
     Member("payload", "Events[T]", None, "the webhook body; set it to what is sent"),
     Member("cancel", "boolean", "false", "true: send nothing for this event"),
     Member("headers", "Record<string, string | number>", "{}", "extra request headers"),
@@ -374,7 +380,7 @@ def declarations(catalogue: Catalogue | None = None, filename: str = "dodo-trans
 
 
 def _declared(member: Member, indent: str) -> str:
-    readonly = "readonly " if member.name in ("eventType", "env") else ""
+    readonly = "readonly " if member.name in ("eventType", "mode", "env") else ""
     optional = "?" if member.optional else ""
     typed = "T" if member.name == "eventType" else member.type  # in WebhookOf<T>
     if member.members:  # an object: its members on lines of their own, each with its comment

@@ -68,6 +68,11 @@ class Registry:
         self._warned: dict[str, str | None] = {}  # the settings warning last logged, by name
         self._secrets: frozenset[str] = frozenset()
 
+    @property
+    def logs_changes(self) -> bool:
+        """Whether this registry logs what changed (the one process of a service that does)."""
+        return self._log_changes_on
+
     def current(self) -> Mapping[str, Transform]:
         """The transforms in service now, by name (enabled or not)."""
         return self._transforms
@@ -121,7 +126,7 @@ class Registry:
                         log.error("transform %s failed to load: %s", name, error)
                     if name in self._transforms:
                         loaded[name] = self._transforms[name]
-            self._log_changes(loaded)
+            self._log_changes(loaded, errors)
             self._log_settings_problems(errors.get(CONFIG_FILE))
             self._transforms = MappingProxyType(loaded)
             self._errors = errors
@@ -176,13 +181,17 @@ class Registry:
                 log.warning("%s", warning)
             self._warned[name] = warning
 
-    def _log_changes(self, loaded: Mapping[str, Transform]) -> None:
+    def _log_changes(self, loaded: Mapping[str, Transform], errors: Mapping[str, str]) -> None:
         if not self._log_changes_on:
             return
         for name, transform in loaded.items():
             before = self._transforms.get(name)
             if before is None:
                 log.info("transform %s loaded (version %s)", name, transform.version)
+            elif name in self._errors and name not in errors:
+                # Its failure was logged; say it is over, even when the fix gave back the very
+                # version that kept running meanwhile (nothing else would be logged then).
+                log.info("transform %s loads again (version %s)", name, transform.version)
             elif before is not transform:
                 log.info(
                     "transform %s reloaded (version %s -> %s)",

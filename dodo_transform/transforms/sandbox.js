@@ -363,7 +363,7 @@
 
   // A throw (the handler's, or a limit) propagates to the host, which then
   // asks logs() for what the handler printed before it.
-  function __dodo_run(eventType, body, url, env, maxRequests) {
+  function __dodo_run(eventType, body, url, env, maxRequests, mode) {
     logs = [];
     logBytes = 0;
     logsTruncated = false;
@@ -374,7 +374,7 @@
     const handler = __dodo_handler();
     if (typeof handler !== "function") return __dodo_report('{"missingHandler":true');
     const webhook = {
-      method: "POST", url, eventType, payload: JSON.parse(body),
+      method: "POST", url, eventType, mode: mode || null, payload: JSON.parse(body),
       cancel: false, headers: {}, env: env === "{}" ? {} : JSON.parse(env),
     };
     const result = handler(webhook);

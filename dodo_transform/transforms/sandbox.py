@@ -106,6 +106,11 @@ _ERROR_HEADLINE = re.compile(r"^[A-Za-z]*Error\b")
 _ABSENT = ("require", "fetch", "XMLHttpRequest", "setTimeout", "setInterval", "process", "Deno")
 
 
+# What `__dodo_run` takes: event type, body, default url, env (JSON), max requests, mode ("": not
+# known).
+_Args = tuple[str, str, str, str, int, str]
+
+
 class SandboxBroken(HandlerError):
     """A run hit a time, memory or stack limit: the runtime is not to be trusted after it."""
 
@@ -171,7 +176,13 @@ class Sandbox:
         return None
 
     def run(
-        self, event_type: str, body: str, url: str, env_json: str, max_requests: int = 100
+        self,
+        event_type: str,
+        body: str,
+        url: str,
+        env_json: str,
+        max_requests: int = 100,
+        mode: str | None = None,
     ) -> dict[str, Any]:
         """Run the handler once, its promise jobs included; return the prelude's report (see
         sandbox.js `__dodo_run` and `__dodo_settle`).
@@ -185,7 +196,7 @@ class Sandbox:
             # serves: its state is as clean, only its canary is less sure. Next event retries.
             with contextlib.suppress(HandlerError):
                 self._start()
-        args = (event_type, body, url, env_json, max_requests)
+        args = (event_type, body, url, env_json, max_requests, mode or "")
         budget = self.limits.time_seconds
         for attempt in range(_MAX_ATTEMPTS):
             if attempt:
@@ -212,7 +223,7 @@ class Sandbox:
         self._context.set_time_limit(self.limits.time_seconds)
         raise SandboxBroken(self.explain("InternalError: interrupted"))
 
-    def _attempt(self, clock: _Clock, args: tuple[str, str, str, str, int]) -> dict[str, Any]:
+    def _attempt(self, clock: _Clock, args: _Args) -> dict[str, Any]:
         """One try at the run: the handler, its promise jobs, the report. Raises the
         binding's interrupt (the caller tells a limit from contention) and `SandboxBroken`."""
         try:
@@ -240,7 +251,7 @@ class Sandbox:
         self._stale = self._stale or late["collected"]
         return report | {"logs": late["logs"], "logsTruncated": late["logsTruncated"]}
 
-    def _report(self, clock: _Clock, args: tuple[str, str, str, str, int]) -> dict[str, Any]:
+    def _report(self, clock: _Clock, args: _Args) -> dict[str, Any]:
         text = self._run(*args)
         if text == _TAINTED:
             # The last event left the global in a state that cannot be undone.
@@ -251,7 +262,7 @@ class Sandbox:
             text = self._run(*args)
         if text == _PENDING:
             _drain(self._context, clock)
-            text = self._settle(args[-1])
+            text = self._settle(args[4])  # max_requests
         report: dict[str, Any] = json.loads(text)
         report["bytes"] = len(text)
         self._stale = report.pop("collected")

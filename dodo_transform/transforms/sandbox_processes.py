@@ -313,11 +313,12 @@ class SandboxProcess:
         self.progress[0] = _IDLE
         # Each event crosses once, however many transforms run on it.
         numbered: dict[int, int] = {}
-        events: list[tuple[str, str, str]] = []
+        events: list[tuple[str, str, str, str | None]] = []
         for run in batch:
             if id(run.event) not in numbered:
                 numbered[id(run.event)] = len(events)
-                events.append((run.event.event_type, run.event.body, run.event.webhook_id))
+                event = run.event
+                events.append((event.event_type, event.body, event.webhook_id, event.mode))
         runs = [(run.spec.key, numbered[id(run.event)]) for run in batch]
         try:
             strikes = quarantine.seeded({run.spec.version_key for run in batch})

@@ -27,6 +27,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from dodo_transform import instances
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import encode_json
 from dodo_transform.pipeline import backfill
@@ -37,6 +38,7 @@ from dodo_transform.store import (
     Backfill,
     Delivery,
     DeliveryStatus,
+    Heartbeat,
     StoredEvent,
 )
 from dodo_transform.transforms.settings import TransformSettings
@@ -101,6 +103,8 @@ class EventOut(BaseModel):
     webhook_id: str
     event_type: str
     received_at: float
+    # live or test: which of Dodo's endpoints sent it (null: stored before modes were kept)
+    mode: str | None = None
     deliveries: list[DeliveryOut]
 
 
@@ -109,6 +113,7 @@ class EventDetailOut(BaseModel):
     webhook_id: str
     event_type: str
     received_at: float
+    mode: str | None = None  # live or test, as in EventOut
     body: str
     deliveries: list[DeliveryDetailOut]
 
@@ -149,6 +154,22 @@ class PausedOut(BaseModel):
     next_probe_at: float
 
 
+class InstanceOut(BaseModel):
+    instance: str  # host and data dir
+    host: str
+    role: str
+    release: str  # the dodo-transform version
+    started_at: float
+    last_heartbeat: float
+    transforms: dict[str, str]  # name -> version
+
+
+class DifferenceOut(BaseModel):
+    transform: str
+    versions: dict[str, list[str]]  # version ("none": not loaded) -> instances
+    message: str
+
+
 class StatusOut(BaseModel):
     ready: bool
     problems: list[str]
@@ -159,6 +180,10 @@ class StatusOut(BaseModel):
     deliveries: dict[DeliveryStatus, int]
     # Destinations whose deliveries wait while they keep failing; they resume by themselves.
     paused_destinations: list[PausedOut] = []
+    # The instances seen lately (their heartbeats), and each transform they do not all run at
+    # one version (see dodo_transform/instances.py).
+    instances: list[InstanceOut] = []
+    version_differences: list[DifferenceOut] = []
 
 
 class TransformOut(BaseModel):
@@ -307,6 +332,7 @@ async def list_events(
                 webhook_id=event.webhook_id,
                 event_type=event.event_type,
                 received_at=event.received_at,
+                mode=event.mode,
                 deliveries=by_event.get(event.id, []),
             )
             for event in events
@@ -329,6 +355,7 @@ async def get_event(event_id: int, context: Context) -> Response:
             webhook_id=event.webhook_id,
             event_type=event.event_type,
             received_at=event.received_at,
+            mode=event.mode,
             body=event.body.decode("utf-8", errors="replace"),
             deliveries=[delivery_detail(d, a) for d, a in zip(deliveries, attempts, strict=True)],
         )
@@ -509,6 +536,7 @@ async def status(context: Context) -> StatusOut:
     problems = [] if context.loaded() else ["transforms not loaded yet"]
     problems += context.problems()
     counts = await stored(context.store.counts)
+    beats = await stored(context.store.heartbeats, instances.LIVE_SECONDS)
     return StatusOut(
         ready=not problems,
         problems=problems,
@@ -517,6 +545,23 @@ async def status(context: Context) -> StatusOut:
         deliveries=counts,
         settings_error=context.registry.settings_error,
         paused_destinations=[PausedOut(**asdict(paused)) for paused in context.paused()],
+        instances=[instance_out(beat) for beat in beats],
+        version_differences=[
+            DifferenceOut(transform=d.transform, versions=d.versions, message=str(d))
+            for d in instances.differences(beats)
+        ],
+    )
+
+
+def instance_out(beat: Heartbeat) -> InstanceOut:
+    return InstanceOut(
+        instance=beat.instance,
+        host=beat.host,
+        role=beat.role,
+        release=beat.release,
+        started_at=beat.started_at,
+        last_heartbeat=beat.seen_at,
+        transforms=dict(beat.transforms),
     )
 
 

@@ -57,6 +57,9 @@ class WebContext:
     # (blocking; None: no test runs here), and whether deliveries are only recorded.
     run_trials: Callable[[Sequence[Run]], list[Outcome]] | None = None
     dry_run: bool = False
+    # Where Segment calls go (SEGMENT_ENDPOINT, else the region's API): a delivery's page
+    # shows its message as sent there, inside a /v1/batch call.
+    segment_base_url: str = "https://api.segment.io"
     # False on a worker-only instance: it answers health, readiness and metrics, nothing else.
     serves_webhooks: bool = True
 

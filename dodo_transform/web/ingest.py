@@ -142,14 +142,14 @@ class Ingest:
         headers = request_headers(scope["headers"])
         body = await self.receive_body(receive, headers.get("content-length", ""))
         try:
-            webhook_id = context.verifier.verify(body, headers)
+            webhook_id, mode = context.verifier.verified(body, headers)
         except SignatureError as error:
             raise self.refuse(401, "signature", f"signature not verified: {error}") from None
         try:
             kind = event_type(body)
         except PayloadError as error:
             raise self.refuse(400, "payload", f"not a Dodo webhook event: {error}") from None
-        event_id, created = await self.commit(NewEvent(webhook_id, kind, body))
+        event_id, created = await self.commit(NewEvent(webhook_id, kind, body, mode))
         (context.metrics.received if created else context.metrics.duplicates).inc()
         logs.info(
             log,

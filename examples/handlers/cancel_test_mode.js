@@ -1,6 +1,8 @@
-// Drop events you never want in Segment: here, everything but payments.
+// Drop events you never want in Segment: here, Dodo's test-mode events (webhook.mode is
+// "test" for those its test-mode endpoint signed, see docs/going-live.md), and everything but
+// payments.
 function handler(webhook) {
-  if (!webhook.eventType.startsWith("payment.")) {
+  if (webhook.mode === "test" || !webhook.eventType.startsWith("payment.")) {
     webhook.cancel = true;
     return webhook;
   }

@@ -1,4 +1,4 @@
-function handler ( webhook ) {
+function handler ( webhook ) { // Kept verbatim as Dodo's Segment guide gives it, token spacing and all, to compare with the docs; transforms/ holds the same handler formatted for editing, line for line.
 if ( webhook . eventType === "payment.succeeded" ) {
 const p = webhook . payload . data ;
 webhook . url = "https://api.segment.io/v1/track" ;

@@ -262,3 +262,106 @@ def test_every_page_loads_without_errors_or_requests_elsewhere(
     page.goto("/transforms")
     expect(page.get_by_test_id("transform-row").filter(has_text=DOCS)).to_contain_text("delivered")
     shoot(page, "transforms")
+
+
+def test_leaving_the_editor_with_unsaved_edits_asks_first(page: Page) -> None:
+    page.goto(f"/transforms/{DOCS}")
+    replace_code(page, LIVE_HANDLER)
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    page.close(run_before_unload=True)  # as a closed tab or a link followed
+    expect(page.get_by_test_id("editor")).to_contain_text("Payment Made Live")  # still open
+    assert asked == ["beforeunload"]
+    page.keyboard.press("Control+s")
+    expect(page.get_by_test_id("save-result")).to_contain_text("live")
+    with page.expect_event("close"):
+        page.close(run_before_unload=True)  # saved: nothing to lose, nothing asked
+    assert asked == ["beforeunload"]
+
+
+def test_saving_code_whose_last_test_failed_asks_first(page: Page, server: InProcessServer) -> None:
+    path = server.workdir / "transforms" / f"{DOCS}.js"
+    before = path.read_text()
+    page.goto(f"/transforms/{DOCS}")
+    replace_code(page, BROKEN_HANDLER)
+    page.get_by_test_id("run-test").click()
+    expect(page.get_by_test_id("test-result").get_by_test_id("outcome")).to_have_text("error")
+    asked: list[str] = []
+    answer = {"accept": False}
+
+    def on_dialog(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if answer["accept"] else dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("save-result")).to_be_empty()
+    assert len(asked) == 1 and "last test run of this code ended in an error" in asked[0]
+    assert path.read_text() == before  # declined: not saved
+    answer["accept"] = True
+    with server.reloading(DOCS):
+        page.get_by_test_id("save").click()
+        expect(page.get_by_test_id("save-result")).to_contain_text("live")
+    assert len(asked) == 2 and "nope.x" in path.read_text()
+    replace_code(page, LIVE_HANDLER)  # other code than the failed test's: saved without asking
+    with server.reloading(DOCS):
+        page.get_by_test_id("save").click()
+        expect(page.get_by_test_id("save-result")).to_contain_text("live")
+    assert len(asked) == 2
+
+
+def test_skipped_deliveries_are_hidden_until_asked_for(
+    page: Page, server: InProcessServer, standin: SegmentStandIn
+) -> None:
+    server.post(sample("payment.succeeded"), webhook_id="msg_skipped_rows")
+    server.wait_until(lambda: len(server.deliveries()) == 3, what="three deliveries")
+    page.goto("/deliveries")
+    rows = page.get_by_test_id("delivery-row")
+    expect(rows).to_have_count(3)
+    expect(rows.locator("visible=true")).to_have_count(2)
+    expect(page.locator('[data-testid="delivery-row"][data-status="skipped"]')).to_be_hidden()
+    expect(page.get_by_test_id("skipped-hidden")).to_have_text("1 skipped row hidden on this page.")
+    track = rows.filter(has_text=DOCS)
+    expect(track.get_by_test_id("delivery-message")).to_contain_text('track "Payment Completed"')
+    page.get_by_test_id("show-skipped").check()
+    expect(rows.locator("visible=true")).to_have_count(3)
+    expect(page.get_by_test_id("skipped-hidden")).to_be_hidden()
+
+
+def test_a_save_is_listed_in_the_history_at_once(page: Page, server: InProcessServer) -> None:
+    """Not at the history's next refresh, seconds later."""
+    original = server.versions()[DOCS]
+    page.goto(f"/transforms/{DOCS}")
+    rows = page.get_by_test_id("version-row")
+    expect(rows).to_have_count(1)
+    replace_code(page, LIVE_HANDLER)
+    with server.reloading(DOCS):
+        page.get_by_test_id("save").click()
+        expect(page.get_by_test_id("save-result")).to_contain_text("live")
+    live = server.versions()[DOCS]
+    expect(rows.get_by_test_id("version-hash")).to_have_text(
+        [str(live), str(original)], timeout=1500
+    )
+
+
+def test_a_restore_leaves_the_browser_on_a_page_a_reload_does_not_post_again(
+    page: Page, server: InProcessServer
+) -> None:
+    original = server.versions()[DOCS]
+    page.goto(f"/transforms/{DOCS}")
+    replace_code(page, LIVE_HANDLER)
+    with server.reloading(DOCS):
+        page.get_by_test_id("save").click()
+        expect(page.get_by_test_id("save-result")).to_contain_text("live")
+    older = page.locator(f'[data-testid="version-row"][data-version="{original}"]')
+    with server.reloading(DOCS):
+        older.get_by_test_id("restore").click()
+        expect(page.get_by_test_id("save-result")).to_contain_text("Restored")
+    expect(page).to_have_url(re.compile(rf"/transforms/{DOCS}\?restored={original}$"))
+    posts: list[str] = []
+    page.on(
+        "request", lambda request: posts.append(request.url) if request.method == "POST" else None
+    )
+    page.reload()
+    expect(page.get_by_test_id("save-result")).to_contain_text("Restored")
+    assert posts == []

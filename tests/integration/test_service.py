@@ -452,7 +452,7 @@ def test_status_transforms_events_and_show_from_the_cli(
     assert f"identify {customer}" in listed
     event_id = server.api("GET", "/api/events").json()[0]["id"]
     detail = run("show", str(event_id))
-    assert "payment.succeeded (msg_cli_view)" in detail
+    assert "payment.succeeded (msg_cli_view, live mode)" in detail  # DODO_WEBHOOK_SECRET's
     assert "POST http" in detail and "attempt at" in detail and "HTTP 200" in detail
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from dodo_transform.pipeline.replay import ReplayError, check_replayable
-from dodo_transform.transforms.engine import version_of
-from dodo_transform.web.console import files, history, impact, samples, session, trials
+from dodo_transform.web.console import files, history, impact, samples, saves, session, trials
 from dodo_transform.web.console.pages import MAX_ID, blocking, delivery_values, editor_values
 from dodo_transform.web.console.rendering import page, redirect
 from dodo_transform.web.console.runs import runs_of
@@ -94,20 +93,10 @@ async def impact_preview(
     return await page(request, "transform.html", **full)
 
 
-@dataclass(frozen=True)
-class Saved:
-    """How a save ended: `live` with the new version, or the compile error and the version
-    still in service (None if there was never a good one)."""
-
-    live: bool
-    version: str | None
-    error: str | None = None
-
-
 @routes.post("/transforms/{name}/save", response_class=HTMLResponse)
 async def save(
     request: Request, name: str, context: Context, source: Text, csrf: Text = ""
-) -> HTMLResponse:
+) -> Response:
     """Write the file (atomically) and reload: the registry says whether it went live."""
     session.check_csrf(request, csrf)
     code = _source(source)
@@ -118,19 +107,23 @@ async def save(
         raise HTTPException(404, str(error)) from None
     except OSError as error:
         current = registry.current().get(name)
-        saved = Saved(False, current.version if current else None, f"not saved: {error}")
+        saved = saves.Saved(False, current.version if current else None, f"not saved: {error}")
     else:
         await blocking(registry.reload)
-        saved = outcome_of_save(context, name, code)
+        saved = await blocking(saves.outcome, context, name, code)
+        await blocking(saves.keep, context, name, saved)
     if wants_fragment(request):
         return await page(request, "_save_result.html", saved=saved)
+    if saved.written:
+        # Post/redirect/get: a reload of the page shown next must not save again.
+        return redirect(f"/transforms/{name}?saved=1")
     return await page(request, "transform.html", **await editor_values(context, name, saved=saved))
 
 
 @routes.post("/transforms/{name}/restore", response_class=HTMLResponse)
 async def restore(
     request: Request, name: str, context: Context, version: Text, csrf: Text = ""
-) -> HTMLResponse:
+) -> Response:
     """Write a kept version's source to the file, as a save does, and reload."""
     session.check_csrf(request, csrf)
     registry = context.registry
@@ -142,28 +135,17 @@ async def restore(
         raise HTTPException(404, str(error)) from None
     except OSError as error:
         current = registry.current().get(name)
-        saved = Saved(False, current.version if current else None, f"not saved: {error}")
+        saved = saves.Saved(False, current.version if current else None, f"not saved: {error}")
     else:
         await blocking(registry.reload)
-        saved = outcome_of_save(context, name, kept.source)
+        saved = await blocking(saves.outcome, context, name, kept.source)
+        await blocking(saves.keep, context, name, saved)
     if wants_fragment(request):
         return await page(request, "_save_result.html", saved=saved, restored=version)
+    if saved.written:
+        return redirect(f"/transforms/{name}?{urlencode({'restored': version})}")
     values = await editor_values(context, name, saved=saved, restored=version)
     return await page(request, "transform.html", **values)
-
-
-def outcome_of_save(context: Context, name: str, source: str) -> Saved:
-    registry = context.registry
-    current = registry.current().get(name)
-    error = registry.errors.get(name)
-    expected = version_of(source, registry.settings(name).digest())
-    if error is None and current is not None and current.version == expected:
-        return Saved(live=True, version=current.version)
-    return Saved(
-        live=False,
-        version=current.version if current else None,
-        error=error or "the file changed again while it was saved; reload the page",
-    )
 
 
 @routes.post("/deliveries/{delivery_id}/replay")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -10,8 +11,10 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from dodo_transform import instances
+from dodo_transform.outbound import batching
 from dodo_transform.store import Delivery, DeliveryStatus
-from dodo_transform.web.console import files, history, reading, samples, summaries
+from dodo_transform.web.console import files, history, reading, samples, saves, summaries
 from dodo_transform.web.console.rendering import page, pretty
 from dodo_transform.web.console.session import console_guard
 from dodo_transform.web.context import Context
@@ -30,7 +33,14 @@ async def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 @routes.get("/", response_class=HTMLResponse)
 async def overview(request: Request, context: Context) -> HTMLResponse:
     found = await blocking(summaries.overview, context)
-    return await page(request, "overview.html", overview=found)
+    beats = await blocking(context.store.heartbeats, instances.LIVE_SECONDS)
+    return await page(
+        request,
+        "overview.html",
+        overview=found,
+        beats=beats,
+        differences=instances.differences(beats),
+    )
 
 
 @routes.get("/transforms", response_class=HTMLResponse)
@@ -51,9 +61,15 @@ async def transform(
     context: Context,
     first: str = Query("", alias="from"),
     second: str = Query("", alias="to"),
+    saved: str = "",
+    restored: str = Query("", max_length=history.MAX_VERSION_CHARS),
 ) -> HTMLResponse:
-    """The editor and the version history; `from` and `to` (two versions) show their diff."""
+    """The editor and the version history; `from` and `to` (two versions) show their diff;
+    `saved` or `restored` (where a save or a restore redirects) say how it ended."""
     values = await editor_values(context, name)
+    if saved or restored:
+        values["saved"] = await blocking(saves.outcome, context, name, values["source"])
+        values["restored"] = restored
     if first or second:
         try:
             values["compared"] = await blocking(history.compare, context.store, name, first, second)
@@ -73,7 +89,10 @@ async def editor_values(context: Context, name: str, **extra: Any) -> dict[str, 
     current = registry.current().get(name)
     kept = await blocking(context.store.list_versions, name)
     load_error = registry.errors.get(name)
+    beats = await blocking(context.store.heartbeats, instances.LIVE_SECONDS)
     return {
+        # Other hosts run their own copy of the folder: a save here reaches this host's only.
+        "other_hosts": sorted({beat.host for beat in beats} - {socket.gethostname()}),
         "name": name,
         "source": source,  # the file's text, until `extra` gives the editor's
         "version": current.version if current else None,
@@ -155,14 +174,31 @@ async def delivery_values(context: Context, delivery_id: int, **extra: Any) -> d
     event = await blocking(store.get_event, found.event_id)
     attempts = await blocking(store.attempts, delivery_id)
     siblings = await blocking(store.list_deliveries, None, 1000, found.event_id)
+    shown = None if found.request is None else found.request.redacted()
     return {
         "delivery": found,
         "event": event,
         "attempts": attempts,
-        "request_shown": None if found.request is None else found.request.redacted(),
+        "request_shown": shown,
+        "wire": None if shown is None else on_the_wire(found, shown, context.segment_base_url),
         "successors": successors(found, siblings),
         "replay_error": None,
     } | extra
+
+
+def on_the_wire(
+    delivery: Delivery, shown: dict[str, Any], segment_base_url: str
+) -> dict[str, Any] | None:
+    """A Segment call as the wire carries it: its message, with the `messageId` Segment
+    dedups on, in a batch to the configured endpoint (None: sent as the handler made it)."""
+    default_id = batching.message_id(
+        delivery.webhook_id, delivery.transform, delivery.version, delivery.index
+    )
+    sent = batching.as_sent(shown["url"], shown["payload"], segment_base_url, default_id)
+    if sent is None:
+        return None
+    url, message = sent
+    return {"method": "POST", "url": url, "payload": {"batch": [message]}}
 
 
 def successors(delivery: Delivery, siblings: list[Delivery]) -> list[Delivery]:

@@ -23,6 +23,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from dodo_transform.outgoing import OutgoingRequest, segment
 from dodo_transform.outgoing.redaction import scrub
 from dodo_transform.web.console import session
 
@@ -70,6 +71,13 @@ def pretty_body(body: bytes | str) -> str:
         return text
 
 
+def message(request: OutgoingRequest | None) -> str:
+    """A delivery's message in a few words (`track "Payment Completed" cus_1`), or ""."""
+    if request is None:
+        return ""
+    return segment.summary(request.method, request.url, request.payload)
+
+
 class Verbatim(str):
     """Text a page shows exactly as it is: the file in the editor. Scrubbed of a secret it
     holds, a save would write the redaction into the file."""
@@ -95,7 +103,13 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         finalize=_hide_secrets,
     )
-    environment.filters |= {"when": when, "ago": ago, "pretty": pretty, "body": pretty_body}
+    environment.filters |= {
+        "when": when,
+        "ago": ago,
+        "pretty": pretty,
+        "body": pretty_body,
+        "message": message,
+    }
     return environment
 
 

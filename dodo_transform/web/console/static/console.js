@@ -100,11 +100,39 @@
     return document.getElementById(`${action}-result`);
   }
 
+  // What the editor held when the file was last written, and when a test run last ended in
+  // an error: leaving with unsaved edits, or saving code whose test just failed, asks first.
+  const edits = { saved: null, failed: null };
+
+  function currentText(form) {
+    return editor ? editor.getValue() : form.querySelector("#source").value;
+  }
+
+  function confirmsSave(form) {
+    if (edits.failed === null || edits.failed !== currentText(form)) return true;
+    return window.confirm(
+      "The last test run of this code ended in an error. Save it anyway? " +
+        "(A version that does not compile is not put in service; one that throws is.)"
+    );
+  }
+
+  function noteOutcome(action, target, sent) {
+    if (action === "test") {
+      edits.failed = target.querySelector('[data-outcome="error"]') ? sent : null;
+    } else if (action === "save" && target.querySelector('[data-written="yes"]')) {
+      edits.saved = sent;
+      const history = document.getElementById("version-list");
+      if (history) refreshPart(history); // the new version, listed now rather than at the next tick
+    }
+  }
+
   async function send(form, action) {
     const button = form.querySelector(`[data-action="${action}"]`);
     const target = targetOf(action);
     if (!button || button.disabled) return;
     if (editor) form.querySelector("#source").value = editor.getValue();
+    if (action === "save" && !confirmsSave(form)) return;
+    const sent = form.querySelector("#source").value;
     button.disabled = true;
     target.setAttribute("aria-busy", "true");
     target.classList.add("busy");
@@ -120,6 +148,7 @@
         return;
       }
       target.innerHTML = await answer.text();
+      noteOutcome(action, target, sent);
       if (action === "save") showVersion(target);
     } catch (error) {
       target.textContent = `Could not reach the server: ${error.message}`;
@@ -140,6 +169,12 @@
     const form = document.getElementById("transform-form");
     if (!form) return;
     setUpEditor(form);
+    edits.saved = currentText(form);
+    window.addEventListener("beforeunload", (event) => {
+      if (currentText(form) === edits.saved) return;
+      event.preventDefault();
+      event.returnValue = ""; // what older browsers need to ask
+    });
     form.addEventListener("submit", (event) => {
       const action = event.submitter && event.submitter.dataset.action;
       if (!action) return;
@@ -169,26 +204,29 @@
 
   // Elements with `data-live` and an id are refreshed from their page every few seconds;
   // a replay result stops once nothing in it is still moving.
+  async function refreshPart(part) {
+    try {
+      const answer = await fetch(part.dataset.live, { credentials: "same-origin" });
+      if (!answer.ok || answer.redirected) return;
+      const fresh = new DOMParser()
+        .parseFromString(await answer.text(), "text/html")
+        .getElementById(part.id);
+      if (fresh && fresh.innerHTML !== part.innerHTML) part.innerHTML = fresh.innerHTML;
+      if (part.dataset.until && !part.querySelector(part.dataset.until)) {
+        part.dataset.settled = "1";
+      }
+    } catch (error) {
+      // The server is restarting: try again next time.
+    }
+  }
+
   function setUpLive() {
     const parts = Array.from(document.querySelectorAll("[data-live][id]"));
     if (!parts.length) return;
     const refresh = async () => {
       if (document.hidden) return;
       for (const part of parts) {
-        if (part.dataset.settled) continue;
-        try {
-          const answer = await fetch(part.dataset.live, { credentials: "same-origin" });
-          if (!answer.ok || answer.redirected) continue;
-          const fresh = new DOMParser()
-            .parseFromString(await answer.text(), "text/html")
-            .getElementById(part.id);
-          if (fresh && fresh.innerHTML !== part.innerHTML) part.innerHTML = fresh.innerHTML;
-          if (part.dataset.until && !part.querySelector(part.dataset.until)) {
-            part.dataset.settled = "1";
-          }
-        } catch (error) {
-          // The server is restarting: try again next time.
-        }
+        if (!part.dataset.settled) await refreshPart(part);
       }
     };
     window.setInterval(refresh, LIVE_SECONDS * 1000);
