@@ -64,7 +64,7 @@ class WorkerProcess:
         self._process: BaseProcess | None = None
         # Set when this process stored new work: the worker starts on it at once, as a
         # PostgreSQL worker does on a NOTIFY, instead of at its next poll.
-        self._wake = self._context.Event()
+        self._wake: Any = self._context.Event()
         self._started_at = 0.0
         self._restarts: list[float] = []
         self.metrics_file = settings.data_dir / METRICS_FILE
@@ -91,7 +91,8 @@ class WorkerProcess:
 
     def notify(self) -> None:
         """New work was stored: wake the worker (see `listen_for_wakes`)."""
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
     def quarantined(self) -> list[tuple[str, str]]:
         """(name, version) of the transform versions the worker has quarantined."""
@@ -165,6 +166,10 @@ class WorkerProcess:
         if self._process.is_alive():
             self._process.kill()
             self._process.join(5)
+        # Let the event go now: its semaphores are unlinked as it is collected. uvicorn ends
+        # the process by raising SIGTERM again, past interpreter clean-up, and the resource
+        # tracker would otherwise warn of "5 leaked semaphore objects" at every stop.
+        self._wake = None
 
     def metrics_text(self) -> bytes:
         try:
