@@ -88,10 +88,39 @@ def stored_event(event_id: int | None, server: str | None, config: Path | None) 
         fail(f"event {event_id}: {error}")
 
 
+SearchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--search",
+        help="Only events naming these words: a customer id, an email, a payment or "
+        "subscription id, a webhook id (whole words, any case).",
+    ),
+]
+TransformOption = Annotated[str | None, typer.Option(help="Only this transform's deliveries.")]
+EventTypeOption = Annotated[
+    str | None, typer.Option("--event-type", help="Only events of this type.")
+]
+SinceOption = Annotated[
+    str | None, typer.Option(help="Only events received since, e.g. 2026-10-01 (UTC).")
+]
+UntilOption = Annotated[
+    str | None, typer.Option(help="Only events received before, e.g. 2026-10-02 (UTC).")
+]
+DestinationOption = Annotated[
+    str | None, typer.Option(help="Only deliveries to this host, e.g. api.segment.io.")
+]
+
+
 def deliveries(
     status: Annotated[
         DeliveryStatus | None, typer.Option(help="Only this status, e.g. failed, dead.")
     ] = None,
+    search: SearchOption = None,
+    transform: TransformOption = None,
+    event_type: EventTypeOption = None,
+    destination: DestinationOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     limit: Annotated[
         int, typer.Option(min=1, max=1000, help="At most this many, newest first.")
     ] = 50,
@@ -100,6 +129,14 @@ def deliveries(
     config: ConfigOption = None,
 ) -> None:
     """List deliveries with their status, from the running service."""
+    filters = {
+        "q": search,
+        "transform": transform,
+        "event_type": event_type,
+        "destination": destination,
+        "since": since,
+        "until": until,
+    }
     rows = admin_call(
         "GET",
         "/api/deliveries",
@@ -107,14 +144,15 @@ def deliveries(
         config,
         status=status.value if status else None,
         limit=limit,
+        **filters,
     )
     assert isinstance(rows, list)
     if as_json:
         print(json.dumps(rows))
         return
     if not rows:
-        if status is not None:
-            out.print(f"no {status.value} deliveries", markup=False)
+        if status is not None or any(filters.values()):
+            out.print(f"no {status.value + ' ' if status else ''}deliveries match", markup=False)
         else:
             out.print("no deliveries yet: send one with `dodo-transform send FILE`")
         return
@@ -347,15 +385,32 @@ def transform_state(row: dict[str, Any]) -> tuple[str, str]:
 
 
 def events(
+    search: SearchOption = None,
+    transform: Annotated[
+        str | None, typer.Option(help="Only events with a delivery from this transform.")
+    ] = None,
+    event_type: EventTypeOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
     server: ServerOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Recent events, newest first, with what became of each."""
-    rows = admin_call("GET", "/api/events", server, config, limit=limit)
+    filters = {
+        "q": search,
+        "transform": transform,
+        "event_type": event_type,
+        "since": since,
+        "until": until,
+    }
+    rows = admin_call("GET", "/api/events", server, config, limit=limit, **filters)
     assert isinstance(rows, list)
     if not rows:
-        out.print("no events yet: send one with `dodo-transform send FILE`")
+        if any(filters.values()):
+            out.print("no events match")
+        else:
+            out.print("no events yet: send one with `dodo-transform send FILE`")
         return
     table = table_of("id", "received", "webhook", "event", "deliveries")
     for row in rows:

@@ -40,6 +40,7 @@ from dodo_transform.store.records import (
     StoredEvent,
     TransformVersion,
 )
+from dodo_transform.store.search import Filters, SearchError
 
 if TYPE_CHECKING:
     from dodo_transform.settings import Settings
@@ -55,6 +56,7 @@ __all__ = [
     "DeliveryUpdate",
     "DeliveryWork",
     "EventWork",
+    "Filters",
     "HandOff",
     "IntakeStore",
     "Lane",
@@ -65,6 +67,7 @@ __all__ = [
     "Recorded",
     "ReplayRequest",
     "Requests",
+    "SearchError",
     "Sessions",
     "Store",
     "StoredEvent",

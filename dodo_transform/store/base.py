@@ -35,6 +35,7 @@ from dodo_transform.store.records import (
     StoredEvent,
     TransformVersion,
 )
+from dodo_transform.store.search import Filters
 
 
 class IntakeStore(Protocol):
@@ -167,8 +168,13 @@ class Reads(Protocol):
         before: int | None = None,
         transform: str | None = None,
         since: float | None = None,
+        filters: Filters | None = None,
     ) -> list[Delivery]: ...
-    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]: ...
+    def list_events(
+        self, limit: int = 100, *, before: int | None = None, filters: Filters | None = None
+    ) -> list[StoredEvent]: ...
+    # How many deliveries `filters` choose (with an id up to `up_to`).
+    def count_deliveries(self, filters: Filters, *, up_to: int = ...) -> int: ...
     def counts(self) -> dict[DeliveryStatus, int]: ...
     def pending_events(self) -> int: ...
     # Keep each version once per (name, version), idempotently (a version seen again keeps its

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing.destination import destination_of
+from dodo_transform.store.search import event_terms
 
 if TYPE_CHECKING:
     import psycopg
@@ -65,6 +66,35 @@ def _stored_destination(request: str) -> str:
         return destination_of(str(json.loads(request)["url"]))
     except (ValueError, KeyError, TypeError):
         return ""
+
+
+def _fill_terms(db: Any, mark: str) -> None:
+    """Index the events stored before search (`search.event_terms`), a chunk at a time."""
+    after = 0
+    while True:
+        rows = db.execute(
+            f"SELECT id, webhook_id, body FROM events WHERE id > {mark} ORDER BY id"
+            f" LIMIT {FILL_CHUNK}",
+            (after,),
+        ).fetchall()
+        if not rows:
+            return
+        db.cursor().executemany(
+            f"INSERT INTO event_terms (term, event_id) VALUES ({mark}, {mark})"
+            " ON CONFLICT DO NOTHING",
+            [
+                (term, event_id)
+                for event_id, webhook_id, body in rows
+                for term in event_terms(webhook_id, _bytes(body))
+            ],
+        )
+        after = rows[-1][0]
+
+
+def _bytes(body: Any) -> bytes:
+    """A stored body as bytes: psycopg gives a memoryview; a database made by hand may hold
+    text."""
+    return body.encode() if isinstance(body, str) else bytes(body)
 
 
 SQLITE: tuple[Migration, ...] = (
@@ -193,6 +223,19 @@ SQLITE: tuple[Migration, ...] = (
             attempts INTEGER NOT NULL
         );
         """,
+    ),
+    Migration(
+        7,
+        "search: the ids, emails and names each event body holds (store/search.py)",
+        """
+        CREATE TABLE event_terms (
+            term TEXT NOT NULL,
+            event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+            PRIMARY KEY (term, event_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX event_terms_by_event ON event_terms (event_id);
+        """,
+        _fill_terms,
     ),
 )
 
@@ -334,6 +377,19 @@ POSTGRES: tuple[Migration, ...] = (
             attempts INTEGER NOT NULL
         );
         """,
+    ),
+    Migration(
+        7,
+        "search: the ids, emails and names each event body holds (store/search.py)",
+        """
+        CREATE TABLE event_terms (
+            term TEXT NOT NULL,
+            event_id BIGINT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+            PRIMARY KEY (term, event_id)
+        );
+        CREATE INDEX event_terms_by_event ON event_terms (event_id);
+        """,
+        _fill_terms,
     ),
 )
 

@@ -50,6 +50,7 @@ from dodo_transform.store.records import (
     keeps_error,
     new_claim,
 )
+from dodo_transform.store.search import event_terms
 from dodo_transform.store.sessions import SqlSessions, Statement
 from dodo_transform.store.writing import (
     INSERTED_COLUMNS,
@@ -209,6 +210,7 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
                 else []
             )
             if created:
+                _index(db, events, created)
                 db.execute("SELECT pg_notify(%s, 'events')", (CHANNEL,))
         return _group_results(events, created, stored)
 
@@ -497,6 +499,22 @@ def _group_results(
             raise StorageError(f"webhook {webhook_id} vanished while being stored")
         seen.add(webhook_id)
     return results
+
+
+def _index(db: Connection, events: Sequence[NewEvent], created: Mapping[str, int]) -> None:
+    """Store the search terms of the events just created (see search.py)."""
+    pairs = [
+        (term, created[event.webhook_id])
+        for event in {e.webhook_id: e for e in reversed(events)}.values()
+        if event.webhook_id in created
+        for term in event_terms(event.webhook_id, event.body)
+    ]
+    if pairs:
+        db.execute(
+            "INSERT INTO event_terms (term, event_id)"
+            " SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING",
+            ([term for term, _ in pairs], [event_id for _, event_id in pairs]),
+        )
 
 
 def _commit_without_waiting(db: Connection) -> None:

@@ -22,6 +22,13 @@ from dodo_transform.store.records import (
     StoredEvent,
     TransformVersion,
 )
+from dodo_transform.store.search import (
+    Filters,
+    delivery_exists,
+    event_conditions,
+    filter_conditions,
+    has_delivery_conditions,
+)
 
 NO_CURSOR = 2**63 - 1  # larger than any id: the first page
 EVENT_COLUMNS = "id, webhook_id, event_type, body, received_at"
@@ -73,11 +80,25 @@ class SqlReads:
         rows = self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
         return event_from_row(rows[0]) if rows else None
 
-    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]:
-        """Newest first; `before` (an event id) continues a previous page."""
+    def list_events(
+        self, limit: int = 100, *, before: int | None = None, filters: Filters | None = None
+    ) -> list[StoredEvent]:
+        """Newest first, those `filters` choose (an event with a delivery they choose, if they
+        name a status, a transform or a destination); `before` (an event id) continues a
+        previous page."""
+        conditions, params = ["e.id < ?"], [NO_CURSOR if before is None else before]
+        if filters is not None:
+            on_events, their_params = event_conditions(filters)
+            conditions += on_events
+            params += their_params
+            if has_delivery_conditions(filters):
+                exists, its_params = delivery_exists(filters)
+                conditions.append(exists)
+                params += its_params
         rows = self._query(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE id < ? ORDER BY id DESC LIMIT ?",
-            (NO_CURSOR if before is None else before, limit),
+            f"SELECT {EVENT_COLUMNS} FROM events e WHERE {' AND '.join(conditions)}"
+            " ORDER BY e.id DESC LIMIT ?",
+            [*params, limit],
         )
         return [event_from_row(row) for row in rows]
 
@@ -103,11 +124,17 @@ class SqlReads:
         before: int | None = None,
         transform: str | None = None,
         since: float | None = None,
+        filters: Filters | None = None,
     ) -> list[Delivery]:
-        """Newest first, optionally of one status, of some events, of one transform, or of
-        events received since `since`; `before` (a delivery id) continues a previous page."""
+        """Newest first, optionally of one status, of some events, of one transform, of
+        events received since `since`, or those `filters` choose; `before` (a delivery id)
+        continues a previous page."""
         conditions = ["d.id < ?"]
         params: list[Any] = [NO_CURSOR if before is None else before]
+        if filters is not None:
+            chosen, their_params = filter_conditions(filters)
+            conditions += chosen
+            params += their_params
         if status is not None:
             conditions.append("d.status = ?")
             params.append(str(status))
@@ -129,6 +156,16 @@ class SqlReads:
             [*params, limit],
         )
         return [delivery_from_row(row) for row in rows]
+
+    def count_deliveries(self, filters: Filters, *, up_to: int = NO_CURSOR) -> int:
+        """How many deliveries `filters` choose (with an id up to `up_to`)."""
+        conditions, params = filter_conditions(filters)
+        rows = self._query(
+            "SELECT COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
+            f" WHERE {' AND '.join(['d.id <= ?', *conditions])}",
+            [up_to, *params],
+        )
+        return int(rows[0][0])
 
     def pending_lanes(self) -> list[Lane]:
         """Every lane with a pending delivery (due now or later), in name order.

@@ -37,8 +37,11 @@ from dodo_transform.store import (
     Backfill,
     Delivery,
     DeliveryStatus,
+    Filters,
+    SearchError,
     StoredEvent,
 )
+from dodo_transform.store.search import query_terms
 from dodo_transform.transforms.settings import TransformSettings
 from dodo_transform.web.access import admin_guard
 from dodo_transform.web.context import Context
@@ -259,7 +262,12 @@ def add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(StorageError, unavailable)
     app.add_exception_handler(ReplayError, conflict)
+
+    async def unprocessable(_: Request, error: Exception) -> JSONResponse:
+        return WellFormedJSON({"detail": str(error)}, status_code=422)
+
     app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(SearchError, unprocessable)
     app.add_exception_handler(UnknownDelivery, not_found)
     app.add_exception_handler(backfill.BackfillError, conflict)
     app.add_exception_handler(backfill.UnknownTransform, not_found)
@@ -284,15 +292,54 @@ def next_page(request: Request, ids: list[int], limit: int) -> dict[str, str]:
     return {"Link": f'<{url}>; rel="next"'}
 
 
+def chosen(
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=1000,
+            description="Words the event body names: a customer id, an email, a payment or"
+            " subscription id, a name (whole words, any case).",
+        ),
+    ] = None,
+    transform: str | None = None,
+    event_type: str | None = None,
+    status: DeliveryStatus | None = None,
+    destination: Annotated[
+        str | None, Query(description="A host, e.g. api.segment.io, or an origin.")
+    ] = None,
+    since: Annotated[str | None, Query(description="Received since, e.g. 2026-10-01.")] = None,
+    until: Annotated[str | None, Query(description="Received before, e.g. 2026-10-02.")] = None,
+) -> Filters:
+    """The filters of a list, a count or a bulk replay, from the query string."""
+    filters = Filters(
+        q=q or None,
+        transform=transform or None,
+        event_type=event_type or None,
+        status=status,
+        destination=destination or None,
+        since=parse_since(since),
+        until=parse_since(until, "until"),
+    )
+    if filters.q is not None:
+        query_terms(filters.q)  # a search that cannot run is refused before any is made
+    return filters
+
+
+Chosen = Annotated[Filters, Depends(chosen)]
+
+
 @routes.get("/events", response_model=list[EventOut])
 async def list_events(
     context: Context,
     request: Request,
+    filters: Chosen,
     limit: int = Query(50, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=MAX_ID),
 ) -> Response:
     store = context.store
-    events: list[StoredEvent] = await stored(store.list_events, limit, before=before)
+    events: list[StoredEvent] = await stored(
+        store.list_events, limit, before=before, filters=filters
+    )
     deliveries: list[Delivery] = await stored(
         store.list_deliveries, None, 1_000_000, event_ids=[e.id for e in events]
     )
@@ -339,15 +386,12 @@ async def get_event(event_id: int, context: Context) -> Response:
 async def list_deliveries(
     context: Context,
     request: Request,
-    status: DeliveryStatus | None = None,
+    filters: Chosen,
     limit: int = Query(100, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=MAX_ID),
-    transform: str | None = None,
 ) -> Response:
     store = context.store
-    deliveries = await stored(
-        store.list_deliveries, status, limit, before=before, transform=transform
-    )
+    deliveries = await stored(store.list_deliveries, None, limit, before=before, filters=filters)
     return await answer(
         lambda: [delivery_out(d) for d in deliveries],
         headers=next_page(request, [d.id for d in deliveries], limit),
@@ -418,15 +462,15 @@ async def replay_all(
     return BulkReplayOut(replayed=ids, errors=[])
 
 
-def parse_since(since: str | None) -> float | None:
+def parse_since(since: str | None, name: str = "since") -> float | None:
     """A date or date-time in ISO 8601 (UTC unless it says otherwise) as a Unix time."""
-    if since is None:
+    if not since:
         return None
     try:
         moment = datetime.fromisoformat(since)
     except ValueError:
         raise HTTPException(
-            422, f"since: {since!r} is not a date; give e.g. 2026-10-01 or 2026-10-01T12:00:00Z"
+            422, f"{name}: {since!r} is not a date; give e.g. 2026-10-01 or 2026-10-01T12:00:00Z"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from dodo_transform.store import Delivery, DeliveryStatus
+from dodo_transform.store import Delivery, DeliveryStatus, SearchError
+from dodo_transform.store.search import query_terms
+from dodo_transform.web.admin import parse_since
 from dodo_transform.web.console import files, history, reading, samples, summaries
 from dodo_transform.web.console.rendering import page, pretty
 from dodo_transform.web.console.session import console_guard
@@ -104,22 +106,9 @@ def default_sample(context: Context, name: str) -> str:
 async def deliveries(
     request: Request,
     context: Context,
-    status: str = "",
-    transform: str = "",
-    event_type: str = "",
-    range: str = "",
-    q: str = "",
+    wanted: Annotated[reading.DeliveryFilter, Depends(delivery_filter)],
     before: int | None = Query(None, ge=1, le=MAX_ID),
 ) -> HTMLResponse:
-    if status and status not in DeliveryStatus.__members__.values():
-        raise HTTPException(400, f"unknown status {status!r}")
-    wanted = reading.DeliveryFilter(
-        DeliveryStatus(status) if status else None,
-        transform.strip(),
-        event_type.strip(),
-        range if range in reading.RANGES else "",
-        q.strip()[:200],
-    )
     found = await blocking(reading.deliveries, context.store, wanted, time.time(), before=before)
     older = None
     if found.older is not None:
@@ -136,7 +125,37 @@ async def deliveries(
         ),
         event_types=samples.example_types(),
         ranges=reading.RANGES,
-        scan_limit=reading.SCAN_LIMIT,
+    )
+
+
+def delivery_filter(
+    status: str = "",
+    transform: str = "",
+    event_type: str = "",
+    range: str = "",
+    q: str = "",
+    destination: str = "",
+    since: str = "",
+    until: str = "",
+) -> reading.DeliveryFilter:
+    """The deliveries page's filters from its URL (the API's names, and `range`)."""
+    if status and status not in DeliveryStatus.__members__.values():
+        raise HTTPException(400, f"unknown status {status!r}")
+    search = q.strip()[:1000]
+    if search:
+        try:
+            query_terms(search)
+        except SearchError as error:
+            raise HTTPException(400, str(error)) from None
+    return reading.DeliveryFilter(
+        DeliveryStatus(status) if status else None,
+        transform.strip(),
+        event_type.strip(),
+        range if range in reading.RANGES else "",
+        search,
+        destination.strip(),
+        parse_since(since.strip()),
+        parse_since(until.strip(), "until"),
     )
 
 

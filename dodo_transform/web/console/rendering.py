@@ -47,6 +47,11 @@ def when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def iso(timestamp: float) -> str:
+    """A time as a URL gives it back (`since`, `until`): ISO 8601 in UTC."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
 def ago(timestamp: float | None, now: float | None = None) -> str:
     if not timestamp:
         return "-"
@@ -95,7 +100,13 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         finalize=_hide_secrets,
     )
-    environment.filters |= {"when": when, "ago": ago, "pretty": pretty, "body": pretty_body}
+    environment.filters |= {
+        "when": when,
+        "iso": iso,
+        "ago": ago,
+        "pretty": pretty,
+        "body": pretty_body,
+    }
     return environment
 
 
