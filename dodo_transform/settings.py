@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=5.0, gt=0)
     # Segment allows about 1,000 requests/s per workspace; batching needs far fewer.
     segment_requests_per_second: float = Field(default=50.0, gt=0)
+    # Deliveries a bulk replay replays per second at most (pipeline/bulk_replay.py).
+    bulk_replay_per_second: float = Field(default=20.0, gt=0)
     # Messages per /v1/batch request; 1 sends one request per message.
     segment_batch_size: int = Field(default=250, ge=1, le=2500)
     # Transform and deliver in a separate process, so ingest never waits on the pipeline.

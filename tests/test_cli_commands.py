@@ -10,7 +10,16 @@ from typer.testing import CliRunner
 from dodo_transform.cli import app
 
 COMMANDS = ["test", "check", "types", "serve", "send"]  # work here
-COMMANDS += ["deliveries", "replay", "backfill", "status", "transforms", "events", "show"]
+COMMANDS += [
+    "deliveries",
+    "replay",
+    "replays",
+    "backfill",
+    "status",
+    "transforms",
+    "events",
+    "show",
+]
 
 
 def test_the_help_lists_every_command_local_ones_first() -> None:

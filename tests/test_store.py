@@ -637,7 +637,8 @@ def test_deliveries_stored_before_destinations_existed_get_theirs(tmp_path: Path
         " ALTER TABLE deliveries DROP COLUMN claim; ALTER TABLE deliveries DROP COLUMN"
         " sent_headers; ALTER TABLE events DROP COLUMN claim;"
         " ALTER TABLE transform_versions DROP COLUMN settings; DROP TABLE console_sessions;"
-        " DROP TABLE login_attempts; DROP TABLE event_terms; PRAGMA user_version = 4;"
+        " DROP TABLE login_attempts; DROP TABLE event_terms; DROP TABLE bulk_replays;"
+        " PRAGMA user_version = 4;"
     )
     db.close()
     reopened = SqliteStore(path)

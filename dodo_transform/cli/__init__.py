@@ -58,6 +58,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("send", local.send),
     ("deliveries", admin.deliveries),
     ("replay", admin.replay),
+    ("replays", admin.replays),
     ("backfill", admin.backfill),
     ("status", admin.status),
     ("transforms", admin.list_transforms),

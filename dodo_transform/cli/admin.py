@@ -1,5 +1,5 @@
 """The admin-API client: the commands that ask a running service (`deliveries`, `replay`,
-`backfill`, `status`, `transforms`, `events`, `show`), through `admin_call`."""
+`replays`, `backfill`, `status`, `transforms`, `events`, `show`), through `admin_call`."""
 
 from __future__ import annotations
 
@@ -209,54 +209,170 @@ def replay(
             "(invalid, blocked, dry_run) once its cause is fixed."
         ),
     ] = None,
-    transform: Annotated[
-        str | None, typer.Option(help="With a status: only this transform's deliveries.")
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(help="With a status: only events received since, e.g. 2026-10-01 (UTC)."),
+    search: SearchOption = None,
+    transform: TransformOption = None,
+    event_type: EventTypeOption = None,
+    destination: DestinationOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    original: Annotated[
+        bool,
+        typer.Option(
+            "--original",
+            help="Send the stored requests again exactly as first made, instead of running "
+            "the transform's current version on the stored events.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count them and show a few; change nothing.")
+    ] = False,
+    cancel: Annotated[
+        int | None, typer.Option(help="Stop bulk replay ID (see `dodo-transform replays`).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
     server: ServerOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Re-run the current transform on the stored event of a failed, dead or held delivery."""
+    """Replay a failed, dead or held delivery, or every one the filters choose (a bulk
+    replay, run by the worker at a bounded pace: follow it with `dodo-transform replays`)."""
     chosen = [name for name, on in (("failed", failed), ("dead", dead)) if on]
     if status is not None:
         chosen.append(status)
-    if delivery_id is not None and chosen:
-        fail("give a delivery id or a status (--failed, --dead, --status STATUS), not both")
-    if delivery_id is None and len(chosen) != 1:
-        fail("give a delivery id, or one of --failed, --dead, --status STATUS")
-    if delivery_id is not None:
-        if transform is not None or since is not None:
-            fail("--transform and --since choose deliveries by status; not with a delivery id")
-        one = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server, config)
-        assert isinstance(one, dict)
-        if as_json:
-            print(json.dumps(one))
-        elif one["queued"]:
-            out.print(f"delivery {delivery_id}: replay queued; the worker runs it shortly")
-        else:
-            statuses = ", ".join(one["statuses"]) or "nothing to deliver"
-            out.print(f"delivery {delivery_id} replayed: {statuses}", markup=False)
+    filters = {
+        "q": search,
+        "transform": transform,
+        "event_type": event_type,
+        "destination": destination,
+        "since": since,
+        "until": until,
+    }
+    if len(chosen) > 1:
+        fail("give one of --failed, --dead, --status STATUS")
+    if cancel is not None:
+        if delivery_id is not None or chosen or any(filters.values()):
+            fail("--cancel ID stops a bulk replay; give it alone")
+        _cancel(cancel, as_json, server, config)
         return
-    bulk = admin_call(
-        "POST", "/api/replay", server, config, status=chosen[0], transform=transform, since=since
-    )
-    assert isinstance(bulk, dict)
-    ids = bulk["replayed"]
+    if delivery_id is not None:
+        if chosen or any(filters.values()) or original or dry_run:
+            fail(
+                "give a delivery id or filters (--failed, --dead, --status STATUS, --search,"
+                " --transform, --since ...), not both"
+            )
+        _replay_one(delivery_id, as_json, server, config)
+        return
+    if not chosen and not any(filters.values()):
+        fail(
+            "give a delivery id, or filters: one of --failed, --dead, --status STATUS, and/or"
+            " --search, --transform, --event-type, --destination, --since, --until"
+        )
+    scope = filters | {
+        "status": chosen[0] if chosen else None,
+        "mode": "original" if original else "transform",
+    }
+    if dry_run:
+        _preview(scope, as_json, server, config)
+        return
+    started = admin_call("POST", "/api/replays", server, config, **scope)
+    assert isinstance(started, dict)
     if as_json:
-        print(json.dumps(bulk))
-    elif not ids:
-        out.print(f"no {chosen[0]} deliveries to replay", markup=False)
+        print(json.dumps(started))
+    elif not started["total"]:
+        out.print("no deliveries to replay match", markup=False)
     else:
         out.print(
-            f"asked the worker to replay {len(ids)} {chosen[0]} "
-            f"deliver{'y' if len(ids) == 1 else 'ies'}; follow them with"
-            " `dodo-transform deliveries`",
+            f"bulk replay {started['id']} started: {_deliveries(started['total'])}"
+            f" ({_mode(started['mode'])}), paced by the worker. Follow it with `dodo-transform"
+            f" replays`; stop it with `dodo-transform replay --cancel {started['id']}`",
             markup=False,
         )
+
+
+def _replay_one(delivery_id: int, as_json: bool, server: str | None, config: Path | None) -> None:
+    one = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server, config)
+    assert isinstance(one, dict)
+    if as_json:
+        print(json.dumps(one))
+    elif one["queued"]:
+        out.print(f"delivery {delivery_id}: replay queued; the worker runs it shortly")
+    else:
+        statuses = ", ".join(one["statuses"]) or "nothing to deliver"
+        out.print(f"delivery {delivery_id} replayed: {statuses}", markup=False)
+
+
+def _preview(scope: dict[str, Any], as_json: bool, server: str | None, config: Path | None) -> None:
+    preview = admin_call("POST", "/api/replays", server, config, dry_run="true", **scope)
+    assert isinstance(preview, dict)
+    if as_json:
+        print(json.dumps(preview))
+        return
+    out.print(
+        f"{_deliveries(preview['count'])} would be replayed ({_mode(preview['mode'])});"
+        " nothing was changed",
+        markup=False,
+    )
+    if preview["sample"]:
+        table = table_of("id", "webhook", "event", "transform", "status", "error")
+        for row in preview["sample"]:
+            table.add_row(
+                str(row["id"]),
+                row["webhook_id"],
+                row["event_type"],
+                row["transform"],
+                row["status"],
+                row["error"] or "",
+            )
+        out.print(table, markup=False)
+
+
+def _cancel(bulk_id: int, as_json: bool, server: str | None, config: Path | None) -> None:
+    cancelled = admin_call("POST", f"/api/replays/{bulk_id}/cancel", server, config)
+    assert isinstance(cancelled, dict)
+    if as_json:
+        print(json.dumps(cancelled))
+        return
+    out.print(
+        f"bulk replay {bulk_id} cancelled after {cancelled['done']} of"
+        f" {_deliveries(cancelled['total'])}; the rest are left as they were",
+        markup=False,
+    )
+
+
+def _deliveries(count: int) -> str:
+    return f"{count} deliver{'y' if count == 1 else 'ies'}"
+
+
+def _mode(mode: str) -> str:
+    return "their stored requests sent again" if mode == "original" else "the current transform"
+
+
+def replays(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Bulk replays, newest first, with how far each got."""
+    rows = admin_call("GET", "/api/replays", server, config, limit=limit)
+    assert isinstance(rows, list)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        out.print("no bulk replays yet: start one with `dodo-transform replay --dead` (say)")
+        return
+    table = table_of("id", "started", "mode", "state", "progress", "replayed", "filters")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
+            row["mode"],
+            row["state"] + (f": {row['error']}" if row["error"] else ""),
+            f"{row['done']}/{row['total']}",
+            str(row["replayed"]),
+            " ".join(f"{key}={value}" for key, value in row["filters"].items()),
+        )
+    out.print(table, markup=False)
 
 
 def backfill(

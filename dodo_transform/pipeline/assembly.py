@@ -68,6 +68,7 @@ class PipelineConfig:
                 idle_poll_seconds=idle_poll_seconds,
                 retention_days=settings.retention_days,
                 segment_requests_per_second=settings.segment_requests_per_second,
+                bulk_replay_per_second=settings.bulk_replay_per_second,
             ),
             transform_threads=settings.transform_threads,
             segment_base_url=settings.segment_base_url,

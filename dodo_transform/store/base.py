@@ -23,6 +23,7 @@ from typing import Protocol
 from dodo_transform.store.records import (
     Attempt,
     Backfill,
+    BulkReplay,
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
@@ -31,6 +32,7 @@ from dodo_transform.store.records import (
     NewDelivery,
     NewEvent,
     Recorded,
+    ReplayMode,
     ReplayRequest,
     StoredEvent,
     TransformVersion,
@@ -114,6 +116,26 @@ class Requests(Protocol):
         results: Sequence[NewDelivery],
         replacing: int | None = None,
     ) -> bool: ...
+    # Bulk replays: record one of what `filters` choose now (counted); move its cursor from
+    # `cursor` to `to` counting a step (False if another worker moved it first); end it;
+    # cancel it while it runs (False if it had ended). See pipeline/bulk_replay.py.
+    def start_bulk_replay(self, filters: Filters, mode: ReplayMode) -> int: ...
+    def advance_bulk_replay(
+        self, bulk_id: int, cursor: int, to: int, done: int, replayed: int
+    ) -> bool: ...
+    def finish_bulk_replay(self, bulk_id: int, error: str | None) -> None: ...
+    def cancel_bulk_replay(self, bulk_id: int) -> bool: ...
+    def unfinished_bulk_replays(self) -> list[BulkReplay]: ...
+    def get_bulk_replay(self, bulk_id: int) -> BulkReplay | None: ...
+    def list_bulk_replays(self, limit: int = 20) -> list[BulkReplay]: ...
+    # The replayable deliveries `filters` choose, in id order after `after`, up to `up_to`.
+    def replayable_deliveries(
+        self, filters: Filters, *, after: int = 0, up_to: int = ..., limit: int = 100
+    ) -> list[Delivery]: ...
+    def count_replayable(self, filters: Filters) -> int: ...
+    # Send a replayable delivery's stored request again, as a new pending delivery (with its
+    # replayable siblings of the same event and transform); False if it may not be.
+    def resend_original(self, delivery_id: int) -> bool: ...
     # Record a backfill of `transform` over the events stored so far; its id.
     def start_backfill(
         self, transform: str, event_types: Sequence[str] | None, since: float | None

@@ -13,11 +13,14 @@ from typing import Any
 
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.store.records import (
+    REPLAYABLE_STATUSES,
     Attempt,
     Backfill,
+    BulkReplay,
     Delivery,
     DeliveryStatus,
     Lane,
+    ReplayMode,
     ReplayRequest,
     StoredEvent,
     TransformVersion,
@@ -39,6 +42,10 @@ DELIVERY_COLUMNS = """
 """
 _DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 _VERSIONS = "SELECT name, version, source, first_seen, settings FROM transform_versions"
+_BULK_REPLAYS = (
+    "SELECT id, filters, mode, total, last_delivery_id, cursor, done, replayed, created_at,"
+    " done_at, cancelled_at, error FROM bulk_replays"
+)
 _BACKFILLS = (
     "SELECT id, transform, event_types, since, last_event_id, cursor, ran, created_at, done_at,"
     " error FROM backfills"
@@ -258,8 +265,58 @@ class SqlReads:
         rows = self._query(f"{_BACKFILLS} WHERE done_at IS NULL ORDER BY id")
         return [backfill_from_row(row) for row in rows]
 
+    # --- bulk replays ----------------------------------------------------------------------------
+
+    def replayable_deliveries(
+        self, filters: Filters, *, after: int = 0, up_to: int = NO_CURSOR, limit: int = 100
+    ) -> list[Delivery]:
+        """The deliveries `filters` choose that may be replayed, in id order after `after`
+        (up to `up_to`): what a bulk replay takes, a step at a time."""
+        where, params = replayable_scope(filters, after, up_to)
+        rows = self._query(f"{_DELIVERIES} WHERE {where} ORDER BY d.id LIMIT ?", [*params, limit])
+        return [delivery_from_row(row) for row in rows]
+
+    def count_replayable(self, filters: Filters) -> int:
+        """How many deliveries `replayable_deliveries` would give, all pages together."""
+        where, params = replayable_scope(filters, 0, NO_CURSOR)
+        rows = self._query(
+            f"SELECT COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {where}",
+            params,
+        )
+        return int(rows[0][0])
+
+    def get_bulk_replay(self, bulk_id: int) -> BulkReplay | None:
+        rows = self._query(f"{_BULK_REPLAYS} WHERE id = ?", (bulk_id,))
+        return bulk_replay_from_row(rows[0]) if rows else None
+
+    def list_bulk_replays(self, limit: int = 20) -> list[BulkReplay]:
+        """Newest first."""
+        rows = self._query(f"{_BULK_REPLAYS} ORDER BY id DESC LIMIT ?", (limit,))
+        return [bulk_replay_from_row(row) for row in rows]
+
+    def unfinished_bulk_replays(self) -> list[BulkReplay]:
+        """Oldest first: the worker finishes one before it starts the next."""
+        rows = self._query(f"{_BULK_REPLAYS} WHERE done_at IS NULL ORDER BY id")
+        return [bulk_replay_from_row(row) for row in rows]
+
     def ping(self) -> None:
         self._query("SELECT 1")
+
+
+def replayable_scope(filters: Filters, after: int, up_to: int) -> tuple[str, list[Any]]:
+    """The WHERE clause (on `deliveries d JOIN events e`) of the deliveries a bulk replay of
+    `filters` takes, after `after` and up to `up_to`, and its parameters."""
+    chosen, params = filter_conditions(filters)
+    replayable = [status.value for status in REPLAYABLE_STATUSES]
+    conditions = ["d.id > ?", "d.id <= ?", f"d.status IN ({','.join('?' * len(replayable))})"]
+    return " AND ".join(conditions + chosen), [after, up_to, *replayable, *params]
+
+
+def bulk_replay_from_row(row: Sequence[Any]) -> BulkReplay:
+    values = list(row)
+    values[1] = json.loads(values[1])
+    values[2] = ReplayMode(values[2])
+    return BulkReplay(*values)
 
 
 def event_from_row(row: Sequence[Any]) -> StoredEvent:

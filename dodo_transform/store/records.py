@@ -238,3 +238,43 @@ def keeps_error(update: DeliveryUpdate) -> bool:
 def new_claim() -> int:
     """A claim's fencing token: random, so that no two claims, of any instance, share one."""
     return secrets.randbits(62) + 1
+
+
+class ReplayMode(StrEnum):
+    """How a bulk replay replays a delivery."""
+
+    TRANSFORM = "transform"  # run the transform's current version on the stored event again
+    ORIGINAL = "original"  # send the stored requests again, exactly as first made
+
+
+@dataclass(frozen=True)
+class BulkReplay:
+    """A replay of every delivery a filtered list held when it started, run by the worker at
+    a bounded pace, in id order from `cursor` (the last delivery id done) up to
+    `last_delivery_id`; `filters` are `store.Filters.to_json()`.
+
+    `done` counts the deliveries taken so far, `replayed` those it replayed (the others had
+    been replayed already, with a sibling of the same event and transform, or could not be);
+    it ends with `done_at` set: finished, stopped by an `error`, or `cancelled_at`.
+    """
+
+    id: int
+    filters: Mapping[str, Any]
+    mode: ReplayMode
+    total: int
+    last_delivery_id: int
+    cursor: int
+    done: int
+    replayed: int
+    created_at: float
+    done_at: float | None = None
+    cancelled_at: float | None = None
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.cancelled_at is not None:
+            return "cancelled"
+        if self.error is not None:
+            return "stopped"
+        return "running" if self.done_at is None else "done"

@@ -21,14 +21,17 @@ from typing import Any
 
 from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.outgoing.request import OutgoingRequest, well_formed
+from dodo_transform.store.reading import replayable_scope
 from dodo_transform.store.records import (
     REPLAYABLE_STATUSES,
     DeliveryKey,
     DeliveryStatus,
     HandOff,
     NewDelivery,
+    ReplayMode,
     TransformVersion,
 )
+from dodo_transform.store.search import Filters
 
 _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
 INSERTED_COLUMNS = (
@@ -230,6 +233,122 @@ class SqlWrites:
                     delivery_id,
                 ),
             )
+
+    # --- bulk replays (reads are in reading.py) ------------------------------------------------
+
+    def start_bulk_replay(self, filters: Filters, mode: ReplayMode) -> int:
+        """Record a bulk replay of the deliveries `filters` choose now (those stored later are
+        not its), counting them; its id."""
+        with self._transaction() as db:
+            (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()
+            where, params = replayable_scope(filters, 0, int(last))
+            (total,) = db.execute(
+                self._sql(
+                    "SELECT COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
+                    f" WHERE {where}"
+                ),
+                params,
+            ).fetchone()
+            (bulk_id,) = db.execute(
+                self._sql(
+                    "INSERT INTO bulk_replays (filters, mode, total, last_delivery_id, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id"
+                ),
+                (json.dumps(filters.to_json()), mode.value, int(total), int(last), self._clock()),
+            ).fetchone()
+            self._announce(db, "replays")
+        return int(bulk_id)
+
+    def advance_bulk_replay(
+        self, bulk_id: int, cursor: int, to: int, done: int, replayed: int
+    ) -> bool:
+        """Move a bulk replay's cursor from `cursor` to `to`, counting what a step did; False
+        if another worker moved it first. A cancelled one still counts what its last step
+        did: the numbers stay true."""
+        with self._transaction() as db:
+            moved = db.execute(
+                self._sql(
+                    "UPDATE bulk_replays SET cursor = ?, done = done + ?, replayed = replayed + ?"
+                    " WHERE id = ? AND cursor = ?"
+                ),
+                (to, done, replayed, bulk_id, cursor),
+            ).rowcount
+        return bool(moved)
+
+    def finish_bulk_replay(self, bulk_id: int, error: str | None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                self._sql(
+                    "UPDATE bulk_replays SET done_at = ?, error = ?"
+                    " WHERE id = ? AND done_at IS NULL"
+                ),
+                (self._clock(), None if error is None else self._text(error), bulk_id),
+            )
+
+    def cancel_bulk_replay(self, bulk_id: int) -> bool:
+        """Stop a bulk replay that is still running; False if it had ended."""
+        now = self._clock()
+        with self._transaction() as db:
+            cancelled = db.execute(
+                self._sql(
+                    "UPDATE bulk_replays SET cancelled_at = ?, done_at = ?"
+                    " WHERE id = ? AND done_at IS NULL"
+                ),
+                (now, now, bulk_id),
+            ).rowcount
+        return bool(cancelled)
+
+    def resend_original(self, delivery_id: int) -> bool:
+        """Replay a delivery by sending its stored request again, exactly as first made (with
+        those of its siblings of the same event and transform that may be replayed too, as a
+        replay by transform does): copies, pending, in a new generation, and the originals
+        marked replayed. False if it may not be replayed (any more) or has no request."""
+        replayable = f"status IN {_REPLAYABLE_IN} AND request IS NOT NULL"
+        with self._transaction() as db:
+            found = db.execute(
+                self._sql(
+                    f"SELECT event_id, transform FROM deliveries WHERE id = ? AND {replayable}"
+                ),
+                (delivery_id, *_REPLAYABLE),
+            ).fetchone()
+            if found is None:
+                return False
+            event_id, transform = found
+            self._lock_event(db, event_id)
+            siblings = db.execute(
+                self._sql(
+                    "SELECT id, version, idx, request FROM deliveries"
+                    f" WHERE event_id = ? AND transform = ? AND {replayable} ORDER BY idx"
+                ),
+                (event_id, transform, *_REPLAYABLE),
+            ).fetchall()
+            if delivery_id not in {row[0] for row in siblings}:
+                return False  # replayed meanwhile, by another worker
+            (latest,) = db.execute(
+                self._sql(
+                    "SELECT MAX(generation) FROM deliveries WHERE event_id = ? AND transform = ?"
+                ),
+                (event_id, transform),
+            ).fetchone()
+            db.execute(
+                self._sql(
+                    "UPDATE deliveries SET status = ?, updated_at = ?"
+                    f" WHERE id IN ({','.join('?' * len(siblings))})"
+                ),
+                (DeliveryStatus.REPLAYED.value, self._clock(), *(row[0] for row in siblings)),
+            )
+            copies = [
+                NewDelivery(
+                    transform,
+                    version,
+                    index,
+                    DeliveryStatus.PENDING,
+                    OutgoingRequest.from_json(json.loads(request)),
+                )
+                for _, version, index, request in siblings
+            ]
+            self._insert(db, {event_id: copies}, int(latest) + 1)
+        return True
 
     # --- backfills (reads are in reading.py) --------------------------------------------------
 

@@ -29,15 +29,17 @@ from pydantic import BaseModel
 
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import encode_json
-from dodo_transform.pipeline import backfill
+from dodo_transform.pipeline import backfill, bulk_replay
 from dodo_transform.pipeline.replay import ReplayError, UnknownDelivery, check_replayable
 from dodo_transform.store import (
     REPLAYABLE_STATUSES,
     Attempt,
     Backfill,
+    BulkReplay,
     Delivery,
     DeliveryStatus,
     Filters,
+    ReplayMode,
     SearchError,
     StoredEvent,
 )
@@ -268,6 +270,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(SearchError, unprocessable)
+    app.add_exception_handler(bulk_replay.BulkReplayError, unprocessable)
     app.add_exception_handler(UnknownDelivery, not_found)
     app.add_exception_handler(backfill.BackfillError, conflict)
     app.add_exception_handler(backfill.UnknownTransform, not_found)
@@ -460,6 +463,103 @@ async def replay_all(
         await stored(store.request_replays, ids)
         context.notify()
     return BulkReplayOut(replayed=ids, errors=[])
+
+
+class BulkReplayStateOut(BaseModel):
+    """A bulk replay: what it covers, how far it got (see pipeline/bulk_replay.py)."""
+
+    id: int
+    filters: dict[str, Any]
+    mode: ReplayMode
+    state: str  # running, done, cancelled or stopped (see `error`)
+    total: int  # deliveries it covers
+    done: int  # taken so far
+    replayed: int  # of those, replayed (the others had been, with a sibling, or could not be)
+    created_at: float
+    done_at: float | None
+    cancelled_at: float | None
+    error: str | None
+
+
+class BulkReplayPreviewOut(BaseModel):
+    """What a bulk replay of these filters would take now: nothing is started."""
+
+    count: int
+    sample: list[DeliveryOut]
+    filters: dict[str, Any]
+    mode: ReplayMode
+
+
+def bulk_replay_out(bulk: BulkReplay) -> BulkReplayStateOut:
+    return BulkReplayStateOut(
+        **{
+            key: value
+            for key, value in vars(bulk).items()
+            if key in BulkReplayStateOut.model_fields
+        },
+        state=bulk.state,
+    )
+
+
+@routes.post(
+    "/replays",
+    status_code=201,
+    response_model=BulkReplayStateOut,
+    responses={200: {"model": BulkReplayPreviewOut}, 422: {}},
+)
+async def start_bulk_replay(
+    context: Context,
+    filters: Chosen,
+    mode: ReplayMode = ReplayMode.TRANSFORM,
+    dry_run: bool = False,
+) -> Response:
+    """Replay every replayable delivery the filters choose (those of any replayable status
+    when none is given), in the worker at a bounded pace; `dry_run` only counts them and
+    shows a few. `mode=original` sends the stored requests again, exactly as first made."""
+    if dry_run:
+        total, sample = await stored(bulk_replay.preview, context.store, filters)
+        return await answer(
+            BulkReplayPreviewOut(
+                count=total,
+                sample=[delivery_out(d) for d in sample],
+                filters=filters.to_json(),
+                mode=mode,
+            )
+        )
+    bulk_replay.check_filters(filters)
+    bulk_id = await stored(context.store.start_bulk_replay, filters, mode)
+    context.notify()
+    started = await stored(context.store.get_bulk_replay, bulk_id)
+    assert started is not None
+    return await answer(bulk_replay_out(started), status_code=201)
+
+
+@routes.get("/replays", response_model=list[BulkReplayStateOut])
+async def list_bulk_replays(context: Context, limit: int = Query(20, ge=1, le=1000)) -> Response:
+    """Bulk replays, newest first, with their progress."""
+    found = await stored(context.store.list_bulk_replays, limit)
+    return await answer([bulk_replay_out(bulk) for bulk in found])
+
+
+@routes.get("/replays/{bulk_id}", response_model=BulkReplayStateOut)
+async def get_bulk_replay(bulk_id: int, context: Context) -> Response:
+    found = await stored(context.store.get_bulk_replay, bulk_id) if bulk_id <= MAX_ID else None
+    if found is None:
+        raise NotFound(f"no bulk replay {bulk_id}")
+    return await answer(bulk_replay_out(found))
+
+
+@routes.post("/replays/{bulk_id}/cancel", response_model=BulkReplayStateOut, responses={409: {}})
+async def cancel_bulk_replay(bulk_id: int, context: Context) -> Response:
+    """Stop a running bulk replay: what it has not taken yet stays as it is."""
+    found = await stored(context.store.get_bulk_replay, bulk_id) if bulk_id <= MAX_ID else None
+    if found is None:
+        raise NotFound(f"no bulk replay {bulk_id}")
+    if not await stored(context.store.cancel_bulk_replay, bulk_id):
+        raise HTTPException(409, f"bulk replay {bulk_id} has ended already ({found.state})")
+    cancelled = await stored(context.store.get_bulk_replay, bulk_id)
+    assert cancelled is not None
+    return await answer(bulk_replay_out(cancelled))
 
 
 def parse_since(since: str | None, name: str = "since") -> float | None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
+from dodo_transform.pipeline import bulk_replay
 from dodo_transform.store import Delivery, DeliveryStatus, SearchError
 from dodo_transform.store.search import query_terms
 from dodo_transform.web.admin import parse_since
@@ -113,12 +114,14 @@ async def deliveries(
     older = None
     if found.older is not None:
         older = request.url.include_query_params(before=found.older)
+    replayable = await blocking(bulk_replay.count, context.store, wanted.filters(time.time()))
     return await page(
         request,
         "deliveries.html",
         found=found,
         wanted=wanted,
         older=older,
+        replayable=replayable,
         statuses=[s.value for s in DeliveryStatus],
         transforms=sorted(
             set(files.names(context.registry.directory)) | context.registry.current().keys()
