@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # Open HTTP connections at most; unset, derived from the process's file-descriptor limit.
     max_connections: int | None = Field(default=None, ge=1)
     retention_days: int = Field(default=14, gt=0)
+    # Days kept per delivery status, overriding retention_days for events whose deliveries are
+    # in them, e.g. "delivered=14,dead=90" (an event is kept while any of its deliveries says
+    # to keep it; the statuses are checked when the pipeline is built).
+    retention_by_status: dict[str, int] = Field(default_factory=dict)
     handler_time_limit: float = Field(default=1.0, gt=0)
     handler_memory_mb: int = Field(default=64, ge=4)
     # Sandbox processes the handlers run in. One is fastest on two cores (measured: a second
@@ -104,6 +108,30 @@ class Settings(BaseSettings):
     @classmethod
     def _any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("retention_by_status", mode="before")
+    @classmethod
+    def _status_days(cls, value: object) -> object:
+        """ "delivered=14,dead=90" (the environment's and the settings file's spelling)."""
+        if not isinstance(value, str):
+            return value
+        days: dict[str, str] = {}
+        for part in value.replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            status, equals, number = part.partition("=")
+            if not equals:
+                raise ValueError(f"{part.strip()!r}: give STATUS=DAYS, e.g. delivered=14,dead=90")
+            days[status.strip().lower()] = number.strip()
+        return days
+
+    @field_validator("retention_by_status")
+    @classmethod
+    def _positive_days(cls, value: dict[str, int]) -> dict[str, int]:
+        for status, days in value.items():
+            if days <= 0:
+                raise ValueError(f"{status}={days}: days must be at least 1")
+        return value
 
     def variables(self) -> dict[str, str]:
         """What `${NAME}` in transforms.toml can name: the settings file's variables, and the

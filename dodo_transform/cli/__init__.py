@@ -60,6 +60,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("replay", admin.replay),
     ("replays", admin.replays),
     ("backfill", admin.backfill),
+    ("erase", admin.erase),
     ("status", admin.status),
     ("transforms", admin.list_transforms),
     ("events", admin.events),

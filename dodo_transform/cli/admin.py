@@ -1,5 +1,6 @@
 """The admin-API client: the commands that ask a running service (`deliveries`, `replay`,
-`replays`, `backfill`, `status`, `transforms`, `events`, `show`), through `admin_call`."""
+`replays`, `backfill`, `erase`, `status`, `transforms`, `events`, `show`), through
+`admin_call`."""
 
 from __future__ import annotations
 
@@ -416,6 +417,58 @@ def backfill(
         "with `dodo-transform status`",
         markup=False,
     )
+
+
+def erase(
+    customer: Annotated[
+        str,
+        typer.Option(
+            "--customer",
+            help="The customer: their id (cus_...) or their email.",
+            show_default=False,
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Erase without asking.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Delete every stored event whose body names a customer, with its deliveries and
+    attempts (a GDPR erasure request), leaving no copy in the database. Counts them first."""
+    counted = admin_call("POST", "/api/erasures", server, config, customer=customer, dry_run="true")
+    assert isinstance(counted, dict)
+    if not counted["events"]:
+        out.print(f"no stored event names {customer}", markup=False)
+        if as_json:
+            print(json.dumps(counted))
+        return
+    events_ = "1 stored event names" if counted["events"] == 1 else f"{counted['events']} stored"
+    if counted["events"] != 1:
+        events_ += " events name"
+    out.print(
+        f"{events_} {customer}, with {counted['deliveries']} deliveries and their attempts",
+        markup=False,
+    )
+    if not yes:
+        if not sys.stdin.isatty():
+            out.print("run again with --yes to erase them")
+            return
+        if not typer.confirm("Erase them for good?"):
+            raise typer.Exit(1)
+    erased = admin_call("POST", "/api/erasures", server, config, customer=customer)
+    assert isinstance(erased, dict)
+    if as_json:
+        print(json.dumps(erased))
+        return
+    out.print(
+        f"erased {erased['events']} events and {erased['deliveries']} deliveries of {customer}",
+        markup=False,
+    )
+    if not erased["wal_cleared"]:
+        out.print(
+            "the database's write-ahead log was in use: its old pages are cleared at its next"
+            " checkpoint (within minutes while the service runs)"
+        )
 
 
 def status(server: ServerOption = None, config: ConfigOption = None) -> None:

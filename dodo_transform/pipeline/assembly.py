@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
 
 from dodo_transform.alerts import Alerter
+from dodo_transform.errors import ConfigError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
@@ -33,10 +34,22 @@ from dodo_transform.pipeline.runner import (
 )
 from dodo_transform.pipeline.transform_stage import TransformStage, run_in_this_process
 from dodo_transform.settings import Settings
-from dodo_transform.store import Store
+from dodo_transform.store import FINAL_STATUSES, DeliveryStatus, Store
 from dodo_transform.transforms.quarantine import Quarantine
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import SandboxPool
+
+
+def retention_by_status(days: Mapping[str, int]) -> dict[DeliveryStatus, int]:
+    """DODO_TRANSFORM_RETENTION_BY_STATUS's statuses, checked: a final one each."""
+    known = {status.value: status for status in FINAL_STATUSES | {DeliveryStatus.FAILED}}
+    unknown = sorted(set(days) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"DODO_TRANSFORM_RETENTION_BY_STATUS: {', '.join(unknown)} is not a status a"
+            f" delivery settles in; use {', '.join(sorted(known))}"
+        )
+    return {known[status]: n for status, n in days.items()}
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,7 @@ class PipelineConfig:
                 claim_lease_seconds=min(settings.lease_seconds, CLAIM_LEASE_SECONDS),
                 idle_poll_seconds=idle_poll_seconds,
                 retention_days=settings.retention_days,
+                retention_by_status=retention_by_status(settings.retention_by_status),
                 segment_requests_per_second=settings.segment_requests_per_second,
                 bulk_replay_per_second=settings.bulk_replay_per_second,
             ),

@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dodo_transform.alerts import Alerter
@@ -32,7 +32,7 @@ from dodo_transform.pipeline.duplicates import DuplicateCheck
 from dodo_transform.pipeline.replay import run_requested
 from dodo_transform.pipeline.transform_stage import RunAll, TransformStage
 from dodo_transform.pipeline.versions import CHECK_SECONDS, VersionRecorder
-from dodo_transform.store import Store
+from dodo_transform.store import DeliveryStatus, Store
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import PoolClosed, SandboxPool
 
@@ -64,6 +64,8 @@ class Timing:
     claim_lease_seconds: float = CLAIM_LEASE_SECONDS
     idle_poll_seconds: float = IDLE_POLL_SECONDS
     retention_days: int = 14
+    # Days kept per status, over `retention_days` (see `Store.prune`).
+    retention_by_status: Mapping[DeliveryStatus, int] = field(default_factory=dict)
     segment_requests_per_second: float = 50.0
     bulk_replay_per_second: float = 20.0
 
@@ -376,9 +378,14 @@ class Pipeline:
 
     async def _prune_periodically(self) -> None:
         while not self._stopping.is_set():
-            cutoff = self._clock() - self.timing.retention_days * 86400
+            now = self._clock()
+            cutoff = now - self.timing.retention_days * 86400
+            by_status = {
+                status: now - days * 86400
+                for status, days in self.timing.retention_by_status.items()
+            }
             try:
-                pruned = await self._store(self.store.prune, cutoff)
+                pruned = await self._store(self.store.prune, cutoff, by_status)
                 if pruned:
                     log.info("pruned old events", extra={"events": pruned})
             except StorageError as error:

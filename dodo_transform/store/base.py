@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from dodo_transform.store.erasure import Erased
 from dodo_transform.store.records import (
     Attempt,
     Backfill,
@@ -223,6 +224,14 @@ class Sessions(Protocol):
 class Store(IntakeStore, EventWork, DeliveryWork, LeaseWork, Requests, Reads, Sessions, Protocol):
     """Durable storage, every part of it. Every method may raise `StorageError`."""
 
-    def prune(self, older_than: float) -> int: ...
+    # Erasure (see erasure.py): the events naming any of `identifiers`; deleting events with
+    # everything stored of them, leaving no copy in the files.
+    def events_naming(self, identifiers: Sequence[str]) -> list[StoredEvent]: ...
+    def erase_events(self, event_ids: Sequence[int]) -> Erased: ...
+    def count_deliveries_of(self, event_ids: Sequence[int]) -> int: ...
+    # Delete settled events past their retention (see `SqlWrites.prune`); how many.
+    def prune(
+        self, older_than: float, by_status: Mapping[DeliveryStatus, float] | None = None
+    ) -> int: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...

@@ -101,6 +101,7 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
     """`Store` on a PostgreSQL database that several instances share. Thread-safe."""
 
     placeholder = "%s"
+    BODY_HOLDS = "position(?::bytea in e.body) > 0"
     RELEASED = "lease_until = 0, lease_owner = NULL"
     HELD_COLUMNS = ("claim", "lease_until", "lease_owner")
     _unheld = (0, 0.0, None)

@@ -31,6 +31,7 @@ from dodo_transform.store.search import (
     event_conditions,
     filter_conditions,
     has_delivery_conditions,
+    query_terms,
 )
 
 NO_CURSOR = 2**63 - 1  # larger than any id: the first page
@@ -54,6 +55,8 @@ _BACKFILLS = (
 
 class SqlReads:
     placeholder = "?"
+    # Whether an event's body holds the bytes given (SQLite's instr works on blobs).
+    BODY_HOLDS = "instr(e.body, ?) > 0"
 
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
@@ -108,6 +111,32 @@ class SqlReads:
             [*params, limit],
         )
         return [event_from_row(row) for row in rows]
+
+    def events_naming(self, identifiers: Sequence[str]) -> list[StoredEvent]:
+        """The events whose search terms hold any of `identifiers` (an id, an email), or whose
+        bodies hold one's exact bytes (see erasure.py)."""
+        terms = sorted({term for value in identifiers for term in query_terms(value)})
+        needles = sorted({form for value in identifiers for form in (value, value.lower())})
+        scans = " OR ".join([self.BODY_HOLDS] * len(needles))
+        rows = self._query(
+            f"SELECT {EVENT_COLUMNS} FROM events e WHERE e.id IN"
+            f" (SELECT event_id FROM event_terms WHERE term IN ({','.join('?' * len(terms))}))"
+            f" OR {scans} ORDER BY e.id",
+            [*terms, *(needle.encode() for needle in needles)],
+        )
+        return [event_from_row(row) for row in rows]
+
+    def count_deliveries_of(self, event_ids: Sequence[int]) -> int:
+        """How many deliveries these events have."""
+        total = 0
+        for start in range(0, len(event_ids), 500):
+            chunk = list(event_ids[start : start + 500])
+            rows = self._query(
+                f"SELECT COUNT(*) FROM deliveries WHERE event_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            total += int(rows[0][0])
+        return total
 
     def get_delivery(self, delivery_id: int) -> Delivery | None:
         rows = self._query(f"{_DELIVERIES} WHERE d.id = ?", (delivery_id,))

@@ -70,6 +70,7 @@ _REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
 _REPLAYABLE_MARKS = ",".join("?" * len(_REPLAYABLE))
 # How long the worker's store waits, before a write, for the intake's `priority()` to end.
 YIELD_SECONDS = 0.1
+ERASURE_CHECKPOINT_TRIES = 50  # 5 s of tries to truncate the WAL after an erasure
 # Less room than this left on the disk is full: the next webhook (up to 1 MiB) may not fit.
 MIN_FREE_BYTES = 8 * 1024 * 1024
 # How long `ping` reports a write that failed for want of room, unless one succeeds first: long
@@ -118,6 +119,9 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
+            # What a delete or an update frees is overwritten with zeros: an erased customer's
+            # email is not left in a free page or a page's free space (see erasure.py).
+            self._db.execute("PRAGMA secure_delete=ON")
             migrate_sqlite(self._db)
             if claims_work:
                 self._db.execute("UPDATE events SET lease_until = 0 WHERE lease_until > 0")
@@ -497,6 +501,21 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
                 (now + lease_seconds, now, limit),
             ).fetchall()
         return sorted((ReplayRequest(*row) for row in rows), key=lambda r: r.requested_at)
+
+    def _after_erasure(self) -> bool:
+        """Copy the WAL into the database and truncate it, so the pages that held the erased
+        rows are not kept there; False if a reader (the other process) holds it now (it is
+        checkpointed then as usual, later)."""
+        for _ in range(ERASURE_CHECKPOINT_TRIES):
+            with self._lock:
+                try:
+                    (busy, *_) = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                except sqlite3.Error as error:
+                    raise StorageError(f"store checkpoint failed: {error}") from None
+            if not busy:
+                return True
+            time.sleep(0.1)
+        return False
 
     # --- backfills (reads are in reading.py) --------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.outgoing.request import OutgoingRequest, well_formed
+from dodo_transform.store.erasure import Erased
 from dodo_transform.store.reading import replayable_scope
 from dodo_transform.store.records import (
     REPLAYABLE_STATUSES,
@@ -34,6 +35,7 @@ from dodo_transform.store.records import (
 from dodo_transform.store.search import Filters
 
 _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
+ERASE_CHUNK = 500  # events deleted per statement
 INSERTED_COLUMNS = (
     "event_id",
     "transform",
@@ -437,11 +439,48 @@ class SqlWrites:
             ).fetchall()
         return len(added)
 
+    # --- erasure (see erasure.py) --------------------------------------------------------------
+
+    def erase_events(self, event_ids: Sequence[int]) -> Erased:
+        """Delete these events with their deliveries, attempts, replay requests and search
+        terms, in one transaction; then leave no copy in the files (`_after_erasure`)."""
+        events = deliveries = 0
+        with self._transaction() as db:
+            for start in range(0, len(event_ids), ERASE_CHUNK):
+                chunk = list(event_ids[start : start + ERASE_CHUNK])
+                marks = ",".join("?" * len(chunk))
+                (found,) = db.execute(
+                    self._sql(f"SELECT COUNT(*) FROM deliveries WHERE event_id IN ({marks})"),
+                    chunk,
+                ).fetchone()
+                deliveries += int(found)
+                events += max(
+                    int(
+                        db.execute(
+                            self._sql(f"DELETE FROM events WHERE id IN ({marks})"), chunk
+                        ).rowcount
+                    ),
+                    0,
+                )
+        return Erased(events, deliveries, self._after_erasure())
+
+    def _after_erasure(self) -> bool:
+        """Clear what the database keeps of deleted rows outside its tables, if it can now."""
+        return True
+
     # --- upkeep -------------------------------------------------------------------------------
 
-    def prune(self, older_than: float) -> int:
-        """Delete events received before `older_than` (and their records) once settled; how
-        many. An instance that finds another pruning skips its turn (0)."""
+    def prune(
+        self, older_than: float, by_status: Mapping[DeliveryStatus, float] | None = None
+    ) -> int:
+        """Delete settled events past their retention (and their records); how many. An
+        event is past it once received before `older_than`, or, for one with deliveries in a
+        status `by_status` names, before that status's time: it is kept while any of its
+        deliveries says to keep it. An instance that finds another pruning skips its turn (0).
+        """
+        cutoffs = dict(by_status or {})
+        keep = " ".join("WHEN ? THEN ?" for _ in cutoffs)
+        kept_since = f"CASE d.status {keep} ELSE ? END" if cutoffs else "?"
         with self._transaction() as db:
             if not self._may_prune(db):
                 return 0
@@ -449,9 +488,16 @@ class SqlWrites:
                 self._sql(
                     "DELETE FROM events WHERE received_at < ? AND state = 'done' AND NOT EXISTS"
                     " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id"
-                    " AND d.status = 'pending')"
+                    f" AND (d.status = 'pending' OR events.received_at >= {kept_since}))"
+                    " AND (received_at < ? OR EXISTS"
+                    " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id))"
                 ),
-                (older_than,),
+                (
+                    max([older_than, *cutoffs.values()]),
+                    *(value for item in cutoffs.items() for value in (item[0].value, item[1])),
+                    older_than,
+                    older_than,
+                ),
             )
             return max(int(cursor.rowcount), 0)
 

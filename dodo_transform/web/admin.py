@@ -42,6 +42,7 @@ from dodo_transform.store import (
     ReplayMode,
     SearchError,
     StoredEvent,
+    erasure,
 )
 from dodo_transform.store.search import query_terms
 from dodo_transform.transforms.settings import TransformSettings
@@ -270,6 +271,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(SearchError, unprocessable)
+    app.add_exception_handler(erasure.ErasureError, unprocessable)
     app.add_exception_handler(bulk_replay.BulkReplayError, unprocessable)
     app.add_exception_handler(UnknownDelivery, not_found)
     app.add_exception_handler(backfill.BackfillError, conflict)
@@ -560,6 +562,42 @@ async def cancel_bulk_replay(bulk_id: int, context: Context) -> Response:
     cancelled = await stored(context.store.get_bulk_replay, bulk_id)
     assert cancelled is not None
     return await answer(bulk_replay_out(cancelled))
+
+
+class ErasureOut(BaseModel):
+    """An erasure: how many events name the customer (a dry run) or were deleted."""
+
+    events: int
+    deliveries: int
+    erased: bool  # False: a dry run, nothing deleted
+    # SQLite: the WAL was truncated at once (else at its next checkpoint). See docs/operations.md
+    # for what PostgreSQL needs (VACUUM FULL).
+    wal_cleared: bool = True
+
+
+@routes.post("/erasures", response_model=ErasureOut, responses={422: {}})
+async def erase_customer(
+    context: Context,
+    customer: Annotated[str, Query(max_length=1000, description="A customer id or an email.")],
+    dry_run: bool = False,
+) -> Response:
+    """Delete every stored event whose body names this customer, with its deliveries and
+    attempts (see store/erasure.py); `dry_run` only counts them."""
+    found = await stored(erasure.find, context.store, customer)
+    if dry_run:
+        deliveries = await stored(context.store.count_deliveries_of, found.event_ids)
+        return await answer(
+            ErasureOut(events=len(found.event_ids), deliveries=deliveries, erased=False)
+        )
+    erased = await stored(context.store.erase_events, found.event_ids)
+    return await answer(
+        ErasureOut(
+            events=erased.events,
+            deliveries=erased.deliveries,
+            erased=True,
+            wal_cleared=erased.wal_cleared,
+        )
+    )
 
 
 def parse_since(since: str | None, name: str = "since") -> float | None:
