@@ -437,18 +437,23 @@ def erase(
     attempts (a GDPR erasure request), leaving no copy in the database. Counts them first."""
     counted = admin_call("POST", "/api/erasures", server, config, customer=customer, dry_run="true")
     assert isinstance(counted, dict)
+    if as_json and not yes:
+        print(json.dumps(counted))
+        return
     if not counted["events"]:
-        out.print(f"no stored event names {customer}", markup=False)
         if as_json:
             print(json.dumps(counted))
+        else:
+            out.print(f"no stored event names {customer}", markup=False)
         return
     events_ = "1 stored event names" if counted["events"] == 1 else f"{counted['events']} stored"
     if counted["events"] != 1:
         events_ += " events name"
-    out.print(
-        f"{events_} {customer}, with {counted['deliveries']} deliveries and their attempts",
-        markup=False,
-    )
+    if not as_json:
+        out.print(
+            f"{events_} {customer}, with {counted['deliveries']} deliveries and their attempts",
+            markup=False,
+        )
     if not yes:
         if not sys.stdin.isatty():
             out.print("run again with --yes to erase them")
