@@ -9,12 +9,13 @@ from typer.testing import CliRunner
 
 from dodo_transform.cli import app
 
-COMMANDS = ["test", "check", "types", "serve", "send"]  # work here
+COMMANDS = ["test", "check", "types", "serve", "send", "backup"]  # work here
 COMMANDS += [
     "deliveries",
     "replay",
     "replays",
     "backfill",
+    "erase",
     "status",
     "transforms",
     "events",

@@ -56,6 +56,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("types", local.types),
     ("serve", local.serve),
     ("send", local.send),
+    ("backup", local.backup),
     ("deliveries", admin.deliveries),
     ("replay", admin.replay),
     ("replays", admin.replays),
