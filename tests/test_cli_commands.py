@@ -16,6 +16,7 @@ COMMANDS += [
     "replays",
     "backfill",
     "erase",
+    "audit",
     "status",
     "transforms",
     "events",

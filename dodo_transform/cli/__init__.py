@@ -62,6 +62,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("replays", admin.replays),
     ("backfill", admin.backfill),
     ("erase", admin.erase),
+    ("audit", admin.audit),
     ("status", admin.status),
     ("transforms", admin.list_transforms),
     ("events", admin.events),

@@ -1,5 +1,5 @@
 """The admin-API client: the commands that ask a running service (`deliveries`, `replay`,
-`replays`, `backfill`, `erase`, `status`, `transforms`, `events`, `show`), through
+`replays`, `backfill`, `erase`, `audit`, `status`, `transforms`, `events`, `show`), through
 `admin_call`."""
 
 from __future__ import annotations
@@ -474,6 +474,34 @@ def erase(
             "the database's write-ahead log was in use: its old pages are cleared at its next"
             " checkpoint (within minutes while the service runs)"
         )
+
+
+def audit(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """The audit trail, newest first: every save, restore, replay, bulk replay, backfill,
+    erasure and login, with when and from which session or address."""
+    rows = admin_call("GET", "/api/audit", server, config, limit=limit)
+    assert isinstance(rows, list)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        out.print("nothing recorded yet")
+        return
+    table = table_of("when", "action", "subject", "detail", "who")
+    for row in rows:
+        table.add_row(
+            datetime.fromtimestamp(row["at"]).strftime("%Y-%m-%d %H:%M:%S"),
+            row["action"],
+            row["subject"],
+            row["detail"],
+            row["actor"],
+        )
+    out.print(table, markup=False)
 
 
 def status(server: ServerOption = None, config: ConfigOption = None) -> None:

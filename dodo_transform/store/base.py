@@ -23,6 +23,7 @@ from typing import Protocol
 from dodo_transform.store.erasure import Erased
 from dodo_transform.store.records import (
     Attempt,
+    AuditEntry,
     Backfill,
     BulkReplay,
     Delivery,
@@ -208,6 +209,14 @@ class Reads(Protocol):
     def get_version(self, name: str, version: str) -> TransformVersion | None: ...
 
 
+class Audit(Protocol):
+    """The audit trail: who changed or replayed what, and when (see `AuditEntry`)."""
+
+    def record_audit(self, entry: AuditEntry) -> None: ...
+    # Newest first; `before` (an entry id) continues a previous page.
+    def list_audit(self, limit: int = 100, *, before: int | None = None) -> list[AuditEntry]: ...
+
+
 class Sessions(Protocol):
     """The console's sessions and login attempts (see store/sessions.py)."""
 
@@ -221,7 +230,9 @@ class Sessions(Protocol):
     def forget_login_attempts(self, address: str) -> None: ...
 
 
-class Store(IntakeStore, EventWork, DeliveryWork, LeaseWork, Requests, Reads, Sessions, Protocol):
+class Store(
+    IntakeStore, EventWork, DeliveryWork, LeaseWork, Requests, Reads, Sessions, Audit, Protocol
+):
     """Durable storage, every part of it. Every method may raise `StorageError`."""
 
     # Erasure (see erasure.py): the events naming any of `identifiers`; deleting events with

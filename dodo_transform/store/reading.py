@@ -15,6 +15,7 @@ from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.store.records import (
     REPLAYABLE_STATUSES,
     Attempt,
+    AuditEntry,
     Backfill,
     BulkReplay,
     Delivery,
@@ -327,6 +328,15 @@ class SqlReads:
         """Oldest first: the worker finishes one before it starts the next."""
         rows = self._query(f"{_BULK_REPLAYS} WHERE done_at IS NULL ORDER BY id")
         return [bulk_replay_from_row(row) for row in rows]
+
+    def list_audit(self, limit: int = 100, *, before: int | None = None) -> list[AuditEntry]:
+        """The audit trail, newest first; `before` (an entry id) continues a previous page."""
+        rows = self._query(
+            "SELECT at, action, subject, detail, actor, id FROM audit_log WHERE id < ?"
+            " ORDER BY id DESC LIMIT ?",
+            (NO_CURSOR if before is None else before, limit),
+        )
+        return [AuditEntry(*row) for row in rows]
 
     def ping(self) -> None:
         self._query("SELECT 1")

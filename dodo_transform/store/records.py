@@ -278,3 +278,21 @@ class BulkReplay:
         if self.error is not None:
             return "stopped"
         return "running" if self.done_at is None else "done"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change made through the console or the admin API: when, what, to what, by whom.
+
+    Never event contents: `subject` and `detail` name ids, counts, versions and filters (a
+    search's words withheld), and `actor` the console session (a short hash, never the cookie)
+    or the API caller, and the client's address.
+    """
+
+    at: float
+    # save, restore, replay, bulk replay, bulk replay cancelled, backfill, erasure, login ...
+    action: str
+    subject: str
+    detail: str
+    actor: str
+    id: int = 0  # set by the store

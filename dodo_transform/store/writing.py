@@ -25,6 +25,7 @@ from dodo_transform.store.erasure import Erased
 from dodo_transform.store.reading import replayable_scope
 from dodo_transform.store.records import (
     REPLAYABLE_STATUSES,
+    AuditEntry,
     DeliveryKey,
     DeliveryStatus,
     HandOff,
@@ -467,6 +468,24 @@ class SqlWrites:
     def _after_erasure(self) -> bool:
         """Clear what the database keeps of deleted rows outside its tables, if it can now."""
         return True
+
+    # --- the audit trail (reads are in reading.py) ---------------------------------------------
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        with self._transaction() as db:
+            db.execute(
+                self._sql(
+                    "INSERT INTO audit_log (at, action, subject, detail, actor)"
+                    " VALUES (?, ?, ?, ?, ?)"
+                ),
+                (
+                    entry.at,
+                    self._text(entry.action),
+                    self._text(entry.subject),
+                    self._text(entry.detail),
+                    self._text(entry.actor),
+                ),
+            )
 
     # --- upkeep -------------------------------------------------------------------------------
 

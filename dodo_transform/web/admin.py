@@ -46,6 +46,7 @@ from dodo_transform.store import (
 )
 from dodo_transform.store.search import query_terms
 from dodo_transform.transforms.settings import TransformSettings
+from dodo_transform.web import audit
 from dodo_transform.web.access import admin_guard
 from dodo_transform.web.context import Context
 
@@ -418,13 +419,14 @@ async def get_delivery(delivery_id: int, context: Context) -> Response:
     response_model=ReplayOut,
     responses={202: {"model": ReplayOut}, 404: {}, 409: {}},
 )
-async def replay(delivery_id: int, context: Context) -> Response:
+async def replay(delivery_id: int, context: Context, request: Request) -> Response:
     """Ask the worker to replay; answer with the new statuses once it has (or 202)."""
     store = context.store
     if delivery_id > MAX_ID:
         raise UnknownDelivery(f"no delivery {delivery_id}")
     await stored(check_replayable, store, delivery_id)
     await stored(store.request_replays, [delivery_id])
+    await audit.record(request, context, "replay", f"delivery {delivery_id}")
     context.notify()
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -440,6 +442,7 @@ async def replay(delivery_id: int, context: Context) -> Response:
 @routes.post("/replay")
 async def replay_all(
     context: Context,
+    request: Request,
     status: str = Query("failed"),
     transform: str | None = None,
     since: str | None = None,
@@ -464,6 +467,8 @@ async def replay_all(
     if ids:
         await stored(store.request_replays, ids)
         context.notify()
+        detail = f"status={status}" + (f" transform={transform}" if transform else "")
+        await audit.record(request, context, "replay", f"{len(ids)} deliveries", detail)
     return BulkReplayOut(replayed=ids, errors=[])
 
 
@@ -511,6 +516,7 @@ def bulk_replay_out(bulk: BulkReplay) -> BulkReplayStateOut:
 )
 async def start_bulk_replay(
     context: Context,
+    request: Request,
     filters: Chosen,
     mode: ReplayMode = ReplayMode.TRANSFORM,
     dry_run: bool = False,
@@ -533,6 +539,9 @@ async def start_bulk_replay(
     context.notify()
     started = await stored(context.store.get_bulk_replay, bulk_id)
     assert started is not None
+    await audit.record(
+        request, context, "bulk replay", f"bulk replay {bulk_id}", bulk_detail(started)
+    )
     return await answer(bulk_replay_out(started), status_code=201)
 
 
@@ -552,7 +561,7 @@ async def get_bulk_replay(bulk_id: int, context: Context) -> Response:
 
 
 @routes.post("/replays/{bulk_id}/cancel", response_model=BulkReplayStateOut, responses={409: {}})
-async def cancel_bulk_replay(bulk_id: int, context: Context) -> Response:
+async def cancel_bulk_replay(bulk_id: int, context: Context, request: Request) -> Response:
     """Stop a running bulk replay: what it has not taken yet stays as it is."""
     found = await stored(context.store.get_bulk_replay, bulk_id) if bulk_id <= MAX_ID else None
     if found is None:
@@ -561,6 +570,8 @@ async def cancel_bulk_replay(bulk_id: int, context: Context) -> Response:
         raise HTTPException(409, f"bulk replay {bulk_id} has ended already ({found.state})")
     cancelled = await stored(context.store.get_bulk_replay, bulk_id)
     assert cancelled is not None
+    taken = f"after {cancelled.done} of {cancelled.total}"
+    await audit.record(request, context, "bulk replay cancelled", f"bulk replay {bulk_id}", taken)
     return await answer(bulk_replay_out(cancelled))
 
 
@@ -578,6 +589,7 @@ class ErasureOut(BaseModel):
 @routes.post("/erasures", response_model=ErasureOut, responses={422: {}})
 async def erase_customer(
     context: Context,
+    request: Request,
     customer: Annotated[str, Query(max_length=1000, description="A customer id or an email.")],
     dry_run: bool = False,
 ) -> Response:
@@ -590,6 +602,11 @@ async def erase_customer(
             ErasureOut(events=len(found.event_ids), deliveries=deliveries, erased=False)
         )
     erased = await stored(context.store.erase_events, found.event_ids)
+    # The customer's id or email is personal data: the trail says how much, not whose.
+    counted = f"{erased.events} events, {erased.deliveries} deliveries"
+    await audit.record(
+        request, context, "erasure", "a customer", f"{counted}; who: {audit.WITHHELD}"
+    )
     return await answer(
         ErasureOut(
             events=erased.events,
@@ -598,6 +615,12 @@ async def erase_customer(
             wal_cleared=erased.wal_cleared,
         )
     )
+
+
+def bulk_detail(bulk: BulkReplay) -> str:
+    """A bulk replay as the audit trail keeps it: how many, how, which filters."""
+    filters = audit.shown_filters(bulk.filters) or "no filters"
+    return f"{bulk.total} deliveries, mode {bulk.mode.value}, {filters}"
 
 
 def parse_since(since: str | None, name: str = "since") -> float | None:
@@ -633,6 +656,7 @@ def backfill_out(record: Backfill, remaining: dict[str, int]) -> BackfillOut:
 @routes.post("/backfills", status_code=201, responses={200: {"model": BackfillOut}, 409: {}})
 async def start_backfill(
     context: Context,
+    request: Request,
     transform: str,
     since: str | None = None,
     event_type: Annotated[list[str] | None, Query(alias="type")] = None,
@@ -658,6 +682,12 @@ async def start_backfill(
         )
     backfill_id = await stored(context.store.start_backfill, transform, event_type, from_time)
     context.notify()
+    scope = f"{sum(remaining.values())} events" + (
+        f", types {','.join(event_type)}" if event_type else ""
+    )
+    await audit.record(
+        request, context, "backfill", f"backfill {backfill_id} of {transform}", scope
+    )
     record = await stored(context.store.get_backfill, backfill_id)
     assert record is not None
     return await answer(backfill_out(record, remaining), status_code=201)
@@ -683,6 +713,32 @@ async def list_backfills(context: Context, limit: int = Query(20, ge=1, le=1000)
             )
         shown.append(backfill_out(record, remaining))
     return await answer(shown)
+
+
+class AuditOut(BaseModel):
+    """One entry of the audit trail (never event contents)."""
+
+    id: int
+    at: float
+    action: str
+    subject: str
+    detail: str
+    actor: str
+
+
+@routes.get("/audit", response_model=list[AuditOut])
+async def audit_trail(
+    context: Context,
+    request: Request,
+    limit: int = Query(100, ge=1, le=1000),
+    before: int | None = Query(None, ge=1, le=MAX_ID),
+) -> Response:
+    """Who saved, restored, replayed, backfilled, erased or logged in, and when; newest first."""
+    entries = await stored(context.store.list_audit, limit, before=before)
+    return await answer(
+        [AuditOut(**vars(entry)) for entry in entries],
+        headers=next_page(request, [entry.id for entry in entries], limit),
+    )
 
 
 @routes.get("/status")

@@ -78,6 +78,11 @@ def test_after_erase_the_email_is_nowhere_in_the_files_or_the_api(
             assert b"cus_erin" not in content, file.name
     again = run("erase", "--customer", "cus_erin", "--server", served.url)
     assert again.returncode == 0 and "no stored event names cus_erin" in again.stdout
+    trail = run("audit", "--json", "--server", served.url)
+    assert trail.returncode == 0 and EMAIL not in trail.stdout
+    (erasure,) = [e for e in json.loads(trail.stdout) if e["action"] == "erasure"]
+    assert erasure["detail"] == "2 events, 6 deliveries; who: (withheld)"
+    assert run("audit", "--server", served.url).returncode == 0  # the table
 
 
 def test_an_erasure_without_a_customer_is_a_clear_422(served: InProcessServer) -> None:

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from dodo_transform.pipeline.replay import ReplayError, check_replayable
 from dodo_transform.transforms.engine import version_of
+from dodo_transform.web import audit
 from dodo_transform.web.console import files, history, impact, samples, session, trials
 from dodo_transform.web.console.pages import MAX_ID, blocking, delivery_values, editor_values
 from dodo_transform.web.console.rendering import page, redirect
@@ -122,6 +123,7 @@ async def save(
     else:
         await blocking(registry.reload)
         saved = outcome_of_save(context, name, code)
+    await audit.record(request, context, "save", f"transform {name}", saved_detail(saved))
     if wants_fragment(request):
         return await page(request, "_save_result.html", saved=saved)
     return await page(request, "transform.html", **await editor_values(context, name, saved=saved))
@@ -146,10 +148,18 @@ async def restore(
     else:
         await blocking(registry.reload)
         saved = outcome_of_save(context, name, kept.source)
+    detail = f"version {version} restored; {saved_detail(saved)}"
+    await audit.record(request, context, "restore", f"transform {name}", detail)
     if wants_fragment(request):
         return await page(request, "_save_result.html", saved=saved, restored=version)
     values = await editor_values(context, name, saved=saved, restored=version)
     return await page(request, "transform.html", **values)
+
+
+def saved_detail(saved: Saved) -> str:
+    if saved.live:
+        return f"live as version {saved.version}"
+    return f"not live ({saved.error}); version {saved.version} still runs"
 
 
 def outcome_of_save(context: Context, name: str, source: str) -> Saved:
@@ -176,6 +186,7 @@ async def replay(request: Request, delivery_id: int, context: Context, csrf: Tex
     try:
         await blocking(check_replayable, store, delivery_id)
         await blocking(store.request_replays, [delivery_id])
+        await audit.record(request, context, "replay", f"delivery {delivery_id}")
         context.notify()
         await _wait_for_replay(context, delivery_id)
     except ReplayError as error:

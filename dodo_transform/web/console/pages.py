@@ -21,6 +21,7 @@ from dodo_transform.web.context import Context
 
 T = TypeVar("T")
 MAX_ID = 2**63 - 1
+AUDIT_PAGE = 100
 
 routes = APIRouter(dependencies=[Depends(console_guard)], include_in_schema=False)
 
@@ -217,3 +218,15 @@ async def event(request: Request, event_id: int, context: Context) -> HTMLRespon
 
 def _shown(item: Delivery) -> str:
     return "" if item.request is None else pretty(item.request.redacted())
+
+
+@routes.get("/audit", response_class=HTMLResponse)
+async def audit_trail(
+    request: Request, context: Context, before: int | None = Query(None, ge=1, le=MAX_ID)
+) -> HTMLResponse:
+    """Who saved, restored, replayed, backfilled, erased or logged in, and when."""
+    entries = await blocking(context.store.list_audit, AUDIT_PAGE, before=before)
+    older = None
+    if len(entries) == AUDIT_PAGE:
+        older = request.url.include_query_params(before=entries[-1].id)
+    return await page(request, "audit.html", entries=entries, older=older)

@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from dodo_transform.pipeline import bulk_replay
 from dodo_transform.store import DeliveryStatus, Filters, ReplayMode
-from dodo_transform.web.admin import parse_since
+from dodo_transform.web import audit
+from dodo_transform.web.admin import bulk_detail, parse_since
 from dodo_transform.web.console import reading, session
 from dodo_transform.web.console.pages import MAX_ID, blocking, delivery_filter
 from dodo_transform.web.console.rendering import page, redirect
@@ -74,6 +75,11 @@ async def start(
         raise HTTPException(400, str(error)) from None
     bulk_id = await blocking(context.store.start_bulk_replay, filters, ReplayMode(mode))
     context.notify()
+    started = await blocking(context.store.get_bulk_replay, bulk_id)
+    assert started is not None
+    await audit.record(
+        request, context, "bulk replay", f"bulk replay {bulk_id}", bulk_detail(started)
+    )
     return redirect(f"/replays/{bulk_id}")
 
 
@@ -97,5 +103,11 @@ async def cancel(request: Request, bulk_id: int, context: Context, csrf: Text = 
     session.check_csrf(request, csrf)
     if bulk_id > MAX_ID or not await blocking(context.store.get_bulk_replay, bulk_id):
         raise HTTPException(404, f"no bulk replay {bulk_id}")
-    await blocking(context.store.cancel_bulk_replay, bulk_id)
+    if await blocking(context.store.cancel_bulk_replay, bulk_id):
+        cancelled = await blocking(context.store.get_bulk_replay, bulk_id)
+        assert cancelled is not None
+        taken = f"after {cancelled.done} of {cancelled.total}"
+        await audit.record(
+            request, context, "bulk replay cancelled", f"bulk replay {bulk_id}", taken
+        )
     return redirect(f"/replays/{bulk_id}")
