@@ -41,6 +41,7 @@ from dodo_transform.settings import (
 )
 from dodo_transform.store import DeliveryStatus, Store, is_postgres, open_store
 from dodo_transform.store.intake import Intake
+from dodo_transform.tracing import NO_TRACING, Tracing, tracing_for
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
 from dodo_transform.transforms.sandbox_processes import SandboxPool
@@ -75,8 +76,10 @@ class Service:
         verifier: signing.Verifier | None = None,
         created_secret: bool = False,
         signing_secrets: frozenset[str] = frozenset(),
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing
         self.store = store
         self.registry = registry
         self.handle = handle
@@ -141,6 +144,7 @@ class Service:
             secrets=self.secrets,
             run_trials=trials.run,
             dry_run=self.settings.dry_run,
+            tracing=self.tracing,
         )
 
     def secrets(self) -> frozenset[str]:
@@ -171,6 +175,7 @@ class Service:
         if self.intake is not None:
             await asyncio.to_thread(self.intake.close)
         self.store.close()
+        await asyncio.to_thread(self.tracing.shutdown)  # what is batched goes out
 
 
 def build_service(
@@ -206,6 +211,7 @@ def build_service(
         log_changes=not separate_worker,
     )
     metrics = PipelineMetrics()
+    tracing = tracing_for(settings.otel_endpoint)
     pipeline = (
         build_pipeline(
             PipelineConfig.from_settings(settings, idle_poll_seconds),
@@ -214,6 +220,7 @@ def build_service(
             metrics=metrics,
             clock=clock,
             transport=transport,
+            tracing=tracing,
         )
         if pipeline_here
         else None
@@ -236,6 +243,7 @@ def build_service(
         intake=None if in_worker else Intake(store),
         verifier=None if in_worker else signing.Verifier(secrets),
         created_secret=created,
+        tracing=tracing,
         signing_secrets=frozenset(
             part for secret in secrets for part in secret_parts(secret.removeprefix("whsec_"))
         )

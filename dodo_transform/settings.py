@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         default="us", validation_alias=AliasChoices("segment_region", "SEGMENT_REGION")
     )
     admin_token: SecretStr | None = None
+    # OpenTelemetry's standard variable: traces are exported over OTLP/HTTP to this collector
+    # (tracing.py); unset, nothing is traced. The exporter reads the other OTEL_* itself.
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("otel_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
     # Where alerts go (a Slack-style incoming webhook); secret, as such URLs carry a token.
     alert_url: SecretStr | None = None
     # Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's `forwarded_allow_ips`, comma

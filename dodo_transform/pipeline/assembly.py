@@ -35,6 +35,7 @@ from dodo_transform.pipeline.runner import (
 from dodo_transform.pipeline.transform_stage import TransformStage, run_in_this_process
 from dodo_transform.settings import Settings
 from dodo_transform.store import FINAL_STATUSES, DeliveryStatus, Store
+from dodo_transform.tracing import NO_TRACING, Tracing
 from dodo_transform.transforms.quarantine import Quarantine
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import SandboxPool
@@ -110,6 +111,7 @@ def build_pipeline(
     clock: Callable[[], float] = time.time,
     transport: httpx.AsyncBaseTransport | None = None,
     sandboxed: bool = True,
+    tracing: Tracing = NO_TRACING,
 ) -> Pipeline:
     """The pipeline, every part of it made and wired here. Handlers run in
     `config.transform_threads` sandbox processes; not `sandboxed`, on this process's threads,
@@ -140,6 +142,7 @@ def build_pipeline(
         wake=due.set,
         clock=clock,
         alerts=alerts,
+        tracing=tracing,
     )
     transforming = TransformStage(
         store=store,
@@ -153,6 +156,7 @@ def build_pipeline(
         quarantine=quarantine,
         receiver=delivering,  # each round's new deliveries go straight to their lanes
         clock=clock,
+        tracing=tracing,
     )
     return Pipeline(
         store=store,

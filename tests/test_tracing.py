@@ -1,0 +1,68 @@
+"""Tracing (tracing.py): with an OTLP endpoint set, one trace per webhook reaches a local
+OTLP/HTTP receiver with its ingest, transform and delivery spans; unset, nothing is made."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from dodo_transform import tracing
+from dodo_transform.testing import (
+    InProcessServer,
+    OtlpReceiver,
+    ReceivedSpan,
+    SegmentStandIn,
+    server_settings,
+)
+from tests.conftest import sample, shipped_transforms
+
+WEBHOOKS = ["msg_trace_1", "msg_trace_2", "msg_trace_3"]
+
+
+def test_each_webhook_is_one_trace_with_its_ingest_transform_and_delivery_spans(
+    tmp_path: Path,
+) -> None:
+    shipped_transforms(tmp_path / "transforms")
+    with (
+        OtlpReceiver().running() as receiver,
+        SegmentStandIn().running() as standin,
+    ):
+        settings = server_settings(standin, otel_endpoint=receiver.url)
+        server = InProcessServer(tmp_path, **settings).start()
+        try:
+            for webhook_id in WEBHOOKS:
+                assert server.post(sample("payment.succeeded"), webhook_id=webhook_id).is_success
+            server.wait_idle()
+        finally:
+            server.stop()  # sends what is batched
+        spans = receiver.spans()
+    traces: dict[str, list[ReceivedSpan]] = defaultdict(list)
+    for span in spans:
+        traces[span.trace_id].append(span)
+    assert len(traces) == len(WEBHOOKS)
+    for trace in traces.values():
+        (webhook_id,) = {span.attributes["webhook.id"] for span in trace}
+        assert webhook_id in WEBHOOKS
+        assert {span.attributes["dodo.event_type"] for span in trace} == {"payment.succeeded"}
+        (ingest,) = [span for span in trace if span.name == "ingest"]
+        assert ingest.parent_span_id == ""  # the root
+        assert ingest.trace_id == f"{tracing.webhook_ids(webhook_id)[0]:032x}"
+        transforms = [span for span in trace if span.name == "transform"]
+        assert len(transforms) == 3  # each shipped transform ran on it
+        deliveries = [span for span in trace if span.name == "deliver"]
+        assert len(deliveries) == 2  # track and identify; the lifecycle one skips
+        assert {span.attributes["http.response.status_code"] for span in deliveries} == {200}
+        assert all(span.parent_span_id == ingest.span_id for span in transforms + deliveries)
+        assert all(span.start_ns <= span.end_ns for span in trace)
+
+
+def test_without_an_endpoint_nothing_is_traced() -> None:
+    unset = tracing.tracing_for(None)
+    assert unset is tracing.NO_TRACING and not unset.enabled
+    unset.ingested("msg_1", "payment.succeeded", 0)  # costs a check, makes nothing
+
+
+def test_a_webhooks_trace_id_is_the_same_everywhere_and_never_zero() -> None:
+    assert tracing.webhook_ids("msg_1") == tracing.webhook_ids("msg_1")
+    assert tracing.webhook_ids("msg_1") != tracing.webhook_ids("msg_2")
+    assert all(part != 0 for part in tracing.webhook_ids("msg_1"))
