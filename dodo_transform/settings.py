@@ -12,11 +12,11 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dodo_transform.errors import ConfigError
 from dodo_transform.limits import Limits
@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     # Days kept per delivery status, overriding retention_days for events whose deliveries are
     # in them, e.g. "delivered=14,dead=90" (an event is kept while any of its deliveries says
     # to keep it; the statuses are checked when the pipeline is built).
-    retention_by_status: dict[str, int] = Field(default_factory=dict)
+    # NoDecode: the environment's value is "delivered=14,dead=90", not JSON (the validator reads).
+    retention_by_status: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     handler_time_limit: float = Field(default=1.0, gt=0)
     handler_memory_mb: int = Field(default=64, ge=4)
     # Sandbox processes the handlers run in. One is fastest on two cores (measured: a second

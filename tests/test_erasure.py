@@ -27,6 +27,7 @@ from dodo_transform.store import (
 )
 from dodo_transform.store.postgres import PostgresStore
 from dodo_transform.store.sqlite import SqliteStore
+from tests.command_line import run
 from tests.conftest import sample
 from tests.postgres import fresh_database
 
@@ -148,3 +149,17 @@ def test_retention_per_status_is_read_from_the_settings_and_checked() -> None:
         Settings(retention_by_status="delivered:14")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="days must be at least 1"):
         Settings(retention_by_status="dead=0")  # type: ignore[arg-type]
+
+
+def test_a_misspelt_status_in_the_retention_stops_serve_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "transforms").mkdir()
+    ran = run(
+        "serve",
+        "--transforms",
+        tmp_path / "transforms",
+        "--data-dir",
+        tmp_path / "data",
+        env={"DODO_TRANSFORM_RETENTION_BY_STATUS": "delivred=7"},
+    )
+    assert ran.returncode == 2
+    assert "DODO_TRANSFORM_RETENTION_BY_STATUS: delivred is not a status" in ran.stderr
