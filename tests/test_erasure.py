@@ -22,6 +22,7 @@ from dodo_transform.store import (
     Filters,
     NewDelivery,
     NewEvent,
+    ReplayMode,
     Store,
     erasure,
 )
@@ -101,8 +102,12 @@ def test_erasing_deletes_the_events_with_their_deliveries_attempts_and_terms(
 ) -> None:
     ann, bob = stored(store, body("cus_ann", "ann@example.com"), body("cus_bob", "b@x.io"))
     (ann_delivery,) = store.list_deliveries(None, 10, ann)
-    erased = store.erase_events(erasure.find(store, "cus_ann").event_ids)
+    searched = store.start_bulk_replay(Filters(q="ANN@example.com"), ReplayMode.TRANSFORM)
+    found = erasure.find(store, "cus_ann")
+    erased = store.erase_events(found.event_ids, found.identifiers)
     assert (erased.events, erased.deliveries) == (1, 1)
+    bulk = store.get_bulk_replay(searched)
+    assert bulk is not None and bulk.filters == {"q": "(erased)"}
     assert store.get_event(ann) is None and store.get_delivery(ann_delivery.id) is None
     assert store.attempts(ann_delivery.id) == []
     assert store.list_events(filters=Filters(q="ann@example.com")) == []

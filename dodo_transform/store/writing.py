@@ -37,6 +37,7 @@ from dodo_transform.store.search import Filters
 
 _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
 ERASE_CHUNK = 500  # events deleted per statement
+ERASED = "(erased)"  # what a bulk replay's search for an erased customer shows
 INSERTED_COLUMNS = (
     "event_id",
     "transform",
@@ -442,11 +443,14 @@ class SqlWrites:
 
     # --- erasure (see erasure.py) --------------------------------------------------------------
 
-    def erase_events(self, event_ids: Sequence[int]) -> Erased:
+    def erase_events(self, event_ids: Sequence[int], identifiers: Sequence[str] = ()) -> Erased:
         """Delete these events with their deliveries, attempts, replay requests and search
-        terms, in one transaction; then leave no copy in the files (`_after_erasure`)."""
+        terms, and withhold `identifiers` (the customer's) from the bulk replays' stored
+        filters (a search for them), in one transaction; then leave no copy in the files
+        (`_after_erasure`)."""
         events = deliveries = 0
         with self._transaction() as db:
+            self._forget_searches(db, identifiers)
             for start in range(0, len(event_ids), ERASE_CHUNK):
                 chunk = list(event_ids[start : start + ERASE_CHUNK])
                 marks = ",".join("?" * len(chunk))
@@ -464,6 +468,19 @@ class SqlWrites:
                     0,
                 )
         return Erased(events, deliveries, self._after_erasure())
+
+    def _forget_searches(self, db: Any, identifiers: Sequence[str]) -> None:
+        """Bulk replays whose search named one of `identifiers` keep it withheld."""
+        wanted = [value.lower() for value in identifiers]
+        rows = db.execute("SELECT id, filters FROM bulk_replays").fetchall()
+        for bulk_id, filters in rows:
+            shown = json.loads(filters)
+            if any(value in str(shown.get("q", "")).lower() for value in wanted):
+                shown["q"] = ERASED
+                db.execute(
+                    self._sql("UPDATE bulk_replays SET filters = ? WHERE id = ?"),
+                    (json.dumps(shown), bulk_id),
+                )
 
     def _after_erasure(self) -> bool:
         """Clear what the database keeps of deleted rows outside its tables, if it can now."""

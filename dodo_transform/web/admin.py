@@ -601,7 +601,7 @@ async def erase_customer(
         return await answer(
             ErasureOut(events=len(found.event_ids), deliveries=deliveries, erased=False)
         )
-    erased = await stored(context.store.erase_events, found.event_ids)
+    erased = await stored(context.store.erase_events, found.event_ids, found.identifiers)
     # The customer's id or email is personal data: the trail says how much, not whose.
     counted = f"{erased.events} events, {erased.deliveries} deliveries"
     await audit.record(
