@@ -50,7 +50,6 @@ from dodo_transform.store.records import (
     keeps_error,
     new_claim,
 )
-from dodo_transform.store.search import event_terms
 from dodo_transform.store.sessions import SqlSessions, Statement
 from dodo_transform.store.writing import (
     INSERTED_COLUMNS,
@@ -211,7 +210,6 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
                 else []
             )
             if created:
-                _index(db, events, created)
                 db.execute("SELECT pg_notify(%s, 'events')", (CHANNEL,))
         return _group_results(events, created, stored)
 
@@ -285,6 +283,7 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
                     ).fetchall()
                 ]
             handed = self._insert(db, {e: outcomes[e] for e in done}, 0, hand_off)
+            self._index(db, done)
         return Recorded(sorted(outcomes.keys() - set(done)), handed)
 
     # --- the delivery stage -------------------------------------------------------------------
@@ -455,6 +454,14 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
         row = db.execute("SELECT pg_try_advisory_xact_lock(%s)", (PRUNE_LOCK,)).fetchone()
         return row is not None and bool(row[0])
 
+    def _insert_terms(self, db: Connection, pairs: Sequence[tuple[str, int]]) -> None:
+        """One INSERT for all, from arrays (a statement per row costs a round trip)."""
+        db.execute(
+            "INSERT INTO event_terms (term, event_id)"
+            " SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING",
+            ([term for term, _ in pairs], [event_id for _, event_id in pairs]),
+        )
+
     def _announce(self, db: Connection, what: str) -> None:
         db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))
 
@@ -500,22 +507,6 @@ def _group_results(
             raise StorageError(f"webhook {webhook_id} vanished while being stored")
         seen.add(webhook_id)
     return results
-
-
-def _index(db: Connection, events: Sequence[NewEvent], created: Mapping[str, int]) -> None:
-    """Store the search terms of the events just created (see search.py)."""
-    pairs = [
-        (term, created[event.webhook_id])
-        for event in {e.webhook_id: e for e in reversed(events)}.values()
-        if event.webhook_id in created
-        for term in event_terms(event.webhook_id, event.body)
-    ]
-    if pairs:
-        db.execute(
-            "INSERT INTO event_terms (term, event_id)"
-            " SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING",
-            ([term for term, _ in pairs], [event_id for _, event_id in pairs]),
-        )
 
 
 def _commit_without_waiting(db: Connection) -> None:

@@ -3,23 +3,27 @@
 An event is indexed by its webhook id and the terms of its body that a person looks for: ids
 (the values of every field named `id` or `..._id`: customer, payment, subscription, product,
 invoice ...), emails and names (`email`, `name`, `..._name`), each word of them, in lower
-case. They go into
-the `event_terms` table (term, event_id) as the event is stored, in the same transaction, so a
-search is one B-tree lookup on both databases (one SQL text for both) however many events
-there are. A search matches whole words, case-insensitively, every word of it: `cus_8VbC`
-finds nothing, `CUS_8VBC6JDZZPEQFBPUDPJ0K` finds the customer's events, `ada lovelace` finds
-events naming both words. Substrings are not searched: they would need an index of trigrams
-several times the size of the bodies, and the ids and emails people paste are whole.
+case. They go into the `event_terms` table (term, event_id) when the worker has transformed
+the event, in the transaction that stores its outcomes (`SqlWrites._index`): off the intake's
+path, where each webhook's answer would wait for them. A search is one B-tree lookup on both
+databases (one SQL text for both) however many events there are; an event not transformed yet
+(a second or two, longer behind a burst) is not found yet.
+
+A search matches whole words, case-insensitively, every word of it: `cus_8VbC` finds nothing,
+`CUS_8VBC6JDZZPEQFBPUDPJ0K` finds the customer's events, `ada lovelace` finds events naming
+both words. Substrings are not searched: they would need an index of trigrams several times the
+size of the bodies, and the ids and emails people paste are whole.
 
 The same terms say which events name a customer, for erasure (`erasure.py`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from dodo_transform.store.records import DeliveryStatus
 
@@ -82,26 +86,33 @@ def query_terms(q: str) -> list[str]:
 
 
 def event_terms(webhook_id: str, body: bytes) -> list[str]:
-    """The terms an event is found by: its webhook id, and those its body names (none for a
-    body that is not JSON)."""
+    """The terms an event is found by: its webhook id, and the string values its body gives
+    fields named `id`, `email`, `name` or ending `_id`, `_email`, `_name` (each word; none for
+    a body that is not JSON)."""
     try:
-        document = json.loads(body)
-    except ValueError:  # UnicodeDecodeError too
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
         document = None
     values = [webhook_id, *_searched_values(document)]
     terms = dict.fromkeys(term for value in values for term in _words(value))
     return list(terms)[:MAX_TERMS]
 
 
-def _searched_values(value: Any, key: str = "") -> Iterator[str]:
-    if isinstance(value, dict):
-        for name, item in value.items():
-            yield from _searched_values(item, str(name).lower())
-    elif isinstance(value, list):
-        for item in value:
-            yield from _searched_values(item, key)
-    elif isinstance(value, str) and _is_searched(key):
-        yield value
+def _searched_values(document: Any) -> Iterator[str]:
+    """The values of the searched fields, anywhere in `document` (a loop, not recursion: a
+    body nested thousands deep is walked as any other)."""
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, str):
+                    if _is_searched(key.lower()):
+                        yield item
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(item for item in value if isinstance(item, dict | list))
 
 
 def _is_searched(key: str) -> bool:

@@ -62,7 +62,6 @@ from dodo_transform.store.records import (
     keeps_error,
     new_claim,
 )
-from dodo_transform.store.search import event_terms
 from dodo_transform.store.sessions import SqlSessions, Statement
 from dodo_transform.store.writing import SqlWrites, json_or_none, request_json
 
@@ -251,67 +250,35 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
         """Store received events in one transaction: (id, True) for each new one, and
         (id of the stored one, False) for a webhook-id already known.
 
-        The group is one INSERT, and the search terms of its new events one more (see
-        search.py), in one transaction (one fsync); the stored ids are asked for only when
-        some webhook-id was already there: the intake's writer thread gives the interpreter
-        lock back at every statement, and under load waits to get it back each time, so a
-        group costs as few statements as it can.
+        The group is one INSERT run as its own transaction (one step, one fsync), and the
+        stored ids are asked for only when some webhook-id was already there: the intake's
+        writer thread gives the interpreter lock back at every statement, and under load
+        waits to get it back each time, so a group costs as few statements as it can.
         """
         if not events:
             return []
         rows = [(well_formed(e.webhook_id), well_formed(e.event_type), e.body) for e in events]
-        terms = [
-            event_terms(e.webhook_id, e.body) for e in events
-        ]  # before the lock: it is CPU work
         now = self._clock()
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    results = self._insert_group(rows, terms, now)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
+                cursor = self._db.execute(
+                    "INSERT INTO events (webhook_id, event_type, body, received_at) VALUES "
+                    + ",".join(["(?, ?, ?, ?)"] * len(rows))
+                    + " ON CONFLICT (webhook_id) DO NOTHING",
+                    [value for row in rows for value in (*row, now)],
+                )
+                created, last = cursor.rowcount, cursor.lastrowid or 0
+                stored = {} if created == len(rows) else self._stored_ids([row[0] for row in rows])
             except sqlite3.Error as error:
                 self._note_write(error)
                 raise StorageError(f"store write failed: {error}") from None
             self._note_write(None)
         # Committed, but into the file a restart opens? Only then may ingest answer 2xx.
         self.check_files()
-        return results
-
-    def _insert_group(
-        self, rows: Sequence[tuple[str, str, bytes]], terms: Sequence[list[str]], now: float
-    ) -> list[tuple[int, bool]]:
-        """Insert a group's events and the search terms of the new ones; (id, new?) each."""
-        cursor = self._db.execute(
-            "INSERT INTO events (webhook_id, event_type, body, received_at) VALUES "
-            + ",".join(["(?, ?, ?, ?)"] * len(rows))
-            + " ON CONFLICT (webhook_id) DO NOTHING",
-            [value for row in rows for value in (*row, now)],
-        )
-        results = self._stored_group(rows, cursor.rowcount, cursor.lastrowid or 0)
-        self._db.executemany(
-            "INSERT INTO event_terms (term, event_id) VALUES (?, ?)",
-            [
-                (term, event_id)
-                for (event_id, new), found in zip(results, terms, strict=True)
-                if new
-                for term in found
-            ],
-        )
-        return results
-
-    def _stored_group(
-        self, rows: Sequence[tuple[str, str, bytes]], created: int, last: int
-    ) -> list[tuple[int, bool]]:
-        """(id, new?) per event of a group just inserted (see `add_events`)."""
         if created == len(rows):
             # All new: SQLite gives each row the largest rowid so far plus one, in the order of
             # VALUES, so the ids are the `created` ones ending at `last`.
             return [(last - created + 1 + n, True) for n in range(created)]
-        stored = self._stored_ids([row[0] for row in rows])
         return _group_results(rows, stored, first_new=last - created + 1 if created else None)
 
     def _stored_ids(self, webhook_ids: list[str]) -> dict[str, int]:
@@ -370,6 +337,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
                     dropped.append(event_id)
             done = {e: results for e, results in outcomes.items() if e not in set(dropped)}
             handed = self._insert(db, done, 0, hand_off)
+            self._index(db, list(done))
         return Recorded(dropped, handed)
 
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:

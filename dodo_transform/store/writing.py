@@ -33,7 +33,7 @@ from dodo_transform.store.records import (
     ReplayMode,
     TransformVersion,
 )
-from dodo_transform.store.search import Filters
+from dodo_transform.store.search import Filters, event_terms
 
 _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
 ERASE_CHUNK = 500  # events deleted per statement
@@ -86,6 +86,36 @@ class SqlWrites:
         return query.replace("?", self.placeholder)
 
     # --- shared writes ------------------------------------------------------------------------
+
+    def _index(self, db: Any, event_ids: Sequence[int]) -> None:
+        """Store the search terms of events the transform stage has just finished (see
+        search.py): in the worker's transaction, not on the intake's path, where a webhook's
+        answer would wait for them. An event is searchable once transformed."""
+        for start in range(0, len(event_ids), ERASE_CHUNK):
+            chunk = list(event_ids[start : start + ERASE_CHUNK])
+            rows = db.execute(
+                self._sql(
+                    "SELECT id, webhook_id, body FROM events"
+                    f" WHERE id IN ({','.join('?' * len(chunk))})"
+                ),
+                chunk,
+            ).fetchall()
+            pairs = [
+                (term, event_id)
+                for event_id, webhook_id, body in rows
+                for term in event_terms(webhook_id, _bytes(body))
+            ]
+            if pairs:
+                self._insert_terms(db, pairs)
+
+    def _insert_terms(self, db: Any, pairs: Sequence[tuple[str, int]]) -> None:
+        with closing(db.cursor()) as cursor:
+            cursor.executemany(
+                self._sql(
+                    "INSERT INTO event_terms (term, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+                ),
+                pairs,
+            )
 
     def _insert(
         self,
@@ -536,6 +566,11 @@ class SqlWrites:
                 ),
             )
             return max(int(cursor.rowcount), 0)
+
+
+def _bytes(body: Any) -> bytes:
+    """A stored body: bytes from SQLite, a memoryview from psycopg, text if made by hand."""
+    return body.encode() if isinstance(body, str) else bytes(body)
 
 
 def request_json(request: OutgoingRequest | None) -> str | None:
