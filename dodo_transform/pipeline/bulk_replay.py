@@ -6,7 +6,8 @@ bulk replay (`Store.start_bulk_replay`: the deliveries the filters choose at tha
 the newest delivery id then); the worker runs it here a step at a time:
 
 - in delivery id order from a stored cursor, so a restarted worker goes on where the last one
-  stopped, and two workers never take one step twice (the cursor moves only from where it was);
+  stopped; the cursor moves only from where it was, and a delivery is replayed once however
+  many workers reach it (the replay itself checks that it may still be replayed);
 - at a bounded pace (`bulk_replay_per_second`), so live events are never queued behind it;
 - checking before each delivery whether it was cancelled, so a cancel stops it within one
   delivery and leaves the rest as they were.
