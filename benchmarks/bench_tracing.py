@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_ingest import SIGNED_PER_SECOND, write_wrk_requests, wrk
 from harness import ensure_wrk, running_service, signed_requests
 
+from dodo_transform import tracing
 from dodo_transform.testing import OtlpReceiver
 
 
@@ -70,12 +72,60 @@ def measure(seconds: float = 8.0, connections: int = 32, rounds: int = 3) -> Tra
     )
 
 
+RECEIVER = (
+    "import sys, time\n"
+    "from dodo_transform.testing import OtlpReceiver\n"
+    "with OtlpReceiver().running() as receiver:\n"
+    "    print(receiver.url, flush=True)\n"
+    "    sys.stdin.read()\n"
+)
+
+
+def span_costs(spans: int = 5_000) -> dict[str, float]:
+    """Microseconds a webhook's spans cost the thread recording them (ingest on the HTTP
+    process's, transform and deliver on the worker's), tracing off and on, the SDK exporting
+    in the background to a receiver in a process of its own: steadier than webhooks/s on a
+    busy machine. The SDK's batch queue drops spans it cannot send in time; the cost is the
+    same either way."""
+    costs = {}
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", RECEIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert receiver.stdout is not None
+        url = receiver.stdout.readline().strip()
+        for label, traced in (("off", tracing.NO_TRACING), ("on", tracing.tracing_for(url))):
+            started = time.perf_counter()
+            for n in range(spans):
+                webhook_id = f"msg_{label}_{n}"
+                now = time.time_ns()
+                traced.ingested(webhook_id, "payment.succeeded", now)
+                traced.transform_ran(
+                    webhook_id, "payment.succeeded", "segment", "pending", now, now
+                )
+                traced.attempted(
+                    webhook_id, "payment.succeeded", {"http.response.status_code": 200}, now, now
+                )
+                if n % 500 == 499:
+                    time.sleep(0.05)  # a pace the exporter keeps up with, as live traffic
+            costs[label] = (time.perf_counter() - started) / spans * 1e6 - 0.05e6 / 500
+            traced.shutdown()
+    finally:
+        receiver.communicate("", timeout=30)
+    return costs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     arguments = parser.parse_args()
+    costs = span_costs()
+    print(
+        f"a webhook's three spans cost {costs['off']:.2f} us off, {costs['on']:.1f} us on"
+        " (recording thread)"
+    )
     cost = measure(arguments.seconds, arguments.connections, arguments.rounds)
     if cost is None:
         print("wrk is not installed")

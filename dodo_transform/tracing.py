@@ -20,6 +20,7 @@ transform runs crosses to the sandbox processes at once, so its runs share the r
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -131,6 +132,10 @@ def tracing_for(endpoint: str | None) -> Tracing:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    # A collector that is down makes the SDK warn at every retry and for every span it drops
+    # from a full queue: its errors (a batch given up) are enough for the service's log.
+    for name in ("opentelemetry.sdk", "opentelemetry.exporter"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
         endpoint.rstrip("/") + "/v1/traces"
     )
