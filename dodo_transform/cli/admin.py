@@ -152,8 +152,11 @@ def deliveries(
         print(json.dumps(rows))
         return
     if not rows:
-        if status is not None or any(filters.values()):
-            out.print(f"no {status.value + ' ' if status else ''}deliveries match", markup=False)
+        if any(filters.values()):
+            kind = f"{status.value} " if status else ""
+            out.print(f"no {kind}deliveries match these filters", markup=False)
+        elif status is not None:
+            out.print(f"no {status.value} deliveries", markup=False)
         else:
             out.print("no deliveries yet: send one with `dodo-transform send FILE`")
         return
@@ -610,7 +613,7 @@ def events(
     assert isinstance(rows, list)
     if not rows:
         if any(filters.values()):
-            out.print("no events match")
+            out.print("no events match these filters")
         else:
             out.print("no events yet: send one with `dodo-transform send FILE`")
         return
