@@ -263,6 +263,7 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
         has: its outcome is dropped, and its id is returned. The deliveries `hand_off` names
         are stored claimed under it, held by this instance, and their ids returned.
         """
+        terms = self._terms(list(outcomes))
         with self._transaction() as db:
             if claims is None:
                 done = list(outcomes)
@@ -283,7 +284,8 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
                     ).fetchall()
                 ]
             handed = self._insert(db, {e: outcomes[e] for e in done}, 0, hand_off)
-            self._index(db, done)
+            kept = set(done)
+            self._insert_terms(db, [pair for pair in terms if pair[1] in kept])
         return Recorded(sorted(outcomes.keys() - set(done)), handed)
 
     # --- the delivery stage -------------------------------------------------------------------
@@ -456,6 +458,8 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions):
 
     def _insert_terms(self, db: Connection, pairs: Sequence[tuple[str, int]]) -> None:
         """One INSERT for all, from arrays (a statement per row costs a round trip)."""
+        if not pairs:
+            return
         db.execute(
             "INSERT INTO event_terms (term, event_id)"
             " SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING",

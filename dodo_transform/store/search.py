@@ -4,7 +4,7 @@ An event is indexed by its webhook id and the terms of its body that a person lo
 (the values of every field named `id` or `..._id`: customer, payment, subscription, product,
 invoice ...), emails and names (`email`, `name`, `..._name`), each word of them, in lower
 case. They go into the `event_terms` table (term, event_id) when the worker has transformed
-the event, in the transaction that stores its outcomes (`SqlWrites._index`): off the intake's
+the event, in the transaction that stores its outcomes (`SqlWrites._terms`): off the intake's
 path, where each webhook's answer would wait for them. A search is one B-tree lookup on both
 databases (one SQL text for both) however many events there are; an event not transformed yet
 (a second or two, longer behind a burst) is not found yet.

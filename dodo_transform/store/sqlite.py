@@ -322,6 +322,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
         stored claimed under it, and their ids returned.
         """
         dropped = []
+        terms = self._terms(list(outcomes))
         with self._transaction() as db:
             for event_id in outcomes:
                 if claims is None:
@@ -337,7 +338,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions):
                     dropped.append(event_id)
             done = {e: results for e, results in outcomes.items() if e not in set(dropped)}
             handed = self._insert(db, done, 0, hand_off)
-            self._index(db, list(done))
+            self._insert_terms(db, [pair for pair in terms if pair[1] in done])
         return Recorded(dropped, handed)
 
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:

@@ -87,28 +87,35 @@ class SqlWrites:
 
     # --- shared writes ------------------------------------------------------------------------
 
-    def _index(self, db: Any, event_ids: Sequence[int]) -> None:
-        """Store the search terms of events the transform stage has just finished (see
-        search.py): in the worker's transaction, not on the intake's path, where a webhook's
-        answer would wait for them. An event is searchable once transformed."""
+    def _terms(self, event_ids: Sequence[int]) -> list[tuple[str, int]]:
+        """The search terms of these events, as (term, event id) pairs (see search.py).
+
+        The transform stage stores them with the events' outcomes: in the worker, not on the
+        intake's path, where each webhook's answer would wait for them; and read and made
+        before the outcomes' transaction, so SQLite's write lock is not held meanwhile."""
+        pairs: list[tuple[str, int]] = []
         for start in range(0, len(event_ids), ERASE_CHUNK):
             chunk = list(event_ids[start : start + ERASE_CHUNK])
-            rows = db.execute(
+            rows = self._read(
                 self._sql(
                     "SELECT id, webhook_id, body FROM events"
                     f" WHERE id IN ({','.join('?' * len(chunk))})"
                 ),
                 chunk,
-            ).fetchall()
-            pairs = [
+            )
+            pairs += [
                 (term, event_id)
                 for event_id, webhook_id, body in rows
                 for term in event_terms(webhook_id, _bytes(body))
             ]
-            if pairs:
-                self._insert_terms(db, pairs)
+        return pairs
+
+    def _read(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
 
     def _insert_terms(self, db: Any, pairs: Sequence[tuple[str, int]]) -> None:
+        if not pairs:
+            return
         with closing(db.cursor()) as cursor:
             cursor.executemany(
                 self._sql(
