@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -24,7 +25,9 @@ import bench_end_to_end
 import bench_engine
 import bench_growth
 import bench_ingest
+import bench_instances
 import bench_memory
+import bench_pipeline
 import bench_search
 import bench_tracing
 import profile_ingest
@@ -52,6 +55,7 @@ def machine() -> str:
 
 def engine_section() -> str:
     rows, fresh = bench_engine.measure(rounds=30, events=250)
+    runtime = bench_engine.runtime_us()
     lines = [
         "## 1. Engine: one event through a seed handler",
         "",
@@ -77,7 +81,10 @@ def engine_section() -> str:
         "",
         f"A fresh QuickJS context per event, the handler evaluated in it (the naive way "
         "to isolate events), costs "
-        f"{fresh:,.0f} us, {fresh / rows[0].ours_us:.1f}x an isolated run here.",
+        f"{fresh:,.0f} us, {fresh / rows[0].ours_us:.1f}x an isolated run here. One of our"
+        f" runtimes (the prelude with its web platform, frozen, and the handler) costs"
+        f" {runtime / 1000:.1f} ms of CPU to start: once per transform version per sandbox"
+        " process.",
     ]
     return "\n".join(lines)
 
@@ -201,6 +208,96 @@ def end_to_end_section() -> str:
     return "\n".join(lines)
 
 
+# bench_pipeline.py's figures for the code before issue 22 (commit BEFORE_22), measured once
+# on this machine: ingest and end-to-end events/s and their ratio on SQLite and PostgreSQL,
+# and the seconds the worker spent per part of its work during the SQLite burst.
+BEFORE_22 = "78e1286"
+BEFORE_PIPELINE = {"sqlite": (6355.0, 897.0), "postgres": (3226.0, 554.0)}
+BEFORE_STAGES: dict[str, float] = {}
+
+
+def pipeline_section() -> str:
+    found = bench_pipeline.measure(["sqlite", "postgres"], seconds=3.0, connections=32, rounds=3)
+    p50, p99 = bench_pipeline.measure_latency(rate=200.0, seconds=10.0)
+    median = bench_pipeline.median
+    lines = [
+        "## 6. The pipeline against ingest: a burst end to end",
+        "",
+        "wrk sends distinct signed payments for 3 s at 32 connections to a fresh service with",
+        "the seed handlers (two Segment messages an event); *end to end* is events per second",
+        "from the burst's first request to the last message at the Segment stand-in. Rounds",
+        "alternate the stores; medians of 3 (`bench_pipeline.py`). *Before*: the same burst on",
+        f"the code before issue 22 (`{BEFORE_22}`).",
+        "",
+        "| store | ingest events/s | end to end events/s | ratio | before: ingest, end to end,"
+        " ratio | worker + sandboxes peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for store, rounds in found.items():
+        ingest, end_to_end = BEFORE_PIPELINE[store]
+        lines.append(
+            f"| {store} | {median(rounds, 'ingest_per_second'):,.0f} |"
+            f" {median(rounds, 'end_to_end_per_second'):,.0f} | {median(rounds, 'ratio'):.2f} |"
+            f" {ingest:,.0f}, {end_to_end:,.0f}, {end_to_end / ingest:.2f} |"
+            f" {median(rounds, 'peak_worker_mb'):,.0f} MB |"
+        )
+    sqlite = median(found["sqlite"], "end_to_end_per_second")
+    postgres = median(found["postgres"], "end_to_end_per_second")
+    lines += [
+        "",
+        f"PostgreSQL, one instance, delivers {postgres / sqlite:.2f}x SQLite's end-to-end rate.",
+        "",
+        "**Where the worker's time goes** during the SQLite burst (seconds of the worker's",
+        "event loop and threads per part, medians; parts overlap, as the sandbox runs one",
+        "round while the round before it is stored):",
+        "",
+        "| part | before | now |",
+        "|---|---|---|",
+    ]
+    names = sorted({name for r in found["sqlite"] for name in r.stages} | set(BEFORE_STAGES))
+    for name in names:
+        now = statistics.median(r.stages.get(name, 0.0) for r in found["sqlite"])
+        before = f"{BEFORE_STAGES[name]:.1f} s" if name in BEFORE_STAGES else "-"
+        lines.append(f"| {name} | {before} | {now:.1f} s |")
+    lines += [
+        "",
+        f"**Latency.** At a steady 200 events/s on SQLite, webhook to Segment stand-in:"
+        f" p50 {p50:,.0f} ms, p99 {p99:,.0f} ms. A Segment lane with nothing in flight sends"
+        " a message at once; only while a batch is out do the next ones gather, for up to"
+        " 0.25 s (`outbound/lanes.py`), so a lone message never waits for a batch.",
+    ]
+    return "\n".join(lines)
+
+
+def instances_section() -> str:
+    found = bench_instances.measure([1, 3], seconds=3.0, connections=32, rounds=3)
+    median = bench_instances.median
+    one = median(found[1], "end_to_end_per_second")
+    lines = [
+        "## 7. Instances on one PostgreSQL database",
+        "",
+        "1 and 3 `serve` processes on a fresh database, one wrk per instance sharing 32",
+        "connections, 3 s bursts, rounds alternating (`bench_instances.py`); CPU is what the",
+        "instances' processes (HTTP, worker, sandboxes) and the database's backends used per",
+        "1,000 events. On one 2-core box more instances share the same cores: the figures",
+        "show what an instance costs, for sizing boxes (`docs/scaling.md`).",
+        "",
+        "| instances | ingest events/s | end to end events/s | ratio to 1 | instances' CPU"
+        " per 1,000 events | PostgreSQL's CPU per 1,000 events | connections per instance |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for instances, rounds in found.items():
+        end_to_end = median(rounds, "end_to_end_per_second")
+        lines.append(
+            f"| {instances} | {median(rounds, 'ingest_per_second'):,.0f} | {end_to_end:,.0f} |"
+            f" {end_to_end / one:.2f} |"
+            f" {median(rounds, 'instance_cpu_ms_per_event') * 1000:,.0f} ms |"
+            f" {median(rounds, 'database_cpu_ms_per_event') * 1000:,.0f} ms |"
+            f" {median(rounds, 'connections_per_instance'):.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def memory_section() -> str:
     memory = bench_memory.measure()
     return "\n".join(
@@ -264,7 +361,7 @@ def search_section() -> str:
     results = [bench_search.measure(1_000_000, which) for which in ("sqlite", "postgres")]
     return "\n".join(
         [
-            "## 6. Search among a million events",
+            "## 8. Search among a million events",
             "",
             "A million payment events (a delivery each, three per customer) bulk-loaded into",
             "each store (`bench_search.py`; the data is kept and reused by the next run), then",
@@ -280,10 +377,10 @@ def search_section() -> str:
 def tracing_section() -> str:
     cost = bench_tracing.measure(seconds=6, connections=32, rounds=3)
     if cost is None:
-        return "## 7. Tracing\n\n(wrk is not installed: not measured)"
+        return "## 9. Tracing\n\n(wrk is not installed: not measured)"
     return "\n".join(
         [
-            "## 7. Ingest with tracing off and on",
+            "## 9. Ingest with tracing off and on",
             "",
             "`bench_tracing.py`: wrk against `serve` without, then with",
             "`OTEL_EXPORTER_OTLP_ENDPOINT` (a local OTLP/HTTP receiver decoding every export),",
@@ -383,6 +480,8 @@ def main() -> None:
         ("end to end", end_to_end_section),
         ("memory", memory_section),
         ("growth", growth_section),
+        ("pipeline", pipeline_section),
+        ("instances", instances_section),
         ("where the time goes", profile_section),
         ("search", search_section),
         ("tracing", tracing_section),

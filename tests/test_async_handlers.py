@@ -122,12 +122,14 @@ def test_a_promise_that_never_settles_is_an_error_that_says_so(
     ],
 )
 def test_promise_jobs_count_against_the_time_limit(source: str, payment: dict[str, Any]) -> None:
-    """The binding restarts its clock for every job; the handler's limit covers them all."""
-    started = time.monotonic()
+    """The binding restarts its clock for every job; the handler's limit covers them all.
+    The limit is on CPU time (the binding's clock), so that is what is measured: on a busy
+    machine the wall clock runs on while other processes have the CPU."""
+    started = time.process_time()
     outcome = make(source).run(event_from(payment))
     assert outcome.kind is OutcomeKind.ERROR and outcome.hit_limit
     assert outcome.error is not None and "time limit of 0.5 s exceeded" in outcome.error
-    assert time.monotonic() - started < 3 * FAST.time_seconds
+    assert time.process_time() - started < 3 * FAST.time_seconds
 
 
 def test_promise_jobs_count_against_the_memory_limit(payment: dict[str, Any]) -> None:
