@@ -12,6 +12,8 @@ from dodo_transform.testing import (
     OtlpReceiver,
     ReceivedSpan,
     SegmentStandIn,
+    Server,
+    server_env,
     server_settings,
 )
 from tests.conftest import sample, shipped_transforms
@@ -66,3 +68,31 @@ def test_a_webhooks_trace_id_is_the_same_everywhere_and_never_zero() -> None:
     assert tracing.webhook_ids("msg_1") == tracing.webhook_ids("msg_1")
     assert tracing.webhook_ids("msg_1") != tracing.webhook_ids("msg_2")
     assert all(part != 0 for part in tracing.webhook_ids("msg_1"))
+
+
+def test_the_worker_processs_spans_join_the_http_processs_trace(tmp_path: Path) -> None:
+    """`serve` itself: ingest is traced in the HTTP process, the transform runs and delivery
+    attempts in the worker process, and they are one trace per webhook all the same."""
+    shipped_transforms(tmp_path / "transforms")
+    with (
+        OtlpReceiver().running() as receiver,
+        SegmentStandIn().running() as standin,
+    ):
+        env = server_env(
+            standin, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, OTEL_BSP_SCHEDULE_DELAY="100"
+        )
+        server = Server(tmp_path, env).start()
+        try:
+            assert server.worker_pid() is not None
+            assert server.post(
+                sample("payment.succeeded"), webhook_id="msg_two_processes"
+            ).is_success
+            server.wait_idle()
+            spans = receiver.wait_for(1 + 3 + 2)  # ingest, three transforms, two deliveries
+        finally:
+            server.stop()
+    assert {span.trace_id for span in spans} == {
+        f"{tracing.webhook_ids('msg_two_processes')[0]:032x}"
+    }
+    (ingest,) = [span for span in spans if span.name == "ingest"]
+    assert all(span.parent_span_id == ingest.span_id for span in spans if span is not ingest)
