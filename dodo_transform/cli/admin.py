@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -342,6 +342,13 @@ def _cancel(bulk_id: int, as_json: bool, server: str | None, config: Path | None
     )
 
 
+def _shown(key: str, value: object) -> str:
+    """A bulk replay's filter as given: times as dates (UTC), the rest as they are."""
+    if key in ("since", "until") and isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
 def _deliveries(count: int) -> str:
     return f"{count} deliver{'y' if count == 1 else 'ies'}"
 
@@ -374,7 +381,7 @@ def replays(
             row["state"] + (f": {row['error']}" if row["error"] else ""),
             f"{row['done']}/{row['total']}",
             str(row["replayed"]),
-            " ".join(f"{key}={value}" for key, value in row["filters"].items()),
+            " ".join(f"{key}={_shown(key, value)}" for key, value in row["filters"].items()),
         )
     out.print(table, markup=False)
 

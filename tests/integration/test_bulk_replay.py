@@ -152,3 +152,10 @@ def test_the_cli_refuses_what_cannot_be_replayed_in_one_line(
         assert alone.returncode == 2 and "give it alone" in alone.stderr
         nothing = run("replay", "--server", server.url)
         assert nothing.returncode == 2 and "give a delivery id, or filters" in nothing.stderr
+        none = run("replay", "--dead", "--since", "2000-01-01", "--server", server.url)
+        assert none.returncode == 0 and "no deliveries to replay match" in none.stdout
+        listed = run("replays", "--json", "--server", server.url)
+        (bulk,) = json.loads(listed.stdout)
+        assert (bulk["total"], bulk["filters"]["status"]) == (0, "dead")
+        table = run("replays", "--server", server.url, env={"COLUMNS": "200"})
+        assert "status=dead since=2000-01-01T00:00:00Z" in table.stdout
