@@ -177,3 +177,27 @@ def test_the_migration_indexes_old_events_on_postgres() -> None:
             assert [e.webhook_id for e in found] == ["msg_old"]
         finally:
             store.close()
+
+
+def test_a_term_naming_many_events_finds_the_same_newest_first(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `COMMON` events a term is checked per delivery, newest first (no million-event
+    sort): the answers are the same."""
+    bodies = [body(f"cus_{n}", f"p{n}@example.com", "Sam Common") for n in range(5)]
+    added = store.add_events([NewEvent(f"msg_{n}", "a", b) for n, b in enumerate(bodies)])
+    store.record_outcomes(
+        {
+            event_id: [delivered("t", DeliveryStatus.DEAD, "https://x.example/in")]
+            for event_id, _ in added
+        }
+    )
+    rare = store.list_deliveries(None, 3, filters=Filters(q="common"))
+    monkeypatch.setattr("dodo_transform.store.reading.COMMON", 2)
+    assert store.common_terms(Filters(q="common p1@example.com")) == frozenset({"common"})
+    assert store.list_deliveries(None, 3, filters=Filters(q="common")) == rare
+    assert [e.id for e in store.list_events(3, filters=Filters(q="common"))] == [
+        d.event_id for d in rare
+    ]
+    assert store.count_replayable(Filters(q="common"), 4) == 4
+    assert store.count_replayable(Filters(q="common sam")) == 5

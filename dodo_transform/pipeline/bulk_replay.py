@@ -62,12 +62,12 @@ def preview(store: ReplayStore, filters: Filters) -> tuple[int, list[Delivery]]:
     return count(store, filters), sample
 
 
-def count(store: ReplayStore, filters: Filters) -> int:
+def count(store: ReplayStore, filters: Filters, at_most: int | None = None) -> int:
     """How many deliveries a bulk replay of `filters` would take now (0 for a status that is
-    never replayed)."""
+    never replayed); with `at_most`, counting stops there."""
     if filters.status is not None and filters.status not in REPLAYABLE_STATUSES:
         return 0
-    return store.count_replayable(filters)
+    return store.count_replayable(filters, at_most)
 
 
 def run_step(

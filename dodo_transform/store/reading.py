@@ -27,11 +27,13 @@ from dodo_transform.store.records import (
     TransformVersion,
 )
 from dodo_transform.store.search import (
+    COMMON,
     Filters,
     delivery_exists,
     event_conditions,
     filter_conditions,
     has_delivery_conditions,
+    needs_events,
     query_terms,
 )
 
@@ -99,7 +101,7 @@ class SqlReads:
         previous page."""
         conditions, params = ["e.id < ?"], [NO_CURSOR if before is None else before]
         if filters is not None:
-            on_events, their_params = event_conditions(filters)
+            on_events, their_params = event_conditions(filters, common=self.common_terms(filters))
             conditions += on_events
             params += their_params
             if has_delivery_conditions(filters):
@@ -169,7 +171,7 @@ class SqlReads:
         conditions = ["d.id < ?"]
         params: list[Any] = [NO_CURSOR if before is None else before]
         if filters is not None:
-            chosen, their_params = filter_conditions(filters)
+            chosen, their_params = filter_conditions(filters, self.common_terms(filters))
             conditions += chosen
             params += their_params
         if status is not None:
@@ -198,11 +200,26 @@ class SqlReads:
         """How many deliveries `filters` choose (with an id up to `up_to`)."""
         conditions, params = filter_conditions(filters)
         rows = self._query(
-            "SELECT COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
+            f"SELECT COUNT(*) FROM {counted_from(filters)}"
             f" WHERE {' AND '.join(['d.id <= ?', *conditions])}",
             [up_to, *params],
         )
         return int(rows[0][0])
+
+    def common_terms(self, filters: Filters) -> frozenset[str]:
+        """The words of `filters.q` that name more than `COMMON` events: a bounded count of
+        each in the index (a few milliseconds at most)."""
+        if filters.q is None:
+            return frozenset()
+        common = set()
+        for term in query_terms(filters.q):
+            rows = self._query(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM event_terms WHERE term = ? LIMIT ?) named",
+                (term, COMMON),
+            )
+            if int(rows[0][0]) >= COMMON:
+                common.add(term)
+        return frozenset(common)
 
     def pending_lanes(self) -> list[Lane]:
         """Every lane with a pending delivery (due now or later), in name order.
@@ -306,13 +323,15 @@ class SqlReads:
         rows = self._query(f"{_DELIVERIES} WHERE {where} ORDER BY d.id LIMIT ?", [*params, limit])
         return [delivery_from_row(row) for row in rows]
 
-    def count_replayable(self, filters: Filters) -> int:
-        """How many deliveries `replayable_deliveries` would give, all pages together."""
-        where, params = replayable_scope(filters, 0, NO_CURSOR)
-        rows = self._query(
-            f"SELECT COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id WHERE {where}",
-            params,
-        )
+    def count_replayable(self, filters: Filters, at_most: int | None = None) -> int:
+        """How many deliveries `replayable_deliveries` would give, all pages together; with
+        `at_most`, counting stops there (what a list page shows, cheaply)."""
+        where, params = replayable_scope(filters, 0, NO_CURSOR, self.common_terms(filters))
+        counted = f"SELECT 1 FROM {counted_from(filters)} WHERE {where}"
+        if at_most is not None:
+            counted += " LIMIT ?"
+            params.append(at_most)
+        rows = self._query(f"SELECT COUNT(*) FROM ({counted}) chosen", params)
         return int(rows[0][0])
 
     def get_bulk_replay(self, bulk_id: int) -> BulkReplay | None:
@@ -342,13 +361,32 @@ class SqlReads:
         self._query("SELECT 1")
 
 
-def replayable_scope(filters: Filters, after: int, up_to: int) -> tuple[str, list[Any]]:
+def counted_from(filters: Filters) -> str:
+    """What a count of deliveries reads: the events too only if the filters need them."""
+    if needs_events(filters):
+        return "deliveries d JOIN events e ON e.id = d.event_id"
+    return "deliveries d"
+
+
+def replayable_scope(
+    filters: Filters, after: int, up_to: int, common: frozenset[str] = frozenset()
+) -> tuple[str, list[Any]]:
     """The WHERE clause (on `deliveries d JOIN events e`) of the deliveries a bulk replay of
-    `filters` takes, after `after` and up to `up_to`, and its parameters."""
-    chosen, params = filter_conditions(filters)
+    `filters` takes, after `after` and up to `up_to`, and its parameters.
+
+    Bounds that bound nothing are left out: given `d.id > 0`, SQLite walks every delivery by
+    id rather than the few of a status through the status index."""
+    chosen, params = filter_conditions(filters, common)
     replayable = [status.value for status in REPLAYABLE_STATUSES]
-    conditions = ["d.id > ?", "d.id <= ?", f"d.status IN ({','.join('?' * len(replayable))})"]
-    return " AND ".join(conditions + chosen), [after, up_to, *replayable, *params]
+    conditions = [f"d.status IN ({','.join('?' * len(replayable))})"]
+    bounds: list[Any] = []
+    if after > 0:
+        conditions.append("d.id > ?")
+        bounds.append(after)
+    if up_to < NO_CURSOR:
+        conditions.append("d.id <= ?")
+        bounds.append(up_to)
+    return " AND ".join(conditions + chosen), [*replayable, *bounds, *params]
 
 
 def bulk_replay_from_row(row: Sequence[Any]) -> BulkReplay:

@@ -22,7 +22,7 @@ from typing import Any
 from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.outgoing.request import OutgoingRequest, well_formed
 from dodo_transform.store.erasure import Erased
-from dodo_transform.store.reading import replayable_scope
+from dodo_transform.store.reading import counted_from, replayable_scope
 from dodo_transform.store.records import (
     REPLAYABLE_STATUSES,
     AuditEntry,
@@ -284,10 +284,7 @@ class SqlWrites:
             (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()
             where, params = replayable_scope(filters, 0, int(last))
             (total,) = db.execute(
-                self._sql(
-                    "SELECT COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
-                    f" WHERE {where}"
-                ),
+                self._sql(f"SELECT COUNT(*) FROM {counted_from(filters)} WHERE {where}"),
                 params,
             ).fetchone()
             (bulk_id,) = db.execute(

@@ -22,6 +22,7 @@ from dodo_transform.web.context import Context
 T = TypeVar("T")
 MAX_ID = 2**63 - 1
 AUDIT_PAGE = 100
+SHOWN_REPLAYABLE = 10_000  # "Replay N deliveries" counts up to this, then says "more than"
 
 routes = APIRouter(dependencies=[Depends(console_guard)], include_in_schema=False)
 
@@ -115,7 +116,11 @@ async def deliveries(
     older = None
     if found.older is not None:
         older = request.url.include_query_params(before=found.older)
-    replayable = await blocking(bulk_replay.count, context.store, wanted.filters(time.time()))
+    # Counted up to a bound on every render (the list refreshes itself): the confirmation
+    # counts them all.
+    replayable = await blocking(
+        bulk_replay.count, context.store, wanted.filters(time.time()), SHOWN_REPLAYABLE + 1
+    )
     return await page(
         request,
         "deliveries.html",
@@ -123,6 +128,7 @@ async def deliveries(
         wanted=wanted,
         older=older,
         replayable=replayable,
+        shown_replayable=SHOWN_REPLAYABLE,
         statuses=[s.value for s in DeliveryStatus],
         transforms=sorted(
             set(files.names(context.registry.directory)) | context.registry.current().keys()
