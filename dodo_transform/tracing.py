@@ -7,11 +7,12 @@ without anything stored or passed along. Every span carries `webhook.id` and
 `dodo.event_type`; delivery spans `http.response.status_code` when an answer came.
 
 With no `OTEL_EXPORTER_OTLP_ENDPOINT` (`Settings.otel_endpoint`) there is no provider and
-no exporter: each call below returns at its first line. The exporter reads the other standard
-variables itself (`OTEL_EXPORTER_OTLP_HEADERS`, `..._TIMEOUT`, `..._COMPRESSION`), and
-`OTEL_SERVICE_NAME` names the service. Spans are batched and sent off the pipeline's threads
-(the SDK's `BatchSpanProcessor`); a collector that is down costs dropped spans, never a
-webhook.
+no exporter: each call below returns at its first line. The SDK reads the other standard
+variables itself (`OTEL_EXPORTER_OTLP_HEADERS`, `..._TIMEOUT`, `..._COMPRESSION`; the sampler,
+`OTEL_TRACES_SAMPLER=parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.1` for one
+webhook in ten, decided alike in both processes), and `OTEL_SERVICE_NAME` names the service.
+Spans are batched and sent off the pipeline's threads (the SDK's `BatchSpanProcessor`); a
+collector that is down costs dropped spans, never a webhook.
 
 The spans are recorded when the work is done, with its start and end times: a round of
 transform runs crosses to the sandbox processes at once, so its runs share the round's times.
@@ -85,7 +86,7 @@ class Tracing:
             return
         span = self._tracer.start_span(
             "transform",
-            context=_in_trace_of(webhook_id),
+            context=self._in_trace_of(webhook_id),
             start_time=started_ns,
             attributes=_attributes(webhook_id, event_type)
             | {"dodo.transform": transform, "dodo.outcome": status},
@@ -106,12 +107,29 @@ class Tracing:
             return
         span = self._tracer.start_span(
             "deliver",
-            context=_in_trace_of(webhook_id),
+            context=self._in_trace_of(webhook_id),
             start_time=started_ns,
             attributes=_attributes(webhook_id, event_type) | dict(extra),
             kind=_client_kind(),
         )
         span.end(end_time=ended_ns)
+
+    def _in_trace_of(self, webhook_id: str) -> Any:
+        """A context whose current span is the webhook's `ingest` span (in another process,
+        perhaps): spans started in it are its children. Sampled as that span was: the
+        sampler (OTEL_TRACES_SAMPLER, e.g. `parentbased_traceidratio`) decides a root by its
+        trace id alone, which is the webhook's in every process."""
+        from opentelemetry import trace
+
+        assert self._provider is not None
+        trace_id, span_id = webhook_ids(webhook_id)
+        decision = self._provider.sampler.should_sample(None, trace_id, "ingest")
+        sampled = decision.decision.is_sampled()  # type: ignore[no-untyped-call]
+        flags = trace.TraceFlags.SAMPLED if sampled else trace.TraceFlags.DEFAULT
+        parent = trace.SpanContext(
+            trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags)
+        )
+        return trace.set_span_in_context(trace.NonRecordingSpan(parent))
 
     def shutdown(self) -> None:
         """Send what is batched and stop (at the process's end)."""
@@ -157,18 +175,6 @@ def timed_ns() -> Iterator[list[int]]:
 
 def _attributes(webhook_id: str, event_type: str) -> dict[str, Any]:
     return {"webhook.id": webhook_id, "dodo.event_type": event_type}
-
-
-def _in_trace_of(webhook_id: str) -> Any:
-    """A context whose current span is the webhook's `ingest` span (in another process,
-    perhaps): spans started in it are its children."""
-    from opentelemetry import trace
-
-    trace_id, span_id = webhook_ids(webhook_id)
-    parent = trace.SpanContext(
-        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED)
-    )
-    return trace.set_span_in_context(trace.NonRecordingSpan(parent))
 
 
 def _server_kind() -> Any:

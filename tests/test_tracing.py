@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from dodo_transform import tracing
 from dodo_transform.testing import (
     InProcessServer,
@@ -96,3 +98,35 @@ def test_the_worker_processs_spans_join_the_http_processs_trace(tmp_path: Path) 
     }
     (ingest,) = [span for span in spans if span.name == "ingest"]
     assert all(span.parent_span_id == ingest.span_id for span in spans if span is not ingest)
+
+
+def test_a_sampled_webhook_is_traced_whole_and_an_unsampled_one_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With OTEL_TRACES_SAMPLER=parentbased_traceidratio the decision is the trace id's, the
+    webhook's: a webhook's trace is whole or absent, never its worker spans alone."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    shipped_transforms(tmp_path / "transforms")
+    webhooks = [f"msg_sampled_{n}" for n in range(12)]
+    with (
+        OtlpReceiver().running() as receiver,
+        SegmentStandIn().running() as standin,
+    ):
+        server = InProcessServer(tmp_path, **server_settings(standin, otel_endpoint=receiver.url))
+        server.start()
+        try:
+            for webhook_id in webhooks:
+                assert server.post(sample("payment.succeeded"), webhook_id=webhook_id).is_success
+            server.wait_idle()
+        finally:
+            server.stop()
+        spans = receiver.spans()
+    traces: dict[str, list[ReceivedSpan]] = defaultdict(list)
+    for span in spans:
+        traces[span.trace_id].append(span)
+    assert 0 < len(traces) < len(webhooks)
+    for trace in traces.values():
+        assert (
+            sorted(span.name for span in trace) == ["deliver"] * 2 + ["ingest"] + ["transform"] * 3
+        )
