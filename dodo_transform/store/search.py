@@ -19,6 +19,7 @@ The same terms say which events name a customer, for erasure (`erasure.py`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -95,29 +96,38 @@ def event_terms(webhook_id: str, body: bytes) -> list[str]:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         document = None
-    values = [webhook_id, *_searched_values(document)]
+    values = [webhook_id]
+    if isinstance(document, _CONTAINERS):
+        values += _searched_values(document)
     terms = dict.fromkeys(term for value in values for term in _words(value))
     return list(terms)[:MAX_TERMS]
 
 
-def _searched_values(document: Any) -> Iterator[str]:
+def _searched_values(document: Any) -> list[str]:
     """The values of the searched fields, anywhere in `document` (a loop, not recursion: a
     body nested thousands deep is walked as any other)."""
+    found: list[str] = []
     stack = [document]
     while stack:
         value = stack.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, str):
-                    if _is_searched(key.lower()):
-                        yield item
-                elif isinstance(item, dict | list):
-                    stack.append(item)
-        elif isinstance(value, list):
-            stack.extend(item for item in value if isinstance(item, dict | list))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(item, str):
+                if isinstance(key, str) and _is_searched(key):
+                    found.append(item)
+            elif isinstance(item, _CONTAINERS):
+                stack.append(item)
+    return found
 
 
+_CONTAINERS = (dict, list)
+
+
+@functools.lru_cache(maxsize=4096)
 def _is_searched(key: str) -> bool:
+    """Whether a field's value is searched: a webhook's keys are few and repeat, so each is
+    decided once."""
+    key = key.lower()
     return key in ("id", "email", "name") or key.endswith(("_id", "_name", "_email"))
 
 
