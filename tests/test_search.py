@@ -201,3 +201,16 @@ def test_a_term_naming_many_events_finds_the_same_newest_first(
     ]
     assert store.count_replayable(Filters(q="common"), 4) == 4
     assert store.count_replayable(Filters(q="common sam")) == 5
+
+
+@pytest.mark.parametrize(
+    ("raw", "terms"),
+    [
+        (b'[{"id": "X"}, "s", 3]', ["m", "x"]),
+        (b'"just a string"', ["m"]),
+        (b'{"a": [[{"User_Name": "Q R"}]], "name": 5, "nid": "no"}', ["m", "q", "r"]),
+        (b'{"email": "a\\u00e9@x.io", "x_id": "nul\\u0000here"}', ["m", "a\xe9@x.io"]),
+    ],
+)
+def test_terms_come_from_searched_fields_at_any_depth(raw: bytes, terms: list[str]) -> None:
+    assert event_terms("M", raw) == terms
