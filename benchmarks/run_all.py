@@ -28,6 +28,8 @@ import bench_ingest
 import bench_instances
 import bench_memory
 import bench_pipeline
+import bench_search
+import bench_tracing
 import profile_ingest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -365,6 +367,43 @@ def _fit(points: list[tuple[int, float]]) -> tuple[float, float]:
     return mean_y - slope * mean_x, slope
 
 
+def search_section() -> str:
+    results = [bench_search.measure(1_000_000, which) for which in ("sqlite", "postgres")]
+    return "\n".join(
+        [
+            "## 8. Search among a million events",
+            "",
+            "A million payment events (a delivery each, three per customer) bulk-loaded into",
+            "each store (`bench_search.py`; the data is kept and reused by the next run), then",
+            "medians over 41 customers of the searches the API and the console make, in the",
+            "store and through `GET /api/deliveries?q=` of a server on the same data. The target",
+            "is under 200 ms.",
+            "",
+            *bench_search.report(results),
+        ]
+    )
+
+
+def tracing_section() -> str:
+    cost = bench_tracing.measure(seconds=6, connections=32, rounds=3)
+    if cost is None:
+        return "## 9. Tracing\n\n(wrk is not installed: not measured)"
+    return "\n".join(
+        [
+            "## 9. Ingest with tracing off and on",
+            "",
+            "`bench_tracing.py`: wrk against `serve` without, then with",
+            "`OTEL_EXPORTER_OTLP_ENDPOINT` (a local OTLP/HTTP receiver decoding every export),",
+            "alternating over 3 rounds; medians.",
+            "",
+            "| tracing | webhooks/s |",
+            "|---|---|",
+            f"| off | {cost.off:,.0f} |",
+            f"| on | {cost.on:,.0f} ({cost.on / cost.off:.2f} of off) |",
+        ]
+    )
+
+
 # profile_ingest.py's figures for the code before issue 13 (commit e5a7c7b), measured once:
 # bare endpoint, full path, without log line, without log line and store.
 BEFORE_US = (162, 425, 367, 220)
@@ -454,6 +493,8 @@ def main() -> None:
         ("pipeline", pipeline_section),
         ("instances", instances_section),
         ("where the time goes", profile_section),
+        ("search", search_section),
+        ("tracing", tracing_section),
     ]:
         print(f"measuring {name} ...", flush=True)
         sections.append(section())

@@ -41,6 +41,7 @@ from dodo_transform.settings import (
 )
 from dodo_transform.store import DeliveryStatus, Store, instance_id, is_postgres, open_store
 from dodo_transform.store.intake import Intake
+from dodo_transform.tracing import NO_TRACING, Tracing, tracing_for
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.reload import Watcher, reload_on_change, watch_folder
 from dodo_transform.transforms.sandbox_processes import SandboxPool
@@ -75,8 +76,10 @@ class Service:
         verifier: signing.Verifier | None = None,
         created_secret: bool = False,
         signing_secrets: frozenset[str] = frozenset(),
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing
         self.store = store
         self.registry = registry
         self.handle = handle
@@ -142,6 +145,7 @@ class Service:
             run_trials=trials.run,
             dry_run=self.settings.dry_run,
             segment_base_url=self.settings.segment_base_url,
+            tracing=self.tracing,
         )
 
     def secrets(self) -> frozenset[str]:
@@ -183,6 +187,7 @@ class Service:
         if self.intake is not None:
             await asyncio.to_thread(self.intake.close)
         self.store.close()
+        await asyncio.to_thread(self.tracing.shutdown)  # what is batched goes out
 
 
 def build_service(
@@ -218,6 +223,7 @@ def build_service(
         log_changes=not separate_worker,
     )
     metrics = PipelineMetrics()
+    tracing = tracing_for(settings.otel_endpoint)
     pipeline = (
         build_pipeline(
             PipelineConfig.from_settings(settings, idle_poll_seconds),
@@ -226,6 +232,7 @@ def build_service(
             metrics=metrics,
             clock=clock,
             transport=transport,
+            tracing=tracing,
         )
         if pipeline_here
         else None
@@ -248,6 +255,7 @@ def build_service(
         intake=None if in_worker else Intake(store),
         verifier=None if in_worker else verifier_for(settings, secrets),
         created_secret=created,
+        tracing=tracing,
         signing_secrets=frozenset(
             part
             for secret in secrets + settings.test_secrets

@@ -12,11 +12,11 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dodo_transform.errors import ConfigError
 from dodo_transform.limits import Limits
@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         default="us", validation_alias=AliasChoices("segment_region", "SEGMENT_REGION")
     )
     admin_token: SecretStr | None = None
+    # OpenTelemetry's standard variable: traces are exported over OTLP/HTTP to this collector
+    # (tracing.py); unset, nothing is traced. The exporter reads the other OTEL_* itself.
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("otel_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
     # Where alerts go (a Slack-style incoming webhook); secret, as such URLs carry a token.
     alert_url: SecretStr | None = None
     # Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's `forwarded_allow_ips`, comma
@@ -76,6 +81,11 @@ class Settings(BaseSettings):
     # Open HTTP connections at most; unset, derived from the process's file-descriptor limit.
     max_connections: int | None = Field(default=None, ge=1)
     retention_days: int = Field(default=14, gt=0)
+    # Days kept per delivery status, overriding retention_days for events whose deliveries are
+    # in them, e.g. "delivered=14,dead=90" (an event is kept while any of its deliveries says
+    # to keep it; the statuses are checked when the pipeline is built).
+    # NoDecode: the environment's value is "delivered=14,dead=90", not JSON (the validator reads).
+    retention_by_status: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
     handler_time_limit: float = Field(default=1.0, gt=0)
     handler_memory_mb: int = Field(default=64, ge=4)
     # Sandbox processes the handlers run in. One is fastest on two cores (measured: a second
@@ -87,6 +97,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=5.0, gt=0)
     # Segment allows about 1,000 requests/s per workspace; batching needs far fewer.
     segment_requests_per_second: float = Field(default=50.0, gt=0)
+    # Deliveries a bulk replay replays per second at most (pipeline/bulk_replay.py).
+    bulk_replay_per_second: float = Field(default=20.0, gt=0)
     # Messages per /v1/batch request; 1 sends one request per message.
     segment_batch_size: int = Field(default=250, ge=1, le=2500)
     # Transform and deliver in a separate process, so ingest never waits on the pipeline.
@@ -105,6 +117,30 @@ class Settings(BaseSettings):
     @classmethod
     def _any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("retention_by_status", mode="before")
+    @classmethod
+    def _status_days(cls, value: object) -> object:
+        """ "delivered=14,dead=90" (the environment's and the settings file's spelling)."""
+        if not isinstance(value, str):
+            return value
+        days: dict[str, str] = {}
+        for part in value.replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            status, equals, number = part.partition("=")
+            if not equals:
+                raise ValueError(f"{part.strip()!r}: give STATUS=DAYS, e.g. delivered=14,dead=90")
+            days[status.strip().lower()] = number.strip()
+        return days
+
+    @field_validator("retention_by_status")
+    @classmethod
+    def _positive_days(cls, value: dict[str, int]) -> dict[str, int]:
+        for status, days in value.items():
+            if days <= 0:
+                raise ValueError(f"{status}={days}: days must be at least 1")
+        return value
 
     def variables(self) -> dict[str, str]:
         """What `${NAME}` in transforms.toml can name: the settings file's variables, and the

@@ -23,6 +23,7 @@ from pathlib import Path
 from dodo_transform import signing
 from dodo_transform.errors import ConfigError
 from dodo_transform.outgoing.destination import destination_of
+from dodo_transform.pipeline.assembly import retention_by_status
 from dodo_transform.settings import (
     DEFAULT_ADDRESS,
     DEFAULT_CONFIG_FILE,
@@ -219,6 +220,7 @@ def preflight(settings: Settings) -> None:
     # misspelt `enabled = false` must not start a transform meant to be off. Variables its
     # headers name may be set later: that transform waits, the others start.
     read_settings(folder, settings.variables(), unset_ok=True)
+    retention_by_status(settings.retention_by_status)  # a misspelt status stops it here
     data = settings.data_dir
     if data.exists() and not data.is_dir():
         raise ConfigError(

@@ -396,6 +396,110 @@ class DestinationStandIn:
         return Handler
 
 
+@dataclass(frozen=True)
+class ReceivedSpan:
+    """One span an `OtlpReceiver` was sent, as plain values."""
+
+    name: str
+    trace_id: str  # hex
+    span_id: str
+    parent_span_id: str  # "" for a root span
+    attributes: dict[str, Any]
+    start_ns: int
+    end_ns: int
+
+
+class OtlpReceiver:
+    """An OpenTelemetry collector's OTLP/HTTP traces endpoint (`POST /v1/traces`, protobuf),
+    on 127.0.0.1: it decodes each ExportTraceServiceRequest and keeps its spans. Point
+    `OTEL_EXPORTER_OTLP_ENDPOINT` (`otel_endpoint`) at `url`."""
+
+    def __init__(self) -> None:
+        self._spans: list[ReceivedSpan] = []
+        self._lock = threading.Condition()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def spans(self) -> list[ReceivedSpan]:
+        with self._lock:
+            return list(self._spans)
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[ReceivedSpan]:
+        _wait_on(
+            self._lock,
+            lambda: len(self._spans) >= count,
+            timeout,
+            f"{count} spans at {self.url}",
+            lambda: f": {len(self._spans)} arrived",
+        )
+        return self.spans()
+
+    @contextmanager
+    def running(self) -> Iterator[OtlpReceiver]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _keep(self, body: bytes) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        found = [
+            ReceivedSpan(
+                span.name,
+                span.trace_id.hex(),
+                span.span_id.hex(),
+                span.parent_span_id.hex(),
+                {a.key: _any_value(a.value) for a in span.attributes},
+                span.start_time_unix_nano,
+                span.end_time_unix_nano,
+            )
+            for resource in request.resource_spans
+            for scope in resource.scope_spans
+            for span in scope.spans
+        ]
+        with self._lock:
+            self._spans += found
+            self._lock.notify_all()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status = 404
+                if self.path == "/v1/traces":
+                    receiver._keep(body)
+                    status = 200
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+def _any_value(value: Any) -> Any:
+    """An OTLP AnyValue as Python's value (strings, numbers and booleans: what spans carry)."""
+    kind = value.WhichOneof("value")
+    return None if kind is None else getattr(value, kind)
+
+
 # --- processes ----------------------------------------------------------------------------------
 
 
@@ -444,7 +548,8 @@ def process_memory(pid: int) -> Memory:
     return Memory(fields["VmRSS"], fields["VmHWM"])
 
 
-OUR_PREFIXES = ("DODO_", "SEGMENT_")  # the prefixes of every variable the service reads
+# The prefixes of every variable the service reads (OTEL_: tracing's standard variables).
+OUR_PREFIXES = ("DODO_", "SEGMENT_", "OTEL_")
 
 
 def without_our_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -9,8 +9,19 @@ from typer.testing import CliRunner
 
 from dodo_transform.cli import app
 
-COMMANDS = ["test", "check", "types", "serve", "send", "migrate"]  # work here
-COMMANDS += ["deliveries", "replay", "backfill", "status", "transforms", "events", "show"]
+COMMANDS = ["test", "check", "types", "serve", "send", "migrate", "backup"]  # work here
+COMMANDS += [
+    "deliveries",
+    "replay",
+    "replays",
+    "backfill",
+    "erase",
+    "audit",
+    "status",
+    "transforms",
+    "events",
+    "show",
+]
 
 
 def test_the_help_lists_every_command_local_ones_first() -> None:

@@ -165,7 +165,7 @@ def test_test_wants_an_event_file_or_a_stored_event_not_both(tmp_path: Path) -> 
 
 def test_a_replay_of_one_delivery_takes_no_filters(tmp_path: Path) -> None:
     done = cli("replay", "7", "--transform", "segment", cwd=tmp_path)
-    one_line_error(done, 2, "--transform and --since choose deliveries by status")
+    one_line_error(done, 2, "give a delivery id or filters", "not both")
 
 
 def test_a_backfill_without_a_service_says_how_to_find_one(tmp_path: Path) -> None:

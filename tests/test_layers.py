@@ -59,7 +59,7 @@ def test_there_is_no_import_circle() -> None:
 # layers below its own, never a room beside it or above (docs/architecture.md draws them).
 LAYERS = (
     {"dodo_transform", "errors", "limits", "outgoing"},  # leaves: what everything agrees on
-    {"logs", "metrics", "signing", "alerts"},
+    {"logs", "metrics", "signing", "alerts", "tracing"},
     {"settings"},  # one typed settings object
     {"webhook_secret"},
     {"store", "transforms"},  # what is kept; the user's JavaScript

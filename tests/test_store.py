@@ -638,7 +638,8 @@ def test_deliveries_stored_before_destinations_existed_get_theirs(tmp_path: Path
         " sent_headers; ALTER TABLE events DROP COLUMN claim;"
         " ALTER TABLE transform_versions DROP COLUMN settings; DROP TABLE console_sessions;"
         " DROP TABLE login_attempts; DROP TABLE heartbeats; ALTER TABLE events DROP COLUMN"
-        " mode; PRAGMA user_version = 4;"
+        " mode; DROP TABLE event_terms; DROP TABLE bulk_replays; DROP TABLE audit_log;"
+        " PRAGMA user_version = 4;"
     )
     db.close()
     reopened = SqliteStore(path)

@@ -1,12 +1,13 @@
 """The admin-API client: the commands that ask a running service (`deliveries`, `replay`,
-`backfill`, `status`, `transforms`, `events`, `show`), through `admin_call`."""
+`replays`, `backfill`, `erase`, `audit`, `status`, `transforms`, `events`, `show`), through
+`admin_call`."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,10 +89,39 @@ def stored_event(event_id: int | None, server: str | None, config: Path | None) 
         fail(f"event {event_id}: {error}")
 
 
+SearchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--search",
+        help="Only events naming these words: a customer id, an email, a payment or "
+        "subscription id, a webhook id (whole words, any case).",
+    ),
+]
+TransformOption = Annotated[str | None, typer.Option(help="Only this transform's deliveries.")]
+EventTypeOption = Annotated[
+    str | None, typer.Option("--event-type", help="Only events of this type.")
+]
+SinceOption = Annotated[
+    str | None, typer.Option(help="Only events received since, e.g. 2026-10-01 (UTC).")
+]
+UntilOption = Annotated[
+    str | None, typer.Option(help="Only events received before, e.g. 2026-10-02 (UTC).")
+]
+DestinationOption = Annotated[
+    str | None, typer.Option(help="Only deliveries to this host, e.g. api.segment.io.")
+]
+
+
 def deliveries(
     status: Annotated[
         DeliveryStatus | None, typer.Option(help="Only this status, e.g. failed, dead.")
     ] = None,
+    search: SearchOption = None,
+    transform: TransformOption = None,
+    event_type: EventTypeOption = None,
+    destination: DestinationOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     limit: Annotated[
         int, typer.Option(min=1, max=1000, help="At most this many, newest first.")
     ] = 50,
@@ -100,6 +130,14 @@ def deliveries(
     config: ConfigOption = None,
 ) -> None:
     """List deliveries with their status, from the running service."""
+    filters = {
+        "q": search,
+        "transform": transform,
+        "event_type": event_type,
+        "destination": destination,
+        "since": since,
+        "until": until,
+    }
     rows = admin_call(
         "GET",
         "/api/deliveries",
@@ -107,13 +145,17 @@ def deliveries(
         config,
         status=status.value if status else None,
         limit=limit,
+        **filters,
     )
     assert isinstance(rows, list)
     if as_json:
         print(json.dumps(rows))
         return
     if not rows:
-        if status is not None:
+        if any(filters.values()):
+            kind = f"{status.value} " if status else ""
+            out.print(f"no {kind}deliveries match these filters", markup=False)
+        elif status is not None:
             out.print(f"no {status.value} deliveries", markup=False)
         else:
             out.print("no deliveries yet: send one with `dodo-transform send FILE`")
@@ -154,54 +196,177 @@ def replay(
             "(invalid, blocked, dry_run) once its cause is fixed."
         ),
     ] = None,
-    transform: Annotated[
-        str | None, typer.Option(help="With a status: only this transform's deliveries.")
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(help="With a status: only events received since, e.g. 2026-10-01 (UTC)."),
+    search: SearchOption = None,
+    transform: TransformOption = None,
+    event_type: EventTypeOption = None,
+    destination: DestinationOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    original: Annotated[
+        bool,
+        typer.Option(
+            "--original",
+            help="Send the stored requests again exactly as first made, instead of running "
+            "the transform's current version on the stored events.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count them and show a few; change nothing.")
+    ] = False,
+    cancel: Annotated[
+        int | None, typer.Option(help="Stop bulk replay ID (see `dodo-transform replays`).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
     server: ServerOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Re-run the current transform on the stored event of a failed, dead or held delivery."""
+    """Replay a failed, dead or held delivery, or every one the filters choose (a bulk
+    replay, run by the worker at a bounded pace: follow it with `dodo-transform replays`)."""
     chosen = [name for name, on in (("failed", failed), ("dead", dead)) if on]
     if status is not None:
         chosen.append(status)
-    if delivery_id is not None and chosen:
-        fail("give a delivery id or a status (--failed, --dead, --status STATUS), not both")
-    if delivery_id is None and len(chosen) != 1:
-        fail("give a delivery id, or one of --failed, --dead, --status STATUS")
-    if delivery_id is not None:
-        if transform is not None or since is not None:
-            fail("--transform and --since choose deliveries by status; not with a delivery id")
-        one = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server, config)
-        assert isinstance(one, dict)
-        if as_json:
-            print(json.dumps(one))
-        elif one["queued"]:
-            out.print(f"delivery {delivery_id}: replay queued; the worker runs it shortly")
-        else:
-            statuses = ", ".join(one["statuses"]) or "nothing to deliver"
-            out.print(f"delivery {delivery_id} replayed: {statuses}", markup=False)
+    filters = {
+        "q": search,
+        "transform": transform,
+        "event_type": event_type,
+        "destination": destination,
+        "since": since,
+        "until": until,
+    }
+    if len(chosen) > 1:
+        fail("give one of --failed, --dead, --status STATUS")
+    if cancel is not None:
+        if delivery_id is not None or chosen or any(filters.values()):
+            fail("--cancel ID stops a bulk replay; give it alone")
+        _cancel(cancel, as_json, server, config)
         return
-    bulk = admin_call(
-        "POST", "/api/replay", server, config, status=chosen[0], transform=transform, since=since
-    )
-    assert isinstance(bulk, dict)
-    ids = bulk["replayed"]
+    if delivery_id is not None:
+        if chosen or any(filters.values()) or original or dry_run:
+            fail(
+                "give a delivery id or filters (--failed, --dead, --status STATUS, --search,"
+                " --transform, --since ...), not both"
+            )
+        _replay_one(delivery_id, as_json, server, config)
+        return
+    if not chosen and not any(filters.values()):
+        fail(
+            "give a delivery id, or filters: one of --failed, --dead, --status STATUS, and/or"
+            " --search, --transform, --event-type, --destination, --since, --until"
+        )
+    scope = filters | {
+        "status": chosen[0] if chosen else None,
+        "mode": "original" if original else "transform",
+    }
+    if dry_run:
+        _preview(scope, as_json, server, config)
+        return
+    started = admin_call("POST", "/api/replays", server, config, **scope)
+    assert isinstance(started, dict)
     if as_json:
-        print(json.dumps(bulk))
-    elif not ids:
-        out.print(f"no {chosen[0]} deliveries to replay", markup=False)
+        print(json.dumps(started))
+    elif not started["total"]:
+        out.print("no deliveries to replay match", markup=False)
     else:
         out.print(
-            f"asked the worker to replay {len(ids)} {chosen[0]} "
-            f"deliver{'y' if len(ids) == 1 else 'ies'}; follow them with"
-            " `dodo-transform deliveries`",
+            f"bulk replay {started['id']} started: {_deliveries(started['total'])}"
+            f" ({_mode(started['mode'])}), paced by the worker. Follow it with `dodo-transform"
+            f" replays`; stop it with `dodo-transform replay --cancel {started['id']}`",
             markup=False,
         )
+
+
+def _replay_one(delivery_id: int, as_json: bool, server: str | None, config: Path | None) -> None:
+    one = admin_call("POST", f"/api/deliveries/{delivery_id}/replay", server, config)
+    assert isinstance(one, dict)
+    if as_json:
+        print(json.dumps(one))
+    elif one["queued"]:
+        out.print(f"delivery {delivery_id}: replay queued; the worker runs it shortly")
+    else:
+        statuses = ", ".join(one["statuses"]) or "nothing to deliver"
+        out.print(f"delivery {delivery_id} replayed: {statuses}", markup=False)
+
+
+def _preview(scope: dict[str, Any], as_json: bool, server: str | None, config: Path | None) -> None:
+    preview = admin_call("POST", "/api/replays", server, config, dry_run="true", **scope)
+    assert isinstance(preview, dict)
+    if as_json:
+        print(json.dumps(preview))
+        return
+    out.print(
+        f"{_deliveries(preview['count'])} would be replayed ({_mode(preview['mode'])});"
+        " nothing was changed",
+        markup=False,
+    )
+    if preview["sample"]:
+        table = table_of("id", "webhook", "event", "transform", "status", "error")
+        for row in preview["sample"]:
+            table.add_row(
+                str(row["id"]),
+                row["webhook_id"],
+                row["event_type"],
+                row["transform"],
+                row["status"],
+                row["error"] or "",
+            )
+        out.print(table, markup=False)
+
+
+def _cancel(bulk_id: int, as_json: bool, server: str | None, config: Path | None) -> None:
+    cancelled = admin_call("POST", f"/api/replays/{bulk_id}/cancel", server, config)
+    assert isinstance(cancelled, dict)
+    if as_json:
+        print(json.dumps(cancelled))
+        return
+    out.print(
+        f"bulk replay {bulk_id} cancelled after {cancelled['done']} of"
+        f" {_deliveries(cancelled['total'])}; the rest are left as they were",
+        markup=False,
+    )
+
+
+def _shown(key: str, value: object) -> str:
+    """A bulk replay's filter as given: times as dates (UTC), the rest as they are."""
+    if key in ("since", "until") and isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def _deliveries(count: int) -> str:
+    return f"{count} deliver{'y' if count == 1 else 'ies'}"
+
+
+def _mode(mode: str) -> str:
+    return "their stored requests sent again" if mode == "original" else "the current transform"
+
+
+def replays(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Bulk replays, newest first, with how far each got."""
+    rows = admin_call("GET", "/api/replays", server, config, limit=limit)
+    assert isinstance(rows, list)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        out.print("no bulk replays yet: start one with `dodo-transform replay --dead` (say)")
+        return
+    table = table_of("id", "started", "mode", "state", "progress", "replayed", "filters")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            datetime.fromtimestamp(row["created_at"]).strftime("%Y-%m-%d %H:%M:%S"),
+            row["mode"],
+            row["state"] + (f": {row['error']}" if row["error"] else ""),
+            f"{row['done']}/{row['total']}",
+            str(row["replayed"]),
+            " ".join(f"{key}={_shown(key, value)}" for key, value in row["filters"].items()),
+        )
+    out.print(table, markup=False)
 
 
 def backfill(
@@ -245,6 +410,91 @@ def backfill(
         "with `dodo-transform status`",
         markup=False,
     )
+
+
+def erase(
+    customer: Annotated[
+        str,
+        typer.Option(
+            "--customer",
+            help="The customer: their id (cus_...) or their email.",
+            show_default=False,
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Erase without asking.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Delete every stored event whose body names a customer, with its deliveries and
+    attempts (a GDPR erasure request), leaving no copy in the database. Counts them first."""
+    counted = admin_call("POST", "/api/erasures", server, config, customer=customer, dry_run="true")
+    assert isinstance(counted, dict)
+    if as_json and not yes:
+        print(json.dumps(counted))
+        return
+    if not counted["events"]:
+        if as_json:
+            print(json.dumps(counted))
+        else:
+            out.print(f"no stored event names {customer}", markup=False)
+        return
+    events_ = "1 stored event names" if counted["events"] == 1 else f"{counted['events']} stored"
+    if counted["events"] != 1:
+        events_ += " events name"
+    if not as_json:
+        out.print(
+            f"{events_} {customer}, with {counted['deliveries']} deliveries and their attempts",
+            markup=False,
+        )
+    if not yes:
+        if not sys.stdin.isatty():
+            out.print("run again with --yes to erase them")
+            return
+        if not typer.confirm("Erase them for good?"):
+            raise typer.Exit(1)
+    erased = admin_call("POST", "/api/erasures", server, config, customer=customer)
+    assert isinstance(erased, dict)
+    if as_json:
+        print(json.dumps(erased))
+        return
+    out.print(
+        f"erased {erased['events']} events and {erased['deliveries']} deliveries of {customer}",
+        markup=False,
+    )
+    if not erased["wal_cleared"]:
+        out.print(
+            "the database's write-ahead log was in use: its old pages are cleared at its next"
+            " checkpoint (within minutes while the service runs)"
+        )
+
+
+def audit(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead.")] = False,
+    server: ServerOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """The audit trail, newest first: every save, restore, replay, bulk replay, backfill,
+    erasure and login, with when and from which session or address."""
+    rows = admin_call("GET", "/api/audit", server, config, limit=limit)
+    assert isinstance(rows, list)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        out.print("nothing recorded yet")
+        return
+    table = table_of("when", "action", "subject", "detail", "who")
+    for row in rows:
+        table.add_row(
+            datetime.fromtimestamp(row["at"]).strftime("%Y-%m-%d %H:%M:%S"),
+            row["action"],
+            row["subject"],
+            row["detail"],
+            row["actor"],
+        )
+    out.print(table, markup=False)
 
 
 def status(server: ServerOption = None, config: ConfigOption = None) -> None:
@@ -348,15 +598,32 @@ def transform_state(row: dict[str, Any]) -> tuple[str, str]:
 
 
 def events(
+    search: SearchOption = None,
+    transform: Annotated[
+        str | None, typer.Option(help="Only events with a delivery from this transform.")
+    ] = None,
+    event_type: EventTypeOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
     server: ServerOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Recent events, newest first, with what became of each."""
-    rows = admin_call("GET", "/api/events", server, config, limit=limit)
+    filters = {
+        "q": search,
+        "transform": transform,
+        "event_type": event_type,
+        "since": since,
+        "until": until,
+    }
+    rows = admin_call("GET", "/api/events", server, config, limit=limit, **filters)
     assert isinstance(rows, list)
     if not rows:
-        out.print("no events yet: send one with `dodo-transform send FILE`")
+        if any(filters.values()):
+            out.print("no events match these filters")
+        else:
+            out.print("no events yet: send one with `dodo-transform send FILE`")
         return
     table = table_of("id", "received", "webhook", "event", "deliveries")
     for row in rows:

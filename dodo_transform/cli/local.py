@@ -26,7 +26,8 @@ from dodo_transform.cli.output import err, fail, out, table_of
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
 from dodo_transform.outgoing.destination import Allowlist
 from dodo_transform.settings import WEBHOOK_PATH, Settings
-from dodo_transform.store import migrations
+from dodo_transform.store import is_postgres, migrations
+from dodo_transform.store.backup import backup_sqlite
 from dodo_transform.transforms import checks, event_types, sandbox_processes
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
 from dodo_transform.transforms.event import Event
@@ -353,3 +354,29 @@ def send(
             markup=False,
         )
     raise typer.Exit(0 if response.is_success else 1)
+
+
+def backup(
+    file: Annotated[Path, typer.Argument(help="The copy to write, e.g. backup-2026-10-01.db.")],
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The service's data dir, where its store is.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="A NAME=value settings file.")] = None,
+) -> None:
+    """Copy the SQLite store, consistently, while the service runs (SQLite's online backup).
+    Restore: stop the service, put the copy in place of the store, start it (see
+    docs/going-live.md)."""
+    settings = settings_from(config, data_dir=data_dir)
+    if is_postgres(settings.database_url):
+        fail(
+            "the store is PostgreSQL: back it up with pg_dump (e.g. pg_dump --format=custom"
+            " --file=dodo.dump DATABASE), see docs/going-live.md"
+        )
+    try:
+        made = backup_sqlite(settings.sqlite_path, file)
+    except StorageError as error:
+        fail(str(error))
+    out.print(
+        f"backed up {made.events} events ({made.size / 1024 / 1024:.1f} MiB) to {made.path}",
+        markup=False,
+    )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
 
 from dodo_transform.alerts import Alerter
+from dodo_transform.errors import ConfigError
 from dodo_transform.metrics import PipelineMetrics
 from dodo_transform.outbound.dispatcher import Dispatcher
 from dodo_transform.outbound.ratelimit import RateLimiter
@@ -33,10 +34,23 @@ from dodo_transform.pipeline.runner import (
 )
 from dodo_transform.pipeline.transform_stage import TransformStage, run_in_this_process
 from dodo_transform.settings import Settings
-from dodo_transform.store import Store
+from dodo_transform.store import FINAL_STATUSES, DeliveryStatus, Store
+from dodo_transform.tracing import NO_TRACING, Tracing
 from dodo_transform.transforms.quarantine import Quarantine
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import SandboxPool
+
+
+def retention_by_status(days: Mapping[str, int]) -> dict[DeliveryStatus, int]:
+    """DODO_TRANSFORM_RETENTION_BY_STATUS's statuses, checked: a final one each."""
+    known = {status.value: status for status in FINAL_STATUSES | {DeliveryStatus.FAILED}}
+    unknown = sorted(set(days) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"DODO_TRANSFORM_RETENTION_BY_STATUS: {', '.join(unknown)} is not a status a"
+            f" delivery settles in; use {', '.join(sorted(known))}"
+        )
+    return {known[status]: n for status, n in days.items()}
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,9 @@ class PipelineConfig:
                 claim_lease_seconds=min(settings.lease_seconds, CLAIM_LEASE_SECONDS),
                 idle_poll_seconds=idle_poll_seconds,
                 retention_days=settings.retention_days,
+                retention_by_status=retention_by_status(settings.retention_by_status),
                 segment_requests_per_second=settings.segment_requests_per_second,
+                bulk_replay_per_second=settings.bulk_replay_per_second,
             ),
             transform_threads=settings.transform_threads,
             segment_base_url=settings.segment_base_url,
@@ -95,6 +111,7 @@ def build_pipeline(
     clock: Callable[[], float] = time.time,
     transport: httpx.AsyncBaseTransport | None = None,
     sandboxed: bool = True,
+    tracing: Tracing = NO_TRACING,
 ) -> Pipeline:
     """The pipeline, every part of it made and wired here. Handlers run in
     `config.transform_threads` sandbox processes; not `sandboxed`, on this process's threads,
@@ -125,6 +142,7 @@ def build_pipeline(
         wake=due.set,
         clock=clock,
         alerts=alerts,
+        tracing=tracing,
     )
     transforming = TransformStage(
         store=store,
@@ -138,6 +156,7 @@ def build_pipeline(
         quarantine=quarantine,
         receiver=delivering,  # each round's new deliveries go straight to their lanes
         clock=clock,
+        tracing=tracing,
     )
     return Pipeline(
         store=store,

@@ -35,7 +35,8 @@ from dodo_transform.outgoing import segment
 from dodo_transform.outgoing.destination import DeliveryPolicy, PausedDestination
 from dodo_transform.pipeline.results import ResultWriter
 from dodo_transform.pipeline.transform_stage import StoreCall
-from dodo_transform.store import Delivery, DeliveryStatus, DeliveryWork, Lane
+from dodo_transform.store import Attempt, Delivery, DeliveryStatus, DeliveryWork, Lane
+from dodo_transform.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger("dodo_transform.pipeline")
 CLAIM_LIMIT = 2000  # deliveries per lane per step
@@ -55,6 +56,7 @@ class DeliveryStage:
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         alerts: Alerter | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         """`policy_for(transform)`: how that transform's requests are delivered; `wake`: a
         lane has room again (run a step soon)."""
@@ -72,6 +74,7 @@ class DeliveryStage:
         self._backlog: set[Lane] = set()  # lanes with due deliveries in the store, maybe
         self._writer = ResultWriter(store_call, store.record_results, metrics)
         self.alerts = alerts
+        self.tracing = tracing
 
     async def step(self) -> bool:
         """Claim what the lanes have room for and hand it to them; False when none was."""
@@ -223,10 +226,29 @@ class DeliveryStage:
         if self.alerts is not None:
             self.alerts.raise_alert("paused", f"{lane.transform} {lane.destination}", message)
 
+    def _trace(self, delivery: Delivery, status: DeliveryStatus, attempt: Attempt) -> None:
+        """The attempt's span, in its webhook's trace."""
+        extra: dict[str, Any] = {
+            "dodo.transform": delivery.transform,
+            "dodo.destination": delivery.destination,
+            "dodo.delivery_status": "retrying"
+            if status is DeliveryStatus.PENDING
+            else status.value,
+        }
+        if attempt.status_code is not None:
+            extra["http.response.status_code"] = attempt.status_code
+        if attempt.error:
+            extra["error.type"] = attempt.error[:200]
+        started = int(attempt.at * 1e9)
+        ended = started + int(attempt.duration_ms * 1e6)
+        self.tracing.attempted(delivery.webhook_id, delivery.event_type, extra, started, ended)
+
     def _account(self, result: Result) -> None:
         delivery, status, attempt = result.delivery, result.status, result.attempt
         if status is DeliveryStatus.PENDING and attempt is None:
             return  # given back unsent (paused, stopping, or Segment's 429 pause)
+        if attempt is not None:
+            self._trace(delivery, status, attempt)
         if status is DeliveryStatus.DELIVERED:
             self.metrics.delivered.labels(delivery.transform).inc()
             self.metrics.latency.observe(max(0.0, self._clock() - delivery.received_at))

@@ -17,22 +17,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dodo_transform.alerts import Alerter
 from dodo_transform.errors import StorageError
 from dodo_transform.outbound.ratelimit import RateLimiter
 from dodo_transform.outgoing.destination import PausedDestination
-from dodo_transform.pipeline import backfill
+from dodo_transform.pipeline import backfill, bulk_replay
 from dodo_transform.pipeline.delivery_stage import DeliveryStage
 from dodo_transform.pipeline.duplicates import DuplicateCheck
 from dodo_transform.pipeline.replay import run_requested
 from dodo_transform.pipeline.transform_stage import RunAll, TransformStage
 from dodo_transform.pipeline.versions import CHECK_SECONDS, VersionRecorder
-from dodo_transform.store import Store
+from dodo_transform.store import DeliveryStatus, Store
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import PoolClosed, SandboxPool
 
@@ -43,6 +43,7 @@ STORE_RETRY_SECONDS = 1.0
 STEP_FAILED_BACKOFF_SECONDS = 5.0
 PRUNE_EVERY_SECONDS = 3600.0
 REPLAY_CLAIM_LIMIT = 100
+BULK_STEP_SECONDS = 0.2  # a bulk replay step is this long a share of its pace
 ALERT_CHECK_SECONDS = 5.0
 DRAIN_AT_LEAST_SECONDS = 0.5
 # Claims are renewed every third of their lease while the work runs, so the lease can be short:
@@ -63,7 +64,10 @@ class Timing:
     claim_lease_seconds: float = CLAIM_LEASE_SECONDS
     idle_poll_seconds: float = IDLE_POLL_SECONDS
     retention_days: int = 14
+    # Days kept per status, over `retention_days` (see `Store.prune`).
+    retention_by_status: Mapping[DeliveryStatus, int] = field(default_factory=dict)
     segment_requests_per_second: float = 50.0
+    bulk_replay_per_second: float = 20.0
 
 
 async def in_thread(method: Callable[..., T], *args: Any) -> T:
@@ -110,6 +114,7 @@ class Pipeline:
         self._due = due
         self._replays = asyncio.Event()
         self._backfills = asyncio.Event()
+        self._bulk = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._renewer: asyncio.Task[None] | None = None  # runs until the loops have stopped
@@ -127,10 +132,13 @@ class Pipeline:
             asyncio.create_task(self._loop("deliver", self.delivering.step, self._due)),
             asyncio.create_task(self._loop("replay", self._replay_some, self._replays)),
             asyncio.create_task(self._loop("backfill", self._backfill_some, self._backfills)),
+            asyncio.create_task(self._loop("bulk replay", self._bulk_replay_some, self._bulk)),
             asyncio.create_task(self._prune_periodically(), name="prune"),
         ]
         for task, name in zip(
-            self._tasks, ("transform", "deliver", "replay", "backfill", "prune"), strict=True
+            self._tasks,
+            ("transform", "deliver", "replay", "backfill", "bulk replay", "prune"),
+            strict=True,
         ):
             task.set_name(name)
         self._renewer = asyncio.create_task(self._renew_periodically(), name="renew")
@@ -156,6 +164,7 @@ class Pipeline:
         self._work.set()
         self._replays.set()
         self._backfills.set()
+        self._bulk.set()
 
     def paused(self) -> list[PausedDestination]:
         """The destinations its circuit breakers hold paused now."""
@@ -181,7 +190,7 @@ class Pipeline:
         self._stopping.set()
         if self._unlisten is not None:
             self._unlisten()
-        for wake in (self._work, self._due, self._replays, self._backfills):
+        for wake in (self._work, self._due, self._replays, self._backfills, self._bulk):
             wake.set()
         if self._recorder is not None:
             self._recorder.cancel()
@@ -290,6 +299,31 @@ class Pipeline:
                 await asyncio.wait_for(self._stopping.wait(), taken / rate)
         return True
 
+    async def _bulk_replay_some(self) -> bool:
+        """A step of the oldest running bulk replay, then a pause that keeps it at
+        `bulk_replay_per_second` (see pipeline/bulk_replay.py)."""
+        running = await self._store(self.store.unfinished_bulk_replays)
+        if not running:
+            return False
+        rate = self.timing.bulk_replay_per_second
+        # Steps of a fifth of a second's worth: a cancel is seen within one delivery anyway.
+        limit = max(1, int(rate * BULK_STEP_SECONDS))
+        loop = asyncio.get_running_loop()
+        taken = await loop.run_in_executor(
+            self._executor,
+            bulk_replay.run_step,
+            self.store,
+            self.registry,
+            running[0],
+            self._run_all,
+            limit,
+        )
+        if taken:
+            self._due.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), taken / rate)
+        return True
+
     async def _alert_on_load_errors(self) -> None:
         """Alert when a transform stops loading (the file is the source of truth: an edit
         breaks it whether or not events arrive)."""
@@ -344,9 +378,14 @@ class Pipeline:
 
     async def _prune_periodically(self) -> None:
         while not self._stopping.is_set():
-            cutoff = self._clock() - self.timing.retention_days * 86400
+            now = self._clock()
+            cutoff = now - self.timing.retention_days * 86400
+            by_status = {
+                status: now - days * 86400
+                for status, days in self.timing.retention_by_status.items()
+            }
             try:
-                pruned = await self._store(self.store.prune, cutoff)
+                pruned = await self._store(self.store.prune, cutoff, by_status)
                 if pruned:
                     log.info("pruned old events", extra={"events": pruned})
             except StorageError as error:

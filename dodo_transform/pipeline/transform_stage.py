@@ -39,6 +39,7 @@ from dodo_transform.store import (
     StoredEvent,
 )
 from dodo_transform.store.records import new_claim
+from dodo_transform.tracing import NO_TRACING, Tracing, timed_ns
 from dodo_transform.transforms.engine import Outcome, Transform
 from dodo_transform.transforms.event import Event
 from dodo_transform.transforms.quarantine import QUARANTINED, STRIKES, Quarantine
@@ -81,10 +82,12 @@ class TransformStage:
         quarantine: Quarantine | None = None,
         receiver: hand_off.Receiver | None = None,
         clock: Callable[[], float] = time.time,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         """`receiver`: the delivery stage, handed each round's new deliveries (None: they
         wait for its claim)."""
         self.store = store
+        self.tracing = tracing
         self._receiver = receiver
         self._clock = clock
         self.registry = registry
@@ -185,10 +188,14 @@ class TransformStage:
         # Decided once, before recording: recording counts strikes and may quarantine more.
         skip = [self._is_quarantined(transform) for _, transform, _ in pairs]
         to_run = [(t, e) for (_, t, e), skipped in zip(pairs, skip, strict=True) if not skipped]
-        ran = iter(self._run_all(to_run))
+        with timed_ns() as window:
+            ran = iter(self._run_all(to_run))
         for (stored, transform, event), skipped in zip(pairs, skip, strict=True):
             outcome = QUARANTINED if skipped else next(ran)
-            results[stored.id] += self._record_safely(transform, event, outcome)
+            made = self._record_safely(transform, event, outcome)
+            results[stored.id] += made
+            if not skipped:
+                self._trace(stored, transform, made, window)
         for stored in stored_events:  # a line per event: the fast path
             logs.info(
                 log,
@@ -198,6 +205,19 @@ class TransformStage:
                 outcomes={d.transform: d.status.value for d in results[stored.id]},
             )
         return results
+
+    def _trace(
+        self,
+        stored: StoredEvent,
+        transform: Transform,
+        made: Sequence[NewDelivery],
+        window: Sequence[int],
+    ) -> None:
+        """The run's span: its round's times (the round ran at once), its outcome."""
+        statuses = ",".join(sorted({d.status.value for d in made})) or "nothing"
+        self.tracing.transform_ran(
+            stored.webhook_id, stored.event_type, transform.name, statuses, window[0], window[1]
+        )
 
     def quarantined(self) -> list[tuple[str, str]]:
         """(name, version) of every transform version in quarantine."""

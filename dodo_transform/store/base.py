@@ -20,10 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from dodo_transform.store.erasure import Erased
 from dodo_transform.store.heartbeats import Heartbeat
 from dodo_transform.store.records import (
     Attempt,
+    AuditEntry,
     Backfill,
+    BulkReplay,
     Delivery,
     DeliveryStatus,
     DeliveryUpdate,
@@ -32,10 +35,12 @@ from dodo_transform.store.records import (
     NewDelivery,
     NewEvent,
     Recorded,
+    ReplayMode,
     ReplayRequest,
     StoredEvent,
     TransformVersion,
 )
+from dodo_transform.store.search import Filters
 
 
 class IntakeStore(Protocol):
@@ -114,6 +119,26 @@ class Requests(Protocol):
         results: Sequence[NewDelivery],
         replacing: int | None = None,
     ) -> bool: ...
+    # Bulk replays: record one of what `filters` choose now (counted); move its cursor from
+    # `cursor` to `to` counting a step (False if another worker moved it first); end it;
+    # cancel it while it runs (False if it had ended). See pipeline/bulk_replay.py.
+    def start_bulk_replay(self, filters: Filters, mode: ReplayMode) -> int: ...
+    def advance_bulk_replay(
+        self, bulk_id: int, cursor: int, to: int, done: int, replayed: int
+    ) -> bool: ...
+    def finish_bulk_replay(self, bulk_id: int, error: str | None) -> None: ...
+    def cancel_bulk_replay(self, bulk_id: int) -> bool: ...
+    def unfinished_bulk_replays(self) -> list[BulkReplay]: ...
+    def get_bulk_replay(self, bulk_id: int) -> BulkReplay | None: ...
+    def list_bulk_replays(self, limit: int = 20) -> list[BulkReplay]: ...
+    # The replayable deliveries `filters` choose, in id order after `after`, up to `up_to`.
+    def replayable_deliveries(
+        self, filters: Filters, *, after: int = 0, up_to: int = ..., limit: int = 100
+    ) -> list[Delivery]: ...
+    def count_replayable(self, filters: Filters, at_most: int | None = None) -> int: ...
+    # Send a replayable delivery's stored request again, as a new pending delivery (with its
+    # replayable siblings of the same event and transform); False if it may not be.
+    def resend_original(self, delivery_id: int) -> bool: ...
     # Record a backfill of `transform` over the events stored so far; its id.
     def start_backfill(
         self, transform: str, event_types: Sequence[str] | None, since: float | None
@@ -168,8 +193,15 @@ class Reads(Protocol):
         before: int | None = None,
         transform: str | None = None,
         since: float | None = None,
+        filters: Filters | None = None,
     ) -> list[Delivery]: ...
-    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]: ...
+    def list_events(
+        self, limit: int = 100, *, before: int | None = None, filters: Filters | None = None
+    ) -> list[StoredEvent]: ...
+    # How many deliveries `filters` choose (with an id up to `up_to`).
+    def count_deliveries(self, filters: Filters, *, up_to: int = ...) -> int: ...
+    # The words of a search that name so many events that they are checked newest first.
+    def common_terms(self, filters: Filters) -> frozenset[str]: ...
     def counts(self) -> dict[DeliveryStatus, int]: ...
     def pending_events(self) -> int: ...
     # Keep each version once per (name, version), idempotently (a version seen again keeps its
@@ -178,6 +210,14 @@ class Reads(Protocol):
     # Every kept version of transform `name`, newest first.
     def list_versions(self, name: str) -> list[TransformVersion]: ...
     def get_version(self, name: str, version: str) -> TransformVersion | None: ...
+
+
+class Audit(Protocol):
+    """The audit trail: who changed or replayed what, and when (see `AuditEntry`)."""
+
+    def record_audit(self, entry: AuditEntry) -> None: ...
+    # Newest first; `before` (an entry id) continues a previous page.
+    def list_audit(self, limit: int = 100, *, before: int | None = None) -> list[AuditEntry]: ...
 
 
 class Sessions(Protocol):
@@ -202,10 +242,27 @@ class Heartbeats(Protocol):
 
 
 class Store(
-    IntakeStore, EventWork, DeliveryWork, LeaseWork, Requests, Reads, Sessions, Heartbeats, Protocol
+    IntakeStore,
+    EventWork,
+    DeliveryWork,
+    LeaseWork,
+    Requests,
+    Reads,
+    Sessions,
+    Heartbeats,
+    Audit,
+    Protocol,
 ):
     """Durable storage, every part of it. Every method may raise `StorageError`."""
 
-    def prune(self, older_than: float) -> int: ...
+    # Erasure (see erasure.py): the events naming any of `identifiers`; deleting events with
+    # everything stored of them, leaving no copy in the files.
+    def events_naming(self, identifiers: Sequence[str]) -> list[StoredEvent]: ...
+    def erase_events(self, event_ids: Sequence[int], identifiers: Sequence[str] = ()) -> Erased: ...
+    def count_deliveries_of(self, event_ids: Sequence[int]) -> int: ...
+    # Delete settled events past their retention (see `SqlWrites.prune`); how many.
+    def prune(
+        self, older_than: float, by_status: Mapping[DeliveryStatus, float] | None = None
+    ) -> int: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...

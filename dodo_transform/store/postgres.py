@@ -102,6 +102,7 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
     """`Store` on a PostgreSQL database that several instances share. Thread-safe."""
 
     placeholder = "%s"
+    BODY_HOLDS = "position(?::bytea in e.body) > 0"
     RELEASED = "lease_until = 0, lease_owner = NULL"
     HELD_COLUMNS = ("claim", "lease_until", "lease_owner")
     _unheld = (0, 0.0, None)
@@ -268,6 +269,7 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         has: its outcome is dropped, and its id is returned. The deliveries `hand_off` names
         are stored claimed under it, held by this instance, and their ids returned.
         """
+        terms = self._terms(list(outcomes))
         with self._transaction() as db:
             if claims is None:
                 done = list(outcomes)
@@ -288,6 +290,8 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
                     ).fetchall()
                 ]
             handed = self._insert(db, {e: outcomes[e] for e in done}, 0, hand_off)
+            kept = set(done)
+            self._insert_terms(db, [pair for pair in terms if pair[1] in kept])
         return Recorded(sorted(outcomes.keys() - set(done)), handed)
 
     # --- the delivery stage -------------------------------------------------------------------
@@ -457,6 +461,16 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         the other does the same work."""
         row = db.execute("SELECT pg_try_advisory_xact_lock(%s)", (PRUNE_LOCK,)).fetchone()
         return row is not None and bool(row[0])
+
+    def _insert_terms(self, db: Connection, pairs: Sequence[tuple[str, int]]) -> None:
+        """One INSERT for all, from arrays (a statement per row costs a round trip)."""
+        if not pairs:
+            return
+        db.execute(
+            "INSERT INTO event_terms (term, event_id)"
+            " SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING",
+            ([term for term, _ in pairs], [event_id for _, event_id in pairs]),
+        )
 
     def _announce(self, db: Connection, what: str) -> None:
         db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, what))

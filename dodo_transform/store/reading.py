@@ -13,14 +13,28 @@ from typing import Any
 
 from dodo_transform.outgoing import OutgoingRequest
 from dodo_transform.store.records import (
+    REPLAYABLE_STATUSES,
     Attempt,
+    AuditEntry,
     Backfill,
+    BulkReplay,
     Delivery,
     DeliveryStatus,
     Lane,
+    ReplayMode,
     ReplayRequest,
     StoredEvent,
     TransformVersion,
+)
+from dodo_transform.store.search import (
+    COMMON,
+    Filters,
+    delivery_exists,
+    event_conditions,
+    filter_conditions,
+    has_delivery_conditions,
+    needs_events,
+    query_terms,
 )
 
 NO_CURSOR = 2**63 - 1  # larger than any id: the first page
@@ -33,6 +47,10 @@ DELIVERY_COLUMNS = """
 """
 _DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id"
 _VERSIONS = "SELECT name, version, source, first_seen, settings FROM transform_versions"
+_BULK_REPLAYS = (
+    "SELECT id, filters, mode, total, last_delivery_id, cursor, done, replayed, created_at,"
+    " done_at, cancelled_at, error FROM bulk_replays"
+)
 _BACKFILLS = (
     "SELECT id, transform, event_types, since, last_event_id, cursor, ran, created_at, done_at,"
     " error FROM backfills"
@@ -41,6 +59,8 @@ _BACKFILLS = (
 
 class SqlReads:
     placeholder = "?"
+    # Whether an event's body holds the bytes given (SQLite's instr works on blobs).
+    BODY_HOLDS = "instr(e.body, ?) > 0"
 
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
@@ -74,13 +94,53 @@ class SqlReads:
         rows = self._query(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
         return event_from_row(rows[0]) if rows else None
 
-    def list_events(self, limit: int = 100, *, before: int | None = None) -> list[StoredEvent]:
-        """Newest first; `before` (an event id) continues a previous page."""
+    def list_events(
+        self, limit: int = 100, *, before: int | None = None, filters: Filters | None = None
+    ) -> list[StoredEvent]:
+        """Newest first, those `filters` choose (an event with a delivery they choose, if they
+        name a status, a transform or a destination); `before` (an event id) continues a
+        previous page."""
+        conditions, params = ["e.id < ?"], [NO_CURSOR if before is None else before]
+        if filters is not None:
+            on_events, their_params = event_conditions(filters, common=self.common_terms(filters))
+            conditions += on_events
+            params += their_params
+            if has_delivery_conditions(filters):
+                exists, its_params = delivery_exists(filters)
+                conditions.append(exists)
+                params += its_params
         rows = self._query(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE id < ? ORDER BY id DESC LIMIT ?",
-            (NO_CURSOR if before is None else before, limit),
+            f"SELECT {EVENT_COLUMNS} FROM events e WHERE {' AND '.join(conditions)}"
+            " ORDER BY e.id DESC LIMIT ?",
+            [*params, limit],
         )
         return [event_from_row(row) for row in rows]
+
+    def events_naming(self, identifiers: Sequence[str]) -> list[StoredEvent]:
+        """The events whose search terms hold any of `identifiers` (an id, an email), or whose
+        bodies hold one's exact bytes (see erasure.py)."""
+        terms = sorted({term for value in identifiers for term in query_terms(value)})
+        needles = sorted({form for value in identifiers for form in (value, value.lower())})
+        scans = " OR ".join([self.BODY_HOLDS] * len(needles))
+        rows = self._query(
+            f"SELECT {EVENT_COLUMNS} FROM events e WHERE e.id IN"
+            f" (SELECT event_id FROM event_terms WHERE term IN ({','.join('?' * len(terms))}))"
+            f" OR {scans} ORDER BY e.id",
+            [*terms, *(needle.encode() for needle in needles)],
+        )
+        return [event_from_row(row) for row in rows]
+
+    def count_deliveries_of(self, event_ids: Sequence[int]) -> int:
+        """How many deliveries these events have."""
+        total = 0
+        for start in range(0, len(event_ids), 500):
+            chunk = list(event_ids[start : start + 500])
+            rows = self._query(
+                f"SELECT COUNT(*) FROM deliveries WHERE event_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            total += int(rows[0][0])
+        return total
 
     def get_delivery(self, delivery_id: int) -> Delivery | None:
         rows = self._query(f"{_DELIVERIES} WHERE d.id = ?", (delivery_id,))
@@ -104,11 +164,17 @@ class SqlReads:
         before: int | None = None,
         transform: str | None = None,
         since: float | None = None,
+        filters: Filters | None = None,
     ) -> list[Delivery]:
-        """Newest first, optionally of one status, of some events, of one transform, or of
-        events received since `since`; `before` (a delivery id) continues a previous page."""
+        """Newest first, optionally of one status, of some events, of one transform, of
+        events received since `since`, or those `filters` choose; `before` (a delivery id)
+        continues a previous page."""
         conditions = ["d.id < ?"]
         params: list[Any] = [NO_CURSOR if before is None else before]
+        if filters is not None:
+            chosen, their_params = filter_conditions(filters, self.common_terms(filters))
+            conditions += chosen
+            params += their_params
         if status is not None:
             conditions.append("d.status = ?")
             params.append(str(status))
@@ -130,6 +196,31 @@ class SqlReads:
             [*params, limit],
         )
         return [delivery_from_row(row) for row in rows]
+
+    def count_deliveries(self, filters: Filters, *, up_to: int = NO_CURSOR) -> int:
+        """How many deliveries `filters` choose (with an id up to `up_to`)."""
+        conditions, params = filter_conditions(filters)
+        rows = self._query(
+            f"SELECT COUNT(*) FROM {counted_from(filters)}"
+            f" WHERE {' AND '.join(['d.id <= ?', *conditions])}",
+            [up_to, *params],
+        )
+        return int(rows[0][0])
+
+    def common_terms(self, filters: Filters) -> frozenset[str]:
+        """The words of `filters.q` that name more than `COMMON` events: a bounded count of
+        each in the index (a few milliseconds at most)."""
+        if filters.q is None:
+            return frozenset()
+        common = set()
+        for term in query_terms(filters.q):
+            rows = self._query(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM event_terms WHERE term = ? LIMIT ?) named",
+                (term, COMMON),
+            )
+            if int(rows[0][0]) >= COMMON:
+                common.add(term)
+        return frozenset(common)
 
     def pending_lanes(self) -> list[Lane]:
         """Every lane with a pending delivery (due now or later), in name order.
@@ -222,8 +313,88 @@ class SqlReads:
         rows = self._query(f"{_BACKFILLS} WHERE done_at IS NULL ORDER BY id")
         return [backfill_from_row(row) for row in rows]
 
+    # --- bulk replays ----------------------------------------------------------------------------
+
+    def replayable_deliveries(
+        self, filters: Filters, *, after: int = 0, up_to: int = NO_CURSOR, limit: int = 100
+    ) -> list[Delivery]:
+        """The deliveries `filters` choose that may be replayed, in id order after `after`
+        (up to `up_to`): what a bulk replay takes, a step at a time."""
+        where, params = replayable_scope(filters, after, up_to)
+        rows = self._query(f"{_DELIVERIES} WHERE {where} ORDER BY d.id LIMIT ?", [*params, limit])
+        return [delivery_from_row(row) for row in rows]
+
+    def count_replayable(self, filters: Filters, at_most: int | None = None) -> int:
+        """How many deliveries `replayable_deliveries` would give, all pages together; with
+        `at_most`, counting stops there (what a list page shows, cheaply)."""
+        where, params = replayable_scope(filters, 0, NO_CURSOR, self.common_terms(filters))
+        counted = f"SELECT 1 FROM {counted_from(filters)} WHERE {where}"
+        if at_most is not None:
+            counted += " LIMIT ?"
+            params.append(at_most)
+        rows = self._query(f"SELECT COUNT(*) FROM ({counted}) chosen", params)
+        return int(rows[0][0])
+
+    def get_bulk_replay(self, bulk_id: int) -> BulkReplay | None:
+        rows = self._query(f"{_BULK_REPLAYS} WHERE id = ?", (bulk_id,))
+        return bulk_replay_from_row(rows[0]) if rows else None
+
+    def list_bulk_replays(self, limit: int = 20) -> list[BulkReplay]:
+        """Newest first."""
+        rows = self._query(f"{_BULK_REPLAYS} ORDER BY id DESC LIMIT ?", (limit,))
+        return [bulk_replay_from_row(row) for row in rows]
+
+    def unfinished_bulk_replays(self) -> list[BulkReplay]:
+        """Oldest first: the worker finishes one before it starts the next."""
+        rows = self._query(f"{_BULK_REPLAYS} WHERE done_at IS NULL ORDER BY id")
+        return [bulk_replay_from_row(row) for row in rows]
+
+    def list_audit(self, limit: int = 100, *, before: int | None = None) -> list[AuditEntry]:
+        """The audit trail, newest first; `before` (an entry id) continues a previous page."""
+        rows = self._query(
+            "SELECT at, action, subject, detail, actor, id FROM audit_log WHERE id < ?"
+            " ORDER BY id DESC LIMIT ?",
+            (NO_CURSOR if before is None else before, limit),
+        )
+        return [AuditEntry(*row) for row in rows]
+
     def ping(self) -> None:
         self._query("SELECT 1")
+
+
+def counted_from(filters: Filters) -> str:
+    """What a count of deliveries reads: the events too only if the filters need them."""
+    if needs_events(filters):
+        return "deliveries d JOIN events e ON e.id = d.event_id"
+    return "deliveries d"
+
+
+def replayable_scope(
+    filters: Filters, after: int, up_to: int, common: frozenset[str] = frozenset()
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (on `deliveries d JOIN events e`) of the deliveries a bulk replay of
+    `filters` takes, after `after` and up to `up_to`, and its parameters.
+
+    Bounds that bound nothing are left out: given `d.id > 0`, SQLite walks every delivery by
+    id rather than the few of a status through the status index."""
+    chosen, params = filter_conditions(filters, common)
+    replayable = [status.value for status in REPLAYABLE_STATUSES]
+    conditions = [f"d.status IN ({','.join('?' * len(replayable))})"]
+    bounds: list[Any] = []
+    if after > 0:
+        conditions.append("d.id > ?")
+        bounds.append(after)
+    if up_to < NO_CURSOR:
+        conditions.append("d.id <= ?")
+        bounds.append(up_to)
+    return " AND ".join(conditions + chosen), [*replayable, *bounds, *params]
+
+
+def bulk_replay_from_row(row: Sequence[Any]) -> BulkReplay:
+    values = list(row)
+    values[1] = json.loads(values[1])
+    values[2] = ReplayMode(values[2])
+    return BulkReplay(*values)
 
 
 def event_from_row(row: Sequence[Any]) -> StoredEvent:

@@ -242,3 +242,61 @@ def keeps_error(update: DeliveryUpdate) -> bool:
 def new_claim() -> int:
     """A claim's fencing token: random, so that no two claims, of any instance, share one."""
     return secrets.randbits(62) + 1
+
+
+class ReplayMode(StrEnum):
+    """How a bulk replay replays a delivery."""
+
+    TRANSFORM = "transform"  # run the transform's current version on the stored event again
+    ORIGINAL = "original"  # send the stored requests again, exactly as first made
+
+
+@dataclass(frozen=True)
+class BulkReplay:
+    """A replay of every delivery a filtered list held when it started, run by the worker at
+    a bounded pace, in id order from `cursor` (the last delivery id done) up to
+    `last_delivery_id`; `filters` are `store.Filters.to_json()`.
+
+    `done` counts the deliveries taken so far, `replayed` those it replayed (the others had
+    been replayed already, with a sibling of the same event and transform, or could not be);
+    it ends with `done_at` set: finished, stopped by an `error`, or `cancelled_at`.
+    """
+
+    id: int
+    filters: Mapping[str, Any]
+    mode: ReplayMode
+    total: int
+    last_delivery_id: int
+    cursor: int
+    done: int
+    replayed: int
+    created_at: float
+    done_at: float | None = None
+    cancelled_at: float | None = None
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.cancelled_at is not None:
+            return "cancelled"
+        if self.error is not None:
+            return "stopped"
+        return "running" if self.done_at is None else "done"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change made through the console or the admin API: when, what, to what, by whom.
+
+    Never event contents: `subject` and `detail` name ids, counts, versions and filters (a
+    search's words withheld), and `actor` the console session (a short hash, never the cookie)
+    or the API caller, and the client's address.
+    """
+
+    at: float
+    # save, restore, replay, bulk replay, bulk replay cancelled, backfill, erasure, login ...
+    action: str
+    subject: str
+    detail: str
+    actor: str
+    id: int = 0  # set by the store

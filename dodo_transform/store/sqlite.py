@@ -70,6 +70,7 @@ _REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
 _REPLAYABLE_MARKS = ",".join("?" * len(_REPLAYABLE))
 # How long the worker's store waits, before a write, for the intake's `priority()` to end.
 YIELD_SECONDS = 0.1
+ERASURE_CHECKPOINT_TRIES = 50  # 5 s of tries to truncate the WAL after an erasure
 # Less room than this left on the disk is full: the next webhook (up to 1 MiB) may not fit.
 MIN_FREE_BYTES = 8 * 1024 * 1024
 # How long `ping` reports a write that failed for want of room, unless one succeeds first: long
@@ -118,6 +119,9 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA busy_timeout=5000")
+            # What a delete or an update frees is overwritten with zeros: an erased customer's
+            # email is not left in a free page or a page's free space (see erasure.py).
+            self._db.execute("PRAGMA secure_delete=ON")
             migrate_sqlite(self._db)
             if claims_work:
                 self._db.execute("UPDATE events SET lease_until = 0 WHERE lease_until > 0")
@@ -321,6 +325,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         stored claimed under it, and their ids returned.
         """
         dropped = []
+        terms = self._terms(list(outcomes))
         with self._transaction() as db:
             for event_id in outcomes:
                 if claims is None:
@@ -336,6 +341,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
                     dropped.append(event_id)
             done = {e: results for e, results in outcomes.items() if e not in set(dropped)}
             handed = self._insert(db, done, 0, hand_off)
+            self._insert_terms(db, [pair for pair in terms if pair[1] in done])
         return Recorded(dropped, handed)
 
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:
@@ -467,6 +473,21 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
                 (now + lease_seconds, now, limit),
             ).fetchall()
         return sorted((ReplayRequest(*row) for row in rows), key=lambda r: r.requested_at)
+
+    def _after_erasure(self) -> bool:
+        """Copy the WAL into the database and truncate it, so the pages that held the erased
+        rows are not kept there; False if a reader (the other process) holds it now (it is
+        checkpointed then as usual, later)."""
+        for _ in range(ERASURE_CHECKPOINT_TRIES):
+            with self._lock:
+                try:
+                    (busy, *_) = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                except sqlite3.Error as error:
+                    raise StorageError(f"store checkpoint failed: {error}") from None
+            if not busy:
+                return True
+            time.sleep(0.1)
+        return False
 
     # --- backfills (reads are in reading.py) --------------------------------------------------
 

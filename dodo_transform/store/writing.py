@@ -21,16 +21,23 @@ from typing import Any
 
 from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.outgoing.request import OutgoingRequest, well_formed
+from dodo_transform.store.erasure import Erased
+from dodo_transform.store.reading import counted_from, replayable_scope
 from dodo_transform.store.records import (
     REPLAYABLE_STATUSES,
+    AuditEntry,
     DeliveryKey,
     DeliveryStatus,
     HandOff,
     NewDelivery,
+    ReplayMode,
     TransformVersion,
 )
+from dodo_transform.store.search import Filters, event_terms
 
 _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
+ERASE_CHUNK = 500  # events deleted per statement
+ERASED = "(erased)"  # what a bulk replay's search for an erased customer shows
 INSERTED_COLUMNS = (
     "event_id",
     "transform",
@@ -79,6 +86,43 @@ class SqlWrites:
         return query.replace("?", self.placeholder)
 
     # --- shared writes ------------------------------------------------------------------------
+
+    def _terms(self, event_ids: Sequence[int]) -> list[tuple[str, int]]:
+        """The search terms of these events, as (term, event id) pairs (see search.py).
+
+        The transform stage stores them with the events' outcomes: in the worker, not on the
+        intake's path, where each webhook's answer would wait for them; and read and made
+        before the outcomes' transaction, so SQLite's write lock is not held meanwhile."""
+        pairs: list[tuple[str, int]] = []
+        for start in range(0, len(event_ids), ERASE_CHUNK):
+            chunk = list(event_ids[start : start + ERASE_CHUNK])
+            rows = self._read(
+                self._sql(
+                    "SELECT id, webhook_id, body FROM events"
+                    f" WHERE id IN ({','.join('?' * len(chunk))})"
+                ),
+                chunk,
+            )
+            pairs += [
+                (term, event_id)
+                for event_id, webhook_id, body in rows
+                for term in event_terms(webhook_id, _bytes(body))
+            ]
+        return pairs
+
+    def _read(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def _insert_terms(self, db: Any, pairs: Sequence[tuple[str, int]]) -> None:
+        if not pairs:
+            return
+        with closing(db.cursor()) as cursor:
+            cursor.executemany(
+                self._sql(
+                    "INSERT INTO event_terms (term, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+                ),
+                pairs,
+            )
 
     def _insert(
         self,
@@ -231,6 +275,119 @@ class SqlWrites:
                 ),
             )
 
+    # --- bulk replays (reads are in reading.py) ------------------------------------------------
+
+    def start_bulk_replay(self, filters: Filters, mode: ReplayMode) -> int:
+        """Record a bulk replay of the deliveries `filters` choose now (those stored later are
+        not its), counting them; its id."""
+        with self._transaction() as db:
+            (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM deliveries").fetchone()
+            where, params = replayable_scope(filters, 0, int(last))
+            (total,) = db.execute(
+                self._sql(f"SELECT COUNT(*) FROM {counted_from(filters)} WHERE {where}"),
+                params,
+            ).fetchone()
+            (bulk_id,) = db.execute(
+                self._sql(
+                    "INSERT INTO bulk_replays (filters, mode, total, last_delivery_id, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id"
+                ),
+                (json.dumps(filters.to_json()), mode.value, int(total), int(last), self._clock()),
+            ).fetchone()
+            self._announce(db, "replays")
+        return int(bulk_id)
+
+    def advance_bulk_replay(
+        self, bulk_id: int, cursor: int, to: int, done: int, replayed: int
+    ) -> bool:
+        """Move a bulk replay's cursor from `cursor` to `to`, counting what a step did; False
+        if another worker moved it first. A cancelled one still counts what its last step
+        did: the numbers stay true."""
+        with self._transaction() as db:
+            moved = db.execute(
+                self._sql(
+                    "UPDATE bulk_replays SET cursor = ?, done = done + ?, replayed = replayed + ?"
+                    " WHERE id = ? AND cursor = ?"
+                ),
+                (to, done, replayed, bulk_id, cursor),
+            ).rowcount
+        return bool(moved)
+
+    def finish_bulk_replay(self, bulk_id: int, error: str | None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                self._sql(
+                    "UPDATE bulk_replays SET done_at = ?, error = ?"
+                    " WHERE id = ? AND done_at IS NULL"
+                ),
+                (self._clock(), None if error is None else self._text(error), bulk_id),
+            )
+
+    def cancel_bulk_replay(self, bulk_id: int) -> bool:
+        """Stop a bulk replay that is still running; False if it had ended."""
+        now = self._clock()
+        with self._transaction() as db:
+            cancelled = db.execute(
+                self._sql(
+                    "UPDATE bulk_replays SET cancelled_at = ?, done_at = ?"
+                    " WHERE id = ? AND done_at IS NULL"
+                ),
+                (now, now, bulk_id),
+            ).rowcount
+        return bool(cancelled)
+
+    def resend_original(self, delivery_id: int) -> bool:
+        """Replay a delivery by sending its stored request again, exactly as first made (with
+        those of its siblings of the same event and transform that may be replayed too, as a
+        replay by transform does): copies, pending, in a new generation, and the originals
+        marked replayed. False if it may not be replayed (any more) or has no request."""
+        replayable = f"status IN {_REPLAYABLE_IN} AND request IS NOT NULL"
+        with self._transaction() as db:
+            found = db.execute(
+                self._sql(
+                    f"SELECT event_id, transform FROM deliveries WHERE id = ? AND {replayable}"
+                ),
+                (delivery_id, *_REPLAYABLE),
+            ).fetchone()
+            if found is None:
+                return False
+            event_id, transform = found
+            self._lock_event(db, event_id)
+            siblings = db.execute(
+                self._sql(
+                    "SELECT id, version, idx, request FROM deliveries"
+                    f" WHERE event_id = ? AND transform = ? AND {replayable} ORDER BY idx"
+                ),
+                (event_id, transform, *_REPLAYABLE),
+            ).fetchall()
+            if delivery_id not in {row[0] for row in siblings}:
+                return False  # replayed meanwhile, by another worker
+            (latest,) = db.execute(
+                self._sql(
+                    "SELECT MAX(generation) FROM deliveries WHERE event_id = ? AND transform = ?"
+                ),
+                (event_id, transform),
+            ).fetchone()
+            db.execute(
+                self._sql(
+                    "UPDATE deliveries SET status = ?, updated_at = ?"
+                    f" WHERE id IN ({','.join('?' * len(siblings))})"
+                ),
+                (DeliveryStatus.REPLAYED.value, self._clock(), *(row[0] for row in siblings)),
+            )
+            copies = [
+                NewDelivery(
+                    transform,
+                    version,
+                    index,
+                    DeliveryStatus.PENDING,
+                    OutgoingRequest.from_json(json.loads(request)),
+                )
+                for _, version, index, request in siblings
+            ]
+            self._insert(db, {event_id: copies}, int(latest) + 1)
+        return True
+
     # --- backfills (reads are in reading.py) --------------------------------------------------
 
     def start_backfill(
@@ -318,11 +475,82 @@ class SqlWrites:
             ).fetchall()
         return len(added)
 
+    # --- erasure (see erasure.py) --------------------------------------------------------------
+
+    def erase_events(self, event_ids: Sequence[int], identifiers: Sequence[str] = ()) -> Erased:
+        """Delete these events with their deliveries, attempts, replay requests and search
+        terms, and withhold `identifiers` (the customer's) from the bulk replays' stored
+        filters (a search for them), in one transaction; then leave no copy in the files
+        (`_after_erasure`)."""
+        events = deliveries = 0
+        with self._transaction() as db:
+            self._forget_searches(db, identifiers)
+            for start in range(0, len(event_ids), ERASE_CHUNK):
+                chunk = list(event_ids[start : start + ERASE_CHUNK])
+                marks = ",".join("?" * len(chunk))
+                (found,) = db.execute(
+                    self._sql(f"SELECT COUNT(*) FROM deliveries WHERE event_id IN ({marks})"),
+                    chunk,
+                ).fetchone()
+                deliveries += int(found)
+                events += max(
+                    int(
+                        db.execute(
+                            self._sql(f"DELETE FROM events WHERE id IN ({marks})"), chunk
+                        ).rowcount
+                    ),
+                    0,
+                )
+        return Erased(events, deliveries, self._after_erasure())
+
+    def _forget_searches(self, db: Any, identifiers: Sequence[str]) -> None:
+        """Bulk replays whose search named one of `identifiers` keep it withheld."""
+        wanted = [value.lower() for value in identifiers]
+        rows = db.execute("SELECT id, filters FROM bulk_replays").fetchall()
+        for bulk_id, filters in rows:
+            shown = json.loads(filters)
+            if any(value in str(shown.get("q", "")).lower() for value in wanted):
+                shown["q"] = ERASED
+                db.execute(
+                    self._sql("UPDATE bulk_replays SET filters = ? WHERE id = ?"),
+                    (json.dumps(shown), bulk_id),
+                )
+
+    def _after_erasure(self) -> bool:
+        """Clear what the database keeps of deleted rows outside its tables, if it can now."""
+        return True
+
+    # --- the audit trail (reads are in reading.py) ---------------------------------------------
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        with self._transaction() as db:
+            db.execute(
+                self._sql(
+                    "INSERT INTO audit_log (at, action, subject, detail, actor)"
+                    " VALUES (?, ?, ?, ?, ?)"
+                ),
+                (
+                    entry.at,
+                    self._text(entry.action),
+                    self._text(entry.subject),
+                    self._text(entry.detail),
+                    self._text(entry.actor),
+                ),
+            )
+
     # --- upkeep -------------------------------------------------------------------------------
 
-    def prune(self, older_than: float) -> int:
-        """Delete events received before `older_than` (and their records) once settled; how
-        many. An instance that finds another pruning skips its turn (0)."""
+    def prune(
+        self, older_than: float, by_status: Mapping[DeliveryStatus, float] | None = None
+    ) -> int:
+        """Delete settled events past their retention (and their records); how many. An
+        event is past it once received before `older_than`, or, for one with deliveries in a
+        status `by_status` names, before that status's time: it is kept while any of its
+        deliveries says to keep it. An instance that finds another pruning skips its turn (0).
+        """
+        cutoffs = dict(by_status or {})
+        keep = " ".join("WHEN ? THEN ?" for _ in cutoffs)
+        kept_since = f"CASE d.status {keep} ELSE ? END" if cutoffs else "?"
         with self._transaction() as db:
             if not self._may_prune(db):
                 return 0
@@ -330,11 +558,23 @@ class SqlWrites:
                 self._sql(
                     "DELETE FROM events WHERE received_at < ? AND state = 'done' AND NOT EXISTS"
                     " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id"
-                    " AND d.status = 'pending')"
+                    f" AND (d.status = 'pending' OR events.received_at >= {kept_since}))"
+                    " AND (received_at < ? OR EXISTS"
+                    " (SELECT 1 FROM deliveries d WHERE d.event_id = events.id))"
                 ),
-                (older_than,),
+                (
+                    max([older_than, *cutoffs.values()]),
+                    *(value for item in cutoffs.items() for value in (item[0].value, item[1])),
+                    older_than,
+                    older_than,
+                ),
             )
             return max(int(cursor.rowcount), 0)
+
+
+def _bytes(body: Any) -> bytes:
+    """A stored body: bytes from SQLite, a memoryview from psycopg, text if made by hand."""
+    return body.encode() if isinstance(body, str) else bytes(body)
 
 
 def request_json(request: OutgoingRequest | None) -> str | None:

@@ -30,18 +30,25 @@ from pydantic import BaseModel
 from dodo_transform import instances
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing import encode_json
-from dodo_transform.pipeline import backfill
+from dodo_transform.pipeline import backfill, bulk_replay
 from dodo_transform.pipeline.replay import ReplayError, UnknownDelivery, check_replayable
 from dodo_transform.store import (
     REPLAYABLE_STATUSES,
     Attempt,
     Backfill,
+    BulkReplay,
     Delivery,
     DeliveryStatus,
+    Filters,
     Heartbeat,
+    ReplayMode,
+    SearchError,
     StoredEvent,
+    erasure,
 )
+from dodo_transform.store.search import query_terms
 from dodo_transform.transforms.settings import TransformSettings
+from dodo_transform.web import audit
 from dodo_transform.web.access import admin_guard
 from dodo_transform.web.context import Context
 
@@ -284,7 +291,14 @@ def add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(StorageError, unavailable)
     app.add_exception_handler(ReplayError, conflict)
+
+    async def unprocessable(_: Request, error: Exception) -> JSONResponse:
+        return WellFormedJSON({"detail": str(error)}, status_code=422)
+
     app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(SearchError, unprocessable)
+    app.add_exception_handler(erasure.ErasureError, unprocessable)
+    app.add_exception_handler(bulk_replay.BulkReplayError, unprocessable)
     app.add_exception_handler(UnknownDelivery, not_found)
     app.add_exception_handler(backfill.BackfillError, conflict)
     app.add_exception_handler(backfill.UnknownTransform, not_found)
@@ -309,15 +323,54 @@ def next_page(request: Request, ids: list[int], limit: int) -> dict[str, str]:
     return {"Link": f'<{url}>; rel="next"'}
 
 
+def chosen(
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=1000,
+            description="Words the event body names: a customer id, an email, a payment or"
+            " subscription id, a name (whole words, any case).",
+        ),
+    ] = None,
+    transform: str | None = None,
+    event_type: str | None = None,
+    status: DeliveryStatus | None = None,
+    destination: Annotated[
+        str | None, Query(description="A host, e.g. api.segment.io, or an origin.")
+    ] = None,
+    since: Annotated[str | None, Query(description="Received since, e.g. 2026-10-01.")] = None,
+    until: Annotated[str | None, Query(description="Received before, e.g. 2026-10-02.")] = None,
+) -> Filters:
+    """The filters of a list, a count or a bulk replay, from the query string."""
+    filters = Filters(
+        q=q or None,
+        transform=transform or None,
+        event_type=event_type or None,
+        status=status,
+        destination=destination or None,
+        since=parse_since(since),
+        until=parse_since(until, "until"),
+    )
+    if filters.q is not None:
+        query_terms(filters.q)  # a search that cannot run is refused before any is made
+    return filters
+
+
+Chosen = Annotated[Filters, Depends(chosen)]
+
+
 @routes.get("/events", response_model=list[EventOut])
 async def list_events(
     context: Context,
     request: Request,
+    filters: Chosen,
     limit: int = Query(50, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=MAX_ID),
 ) -> Response:
     store = context.store
-    events: list[StoredEvent] = await stored(store.list_events, limit, before=before)
+    events: list[StoredEvent] = await stored(
+        store.list_events, limit, before=before, filters=filters
+    )
     deliveries: list[Delivery] = await stored(
         store.list_deliveries, None, 1_000_000, event_ids=[e.id for e in events]
     )
@@ -366,15 +419,12 @@ async def get_event(event_id: int, context: Context) -> Response:
 async def list_deliveries(
     context: Context,
     request: Request,
-    status: DeliveryStatus | None = None,
+    filters: Chosen,
     limit: int = Query(100, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=MAX_ID),
-    transform: str | None = None,
 ) -> Response:
     store = context.store
-    deliveries = await stored(
-        store.list_deliveries, status, limit, before=before, transform=transform
-    )
+    deliveries = await stored(store.list_deliveries, None, limit, before=before, filters=filters)
     return await answer(
         lambda: [delivery_out(d) for d in deliveries],
         headers=next_page(request, [d.id for d in deliveries], limit),
@@ -396,13 +446,14 @@ async def get_delivery(delivery_id: int, context: Context) -> Response:
     response_model=ReplayOut,
     responses={202: {"model": ReplayOut}, 404: {}, 409: {}},
 )
-async def replay(delivery_id: int, context: Context) -> Response:
+async def replay(delivery_id: int, context: Context, request: Request) -> Response:
     """Ask the worker to replay; answer with the new statuses once it has (or 202)."""
     store = context.store
     if delivery_id > MAX_ID:
         raise UnknownDelivery(f"no delivery {delivery_id}")
     await stored(check_replayable, store, delivery_id)
     await stored(store.request_replays, [delivery_id])
+    await audit.record(request, context, "replay", f"delivery {delivery_id}")
     context.notify()
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -418,6 +469,7 @@ async def replay(delivery_id: int, context: Context) -> Response:
 @routes.post("/replay")
 async def replay_all(
     context: Context,
+    request: Request,
     status: str = Query("failed"),
     transform: str | None = None,
     since: str | None = None,
@@ -442,18 +494,171 @@ async def replay_all(
     if ids:
         await stored(store.request_replays, ids)
         context.notify()
+        detail = f"status={status}" + (f" transform={transform}" if transform else "")
+        await audit.record(request, context, "replay", f"{len(ids)} deliveries", detail)
     return BulkReplayOut(replayed=ids, errors=[])
 
 
-def parse_since(since: str | None) -> float | None:
+class BulkReplayStateOut(BaseModel):
+    """A bulk replay: what it covers, how far it got (see pipeline/bulk_replay.py)."""
+
+    id: int
+    filters: dict[str, Any]
+    mode: ReplayMode
+    state: str  # running, done, cancelled or stopped (see `error`)
+    total: int  # deliveries it covers
+    done: int  # taken so far
+    replayed: int  # of those, replayed (the others had been, with a sibling, or could not be)
+    created_at: float
+    done_at: float | None
+    cancelled_at: float | None
+    error: str | None
+
+
+class BulkReplayPreviewOut(BaseModel):
+    """What a bulk replay of these filters would take now: nothing is started."""
+
+    count: int
+    sample: list[DeliveryOut]
+    filters: dict[str, Any]
+    mode: ReplayMode
+
+
+def bulk_replay_out(bulk: BulkReplay) -> BulkReplayStateOut:
+    return BulkReplayStateOut(
+        **{
+            key: value
+            for key, value in vars(bulk).items()
+            if key in BulkReplayStateOut.model_fields
+        },
+        state=bulk.state,
+    )
+
+
+@routes.post(
+    "/replays",
+    status_code=201,
+    response_model=BulkReplayStateOut,
+    responses={200: {"model": BulkReplayPreviewOut}, 422: {}},
+)
+async def start_bulk_replay(
+    context: Context,
+    request: Request,
+    filters: Chosen,
+    mode: ReplayMode = ReplayMode.TRANSFORM,
+    dry_run: bool = False,
+) -> Response:
+    """Replay every replayable delivery the filters choose (those of any replayable status
+    when none is given), in the worker at a bounded pace; `dry_run` only counts them and
+    shows a few. `mode=original` sends the stored requests again, exactly as first made."""
+    if dry_run:
+        total, sample = await stored(bulk_replay.preview, context.store, filters)
+        return await answer(
+            BulkReplayPreviewOut(
+                count=total,
+                sample=[delivery_out(d) for d in sample],
+                filters=filters.to_json(),
+                mode=mode,
+            )
+        )
+    bulk_replay.check_filters(filters)
+    bulk_id = await stored(context.store.start_bulk_replay, filters, mode)
+    context.notify()
+    started = await stored(context.store.get_bulk_replay, bulk_id)
+    assert started is not None
+    await audit.record(
+        request, context, "bulk replay", f"bulk replay {bulk_id}", bulk_detail(started)
+    )
+    return await answer(bulk_replay_out(started), status_code=201)
+
+
+@routes.get("/replays", response_model=list[BulkReplayStateOut])
+async def list_bulk_replays(context: Context, limit: int = Query(20, ge=1, le=1000)) -> Response:
+    """Bulk replays, newest first, with their progress."""
+    found = await stored(context.store.list_bulk_replays, limit)
+    return await answer([bulk_replay_out(bulk) for bulk in found])
+
+
+@routes.get("/replays/{bulk_id}", response_model=BulkReplayStateOut)
+async def get_bulk_replay(bulk_id: int, context: Context) -> Response:
+    found = await stored(context.store.get_bulk_replay, bulk_id) if bulk_id <= MAX_ID else None
+    if found is None:
+        raise NotFound(f"no bulk replay {bulk_id}")
+    return await answer(bulk_replay_out(found))
+
+
+@routes.post("/replays/{bulk_id}/cancel", response_model=BulkReplayStateOut, responses={409: {}})
+async def cancel_bulk_replay(bulk_id: int, context: Context, request: Request) -> Response:
+    """Stop a running bulk replay: what it has not taken yet stays as it is."""
+    found = await stored(context.store.get_bulk_replay, bulk_id) if bulk_id <= MAX_ID else None
+    if found is None:
+        raise NotFound(f"no bulk replay {bulk_id}")
+    if not await stored(context.store.cancel_bulk_replay, bulk_id):
+        raise HTTPException(409, f"bulk replay {bulk_id} has ended already ({found.state})")
+    cancelled = await stored(context.store.get_bulk_replay, bulk_id)
+    assert cancelled is not None
+    taken = f"after {cancelled.done} of {cancelled.total}"
+    await audit.record(request, context, "bulk replay cancelled", f"bulk replay {bulk_id}", taken)
+    return await answer(bulk_replay_out(cancelled))
+
+
+class ErasureOut(BaseModel):
+    """An erasure: how many events name the customer (a dry run) or were deleted."""
+
+    events: int
+    deliveries: int
+    erased: bool  # False: a dry run, nothing deleted
+    # SQLite: the WAL was truncated at once (else at its next checkpoint). See docs/operations.md
+    # for what PostgreSQL needs (VACUUM FULL).
+    wal_cleared: bool = True
+
+
+@routes.post("/erasures", response_model=ErasureOut, responses={422: {}})
+async def erase_customer(
+    context: Context,
+    request: Request,
+    customer: Annotated[str, Query(max_length=1000, description="A customer id or an email.")],
+    dry_run: bool = False,
+) -> Response:
+    """Delete every stored event whose body names this customer, with its deliveries and
+    attempts (see store/erasure.py); `dry_run` only counts them."""
+    found = await stored(erasure.find, context.store, customer)
+    if dry_run:
+        deliveries = await stored(context.store.count_deliveries_of, found.event_ids)
+        return await answer(
+            ErasureOut(events=len(found.event_ids), deliveries=deliveries, erased=False)
+        )
+    erased = await stored(context.store.erase_events, found.event_ids, found.identifiers)
+    # The customer's id or email is personal data: the trail says how much, not whose.
+    counted = f"{erased.events} events, {erased.deliveries} deliveries"
+    await audit.record(
+        request, context, "erasure", "a customer", f"{counted}; who: {audit.WITHHELD}"
+    )
+    return await answer(
+        ErasureOut(
+            events=erased.events,
+            deliveries=erased.deliveries,
+            erased=True,
+            wal_cleared=erased.wal_cleared,
+        )
+    )
+
+
+def bulk_detail(bulk: BulkReplay) -> str:
+    """A bulk replay as the audit trail keeps it: how many, how, which filters."""
+    filters = audit.shown_filters(bulk.filters) or "no filters"
+    return f"{bulk.total} deliveries, mode {bulk.mode.value}, {filters}"
+
+
+def parse_since(since: str | None, name: str = "since") -> float | None:
     """A date or date-time in ISO 8601 (UTC unless it says otherwise) as a Unix time."""
-    if since is None:
+    if not since:
         return None
     try:
         moment = datetime.fromisoformat(since)
     except ValueError:
         raise HTTPException(
-            422, f"since: {since!r} is not a date; give e.g. 2026-10-01 or 2026-10-01T12:00:00Z"
+            422, f"{name}: {since!r} is not a date; give e.g. 2026-10-01 or 2026-10-01T12:00:00Z"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -478,6 +683,7 @@ def backfill_out(record: Backfill, remaining: dict[str, int]) -> BackfillOut:
 @routes.post("/backfills", status_code=201, responses={200: {"model": BackfillOut}, 409: {}})
 async def start_backfill(
     context: Context,
+    request: Request,
     transform: str,
     since: str | None = None,
     event_type: Annotated[list[str] | None, Query(alias="type")] = None,
@@ -503,6 +709,12 @@ async def start_backfill(
         )
     backfill_id = await stored(context.store.start_backfill, transform, event_type, from_time)
     context.notify()
+    scope = f"{sum(remaining.values())} events" + (
+        f", types {','.join(event_type)}" if event_type else ""
+    )
+    await audit.record(
+        request, context, "backfill", f"backfill {backfill_id} of {transform}", scope
+    )
     record = await stored(context.store.get_backfill, backfill_id)
     assert record is not None
     return await answer(backfill_out(record, remaining), status_code=201)
@@ -528,6 +740,32 @@ async def list_backfills(context: Context, limit: int = Query(20, ge=1, le=1000)
             )
         shown.append(backfill_out(record, remaining))
     return await answer(shown)
+
+
+class AuditOut(BaseModel):
+    """One entry of the audit trail (never event contents)."""
+
+    id: int
+    at: float
+    action: str
+    subject: str
+    detail: str
+    actor: str
+
+
+@routes.get("/audit", response_model=list[AuditOut])
+async def audit_trail(
+    context: Context,
+    request: Request,
+    limit: int = Query(100, ge=1, le=1000),
+    before: int | None = Query(None, ge=1, le=MAX_ID),
+) -> Response:
+    """Who saved, restored, replayed, backfilled, erased or logged in, and when; newest first."""
+    entries = await stored(context.store.list_audit, limit, before=before)
+    return await answer(
+        [AuditOut(**vars(entry)) for entry in entries],
+        headers=next_page(request, [entry.id for entry in entries], limit),
+    )
 
 
 @routes.get("/status")

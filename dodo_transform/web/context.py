@@ -19,6 +19,7 @@ from dodo_transform.outgoing.destination import PausedDestination
 from dodo_transform.signing import Verifier
 from dodo_transform.store import Store
 from dodo_transform.store.intake import Intake
+from dodo_transform.tracing import NO_TRACING, Tracing
 from dodo_transform.transforms.engine import Outcome
 from dodo_transform.transforms.registry import Registry
 from dodo_transform.transforms.sandbox_processes import Run
@@ -62,6 +63,8 @@ class WebContext:
     segment_base_url: str = "https://api.segment.io"
     # False on a worker-only instance: it answers health, readiness and metrics, nothing else.
     serves_webhooks: bool = True
+    # Each stored webhook's root span, when traces are exported (tracing.py).
+    tracing: Tracing = NO_TRACING
 
 
 def context_of(request: Request) -> WebContext:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 
 import orjson
@@ -139,6 +140,7 @@ class Ingest:
     async def store(self, scope: Scope, receive: Receive) -> str:
         """Receive, verify, check and commit one webhook; its JSON answer, or `Answer`."""
         context = self.context
+        started_ns = time.time_ns()
         headers = request_headers(scope["headers"])
         body = await self.receive_body(receive, headers.get("content-length", ""))
         try:
@@ -151,6 +153,8 @@ class Ingest:
             raise self.refuse(400, "payload", f"not a Dodo webhook event: {error}") from None
         event_id, created = await self.commit(NewEvent(webhook_id, kind, body, mode))
         (context.metrics.received if created else context.metrics.duplicates).inc()
+        if created:  # a duplicate's trace is the first one's
+            context.tracing.ingested(webhook_id, kind, started_ns)
         logs.info(
             log,
             "webhook stored" if created else "webhook already stored",

@@ -378,7 +378,7 @@ def test_blocked_messages_are_released_after_the_allowlist_is_fixed(
         server.start()
         done = cli("replay", "--status", "blocked", "--json", "--server", server.url, cwd=workdir)
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["replayed"] == [blocked["id"]]
+        assert json.loads(done.stdout)["total"] == 1  # a bulk replay of the one
         # Released: now tried for real (the tests reach no host beyond loopback, so it is
         # refused, as a host that does not resolve is, and retried).
         tried = server.wait_until(

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from dodo_transform.pipeline.replay import ReplayError, check_replayable
+from dodo_transform.web import audit
 from dodo_transform.web.console import files, history, impact, samples, saves, session, trials
 from dodo_transform.web.console.pages import MAX_ID, blocking, delivery_values, editor_values
 from dodo_transform.web.console.rendering import page, redirect
@@ -112,6 +113,7 @@ async def save(
         await blocking(registry.reload)
         saved = await blocking(saves.outcome, context, name, code)
         await blocking(saves.keep, context, name, saved)
+    await audit.record(request, context, "save", f"transform {name}", saved_detail(saved))
     if wants_fragment(request):
         return await page(request, "_save_result.html", saved=saved)
     if saved.written:
@@ -140,12 +142,21 @@ async def restore(
         await blocking(registry.reload)
         saved = await blocking(saves.outcome, context, name, kept.source)
         await blocking(saves.keep, context, name, saved)
+    detail = f"version {version} restored; {saved_detail(saved)}"
+    await audit.record(request, context, "restore", f"transform {name}", detail)
     if wants_fragment(request):
         return await page(request, "_save_result.html", saved=saved, restored=version)
     if saved.written:
         return redirect(f"/transforms/{name}?{urlencode({'restored': version})}")
     values = await editor_values(context, name, saved=saved, restored=version)
     return await page(request, "transform.html", **values)
+
+
+def saved_detail(saved: saves.Saved) -> str:
+    """How a save ended, as the audit trail records it."""
+    if saved.live:
+        return f"live as version {saved.version}"
+    return f"not live ({saved.error}); version {saved.version} still runs"
 
 
 @routes.post("/deliveries/{delivery_id}/replay")
@@ -158,6 +169,7 @@ async def replay(request: Request, delivery_id: int, context: Context, csrf: Tex
     try:
         await blocking(check_replayable, store, delivery_id)
         await blocking(store.request_replays, [delivery_id])
+        await audit.record(request, context, "replay", f"delivery {delivery_id}")
         context.notify()
         await _wait_for_replay(context, delivery_id)
     except ReplayError as error:

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from dodo_transform.web import audit
 from dodo_transform.web.access import loopback_address, secrets_equal
 from dodo_transform.web.console import session
 from dodo_transform.web.console.rendering import page, redirect
@@ -49,10 +50,14 @@ async def login(
         refuse_login_in_clear(request)
         await count_attempt(request, context)
     if not expected or not secrets_equal(token.strip(), expected):
+        await audit.record(request, context, "login failed", "the console", "a wrong token")
         return await page(request, "login.html", next=session.safe_next(next), failed=True)
     await asyncio.to_thread(context.store.forget_login_attempts, client_address(request))
     response = redirect(session.safe_next(next))
     await session.start_session(request, response, context)
+    # Recorded under the session it opens: the cookie is on the response, not the request.
+    opened = audit.session_opened(response)
+    await audit.record(request, context, "login", "the console", session_cookie=opened)
     return response
 
 

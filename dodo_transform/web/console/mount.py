@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from dodo_transform.web.console import actions, event_fields, login, pages
+from dodo_transform.web.console import actions, event_fields, login, pages, replays
 from dodo_transform.web.console.rendering import SECURITY_HEADERS, page, redirect
 from dodo_transform.web.console.runs import Runs
 from dodo_transform.web.console.session import LoginRequired, login_url
@@ -37,6 +37,7 @@ def install(app: FastAPI) -> None:
     app.include_router(login.routes)
     app.include_router(pages.routes)
     app.include_router(actions.routes)
+    app.include_router(replays.routes)
     app.include_router(event_fields.routes)
     app.mount(STATIC_PATH, _Static(directory=STATIC), name="console-static")
     app.add_exception_handler(LoginRequired, _to_login)

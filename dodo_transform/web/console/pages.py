@@ -6,14 +6,17 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from dodo_transform import instances
 from dodo_transform.outbound import batching
-from dodo_transform.store import Delivery, DeliveryStatus
+from dodo_transform.pipeline import bulk_replay
+from dodo_transform.store import Delivery, DeliveryStatus, SearchError
+from dodo_transform.store.search import query_terms
+from dodo_transform.web.admin import parse_since
 from dodo_transform.web.console import files, history, reading, samples, saves, summaries
 from dodo_transform.web.console.rendering import page, pretty
 from dodo_transform.web.console.session import console_guard
@@ -21,6 +24,8 @@ from dodo_transform.web.context import Context
 
 T = TypeVar("T")
 MAX_ID = 2**63 - 1
+AUDIT_PAGE = 100
+SHOWN_REPLAYABLE = 10_000  # "Replay N deliveries" counts up to this, then says "more than"
 
 routes = APIRouter(dependencies=[Depends(console_guard)], include_in_schema=False)
 
@@ -123,39 +128,63 @@ def default_sample(context: Context, name: str) -> str:
 async def deliveries(
     request: Request,
     context: Context,
-    status: str = "",
-    transform: str = "",
-    event_type: str = "",
-    range: str = "",
-    q: str = "",
+    wanted: Annotated[reading.DeliveryFilter, Depends(delivery_filter)],
     before: int | None = Query(None, ge=1, le=MAX_ID),
 ) -> HTMLResponse:
-    if status and status not in DeliveryStatus.__members__.values():
-        raise HTTPException(400, f"unknown status {status!r}")
-    wanted = reading.DeliveryFilter(
-        DeliveryStatus(status) if status else None,
-        transform.strip(),
-        event_type.strip(),
-        range if range in reading.RANGES else "",
-        q.strip()[:200],
-    )
     found = await blocking(reading.deliveries, context.store, wanted, time.time(), before=before)
     older = None
     if found.older is not None:
         older = request.url.include_query_params(before=found.older)
+    # Counted up to a bound on every render (the list refreshes itself): the confirmation
+    # counts them all.
+    replayable = await blocking(
+        bulk_replay.count, context.store, wanted.filters(time.time()), SHOWN_REPLAYABLE + 1
+    )
     return await page(
         request,
         "deliveries.html",
         found=found,
         wanted=wanted,
         older=older,
+        replayable=replayable,
+        shown_replayable=SHOWN_REPLAYABLE,
         statuses=[s.value for s in DeliveryStatus],
         transforms=sorted(
             set(files.names(context.registry.directory)) | context.registry.current().keys()
         ),
         event_types=samples.example_types(),
         ranges=reading.RANGES,
-        scan_limit=reading.SCAN_LIMIT,
+    )
+
+
+def delivery_filter(
+    status: str = "",
+    transform: str = "",
+    event_type: str = "",
+    range: str = "",
+    q: str = "",
+    destination: str = "",
+    since: str = "",
+    until: str = "",
+) -> reading.DeliveryFilter:
+    """The deliveries page's filters from its URL (the API's names, and `range`)."""
+    if status and status not in DeliveryStatus.__members__.values():
+        raise HTTPException(400, f"unknown status {status!r}")
+    search = q.strip()[:1000]
+    if search:
+        try:
+            query_terms(search)
+        except SearchError as error:
+            raise HTTPException(400, str(error)) from None
+    return reading.DeliveryFilter(
+        DeliveryStatus(status) if status else None,
+        transform.strip(),
+        event_type.strip(),
+        range if range in reading.RANGES else "",
+        search,
+        destination.strip(),
+        parse_since(since.strip()),
+        parse_since(until.strip(), "until"),
     )
 
 
@@ -231,3 +260,15 @@ async def event(request: Request, event_id: int, context: Context) -> HTMLRespon
 
 def _shown(item: Delivery) -> str:
     return "" if item.request is None else pretty(item.request.redacted())
+
+
+@routes.get("/audit", response_class=HTMLResponse)
+async def audit_trail(
+    request: Request, context: Context, before: int | None = Query(None, ge=1, le=MAX_ID)
+) -> HTMLResponse:
+    """Who saved, restored, replayed, backfilled, erased or logged in, and when."""
+    entries = await blocking(context.store.list_audit, AUDIT_PAGE, before=before)
+    older = None
+    if len(entries) == AUDIT_PAGE:
+        older = request.url.include_query_params(before=entries[-1].id)
+    return await page(request, "audit.html", entries=entries, older=older)

@@ -48,6 +48,11 @@ def when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def iso(timestamp: float) -> str:
+    """A time as a URL gives it back (`since`, `until`): ISO 8601 in UTC."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
 def ago(timestamp: float | None, now: float | None = None) -> str:
     if not timestamp:
         return "-"
@@ -105,6 +110,7 @@ def _environment() -> Environment:
     )
     environment.filters |= {
         "when": when,
+        "iso": iso,
         "ago": ago,
         "pretty": pretty,
         "body": pretty_body,
