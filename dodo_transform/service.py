@@ -310,10 +310,19 @@ def serve(settings: Settings) -> None:
     file_limit = http_server.raise_file_limit()  # before the worker starts: it inherits it
     service = build_service(settings)
     print(startup.banner(settings, created_secret=service.created_secret), flush=True)
+    # uvicorn stops gracefully on SIGTERM (what systemd sends), then raises it again to the
+    # handler it found: this one ends the process by returning, so the log is written out,
+    # clean-ups run and the exit code is 0. The default action would kill it there: exit code
+    # 143 and the last log lines lost.
+    signal.signal(signal.SIGTERM, _return_on_sigterm)
     try:
         uvicorn.Server(http_server.config(service.app, settings, file_limit)).run()
     finally:
         listener.stop()
+
+
+def _return_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def worker_main(settings: Settings, parent_pid: int, wake: Any) -> None:

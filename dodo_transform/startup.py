@@ -43,15 +43,29 @@ LOCK_FILE = "serve.lock"  # in the data dir: held by the `serve` that uses it (i
 def banner(settings: Settings, *, created_secret: bool) -> str:
     """What a person starting the service needs to know, and what to do next."""
     base = f"http://{settings.host}:{settings.port}"
+    where = [
+        f"  mode:       {mode(settings)}",
+        f"  transforms: {settings.transforms.resolve()}",
+        f"  data:       {settings.data_dir.resolve()}",
+        f"  database:   {database(settings)}",
+    ]
+    if settings.role == "worker":
+        # It answers health, readiness and metrics only: no console, webhooks or admin API to
+        # point at, and no `send` that would work against it.
+        return "\n".join(
+            [
+                f"dodo-transform is running on {base} as a worker: it takes no webhooks and"
+                " serves no console (the ingest instances do)",
+                f"  health:     {base}/healthz, {base}/readyz, {base}/metrics",
+                *where,
+            ]
+        )
     lines = [
         f"dodo-transform is running on {base}",
         f"  console:    {base}/",
         f"  webhooks:   {base}{WEBHOOK_PATH} (local: give Dodo your public HTTPS URL,"
         " see docs/going-live.md)",
-        f"  mode:       {mode(settings)}",
-        f"  transforms: {settings.transforms.resolve()}",
-        f"  data:       {settings.data_dir.resolve()}",
-        f"  database:   {database(settings)}",
+        *where,
     ]
     if not settings.secrets:
         # Never printed: logs are kept (journald); the file is readable by the owner only.

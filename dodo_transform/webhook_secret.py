@@ -45,8 +45,11 @@ def signing_secrets(settings: Settings, *, create: bool) -> tuple[list[str], boo
         return settings.secrets, False
     secret, created = stored_secret(settings.data_dir, create=create)
     if secret is None:
+        # On PostgreSQL no instance makes one up (each would make its own), so the data dir's
+        # is no answer there: the service's own comes first.
         raise ConfigError(
-            f"no webhook secret: set DODO_WEBHOOK_SECRET or run `serve` once to create "
-            f"{settings.data_dir / SECRET_FILE}"
+            "no webhook secret: set DODO_WEBHOOK_SECRET to the service's (in the environment, or"
+            " give its settings file with --config); a service on SQLite without one makes"
+            f" {settings.data_dir / SECRET_FILE} the first time `serve` runs"
         )
     return [secret], created

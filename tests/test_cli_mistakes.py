@@ -50,6 +50,13 @@ def test_send_with_an_invalid_secret_in_the_config_file(tmp_path: Path) -> None:
     one_line_error(done, 2, "DODO_WEBHOOK_SECRET")
 
 
+def test_send_without_any_secret_says_where_the_services_is(tmp_path: Path) -> None:
+    """No secret set and none made yet: the service's comes first (on PostgreSQL no instance
+    makes one up, so "run serve once" alone would send a user the wrong way)."""
+    done = cli("send", EXAMPLES / "events" / "payment.succeeded.json", cwd=tmp_path)
+    one_line_error(done, 2, "set DODO_WEBHOOK_SECRET to the service's", "--config", "SQLite")
+
+
 @contextmanager
 def not_our_service(
     status: int = 200, body: bytes = b"<html>a different site</html>"

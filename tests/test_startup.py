@@ -73,3 +73,13 @@ def test_a_password_given_as_a_url_parameter_is_hidden_too(tmp_path: Path) -> No
         in text
     )
     assert "pa55word" not in text
+
+
+def test_a_worker_instance_names_only_what_it_serves(tmp_path: Path) -> None:
+    """A worker takes no webhooks and serves no console: its banner offers neither, nor a
+    `send` that it would answer 404."""
+    text = shown(transforms=shipped_transforms(tmp_path / "t"), role="worker", port=8792)
+    assert "as a worker: it takes no webhooks" in text
+    assert "  health:     http://127.0.0.1:8792/healthz" in text
+    assert "  database:   SQLite" in text
+    assert "webhooks:" not in text and "console:" not in text and "try it:" not in text

@@ -567,6 +567,7 @@ def test_serve_logs_text_at_the_level_its_flags_ask_for(
     # same log (the resource tracker warned of leaked semaphores at every stop).
     wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in helpers), 15, "exits")
     assert "leaked" not in server.log.read_text()
+    assert server.process.returncode == 0  # SIGTERM is a clean stop, not a kill (143)
     lines = server.log.read_text().splitlines()
     (warning,) = [line for line in lines if "signature not verified" in line]
     assert " WARNING webhook refused" in warning and "DODO_WEBHOOK_SECRET" in warning
