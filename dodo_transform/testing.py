@@ -43,7 +43,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import httpx
 import uvicorn
@@ -159,7 +159,42 @@ class Reply:
     delay: float = 0.0
 
 
-class SegmentStandIn:
+class _LocalServer:
+    """A real HTTP server on 127.0.0.1 in a thread of its own, for a test to stand behind a
+    destination. Its `_lock` is notified on each request, so a wait wakes when one arrives,
+    not at the next poll."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        self._lock = threading.Condition()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @contextmanager
+    def running(self) -> Iterator[Self]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _wait(self, count: int, counted: Callable[[], int], timeout: float, what: str) -> None:
+        """Until `counted()` reaches `count`; else fail naming `what` and how many came."""
+        _wait_on(
+            self._lock,
+            lambda: counted() >= count,
+            timeout,
+            f"{count} {what} at {self.url}",
+            lambda: f": {counted()} arrived",
+        )
+
+
+class SegmentStandIn(_LocalServer):
     """Answers like Segment's API. `script` replies are used first, then `default`.
 
     A 2xx reply becomes 401 without Basic auth for `write_key`, and 400 when the body is not
@@ -180,15 +215,7 @@ class SegmentStandIn:
         self.script: list[Reply] = []
         self.default = Reply()
         self.reject_message: Callable[[dict[str, Any]], bool] = lambda message: False
-        # Notified on each request: a wait wakes when it arrives, not at the next poll.
-        self._lock = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(self._handler(), port)
 
     def accepted(self) -> list[Received]:
         """Requests that were answered 2xx."""
@@ -201,23 +228,8 @@ class SegmentStandIn:
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
         """Wait until `count` messages were accepted; return them all."""
-        _wait_on(
-            self._lock,
-            lambda: len(self.messages()) >= count,
-            timeout,
-            f"{count} messages",
-            lambda: f": the stand-in accepted {len(self.messages())}",
-        )
+        self._wait(count, lambda: len(self.messages()), timeout, "accepted messages")
         return self.messages()
-
-    @contextmanager
-    def running(self) -> Iterator[SegmentStandIn]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
 
     def _refuses(self, path: str, body: bytes) -> bool:
         try:
@@ -297,7 +309,7 @@ class Answer:
     echo_headers: bool = False
 
 
-class DestinationStandIn:
+class DestinationStandIn(_LocalServer):
     """Any destination (Slack, Resend, a webhook): a real local HTTP server that records every
     request and answers as `answer` says: an `Answer`, or a function of the request giving one
     (a destination that fails for a minute, then recovers)."""
@@ -306,14 +318,7 @@ class DestinationStandIn:
         self.answer = answer or Answer()
         self.received: list[Received] = []
         self.connections = 0  # TCP connections accepted (kept-alive ones serve several requests)
-        self._lock = threading.Condition()  # notified on each request, as the Segment stand-in
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(self._handler())
 
     def requests(self) -> list[Received]:
         with self._lock:
@@ -321,23 +326,8 @@ class DestinationStandIn:
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
         """Wait until `count` requests arrived; return them all."""
-        _wait_on(
-            self._lock,
-            lambda: len(self.requests()) >= count,
-            timeout,
-            f"{count} requests at {self.url}",
-            lambda: f": {len(self.requests())} arrived",
-        )
+        self._wait(count, lambda: len(self.requests()), timeout, "requests")
         return self.requests()
-
-    @contextmanager
-    def running(self) -> Iterator[DestinationStandIn]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
 
     def _answer_for(self, request: Received) -> Answer:
         return self.answer(request) if callable(self.answer) else self.answer
@@ -409,44 +399,22 @@ class ReceivedSpan:
     end_ns: int
 
 
-class OtlpReceiver:
+class OtlpReceiver(_LocalServer):
     """An OpenTelemetry collector's OTLP/HTTP traces endpoint (`POST /v1/traces`, protobuf),
     on 127.0.0.1: it decodes each ExportTraceServiceRequest and keeps its spans. Point
     `OTEL_EXPORTER_OTLP_ENDPOINT` (`otel_endpoint`) at `url`."""
 
     def __init__(self) -> None:
         self._spans: list[ReceivedSpan] = []
-        self._lock = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(self._handler())
 
     def spans(self) -> list[ReceivedSpan]:
         with self._lock:
             return list(self._spans)
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[ReceivedSpan]:
-        _wait_on(
-            self._lock,
-            lambda: len(self._spans) >= count,
-            timeout,
-            f"{count} spans at {self.url}",
-            lambda: f": {len(self._spans)} arrived",
-        )
+        self._wait(count, lambda: len(self.spans()), timeout, "spans")
         return self.spans()
-
-    @contextmanager
-    def running(self) -> Iterator[OtlpReceiver]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
 
     def _keep(self, body: bytes) -> None:
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
