@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import os
 import threading
 import time
@@ -161,10 +160,31 @@ def test_a_stuck_step_is_named_by_the_heartbeat(
     assert problem.startswith("the deliver loop has been stuck for")
 
 
-def test_the_worker_hears_of_new_work_when_the_http_process_stores_it() -> None:
-    """No poll to wait for: the HTTP process's wake reaches the worker's pipeline."""
-    wake = multiprocessing.get_context("spawn").Event()
+def test_the_worker_hears_of_new_work_when_the_http_process_stores_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No poll to wait for: the HTTP process's wakes reach the worker's pipeline, and waking
+    never makes the HTTP process wait, not even with nobody reading (a worker busy or gone)."""
+    monkeypatch.setattr(worker, "WAKE_EVERY_SECONDS", 0.0)
+    handle = WorkerProcess(settings_in(tmp_path), silent_worker)
+    for _ in range(100_000):  # far more than the pipe holds: a blocking write would hang here
+        handle.notify()
     heard = threading.Event()
-    worker.listen_for_wakes(wake, heard.set)
-    wake.set()
-    assert heard.wait(2) and not wake.is_set()  # taken, ready for the next
+    worker.listen_for_wakes(handle._wakes, heard.set)
+    assert heard.wait(2)
+    heard.clear()
+    handle.notify()
+    assert heard.wait(2)  # read all at once, then woken again by the next
+
+
+def test_a_burst_of_webhooks_wakes_the_worker_once_a_moment(tmp_path: Path) -> None:
+    """In a burst the worker is busy and finds the rest itself: one wake per
+    `WAKE_EVERY_SECONDS`, not one per webhook."""
+    handle = WorkerProcess(settings_in(tmp_path), silent_worker)
+    for _ in range(50):
+        handle.notify()
+    wakes = 0
+    while handle._wakes.poll():
+        handle._wakes.recv_bytes()
+        wakes += 1
+    assert 1 <= wakes < 50
