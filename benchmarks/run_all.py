@@ -208,20 +208,20 @@ def end_to_end_section() -> str:
     return "\n".join(lines)
 
 
-# bench_pipeline.py's figures for the code before issue 22 (commit BEFORE_22): ingest and
-# end-to-end events/s on SQLite and PostgreSQL (the issue's run), and the seconds the worker
-# spent per part of its work per 1,000 events of the SQLite burst (measured once, 2026-12-07,
-# medians of 3 rounds, on a machine busy with other work: they compare as proportions).
+# bench_pipeline.py's figures for the code before issue 22 (commit BEFORE_22), measured once on
+# this machine on 2026-12-07 (quiet, medians of 2 rounds): ingest and end-to-end events/s on
+# SQLite and PostgreSQL, and the seconds the worker spent per part of its work per 1,000 events
+# of the SQLite burst.
 BEFORE_22 = "78e1286"
-BEFORE_PIPELINE = {"sqlite": (6355.0, 897.0), "postgres": (3226.0, 554.0)}
+BEFORE_PIPELINE = {"sqlite": (1985.0, 269.0), "postgres": (1228.0, 174.0)}
 BEFORE_STAGES = {
-    "claim deliveries": 3.57,
-    "claim events": 0.34,
-    "record outcomes": 1.98,
-    "record results": 0.68,
-    "record results (waited)": 2.08,
-    "send": 4.32,
-    "transform": 4.47,
+    "claim deliveries": 1.65,
+    "claim events": 0.17,
+    "record outcomes": 1.13,
+    "record results": 0.30,
+    "record results (waited)": 0.91,
+    "send": 1.58,
+    "transform": 2.10,
 }
 
 
