@@ -26,7 +26,7 @@ from dodo_transform.cli.output import err, fail, out, table_of
 from dodo_transform.errors import ConfigError, HandlerError, PayloadError, StorageError
 from dodo_transform.outgoing.destination import Allowlist
 from dodo_transform.settings import WEBHOOK_PATH, Settings
-from dodo_transform.store import is_postgres, migrations
+from dodo_transform.store import is_postgres, upgrade
 from dodo_transform.store.backup import backup_sqlite
 from dodo_transform.transforms import checks, event_types, sandbox_processes
 from dodo_transform.transforms.engine import Outcome, OutcomeKind
@@ -282,7 +282,7 @@ def migrate(
     settings = settings_from(config, data_dir=data_dir, database_url=database_url)
     where = startup.database(settings)
     try:
-        done = migrations.migrate(settings)
+        done = upgrade.migrate(settings)
     except (ConfigError, StorageError) as error:
         fail(str(error))
     if done.before == done.after:
