@@ -267,6 +267,11 @@ class Sandbox:
         report["bytes"] = len(text)
         self._stale = report.pop("collected")
         if report.pop("neverSettled", False):
+            if self._stale:
+                # The jobs ran out with the canary dead: memory ran out inside one, where
+                # QuickJS turns it into a rejection nobody hears (the settling reaction's own),
+                # so the promise only looks unsettled.
+                raise SandboxBroken(self.explain("out of memory"))
             report["error"] = f"{self.filename}: {NEVER_SETTLED}"
         return report
 
