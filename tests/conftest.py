@@ -22,13 +22,29 @@ from dodo_transform.testing import without_our_settings
 from dodo_transform.transforms.event import Event
 from tests import boundaries
 
+# A terminal size in the environment (pytest-xdist's workers start with COLUMNS=80) would fix the
+# width of the CLI's tables when its consoles are made, at import: a test that needs a width
+# gives the command COLUMNS of its own.
+for _size in ("COLUMNS", "LINES"):
+    os.environ.pop(_size, None)
+
 ROOT = boundaries.ROOT
 EXAMPLES = ROOT / "examples"
 # The three handlers `transforms/` ships with (Dodo's Segment guide, formatted for editing): the
 # tests' copy, so that a user's edits to their own folder change no test.
 SHIPPED = ROOT / "tests" / "fixtures" / "transforms"
 
-boundaries.install()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own start in a worker (it runs `uname`)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse what `tests/boundaries.py` lists wherever tests run, from collection on: in this
+    process, or with `-n` in pytest-xdist's workers only (the process that starts them, in the
+    checkout, runs no test)."""
+    config = session.config
+    if getattr(config, "workerinput", None) is None and config.getoption("dist", "no") != "no":
+        return
+    boundaries.install()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -53,7 +53,9 @@ def test_a_backup_under_load_opens_and_holds_every_acknowledged_event(tmp_path: 
     assert "backed up" in made.stdout and "copy.db" in made.stdout
     copied = stored_webhooks(tmp_path / "copy.db")
     assert set(before) <= copied
-    assert len(copied) <= after_count  # nothing the service had not stored
+    # Nothing the service had not stored: what was acknowledged when the backup ended, and at
+    # most the one webhook then in flight (stored, its answer not yet back at the poster).
+    assert len(copied) <= after_count + 1
     assert (tmp_path / "copy.db").stat().st_mode & 0o777 == 0o600
     assert not list(tmp_path.glob("copy.db-*")) and not list(tmp_path.glob(".copy.db*"))
 

@@ -5,9 +5,11 @@ service's error, wherever it runs.
 
 The CLI is run as a user runs it (a process of its own). The limit, and the backstop behind it,
 count CPU time (the machine may be shared), and the CLI's own start-up and its sandbox process's
-are not the handler's: the bound (1.5 x the limit + 1 s) is checked on the CPU time the command
-and its sandbox process used beyond the same command on a handler that returns at once. Its wall
-time must stay far from the minutes such a call runs for without the backstop.
+are not the handler's: the bound (1.5 x the limit + 2 s) is checked on the CPU time the command
+and its sandbox process used beyond the same command on a handler that returns at once. The 2 s
+are for the start-up's own cost, which grows when another process shares the cores (seen: a
+check's start-up 1 s dearer in a busy CI run than in its baseline run); a call without the
+backstop runs for minutes. Its wall time must stay far from those minutes too.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tests.conftest import EXAMPLES, SHIPPED, sample
 from tests.test_console import Console
 
 LIMIT = 0.5
-BOUND = 1.5 * LIMIT + 1
+BOUND = 1.5 * LIMIT + 2
 NOT_MINUTES = 30.0
 STUCK = "function handler(webhook) {\n  Array.prototype.join.call({length: 2 ** 32}, '');\n}\n"
 QUICK = "function handler(webhook) {\n  return webhook;\n}\n"

@@ -32,9 +32,9 @@ def each_message(standin: SegmentStandIn) -> set[tuple[str, str]]:
     return {(m["type"], m["userId"]) for m in standin.messages()}
 
 
-@pytest.mark.timeout(240)  # two waits of up to 90 s below
+@pytest.mark.timeout(360)  # two waits of up to 150 s below
 def test_outage_of_every_kind_is_ridden_out(workdir: Path, standin: SegmentStandIn) -> None:
-    server = Server(workdir, server_env(standin, DODO_TRANSFORM_DELIVERY_TIMEOUT="0.5")).start()
+    server = Server(workdir, server_env(standin, DODO_TRANSFORM_DELIVERY_TIMEOUT="1")).start()
     try:
         standin.default = Reply(503)
         for n in range(100):
@@ -47,12 +47,15 @@ def test_outage_of_every_kind_is_ridden_out(workdir: Path, standin: SegmentStand
         server.wait_until(lambda: standin.received, what="a request during the 503s")
         time.sleep(2.0)
         phase(server, standin, Reply(429, {"Retry-After": "1"}), 2.0)
-        phase(server, standin, Reply(200, delay=1.0), 2.5)  # longer than the 0.5 s timeout
+        # Answers twice as slow as the 1 s timeout. A tighter timeout is met by a service that
+        # only waits for a core while the suite's other workers use them: more failures, longer
+        # pauses of the destination than the outage's own.
+        phase(server, standin, Reply(200, delay=2.0), 2.5)
         during = len(standin.received)
         standin.default = Reply(200)
         # Counted once each: a batch accepted while answers were slower than the timeout is
         # sent again, so 200 messages arrive before every one of the 200 has.
-        server.wait_until(lambda: len(each_message(standin)) >= 200, 90, "all 200 messages")
+        server.wait_until(lambda: len(each_message(standin)) >= 200, 150, "all 200 messages")
         assert during <= 60, f"{during} requests during a 6.5 s outage of 200 messages"
         messages = standin.messages()
         ids: dict[tuple[str, str], set[str]] = {key: set() for key in each_message(standin)}
@@ -65,7 +68,7 @@ def test_outage_of_every_kind_is_ridden_out(workdir: Path, standin: SegmentStand
         # failed tries (a 503, a 429, a timeout) is 22.5-45 s. Then Segment's dedup drops the
         # copy, and the delivery is `delivered`.
         server.wait_until(
-            lambda: len(server.deliveries("delivered")) == 200, timeout=90, what="all delivered"
+            lambda: len(server.deliveries("delivered")) == 200, timeout=150, what="all delivered"
         )
         assert server.deliveries("dead") == []
     finally:
