@@ -35,7 +35,6 @@ EXAMPLES = ROOT / "examples"
 SHIPPED = ROOT / "tests" / "fixtures" / "transforms"
 
 
-
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own start in a worker (it runs `uname`)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Refuse what `tests/boundaries.py` lists wherever tests run, from collection on: in this
