@@ -53,13 +53,13 @@ class Relay(InProcess):
         self.sent = sent
 
     async def messages(self, count: int) -> list[dict[str, Any]]:
-        return list(await self.until(lambda: self._at_least(count)))
+        return list(await self.until(lambda: self._messages_at_least(count)))
 
-    async def at_least(self, status: str, count: int) -> list[dict[str, Any]] | None:
+    async def deliveries_at_least(self, status: str, count: int) -> list[dict[str, Any]] | None:
         found = await self.deliveries(status)
         return found if len(found) >= count else None
 
-    async def _at_least(self, count: int) -> list[dict[str, Any]] | None:
+    async def _messages_at_least(self, count: int) -> list[dict[str, Any]] | None:
         return self.sent if len(self.sent) >= count else None
 
 
@@ -102,7 +102,7 @@ def test_a_sloppy_handler_delivers_the_same_for_every_event(tmp_path: Path) -> N
         properties = [message["properties"] for message in messages]
         assert properties == [{"total": 2499, "counter": 1}] * 6
         # Recorded as delivered once Segment's answer is committed, a moment after it arrived.
-        delivered = await relay.until(lambda: relay.at_least("delivered", 6))
+        delivered = await relay.until(lambda: relay.deliveries_at_least("delivered", 6))
         assert len(delivered) == 6
 
     run_with(tmp_path, {"sloppy": SLOPPY}, test)
