@@ -46,6 +46,10 @@ class WrkRun:
     rate: float
     requests: int
     errors: int
+    # The monotonic time of the first request: wrk reads its script's data before it starts
+    # its clock (a second for a long burst), so a rate "from the burst's first request" starts
+    # here, not at the call (wrk's own run time counted back from its exit).
+    first_request: float
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,13 @@ def wrk(url: str, script: Path, seconds: float, connections: int) -> WrkRun:
     count = re.search(r"(\d+) requests in", done.stdout)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
     assert rate and count, done.stdout
-    return WrkRun(float(rate.group(1)), int(count.group(1)), int(errors.group(1)) if errors else 0)
+    requests, per_second = int(count.group(1)), float(rate.group(1))
+    return WrkRun(
+        per_second,
+        requests,
+        int(errors.group(1)) if errors else 0,
+        time.monotonic() - requests / per_second,
+    )
 
 
 def one_round(tmp: Path, seconds: float, connections: int) -> tuple[WrkRun, WrkRun, int]:

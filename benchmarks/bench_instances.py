@@ -133,7 +133,6 @@ def one_round(instances: int, seconds: float, connections: int) -> Round:
                 pids = processes(servers)
                 cpu_before = sum(cpu_seconds(pid) for pid in pids)
                 database_before = backends.cpu()
-                started = time.monotonic()
                 with ThreadPoolExecutor(instances) as pool:
                     bursts = list(
                         pool.map(
@@ -152,7 +151,7 @@ def one_round(instances: int, seconds: float, connections: int) -> Round:
                 return Round(
                     instances,
                     sum(burst.rate for burst in bursts),
-                    accepted / (last - started),
+                    accepted / (last - min(burst.first_request for burst in bursts)),
                     instance_cpu / accepted * 1000,
                     database_cpu / accepted * 1000,
                     backends.most / instances,

@@ -122,7 +122,6 @@ def one_round(store: str, seconds: float, connections: int) -> Round:
         write_wrk_requests(signed_requests(count, f"msg_pipe_{time.time_ns()}"), script)
         with database_for(store) as database, running_service(**database) as (server, standin):
             with PeakMemory(server) as memory:
-                started = time.monotonic()
                 burst = wrk(server.url, script, seconds, connections)
                 accepted = burst.requests - burst.errors
                 last = wait_for_messages(
@@ -132,7 +131,7 @@ def one_round(store: str, seconds: float, connections: int) -> Round:
             return Round(
                 store,
                 burst.rate,
-                accepted / (last - started),
+                accepted / (last - burst.first_request),
                 memory.peak_mb,
                 stages(server),
                 accepted,

@@ -16,6 +16,8 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from dodo_transform.outgoing.destination import destination_of
 
 _SECRET_HEADER = re.compile(r"auth|key|secret|token|signature|cookie|password", re.IGNORECASE)
@@ -70,7 +72,10 @@ def scrub_json(value: Any, secrets: Collection[str]) -> Any:
     cannot hold (a log field's object) is taken as its text."""
     if not secrets:
         return value
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        text = orjson.dumps(value, default=str).decode()  # a log line's fields, every line
+    except TypeError:  # a lone surrogate or a huge integer: the standard library writes it
+        text = json.dumps(value, ensure_ascii=False, default=str)
     hidden = scrub_json_text(text, secrets)
     return value if hidden is text else json.loads(hidden)
 

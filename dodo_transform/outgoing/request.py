@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from dodo_transform.outgoing.redaction import redact_headers
 
 # One encoder for every call: `json.dumps` with options builds a new one each time, a
@@ -47,7 +49,10 @@ def well_formed(text: str) -> str:
 
 def encode_json(value: Any) -> bytes:
     """`value` as compact JSON in well-formed UTF-8 (see the module docstring)."""
-    return well_formed(_COMPACT.encode(value)).encode()
+    try:
+        return orjson.dumps(value)  # several times quicker, and UTF-8 already
+    except TypeError:  # what orjson refuses (a lone surrogate, a huge integer): the standard
+        return well_formed(_COMPACT.encode(value)).encode()  # library writes it
 
 
 def well_formed_json(value: Any) -> Any:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, closing
 from typing import Any
 
+import orjson
+
 from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.outgoing.request import OutgoingRequest, well_formed
 from dodo_transform.store.erasure import Erased
@@ -192,7 +194,7 @@ class SqlWrites:
             item.index,
             str(item.status),
             request_json(request),
-            json.dumps(item.logs or []),
+            stored_json(item.logs or []),
             None if item.error is None else self._text(item.error),
             now,
             now,
@@ -579,8 +581,18 @@ def _bytes(body: Any) -> bytes:
 
 def request_json(request: OutgoingRequest | None) -> str | None:
     """A request as stored: everything, credentials included (shown only redacted)."""
-    return None if request is None else json.dumps(request.to_json())
+    return None if request is None else stored_json(request.to_json())
 
 
 def json_or_none(value: Mapping[str, str] | None) -> str | None:
-    return None if value is None else json.dumps(dict(value))
+    return None if value is None else stored_json(dict(value))
+
+
+def stored_json(value: Any) -> str:
+    """`value` as JSON text for a column: orjson's, written for every delivery in a burst;
+    the standard library's, ASCII-escaped, for what orjson refuses (a lone surrogate a
+    handler's string may hold, kept exactly; an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
