@@ -11,10 +11,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import Counter as _PrometheusCounter
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Counter(_PrometheusCounter):
+    """prometheus-client's Counter, its labelled children looked up once per label values:
+    `labels()` takes a lock and checks its arguments every time, and the pipeline counts
+    every outcome and every message (a few per event, thousands a second in a burst)."""
+
+    def labels(self, *values: Any, **by_name: Any) -> Any:
+        if by_name:
+            return super().labels(*values, **by_name)
+        cache: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_children_by_values", {})
+        child = cache.get(values)
+        if child is None:
+            child = cache[values] = super().labels(*values)
+        return child
 
 
 class IngestMetrics:

@@ -10,6 +10,7 @@ scrubbed: no secret is that short, and taking every "1" or "id" out would ruin w
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -61,10 +62,17 @@ def scrub_json_text(text: str, secrets: Collection[str]) -> str:
     """JSON text with `scrub` applied inside its strings (keys included) only: never to a
     number, which a short secret could cut in two, nor to the syntax. Linear, however deep
     the JSON is nested."""
-    forms = set(secrets) | {json.dumps(secret)[1:-1] for secret in secrets}
+    forms = _forms(frozenset(secrets))
     if not any(form in text for form in forms):
         return text
     return _JSON_STRING.sub(lambda found: scrub(found[0], forms), text)
+
+
+@functools.lru_cache(maxsize=64)
+def _forms(secrets: frozenset[str]) -> frozenset[str]:
+    """Each secret as it is and as it appears inside a JSON string (escaped): worked out once
+    per set of secrets, as a log line's fields are scrubbed with the same set every time."""
+    return secrets | {json.dumps(secret)[1:-1] for secret in secrets}
 
 
 def scrub_json(value: Any, secrets: Collection[str]) -> Any:

@@ -64,7 +64,7 @@ from dodo_transform.store.records import (
     new_claim,
 )
 from dodo_transform.store.sessions import SqlSessions, Statement
-from dodo_transform.store.writing import SqlWrites, json_or_none, request_json
+from dodo_transform.store.writing import ERASE_CHUNK, SqlWrites, json_or_none, request_json
 
 _REPLAYABLE = tuple(str(status) for status in REPLAYABLE_STATUSES)
 _REPLAYABLE_MARKS = ",".join("?" * len(_REPLAYABLE))
@@ -324,22 +324,18 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         outcome is dropped, and its id is returned. The deliveries `hand_off` names are
         stored claimed under it, and their ids returned.
         """
-        dropped = []
         terms = self._terms(list(outcomes))
         with self._transaction() as db:
-            for event_id in outcomes:
-                if claims is None:
-                    db.execute(
-                        "UPDATE events SET state = 'done', lease_until = 0 WHERE id = ?",
-                        (event_id,),
-                    )
-                elif not db.execute(
-                    "UPDATE events SET state = 'done', lease_until = 0"
-                    " WHERE id = ? AND claim = ? AND state = 'pending'",
-                    (event_id, claims[event_id]),
-                ).rowcount:
-                    dropped.append(event_id)
+            if claims is None:
+                dropped = []
+            else:
+                held = self._held_events(db, list(outcomes))
+                dropped = [e for e in outcomes if held.get(e) != claims[e]]
             done = {e: results for e, results in outcomes.items() if e not in set(dropped)}
+            db.executemany(
+                "UPDATE events SET state = 'done', lease_until = 0 WHERE id = ?",
+                [(event_id,) for event_id in done],
+            )
             handed = self._insert(db, done, 0, hand_off)
             self._insert_terms(db, [pair for pair in terms if pair[1] in done])
         return Recorded(dropped, handed)
@@ -391,43 +387,106 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         given back unsent still says why it last failed).
         """
         now = self._clock()
-        dropped = []
         with self._transaction() as db:
-            attempts = []
-            for u in updates:
-                values = (
-                    u.status,
-                    keeps_error(u),
-                    _text(u.error),
-                    u.next_attempt_at,
-                    0 if u.attempt is None else 1,
-                    now,
-                    request_json(u.request),
-                    json_or_none(u.sent_headers),
-                    u.delivery_id,
-                )
-                fence = "" if u.claim is None else " AND claim = ? AND status = 'pending'"
-                changed = db.execute(
-                    "UPDATE deliveries SET status = ?, error = CASE WHEN ? THEN error ELSE ? END,"
-                    " next_attempt_at = ?,"
-                    " lease_until = 0, attempts = attempts + ?, updated_at = ?,"
-                    " request = COALESCE(?, request), sent_headers = COALESCE(?, sent_headers)"
-                    f" WHERE id = ?{fence}",
-                    values if u.claim is None else (*values, u.claim),
-                ).rowcount
-                if not changed:
-                    dropped.append(u)
-                elif u.attempt is not None:
-                    a = u.attempt
-                    attempts.append(
-                        (u.delivery_id, a.at, a.status_code, _text(a.error), a.duration_ms)
+            applied, dropped = self._fenced(db, updates)
+            # One statement for them all: each update's row was checked above, in this
+            # transaction, so no per-row count is needed (a burst records thousands).
+            cursor = db.executemany(
+                "UPDATE deliveries SET status = ?, error = CASE WHEN ? THEN error ELSE ? END,"
+                " next_attempt_at = ?,"
+                " lease_until = 0, attempts = attempts + ?, updated_at = ?,"
+                " request = COALESCE(?, request), sent_headers = COALESCE(?, sent_headers)"
+                " WHERE id = ?",
+                [
+                    (
+                        u.status,
+                        keeps_error(u),
+                        _text(u.error),
+                        u.next_attempt_at,
+                        0 if u.attempt is None else 1,
+                        now,
+                        request_json(u.request),
+                        json_or_none(u.sent_headers),
+                        u.delivery_id,
                     )
+                    for u in applied
+                ],
+            )
+            if cursor.rowcount != len(applied):  # an unfenced update of a row that is gone
+                found = self._existing(db, [u.delivery_id for u in applied])
+                dropped += [u for u in applied if u.delivery_id not in found]
+            gone = {id(u) for u in dropped}
             db.executemany(
                 "INSERT INTO attempts (delivery_id, at, status_code, error, duration_ms)"
                 " VALUES (?, ?, ?, ?, ?)",
-                attempts,
+                [
+                    (u.delivery_id, a.at, a.status_code, _text(a.error), a.duration_ms)
+                    for u in applied
+                    if (a := u.attempt) is not None and id(u) not in gone
+                ],
             )
         return dropped
+
+    def _held_events(self, db: sqlite3.Connection, event_ids: Sequence[int]) -> dict[int, int]:
+        """The claim each of these events is pending under (those not pending are left out)."""
+        held: dict[int, int] = {}
+        for start in range(0, len(event_ids), ERASE_CHUNK):
+            chunk = list(event_ids[start : start + ERASE_CHUNK])
+            held.update(
+                db.execute(
+                    "SELECT id, claim FROM events WHERE state = 'pending'"
+                    f" AND id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
+        return held
+
+    def _fenced(
+        self, db: sqlite3.Connection, updates: Sequence[DeliveryUpdate]
+    ) -> tuple[list[DeliveryUpdate], list[DeliveryUpdate]]:
+        """(the updates to apply, those dropped): an update under a claim applies while its
+        delivery is still pending under that claim, as it would be after the updates before
+        it in the list (one that settled the delivery drops a later one)."""
+        held = self._held_deliveries(db, updates)
+        settled: set[int] = set()
+        applied, dropped = [], []
+        for u in updates:
+            if u.claim is not None and (
+                (u.delivery_id, u.claim) not in held or u.delivery_id in settled
+            ):
+                dropped.append(u)
+                continue
+            applied.append(u)
+            if u.status != DeliveryStatus.PENDING:
+                settled.add(u.delivery_id)
+        return applied, dropped
+
+    def _held_deliveries(
+        self, db: sqlite3.Connection, updates: Sequence[DeliveryUpdate]
+    ) -> set[tuple[int, int]]:
+        """(id, claim) of the fenced updates' deliveries still pending under a claim."""
+        ids = sorted({u.delivery_id for u in updates if u.claim is not None})
+        held: set[tuple[int, int]] = set()
+        for start in range(0, len(ids), ERASE_CHUNK):
+            chunk = ids[start : start + ERASE_CHUNK]
+            held.update(
+                db.execute(
+                    "SELECT id, claim FROM deliveries WHERE status = 'pending'"
+                    f" AND id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
+        return held
+
+    def _existing(self, db: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(ids), ERASE_CHUNK):
+            chunk = list(ids[start : start + ERASE_CHUNK])
+            rows = db.execute(
+                f"SELECT id FROM deliveries WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update(row[0] for row in rows)
+        return found
 
     def release(self, delivery_ids: Sequence[int]) -> None:
         with self._transaction() as db:
