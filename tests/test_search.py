@@ -136,6 +136,34 @@ def test_an_event_is_found_once_transformed_and_once_only(store: Store) -> None:
     assert [e.webhook_id for e in store.list_events(filters=Filters(q="cus_a"))] == ["msg_1"]
 
 
+def test_a_claimed_rounds_terms_come_from_its_bodies_not_read_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transform stage passes the events it claimed: their terms are made from those
+    bodies (a burst's worker read every body back otherwise); an event not passed is read."""
+    ((claimed_id, _), (other_id, _)) = store.add_events(
+        [
+            NewEvent("msg_1", "payment.succeeded", body("cus_A", "ann@example.com")),
+            NewEvent("msg_2", "payment.succeeded", body("cus_B", "bob@example.com", "Bob")),
+        ]
+    )
+    claimed = store.claim_events(1, lease_seconds=30.0)
+    assert [e.id for e in claimed] == [claimed_id]
+    read_back: list[Any] = []
+    original = store._read  # type: ignore[attr-defined]
+
+    def counting_read(query: str, params: Any = ()) -> Any:
+        if "SELECT id, webhook_id, body FROM events" in query:
+            read_back.append(list(params))
+        return original(query, params)
+
+    monkeypatch.setattr(store, "_read", counting_read)
+    store.record_outcomes({claimed_id: [], other_id: []}, events=claimed)
+    assert read_back == [[other_id]]
+    assert [e.id for e in store.list_events(filters=Filters(q="cus_a"))] == [claimed_id]
+    assert [e.id for e in store.list_events(filters=Filters(q="bob"))] == [other_id]
+
+
 def test_pruned_events_leave_no_terms_behind(store: Store) -> None:
     ((event_id, _),) = store.add_events([NewEvent("msg_1", "a", body("cus_A", "a@x.io"))])
     store.record_outcomes({event_id: []})

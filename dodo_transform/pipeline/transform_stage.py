@@ -147,7 +147,9 @@ class TransformStage:
         if self._receiver is not None:
             handing, lanes = hand_off.plan(results, self._receiver, new_claim(), now + self._lease)
         with self.metrics.timed("record outcomes"):
-            recorded = await self._store(self.store.record_outcomes, results, claims, handing)
+            recorded = await self._store(
+                self.store.record_outcomes, results, claims, handing, events
+            )
         if recorded.dropped:
             log.warning(
                 "outcomes dropped: the events were claimed again after this worker's claim"

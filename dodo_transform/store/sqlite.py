@@ -316,6 +316,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         outcomes: Mapping[int, Sequence[NewDelivery]],
         claims: Mapping[int, int] | None = None,
         hand_off: HandOff | None = None,
+        events: Sequence[StoredEvent] = (),
     ) -> Recorded:
         """Store every transform's outcome for these events and mark them done, atomically.
 
@@ -324,7 +325,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         outcome is dropped, and its id is returned. The deliveries `hand_off` names are
         stored claimed under it, and their ids returned.
         """
-        terms = self._terms(list(outcomes))
+        terms = self._terms(list(outcomes), events)
         with self._transaction() as db:
             if claims is None:
                 dropped = []

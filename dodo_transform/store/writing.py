@@ -33,6 +33,7 @@ from dodo_transform.store.records import (
     HandOff,
     NewDelivery,
     ReplayMode,
+    StoredEvent,
     TransformVersion,
 )
 from dodo_transform.store.search import Filters, event_terms
@@ -89,28 +90,32 @@ class SqlWrites:
 
     # --- shared writes ------------------------------------------------------------------------
 
-    def _terms(self, event_ids: Sequence[int]) -> list[tuple[str, int]]:
-        """The search terms of these events, as (term, event id) pairs (see search.py).
+    def _terms(
+        self, event_ids: Sequence[int], events: Sequence[StoredEvent] = ()
+    ) -> list[tuple[str, int]]:
+        """The search terms of these events, as (term, event id) pairs (see search.py): from
+        the bodies in `events` (the round as claimed) where given, the rest read back.
 
         The transform stage stores them with the events' outcomes: in the worker, not on the
-        intake's path, where each webhook's answer would wait for them; and read and made
-        before the outcomes' transaction, so SQLite's write lock is not held meanwhile."""
-        pairs: list[tuple[str, int]] = []
-        for start in range(0, len(event_ids), ERASE_CHUNK):
-            chunk = list(event_ids[start : start + ERASE_CHUNK])
-            rows = self._read(
+        intake's path, where each webhook's answer would wait for them; and made before the
+        outcomes' transaction, so SQLite's write lock is not held meanwhile."""
+        wanted = set(event_ids)
+        bodies = [(e.id, e.webhook_id, e.body) for e in events if e.id in wanted]
+        missing = sorted(wanted - {event_id for event_id, _, _ in bodies})
+        for start in range(0, len(missing), ERASE_CHUNK):
+            chunk = missing[start : start + ERASE_CHUNK]
+            bodies += self._read(
                 self._sql(
                     "SELECT id, webhook_id, body FROM events"
                     f" WHERE id IN ({','.join('?' * len(chunk))})"
                 ),
                 chunk,
             )
-            pairs += [
-                (term, event_id)
-                for event_id, webhook_id, body in rows
-                for term in event_terms(webhook_id, _bytes(body))
-            ]
-        return pairs
+        return [
+            (term, event_id)
+            for event_id, webhook_id, body in bodies
+            for term in event_terms(webhook_id, _bytes(body))
+        ]
 
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
