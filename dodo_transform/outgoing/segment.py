@@ -16,6 +16,8 @@ from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import orjson
+
 SEGMENT_HOSTS = frozenset({"api.segment.io", "events.eu1.segmentapis.com"})
 CALL_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -81,10 +83,19 @@ def problems(kind: str, message: Any) -> list[str]:
         found.append("track has no non-empty string `event`: Segment drops it")
     if kind == "group" and not message.get("groupId"):
         found.append("group has no groupId: Segment drops it")
-    size = len(json.dumps(message, separators=(",", ":")).encode("utf-8"))
+    size = _encoded_size(message)
     if size > MAX_MESSAGE_BYTES:
         found.append(f"message is {size} bytes, over Segment's 32 KB limit")
     return found
+
+
+def _encoded_size(message: dict[str, Any]) -> int:
+    """The message's size as sent: compact UTF-8 JSON (orjson's, as the sender encodes it; the
+    standard library's, escaped, for what orjson refuses, such as a lone surrogate)."""
+    try:
+        return len(orjson.dumps(message))
+    except TypeError:
+        return len(json.dumps(message, separators=(",", ":")).encode("utf-8"))
 
 
 def advice(kind: str, message: Any) -> list[str]:

@@ -30,7 +30,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -163,10 +163,9 @@ class Transform:
         if report.get("logsTruncated"):
             logs += (("warn", f"[console output cut at {self.limits.log_bytes} characters]"),)
         try:
-            outcome = self._interpret(report, logs)
+            return self._interpret(report, logs, report.get("bytes", 0))
         except HandlerError as error:
             return Outcome(OutcomeKind.ERROR, logs=logs, error=str(error))
-        return replace(outcome, size=report.get("bytes", 0))
 
     def _sandbox(self) -> Sandbox:
         sandbox: Sandbox | None = getattr(self._local, "sandbox", None)
@@ -175,7 +174,9 @@ class Transform:
             self._local.sandbox = sandbox
         return sandbox
 
-    def _interpret(self, report: dict[str, Any], logs: tuple[tuple[str, str], ...]) -> Outcome:
+    def _interpret(
+        self, report: dict[str, Any], logs: tuple[tuple[str, str], ...], size: int
+    ) -> Outcome:
         if report.get("missingHandler"):
             raise HandlerError(
                 f"{self.filename}: no handler function: declare "
@@ -209,10 +210,10 @@ class Transform:
             if request is not None:
                 requests.append(request)
         if requests:
-            return Outcome(OutcomeKind.DELIVER, tuple(requests), logs)
+            return Outcome(OutcomeKind.DELIVER, tuple(requests), logs, size=size)
         if cancelled or not items:
-            return Outcome(OutcomeKind.CANCELLED, logs=logs)
-        return Outcome(OutcomeKind.SKIPPED, logs=logs)
+            return Outcome(OutcomeKind.CANCELLED, logs=logs, size=size)
+        return Outcome(OutcomeKind.SKIPPED, logs=logs, size=size)
 
     def _request(self, item: dict[str, Any], where: str) -> OutgoingRequest | None:
         url = item.get("url")

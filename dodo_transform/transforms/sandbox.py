@@ -51,6 +51,7 @@ from functools import cached_property
 from importlib import resources
 from typing import Any
 
+import orjson
 import quickjs
 
 from dodo_transform.errors import HandlerError
@@ -263,7 +264,7 @@ class Sandbox:
         if text == _PENDING:
             _drain(self._context, clock)
             text = self._settle(args[4])  # max_requests
-        report: dict[str, Any] = json.loads(text)
+        report: dict[str, Any] = _parsed(text)
         report["bytes"] = len(text)
         self._stale = report.pop("collected")
         if report.pop("neverSettled", False):
@@ -458,6 +459,16 @@ def _drain(context: quickjs.Context, clock: _Clock) -> int:
         if not context.execute_pending_job():
             return ran
         ran += 1
+
+
+def _parsed(report: str) -> Any:
+    """A report from the prelude, read: by orjson, several times quicker for every event, and
+    by the standard library where a string holds a lone surrogate (escaped by JSON.stringify),
+    which orjson refuses and Python's strings keep."""
+    try:
+        return orjson.loads(report)
+    except orjson.JSONDecodeError:
+        return json.loads(report)
 
 
 def _is_interrupt(error: BaseException) -> bool:
