@@ -210,12 +210,15 @@ def _flat(outcome: Outcome) -> _Flat:
 def _unflat(flat: _Flat) -> Outcome:
     kind, requests, logs, error, hit_limit = flat
     return Outcome(
-        OutcomeKind(kind),
-        tuple(OutgoingRequest(*request) for request in requests),
+        _KINDS[kind],  # a dict lookup: calling the enum costs more, for every run
+        tuple([OutgoingRequest(*request) for request in requests]),
         logs,
         error,
         hit_limit,
     )
+
+
+_KINDS = {kind.value: kind for kind in OutcomeKind}
 
 
 def _exit_with_parent(parent_pid: int) -> None:
