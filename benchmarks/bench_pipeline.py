@@ -13,6 +13,11 @@ medians. PostgreSQL gets a fresh database on the local server each round.
 
 Then *latency*: on SQLite, payments at a steady --latency-rate events/s for --latency-seconds,
 each webhook's time until its track message reaches the stand-in, p50 and p99.
+
+Then *memory with big payloads*: the seed handlers plus `big.js`, a handler returning a 4 MB
+payload for every payment, sent to a local destination of its own; --big-events payments
+posted at once (16 at a time), and the peak resident set of the worker with its sandbox
+processes until every big request has arrived.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import write_wrk_requests, wrk
 from harness import (
     ensure_wrk,
+    flood,
     latencies,
     paced,
     percentile,
@@ -47,11 +53,16 @@ from harness import (
     wait_for_messages,
 )
 
-from dodo_transform.testing import Server, descendants, process_memory
+from dodo_transform.testing import Answer, DestinationStandIn, Server, descendants, process_memory
 
 MESSAGES_PER_EVENT = 2
 SIGNED_PER_SECOND = 16_000  # above ingest's rate here: no webhook repeats
 POSTGRES_SERVER = "postgresql://root@127.0.0.1:5432/postgres"
+BIG_PAYLOAD_HANDLER = (
+    "function handler(webhook) {"
+    " webhook.payload = { id: webhook.payload.data.payment_id, blob: 'x'.repeat(4 * 1024 * 1024) };"
+    " return webhook; }"
+)
 
 
 @dataclass(frozen=True)
@@ -191,6 +202,21 @@ def measure_latency(rate: float = 200.0, seconds: float = 10.0) -> tuple[float, 
     return percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
 
 
+def measure_big_payloads(events: int = 100) -> float:
+    """Peak MB of the worker with its sandbox processes while `events` payments, each made
+    into a 4 MB request by `big.js`, go through the pipeline to a local destination."""
+    with DestinationStandIn(Answer(200)).running() as destination:
+        toml = f'[big]\nurl = "{destination.url}/in"\nevents = ["payment.succeeded"]\n'
+        extra = {"big.js": BIG_PAYLOAD_HANDLER, "transforms.toml": toml}
+        with running_service(extra) as (server, _):
+            server.wait_until(server.worker_pid, what="the worker")
+            with PeakMemory(server) as memory:
+                url = f"{server.url}/webhooks/dodo"
+                asyncio.run(flood(url, signed_requests(events, f"msg_big_{time.time_ns()}"), 16))
+                destination.wait_for(events, timeout=600)
+    return memory.peak_mb
+
+
 def median(rounds: list[Round], field: str) -> float:
     return statistics.median(getattr(r, field) for r in rounds)
 
@@ -203,6 +229,7 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--latency-rate", type=float, default=200.0)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--big-events", type=int, default=100)
     args = parser.parse_args()
     found = measure(args.stores.split(","), args.seconds, args.connections, args.rounds)
     print("\n| store | ingest events/s | end to end events/s | ratio | worker peak RSS |")
@@ -228,6 +255,10 @@ def main() -> None:
     print(
         f"\nAt a steady {args.latency_rate:g} events/s on SQLite, webhook to stand-in:"
         f" p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+    )
+    peak = measure_big_payloads(args.big_events)
+    print(
+        f"\nWorker + sandboxes peak RSS, {args.big_events} events with 4 MB payloads: {peak:,.0f} MB"
     )
 
 

@@ -211,6 +211,41 @@ def test_the_sandbox_runs_a_round_while_the_round_before_it_is_stored(
     store.close()
 
 
+BIG = (
+    "function handler(webhook) { webhook.url = 'https://api.segment.io/v1/track';"
+    " webhook.payload = { userId: 'u', event: 'Big Thing', blob: 'x'.repeat(300000) };"
+    " return webhook; }"
+)
+
+
+def test_a_round_ends_once_its_outcomes_hold_its_bytes_the_rest_go_next(
+    tmp_path: Path, payment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handlers returning big payloads: a round holds at most about ROUND_OUTCOME_BYTES of
+    them (its events run a slice at a time), and the events it did not reach are transformed
+    in the next rounds of the same claim, none lost or run twice."""
+    monkeypatch.setattr(transform_stage, "ROUND_OUTCOME_BYTES", 1_000_000)
+    stage, store = stage_over(tmp_path, {"big": BIG})
+    ran: list[int] = []
+    run_all = stage._run_all
+
+    def counted(pairs: Any) -> Any:
+        ran.append(len(pairs))
+        return run_all(pairs)
+
+    stage._run_all = counted  # type: ignore[method-assign]
+    body = json.dumps(payment).encode()
+    add_events(store, *[body] * 10)
+    assert asyncio.run(stage.step()) is True
+    # First slice: FIRST_SLICE_EVENTS at most, as nothing is known yet; then about 1 MB of
+    # ~300 KB outcomes a slice (3 events), never more than the bytes allow.
+    assert ran[0] == min(10, transform_stage.FIRST_SLICE_EVENTS)
+    assert all(count <= 3 for count in ran[1:]) and sum(ran) == 10
+    assert store.pending_events() == 0
+    assert len(store.list_deliveries()) == 10
+    store.close()
+
+
 def test_an_event_a_handler_cannot_return_fails_that_handler_only_not_the_batch(
     tmp_path: Path, payment: dict[str, Any]
 ) -> None:

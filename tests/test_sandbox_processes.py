@@ -53,6 +53,7 @@ def test_outcomes_cross_the_process_boundary_unchanged(pool: SandboxPool) -> Non
     direct = Transform(name="t", source=TRACK, filename="t.js", limits=LIMITS).run(event)
     (through,) = pool.run([Run(spec("t", TRACK), event)])
     assert through == direct
+    assert through.size == direct.size > 0  # what the transform stage bounds its rounds by
     assert through.requests[0].headers == {"X-Id": "payment.succeeded"}
     assert through.logs == (("log", "hi"),)
 

@@ -52,6 +52,11 @@ EVENT_CLAIM_LIMIT = 256
 # so that what one round holds stays small (see also BATCH_OUTCOME_BYTES).
 EVENTS_PER_ROUND = 64
 ROUND_BODY_BYTES = 1024 * 1024
+# What a round's outcomes may hold before it ends (handlers returning megabytes): its events
+# run a slice at a time, each as many as this allows at the largest outcome per event seen
+# lately, starting from 8 events a slice (the worker's first round knows nothing yet).
+ROUND_OUTCOME_BYTES = 16 * 1024 * 1024
+FIRST_SLICE_EVENTS = 8
 TRANSFORM_LINGER_SECONDS = 0.01
 # A transform version that hits its time, memory or stack limit this many events in a row is
 # not run again until the file changes: each run would cost its full limit and hold up the
@@ -99,6 +104,9 @@ class TransformStage:
         self.quarantine = quarantine or Quarantine()
         self._flagged: set[str] = set()  # names shown as quarantined in the metrics
         self.alerts = alerts
+        # The largest outcome bytes per event of the last slice, or half the one before (it
+        # falls back to small outcomes slice by slice, and rises at once for big ones).
+        self._outcome_bytes_per_event = ROUND_OUTCOME_BYTES // FIRST_SLICE_EVENTS
 
     async def step(self) -> bool:
         """Transform one batch of new events; False when there was none."""
@@ -119,18 +127,22 @@ class TransformStage:
         enabled = [t for name, t in transforms.items() if self.registry.settings(name).enabled]
         loop = asyncio.get_running_loop()
         recording: asyncio.Task[None] | None = None
+        left = list(events)
         try:
-            for chunk in rounds(events):
-                # A round at a time: what handlers return (up to their memory limit each) is
-                # held for two rounds' events at most, not the whole claim's. The sandbox runs
-                # one round while the round before it is stored.
+            while left:
+                # A round at a time: what handlers return (up to `ROUND_OUTCOME_BYTES`) is held
+                # for two rounds' events at most, not the whole claim's. The sandbox runs one
+                # round while the round before it is stored.
+                chunk = next(rounds(left))
                 with self.metrics.timed("transform"):
-                    results = await loop.run_in_executor(
+                    results, over = await loop.run_in_executor(
                         self._executor, self.transform, chunk, enabled
                     )
+                left = over + left[len(chunk) :]
+                done = [event for event in chunk if event.id in results]
                 if recording is not None:
                     await recording
-                recording = asyncio.create_task(self._record_round(results, chunk))
+                recording = asyncio.create_task(self._record_round(results, done))
         finally:
             if recording is not None:
                 await recording
@@ -163,15 +175,17 @@ class TransformStage:
 
     def transform(
         self, stored_events: Sequence[StoredEvent], enabled: Sequence[Transform]
-    ) -> dict[int, list[NewDelivery]]:
+    ) -> tuple[dict[int, list[NewDelivery]], list[StoredEvent]]:
         """Every enabled transform's deliveries for each event it receives (its `events` in
-        transforms.toml; blocking: runs off the loop).
+        transforms.toml; blocking: runs off the loop), and the events left for the next round.
 
-        The handlers run all at once (in the sandbox processes, by default); quarantined
+        The handlers run a slice of events at a time (in the sandbox processes, by default),
+        as many as `ROUND_OUTCOME_BYTES` of outcomes is expected to hold; the round ends once
+        its outcomes hold that much, and the events not run are left over. Quarantined
         versions are not run.
         """
-        results: dict[int, list[NewDelivery]] = {stored.id: [] for stored in stored_events}
-        pairs: list[tuple[StoredEvent, Transform, Event]] = []
+        results: dict[int, list[NewDelivery]] = {}
+        runnable: list[tuple[StoredEvent, Event, list[Transform]]] = []
         for stored in stored_events:
             # A transform whose `events` leave this type out stores nothing for it, as a Dodo
             # endpoint not subscribed to it is never sent it.
@@ -186,27 +200,52 @@ class TransformStage:
                 error = "the stored event body is not UTF-8 text"
                 results[stored.id] = [_failed(transform, error) for transform in receivers]
                 continue
-            pairs.extend((stored, transform, event) for transform in receivers)
+            runnable.append((stored, event, receivers))
+        held, start = 0, 0
+        while start < len(runnable) and held < ROUND_OUTCOME_BYTES:
+            size = max(1, (ROUND_OUTCOME_BYTES - held) // self._outcome_bytes_per_event)
+            taken = runnable[start : start + size]
+            made = self._run_slice(taken, results)
+            self._outcome_bytes_per_event = max(
+                max(made) if made else 0, self._outcome_bytes_per_event // 2, 1
+            )
+            held += sum(made)
+            start += len(taken)
+        for stored in stored_events:  # a line per event: the fast path
+            if stored.id in results:
+                logs.info(
+                    log,
+                    "event transformed",
+                    webhook_id=stored.webhook_id,
+                    event_type=stored.event_type,
+                    outcomes={d.transform: d.status.value for d in results[stored.id]},
+                )
+        return results, [stored for stored, _, _ in runnable[start:]]
+
+    def _run_slice(
+        self,
+        taken: Sequence[tuple[StoredEvent, Event, list[Transform]]],
+        results: dict[int, list[NewDelivery]],
+    ) -> list[int]:
+        """Run these events' transforms at once, their deliveries into `results`; the bytes
+        of outcomes each event got."""
+        pairs = [(stored, t, event) for stored, event, receivers in taken for t in receivers]
         # Decided once, before recording: recording counts strikes and may quarantine more.
         skip = [self._is_quarantined(transform) for _, transform, _ in pairs]
         to_run = [(t, e) for (_, t, e), skipped in zip(pairs, skip, strict=True) if not skipped]
         with timed_ns() as window:
             ran = iter(self._run_all(to_run))
+        sizes = {stored.id: 0 for stored, _, _ in taken}
+        for stored, _, _ in taken:
+            results[stored.id] = []
         for (stored, transform, event), skipped in zip(pairs, skip, strict=True):
             outcome = QUARANTINED if skipped else next(ran)
+            sizes[stored.id] += outcome.size
             made = self._record_safely(transform, event, outcome)
             results[stored.id] += made
             if not skipped:
                 self._trace(stored, transform, made, window)
-        for stored in stored_events:  # a line per event: the fast path
-            logs.info(
-                log,
-                "event transformed",
-                webhook_id=stored.webhook_id,
-                event_type=stored.event_type,
-                outcomes={d.transform: d.status.value for d in results[stored.id]},
-            )
-        return results
+        return list(sizes.values())
 
     def _trace(
         self,

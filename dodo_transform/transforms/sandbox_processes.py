@@ -199,22 +199,30 @@ def _run_one(
 
 # Outcomes and events cross the pipe as plain tuples: pickling dataclasses costs several
 # times more, and this is paid on every run.
-_Flat = tuple[str, tuple[tuple[str, str, dict[str, str], Any], ...], Any, str | None, bool]
+_Flat = tuple[str, tuple[tuple[str, str, dict[str, str], Any], ...], Any, str | None, bool, int]
 
 
 def _flat(outcome: Outcome) -> _Flat:
     requests = tuple((r.method, r.url, dict(r.headers), r.payload) for r in outcome.requests)
-    return (outcome.kind.value, requests, outcome.logs, outcome.error, outcome.hit_limit)
+    return (
+        outcome.kind.value,
+        requests,
+        outcome.logs,
+        outcome.error,
+        outcome.hit_limit,
+        outcome.size,
+    )
 
 
 def _unflat(flat: _Flat) -> Outcome:
-    kind, requests, logs, error, hit_limit = flat
+    kind, requests, logs, error, hit_limit, size = flat
     return Outcome(
         _KINDS[kind],  # a dict lookup: calling the enum costs more, for every run
         tuple([OutgoingRequest(*request) for request in requests]),
         logs,
         error,
         hit_limit,
+        size,  # what the transform stage bounds its rounds by
     )
 
 
