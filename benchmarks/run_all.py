@@ -121,8 +121,9 @@ def ingest_section() -> str:
             "",
             f"**A burst.** {burst.accepted:,} webhooks in {burst.seconds:g} s"
             f" ({burst.rate:,.0f}/s, {burst.errors} non-2xx). While ingest has events to"
-            " store, the worker's writes wait for it (up to 0.1 s each), so the worker does",
-            "little during the burst and drains it afterwards: every event transformed"
+            " store, the worker's writes wait for it (up to 0.02 s each), so the worker goes",
+            "at a few dozen writes a second during the burst and drains it afterwards: every"
+            " event transformed"
             f" {burst.transformed_after:.0f} s and every delivery made"
             f" {burst.delivered_after:.0f} s after the burst ended. Meanwhile one webhook at"
             f" a time is answered in {burst.draining_p50_ms:.1f} ms (p50) /"
@@ -208,26 +209,30 @@ def end_to_end_section() -> str:
     return "\n".join(lines)
 
 
-# bench_pipeline.py's figures for the code before issue 22 (commit BEFORE_22), measured once on
-# this machine on 2026-12-07 (quiet, medians of 2 rounds): ingest and end-to-end events/s on
-# SQLite and PostgreSQL, and the seconds the worker spent per part of its work per 1,000 events
-# of the SQLite burst.
+# bench_pipeline.py's figures for the code before issue 22 (commit BEFORE_22), measured on this
+# machine on 2026-12-07 with today's bench_pipeline.py (medians of 3 alternating rounds): ingest
+# and end-to-end events/s on SQLite and PostgreSQL, the seconds the worker spent per part of its
+# work per 1,000 events of the SQLite burst, p50/p99 ms at 200 events/s, and the peak MB of the
+# worker with its sandboxes through 100 events made into 4 MB requests.
 BEFORE_22 = "78e1286"
-BEFORE_PIPELINE = {"sqlite": (1985.0, 269.0), "postgres": (1228.0, 174.0)}
+BEFORE_PIPELINE = {"sqlite": (7085.0, 945.0), "postgres": (4144.0, 549.0)}
 BEFORE_STAGES = {
-    "claim deliveries": 1.65,
-    "claim events": 0.17,
-    "record outcomes": 1.13,
-    "record results": 0.30,
-    "record results (waited)": 0.91,
-    "send": 1.58,
-    "transform": 2.10,
+    "claim deliveries": 0.43,
+    "claim events": 0.07,
+    "record outcomes": 0.35,
+    "record results": 0.06,
+    "record results (waited)": 0.18,
+    "send": 0.33,
+    "transform": 0.62,
 }
+BEFORE_LATENCY_MS = (178.0, 332.0)
+BEFORE_BIG_PAYLOADS_MB = 587.0
 
 
 def pipeline_section() -> str:
     found = bench_pipeline.measure(["sqlite", "postgres"], seconds=3.0, connections=32, rounds=3)
     p50, p99 = bench_pipeline.measure_latency(rate=200.0, seconds=10.0)
+    big = bench_pipeline.measure_big_payloads(100)
     median = bench_pipeline.median
     lines = [
         "## 6. The pipeline against ingest: a burst end to end",
@@ -269,12 +274,21 @@ def pipeline_section() -> str:
         now = statistics.median(r.per_thousand(name) for r in found["sqlite"])
         before = f"{BEFORE_STAGES[name]:.2f} s" if name in BEFORE_STAGES else "-"
         lines.append(f"| {name} | {before} | {now:.2f} s |")
+    before_p50, before_p99 = BEFORE_LATENCY_MS
     lines += [
         "",
         f"**Latency.** At a steady 200 events/s on SQLite, webhook to Segment stand-in:"
-        f" p50 {p50:,.0f} ms, p99 {p99:,.0f} ms. A Segment lane with nothing in flight sends"
-        " a message at once; only while a batch is out do the next ones gather, for up to"
-        " 0.25 s (`outbound/lanes.py`), so a lone message never waits for a batch.",
+        f" p50 {p50:,.0f} ms, p99 {p99:,.0f} ms (before: {before_p50:,.0f} / {before_p99:,.0f}"
+        " ms). A Segment lane with nothing in flight sends a message at once; only while a"
+        " batch is out do the next ones gather, for up to 0.25 s (`outbound/lanes.py`), so a"
+        " lone message never waits for a batch: the batch wait is what one request takes.",
+        "",
+        f"**Memory with big payloads.** 100 payments, each made into a 4 MB request by a"
+        f" handler of its own (`big.js`) and sent to a local destination: the worker with its"
+        f" sandbox processes peaked at {big:,.0f} MB (before: {BEFORE_BIG_PAYLOADS_MB:,.0f} MB)."
+        " A round holds at most 16 MB of outcomes (`ROUND_OUTCOME_BYTES`: its events run a"
+        " slice at a time, sized by the largest outcomes seen lately), a sandbox process hands"
+        " back at most 16 MB at once, and a lane holds at most its concurrency in requests.",
     ]
     return "\n".join(lines)
 
@@ -468,13 +482,12 @@ def profile_section() -> str:
             "hand-overs of the interpreter lock (0.72 with the line, 0.88 without it); it now",
             "writes what gathered every 10 ms (0.81).",
             "",
-            "**Engine.** `JSON.parse` of the body and the handler itself are the floor; isolation"
-            " adds",
-            "a factory call per event, the report's serialisation and our contract checks in"
-            " Python:",
-            "about 1.4x the floor's instructions under callgrind, a count the machine's noise does"
-            " not",
-            "move. Python's `json.loads` of the report is the largest single part of that.",
+            "**Engine.** `JSON.parse` of the body and the handler itself are the floor"
+            " (section 1). Our run adds, in QuickJS, the scan that restores the global, the",
+            "webhook object, reading what the handler returned field by field and the report's"
+            " JSON; in Python, the report parsed (orjson), the contract checks (URL, method,",
+            "headers, payload depth) and the typed outcome. A sandboxed run adds the crossing:"
+            " events pickled to the sandbox process once per round, outcomes back as tuples.",
         ]
     )
 
