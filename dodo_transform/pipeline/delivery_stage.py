@@ -247,7 +247,7 @@ class DeliveryStage:
         delivery, status, attempt = result.delivery, result.status, result.attempt
         if status is DeliveryStatus.PENDING and attempt is None:
             return  # given back unsent (paused, stopping, or Segment's 429 pause)
-        if attempt is not None:
+        if attempt is not None and self.tracing.enabled:
             self._trace(delivery, status, attempt)
         if status is DeliveryStatus.DELIVERED:
             self.metrics.delivered.labels(delivery.transform).inc()

@@ -243,7 +243,7 @@ class TransformStage:
             sizes[stored.id] += outcome.size
             made = self._record_safely(transform, event, outcome)
             results[stored.id] += made
-            if not skipped:
+            if not skipped and self.tracing.enabled:  # its attributes cost, for every run
                 self._trace(stored, transform, made, window)
         return list(sizes.values())
 
