@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,14 +198,19 @@ def measure_burst(seconds: float = 10.0, connections: int = 32) -> Burst | None:
     webhook at a time and timing each answer."""
     if ensure_wrk() is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp, running_service() as (server, _):
+    with tempfile.TemporaryDirectory() as tmp, running_service() as (server, standin):
         script = Path(tmp) / "burst.lua"
         count = int(seconds * SIGNED_PER_SECOND)
-        write_wrk_requests(signed_requests(count, f"msg_burst_{time.time_ns()}"), script)
+        tag = f"msg_burst_{time.time_ns()}"
+        write_wrk_requests(signed_requests(count, tag), script)
         idle = asyncio.run(sequential_latencies(server, 2.0, "idle"))
         flood = wrk(server.url, script, seconds, connections)
         ended = time.monotonic()
-        drained = asyncio.run(drain(server, ended))
+        burst_users = tag.replace("msg", "cus", 1)
+        accepted = flood.requests - flood.errors
+        # The seed handlers make two messages of a payment: a track and an identify.
+        arrivals = _Arrivals(standin, burst_users)
+        drained = asyncio.run(drain(server, ended, arrivals, 2 * accepted))
     return Burst(
         seconds=seconds,
         accepted=flood.requests - flood.errors,
@@ -227,9 +233,14 @@ class Drained:
     latencies: list[float] | None = None
 
 
-async def drain(server: Server, started: float) -> Drained:
-    """Wait until no event and no delivery waits (polling `/metrics`), sending webhooks one
-    at a time meanwhile; when each queue emptied, and the answers' latencies."""
+async def drain(
+    server: Server, started: float, burst_messages: Callable[[], int], burst: int
+) -> Drained:
+    """Wait until the burst is transformed (no event waits but the trickle's one, polling
+    `/metrics`) and delivered (its `burst` messages at the stand-in:
+    the trickle's own deliveries, gathering into Segment batches, keep the delivery queue from
+    ever being empty), sending webhooks one at a time meanwhile; when each happened, and the
+    answers' latencies."""
     result = Drained(latencies=[])
     stop = asyncio.Event()
 
@@ -237,9 +248,9 @@ async def drain(server: Server, started: float) -> Drained:
         while True:
             depths = await asyncio.to_thread(server.queue_depths)
             now = time.monotonic()
-            if not result.transformed and depths.get("events", 1) == 0:
+            if not result.transformed and depths.get("events", 2) <= 1:
                 result.transformed = now
-            if result.transformed and depths.get("deliveries", 1) == 0:
+            if result.transformed and await asyncio.to_thread(burst_messages) >= burst:
                 result.delivered = now
                 stop.set()
                 return
@@ -253,12 +264,41 @@ async def drain(server: Server, started: float) -> Drained:
     return result
 
 
+class _Arrivals:
+    """Counts the messages for the burst's customers (`users`: their ids' prefix) at the
+    stand-in, each request read once (its list is appended to, never rewritten)."""
+
+    def __init__(self, standin: SegmentStandIn, users: str) -> None:
+        self._standin, self._users = standin, users
+        self._seen = 0
+        self.count = 0
+
+    def __call__(self) -> int:
+        new = self._standin.received[self._seen :]
+        self._seen += len(new)
+        for request in new:
+            if request.status < 300:
+                self.count += sum(
+                    1
+                    for message in request.messages
+                    if str(message.get("userId", "")).startswith(self._users)
+                )
+        return self.count
+
+
+def _signed_as_needed(tag: str) -> Iterator[tuple[bytes, dict[str, str]]]:
+    """Distinct signed webhooks, signed a thousand at a time as they are needed: a signature
+    is refused 5 minutes after it was made, and a long drain would outlive ones made first."""
+    while True:
+        yield from signed_requests(1000, f"msg_{tag}_{time.time_ns()}")
+
+
 async def sequential_latencies(
     server: Server, seconds: float, tag: str, stop: asyncio.Event | None = None
 ) -> list[float]:
     """Post signed webhooks one after another for `seconds` (or until `stop`); each one's
     time to a 2xx."""
-    requests = iter(signed_requests(int(seconds * 200), f"msg_{tag}_{time.time_ns()}"))
+    requests = _signed_as_needed(tag)
     latencies = []
     deadline = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
