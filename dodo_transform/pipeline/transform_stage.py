@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -133,7 +133,7 @@ class TransformStage:
                 # A round at a time: what handlers return (up to `ROUND_OUTCOME_BYTES`) is held
                 # for two rounds' events at most, not the whole claim's. The sandbox runs one
                 # round while the round before it is stored.
-                chunk = next(rounds(left))
+                chunk = next_round(left)
                 with self.metrics.timed("transform"):
                     results, over = await loop.run_in_executor(
                         self._executor, self.transform, chunk, enabled
@@ -328,19 +328,15 @@ class TransformStage:
         )
 
 
-def rounds(events: Sequence[StoredEvent]) -> Iterator[list[StoredEvent]]:
-    """`events` in rounds of at most `EVENTS_PER_ROUND` events and `ROUND_BODY_BYTES` of
-    bodies (one event at least, however big)."""
-    chunk: list[StoredEvent] = []
+def next_round(events: Sequence[StoredEvent]) -> list[StoredEvent]:
+    """The first round of `events`: at most `EVENTS_PER_ROUND` events and `ROUND_BODY_BYTES`
+    of bodies (one event at least, however big)."""
     size = 0
-    for event in events:
-        if chunk and (len(chunk) == EVENTS_PER_ROUND or size + len(event.body) > ROUND_BODY_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(event)
+    for count, event in enumerate(events):
         size += len(event.body)
-    if chunk:
-        yield chunk
+        if count == EVENTS_PER_ROUND or (count and size > ROUND_BODY_BYTES):
+            return list(events[:count])
+    return list(events)
 
 
 def _failed(transform: Transform, reason: str) -> NewDelivery:

@@ -337,7 +337,8 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
             else:
                 held = self._held_events(db, list(outcomes))
                 dropped = [e for e in outcomes if held.get(e) != claims[e]]
-            done = {e: results for e, results in outcomes.items() if e not in set(dropped)}
+            gone = set(dropped)
+            done = {e: results for e, results in outcomes.items() if e not in gone}
             db.executemany(
                 "UPDATE events SET state = 'done', lease_until = 0 WHERE id = ?",
                 [(event_id,) for event_id in done],
