@@ -1,4 +1,5 @@
-"""Run every benchmark in one go (a few minutes) and write docs/performance.md.
+"""Run every benchmark in one go (16 minutes here; the search section's million events are
+kept for the next run) and write docs/performance.md.
 
     .venv/bin/pip install -q -e '.[test,bench]' && .venv/bin/python benchmarks/run_all.py
 
