@@ -417,3 +417,27 @@ def test_a_handler_throwing_a_bare_internal_error_is_its_own_error(
     """A bare InternalError is read as out of memory only under memory pressure."""
     outcome = make("function handler(w) { throw new InternalError(); }").run(event_from(payment))
     assert not outcome.hit_limit and "InternalError" in (outcome.error or "")
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        # Past 64 bits: orjson would make it a float, written again with other digits.
+        ("36893488147419103232", 36893488147419103000),
+        ("'\\ud800 x'", "\ud800 x"),  # a lone surrogate, which orjson refuses
+        ("'Ada'", "Ada"),
+    ],
+)
+def test_what_a_handler_returns_is_read_as_written(
+    field: str, expected: object, payment: dict[str, Any]
+) -> None:
+    """The report is read by orjson where it reads it as JSON.stringify wrote it."""
+    source = (
+        "function handler(webhook) { webhook.url = 'https://api.segment.io/v1/track';"
+        f" webhook.payload = {{ userId: 'u', event: 'Some Thing', value: {field} }};"
+        " return webhook; }"
+    )
+    outcome = Transform(name="t", source=source, filename="t.js").run(event_from(payment))
+    assert outcome.kind is OutcomeKind.DELIVER
+    value = outcome.requests[0].payload["value"]
+    assert value == expected and type(value) is type(expected)
