@@ -436,17 +436,8 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
 
     def _held_events(self, db: sqlite3.Connection, event_ids: Sequence[int]) -> dict[int, int]:
         """The claim each of these events is pending under (those not pending are left out)."""
-        held: dict[int, int] = {}
-        for start in range(0, len(event_ids), ERASE_CHUNK):
-            chunk = list(event_ids[start : start + ERASE_CHUNK])
-            held.update(
-                db.execute(
-                    "SELECT id, claim FROM events WHERE state = 'pending'"
-                    f" AND id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-            )
-        return held
+        query = "SELECT id, claim FROM events WHERE state = 'pending' AND id IN"
+        return dict(_rows_by_id(db, query, event_ids))
 
     def _fenced(
         self, db: sqlite3.Connection, updates: Sequence[DeliveryUpdate]
@@ -473,27 +464,11 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
     ) -> set[tuple[int, int]]:
         """(id, claim) of the fenced updates' deliveries still pending under a claim."""
         ids = sorted({u.delivery_id for u in updates if u.claim is not None})
-        held: set[tuple[int, int]] = set()
-        for start in range(0, len(ids), ERASE_CHUNK):
-            chunk = ids[start : start + ERASE_CHUNK]
-            held.update(
-                db.execute(
-                    "SELECT id, claim FROM deliveries WHERE status = 'pending'"
-                    f" AND id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-            )
-        return held
+        query = "SELECT id, claim FROM deliveries WHERE status = 'pending' AND id IN"
+        return {(delivery_id, claim) for delivery_id, claim in _rows_by_id(db, query, ids)}
 
     def _existing(self, db: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
-        found: set[int] = set()
-        for start in range(0, len(ids), ERASE_CHUNK):
-            chunk = list(ids[start : start + ERASE_CHUNK])
-            rows = db.execute(
-                f"SELECT id FROM deliveries WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            )
-            found.update(row[0] for row in rows)
-        return found
+        return {row[0] for row in _rows_by_id(db, "SELECT id FROM deliveries WHERE id IN", ids)}
 
     def release(self, delivery_ids: Sequence[int]) -> None:
         with self._transaction() as db:
@@ -645,3 +620,13 @@ def _group_results(
 
 def _text(value: str | None) -> str | None:
     return None if value is None else well_formed(value)
+
+
+def _rows_by_id(db: sqlite3.Connection, query: str, ids: Sequence[int]) -> list[Any]:
+    """The rows of `query` (ending in `id IN`) for `ids`, asked a chunk of ids at a time
+    (SQLite bounds a statement's parameters)."""
+    rows: list[Any] = []
+    for start in range(0, len(ids), ERASE_CHUNK):
+        chunk = list(ids[start : start + ERASE_CHUNK])
+        rows += db.execute(f"{query} ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return rows
