@@ -134,6 +134,7 @@ class Service:
             max_body_bytes=self.settings.max_body_bytes,
             admin_token=self.settings.admin_token,
             notify=self.handle.notify,
+            notify_events=self.handle.notify_events,
             problems=self.handle.problems,
             pipeline_metrics=self.handle.metrics_text,
             start=self.start,
@@ -353,7 +354,12 @@ async def _run_worker(settings: Settings, parent_pid: int, wake: Any) -> None:
     assert service.pipeline is not None
     await service.start()
     worker.exit_with_parent(parent_pid, partial(loop.call_soon_threadsafe, stop.set))
-    worker.listen_for_wakes(wake, partial(loop.call_soon_threadsafe, service.pipeline.notify))
+    pipeline = service.pipeline
+    worker.listen_for_wakes(
+        wake,
+        partial(loop.call_soon_threadsafe, pipeline.notify),
+        partial(loop.call_soon_threadsafe, pipeline.notify_events),
+    )
     helpers = [
         asyncio.create_task(
             worker.report(service.pipeline, service.pipeline_metrics, settings.data_dir, stop)

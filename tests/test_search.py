@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from dodo_transform.outgoing import OutgoingRequest
+from dodo_transform.search_terms import event_terms
 from dodo_transform.store import (
     DeliveryStatus,
     Filters,
@@ -23,7 +24,7 @@ from dodo_transform.store import (
 )
 from dodo_transform.store.migrations import POSTGRES, SQLITE, migrate_postgres, migrate_sqlite
 from dodo_transform.store.postgres import PostgresStore
-from dodo_transform.store.search import MAX_QUERY_WORDS, event_terms, query_terms
+from dodo_transform.store.search import MAX_QUERY_WORDS, query_terms
 from dodo_transform.store.sqlite import SqliteStore
 from tests.conftest import sample
 from tests.postgres import fresh_database

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import threading
 import time
 from pathlib import Path
@@ -168,13 +169,33 @@ def test_the_worker_hears_of_new_work_when_the_http_process_stores_it(
     monkeypatch.setattr(worker, "WAKE_EVERY_SECONDS", 0.0)
     handle = WorkerProcess(settings_in(tmp_path), silent_worker)
     for _ in range(100_000):  # far more than the pipe holds: a blocking write would hang here
-        handle.notify()
+        handle.notify_events()
     heard = threading.Event()
-    worker.listen_for_wakes(handle._wakes, heard.set)
+    worker.listen_for_wakes(handle._wakes, heard.set, heard.set)
     assert heard.wait(2)
     heard.clear()
-    handle.notify()
+    handle.notify_events()
     assert heard.wait(2)  # read all at once, then woken again by the next
+
+
+def test_a_wake_for_new_events_wakes_only_the_transform_loop(tmp_path: Path) -> None:
+    """Ingest's wakes (a hundred a second in a burst) say they bring only events, so the
+    worker's replay, backfill and bulk loops do not look for work at each; a wake from the API
+    (a replay request) wakes them all, even among events' wakes read at the same time."""
+    heard: queue.Queue[str] = queue.Queue()
+    for wakes in (["events"], ["events", "everything"]):
+        handle = WorkerProcess(settings_in(tmp_path), silent_worker)
+        for wake in wakes:  # written before the worker reads: it reads them all at once
+            if wake == "events":
+                handle.notify_events()
+            else:
+                handle.notify()
+        worker.listen_for_wakes(
+            handle._wakes, lambda: heard.put("everything"), lambda: heard.put("events")
+        )
+        assert heard.get(timeout=2) == wakes[-1]
+        time.sleep(0.1)
+        assert heard.empty()
 
 
 def test_a_burst_of_webhooks_wakes_the_worker_once_a_moment(tmp_path: Path) -> None:
@@ -182,7 +203,7 @@ def test_a_burst_of_webhooks_wakes_the_worker_once_a_moment(tmp_path: Path) -> N
     `WAKE_EVERY_SECONDS`, not one per webhook."""
     handle = WorkerProcess(settings_in(tmp_path), silent_worker)
     for _ in range(50):
-        handle.notify()
+        handle.notify_events()
     wakes = 0
     while handle._wakes.poll():
         handle._wakes.recv_bytes()

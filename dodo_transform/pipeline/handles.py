@@ -22,6 +22,10 @@ class PipelineHandle(Protocol):
         """New work was stored: start on it now if the pipeline can hear it."""
         ...
 
+    def notify_events(self) -> None:
+        """New events were stored (and nothing else): start transforming them now."""
+        ...
+
     def problems(self) -> list[str]:
         """Why the pipeline cannot work now (empty when it can)."""
         ...
@@ -42,6 +46,9 @@ class Here:
 
     def notify(self) -> None:
         self.pipeline.notify()
+
+    def notify_events(self) -> None:
+        self.pipeline.notify_events()
 
     def problems(self) -> list[str]:
         return self.pipeline.problems()
@@ -73,6 +80,9 @@ class InWorker:
     def notify(self) -> None:
         self.worker.notify()
 
+    def notify_events(self) -> None:
+        self.worker.notify_events()
+
     def problems(self) -> list[str]:
         return self.worker.problems()
 
@@ -102,6 +112,9 @@ class Elsewhere:
 
     def notify(self) -> None:
         """The others hear of new work from the database (PostgreSQL's NOTIFY)."""
+
+    def notify_events(self) -> None:
+        """As `notify`."""
 
     def problems(self) -> list[str]:
         return []

@@ -161,10 +161,16 @@ class Pipeline:
     def notify(self) -> None:
         """A new event, replay request or backfill was stored: start on it now, not at the next
         poll."""
-        self._work.set()
+        self.notify_events()
         self._replays.set()
         self._backfills.set()
         self._bulk.set()
+
+    def notify_events(self) -> None:
+        """New events were stored (ingest's wake, up to a hundred a second in a burst): only the
+        transform loop starts at once. The replay, backfill and bulk loops are not sent to look
+        for requests of theirs that this wake does not bring."""
+        self._work.set()
 
     def paused(self) -> list[PausedDestination]:
         """The destinations its circuit breakers hold paused now."""

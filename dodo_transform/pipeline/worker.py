@@ -54,6 +54,10 @@ HEARTBEAT_STALE_SECONDS = 10.0
 RESTART_WINDOW_SECONDS = 300.0
 MAX_RESTART_DELAY_SECONDS = 60.0
 
+# What a wake says: new events only (ingest's), or new work of any kind (the API's).
+NEW_EVENTS = b"e"
+ANY_WORK = b"a"
+
 # The worker's entry point: the settings, the HTTP process's pid, and the end of the pipe the
 # HTTP process writes to when it has stored new work (`listen_for_wakes`).
 WorkerMain = Callable[[Settings, int, Any], None]
@@ -99,15 +103,23 @@ class WorkerProcess:
         self._started_at = time.time()
 
     def notify(self) -> None:
-        """New work was stored: wake the worker (see `listen_for_wakes`), unless it was woken
-        a moment ago (`WAKE_EVERY_SECONDS`)."""
+        """New work of any kind was stored (a replay request, a backfill): wake every loop of
+        the worker's pipeline (see `listen_for_wakes`)."""
+        self._wake(ANY_WORK)
+
+    def notify_events(self) -> None:
+        """New events were stored: wake the worker's transform loop, unless it was woken a
+        moment ago (`WAKE_EVERY_SECONDS`)."""
         now = time.monotonic()
         if now - self._woken_at < WAKE_EVERY_SECONDS:
             return
         self._woken_at = now
+        self._wake(NEW_EVENTS)
+
+    def _wake(self, kind: bytes) -> None:
         # Full: the worker has wakes enough waiting to be read; closed: stopping.
         with contextlib.suppress(OSError):
-            self._waker.send_bytes(b"")
+            self._waker.send_bytes(kind)
 
     def quarantined(self) -> list[tuple[str, str]]:
         """(name, version) of the transform versions the worker has quarantined."""
@@ -207,20 +219,23 @@ async def report(
             await asyncio.wait_for(stop.wait(), REPORT_SECONDS)
 
 
-def listen_for_wakes(wakes: Connection, notify: Callable[[], object]) -> None:
-    """In the worker: call `notify` whenever the HTTP process has written to `wakes`, once for
-    all it wrote meanwhile (from a thread of its own; `notify` must be safe to call from one)."""
+def listen_for_wakes(
+    wakes: Connection, notify: Callable[[], object], notify_events: Callable[[], object]
+) -> None:
+    """In the worker: whenever the HTTP process has written to `wakes`, call `notify_events`
+    if all it wrote meanwhile were new events, else `notify`; once for all of it (from a thread
+    of its own: both must be safe to call from one)."""
 
     def listen() -> None:
         while True:
             try:
-                wakes.recv_bytes()
+                kinds = {wakes.recv_bytes()}
                 while wakes.poll():
-                    wakes.recv_bytes()
+                    kinds.add(wakes.recv_bytes())
             except (EOFError, OSError):
                 return  # the HTTP process is gone: `exit_with_parent` stops the worker
             with contextlib.suppress(RuntimeError):  # the event loop is closed: stopping
-                notify()
+                (notify_events if kinds == {NEW_EVENTS} else notify)()
 
     threading.Thread(target=listen, name="listen-wakes", daemon=True).start()
 

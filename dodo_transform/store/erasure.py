@@ -22,8 +22,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from dodo_transform.search_terms import MAX_TERM
 from dodo_transform.store.records import StoredEvent
-from dodo_transform.store.search import MAX_TERM
 
 # Identifiers followed from one customer's events to others at most: a body naming thousands
 # of customers (a bulk export) must not turn one erasure into everyone's.

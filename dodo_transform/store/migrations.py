@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dodo_transform.errors import StorageError
 from dodo_transform.outgoing.destination import destination_of
-from dodo_transform.store.search import event_terms
+from dodo_transform.search_terms import event_terms
 
 if TYPE_CHECKING:
     import psycopg
@@ -70,7 +70,7 @@ def _stored_destination(request: str) -> str:
 
 
 def _fill_terms(db: Any, mark: str) -> None:
-    """Index the events stored before search (`search.event_terms`), a chunk at a time."""
+    """Index the events stored before search (`search_terms.event_terms`), a chunk at a time."""
     after = 0
     while True:
         rows = db.execute(

@@ -3,11 +3,12 @@
 An event is indexed by its webhook id and the terms of its body that a person looks for: ids
 (the values of every field named `id` or `..._id`: customer, payment, subscription, product,
 invoice ...), emails and names (`email`, `name`, `..._name`), each word of them, in lower
-case. They go into the `event_terms` table (term, event_id) when the worker has transformed
-the event, in the transaction that stores its outcomes (`SqlWrites._terms`): off the intake's
-path, where each webhook's answer would wait for them. A search is one B-tree lookup on both
-databases (one SQL text for both) however many events there are; an event not transformed yet
-(a second or two, longer behind a burst) is not found yet.
+case (worked out by `search_terms.py`). They go into the `event_terms` table (term, event_id)
+when the worker has transformed the event, in the transaction that stores its outcomes
+(`SqlWrites._terms`): off the intake's path, where each webhook's answer would wait for them.
+A search is one B-tree lookup on both databases (one SQL text for both) however many events
+there are; an event not transformed yet (a second or two, longer behind a burst) is not found
+yet.
 
 A search matches whole words, case-insensitively, every word of it: `cus_8VbC` finds nothing,
 `CUS_8VBC6JDZZPEQFBPUDPJ0K` finds the customer's events, `ada lovelace` finds events naming
@@ -19,25 +20,16 @@ The same terms say which events name a customer, for erasure (`erasure.py`).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from dodo_transform import search_terms
 from dodo_transform.store.records import DeliveryStatus
 
-# Longer values are not ids or names (a URL, a description): not indexed.
-MAX_TERM = 200
-# An event names at most this many terms: a body with thousands of ids costs no more.
-MAX_TERMS = 256
 # A term naming more events than this is searched newest first (see `filter_conditions`).
 COMMON = 5000
 # A search of more words than this is refused: each word is one more lookup.
 MAX_QUERY_WORDS = 8
-# What a word may be wrapped in, in a name field or a query ("Ada," or '"ada@example.com"').
-_PUNCTUATION = "\"'`,;:()[]{}<>"
 
 
 @dataclass(frozen=True)
@@ -77,7 +69,7 @@ class SearchError(ValueError):
 
 def query_terms(q: str) -> list[str]:
     """The words a search looks for, each of which an event must name."""
-    words = list(dict.fromkeys(_words(q)))
+    words = list(dict.fromkeys(search_terms.words(q)))
     if not words:
         raise SearchError(
             f"q: {q!r} has nothing to search for; give an id, an email or a name, "
@@ -86,58 +78,6 @@ def query_terms(q: str) -> list[str]:
     if len(words) > MAX_QUERY_WORDS:
         raise SearchError(f"q: at most {MAX_QUERY_WORDS} words are searched; {len(words)} given")
     return words
-
-
-def event_terms(webhook_id: str, body: bytes) -> list[str]:
-    """The terms an event is found by: its webhook id, and the string values its body gives
-    fields named `id`, `email`, `name` or ending `_id`, `_email`, `_name` (each word; none for
-    a body that is not JSON)."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        document = None
-    values = [webhook_id]
-    if isinstance(document, _CONTAINERS):
-        values += _searched_values(document)
-    terms = dict.fromkeys(term for value in values for term in _words(value))
-    return list(terms)[:MAX_TERMS]
-
-
-def _searched_values(document: Any) -> list[str]:
-    """The values of the searched fields, anywhere in `document` (a loop, not recursion: a
-    body nested thousands deep is walked as any other)."""
-    found: list[str] = []
-    stack = [document]
-    while stack:
-        value = stack.pop()
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            if isinstance(item, str):
-                if isinstance(key, str) and _is_searched(key):
-                    found.append(item)
-            elif isinstance(item, _CONTAINERS):
-                stack.append(item)
-    return found
-
-
-_CONTAINERS = (dict, list)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_searched(key: str) -> bool:
-    """Whether a field's value is searched: a webhook's keys are few and repeat, so each is
-    decided once."""
-    key = key.lower()
-    return key in ("id", "email", "name") or key.endswith(("_id", "_name", "_email"))
-
-
-def _words(text: str) -> Iterator[str]:
-    for word in text.lower().split():
-        word = word.strip(_PUNCTUATION)
-        # Not printable: a NUL or a lone surrogate (from a JSON escape), which no database
-        # column of text takes as it is; nobody types one in a search either.
-        if 0 < len(word) <= MAX_TERM and word.isprintable():
-            yield word
 
 
 def filter_conditions(

@@ -23,6 +23,7 @@ import orjson
 
 from dodo_transform.outgoing.destination import destination_of
 from dodo_transform.outgoing.request import OutgoingRequest, well_formed
+from dodo_transform.search_terms import event_terms
 from dodo_transform.store.erasure import Erased
 from dodo_transform.store.reading import counted_from, replayable_scope
 from dodo_transform.store.records import (
@@ -36,7 +37,7 @@ from dodo_transform.store.records import (
     StoredEvent,
     TransformVersion,
 )
-from dodo_transform.store.search import Filters, event_terms
+from dodo_transform.store.search import Filters
 
 _REPLAYABLE = tuple(status.value for status in REPLAYABLE_STATUSES)
 ERASE_CHUNK = 500  # events deleted per statement

@@ -40,6 +40,8 @@ class WebContext:
     admin_token: SecretStr | None
     # New work was stored (an event, a replay request): wake an in-process pipeline.
     notify: Callable[[], None] = lambda: None
+    # New events were stored, nothing else (ingest's wake): only the transform loop is woken.
+    notify_events: Callable[[], None] = lambda: None
     # Why the service is not ready, besides the store (checked by the health route itself).
     problems: Callable[[], list[str]] = list
     # The pipeline's metrics, wherever it runs, in Prometheus' text format.

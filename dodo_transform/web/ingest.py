@@ -162,7 +162,7 @@ class Ingest:
             event_type=kind,
             event_id=event_id,
         )
-        context.notify()
+        context.notify_events()
         return f'{{"id":{event_id},"duplicate":{"false" if created else "true"}}}'
 
     async def receive_body(self, receive: Receive, declared: str) -> bytes:
