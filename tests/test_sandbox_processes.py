@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from dodo_transform.limits import Limits
+from dodo_transform.search_terms import event_terms
 from dodo_transform.transforms.engine import OutcomeKind, Transform
 from dodo_transform.transforms.sandbox_processes import (
     PoolClosed,
@@ -56,6 +57,16 @@ def test_outcomes_cross_the_process_boundary_unchanged(pool: SandboxPool) -> Non
     assert through.size == direct.size > 0  # what the transform stage bounds its rounds by
     assert through.requests[0].headers == {"X-Id": "payment.succeeded"}
     assert through.logs == (("log", "hi"),)
+
+
+def test_the_sandbox_process_works_out_each_events_search_terms(pool: SandboxPool) -> None:
+    """Beside the outcomes, the child sends back each event's search terms, so that the worker
+    storing them does not make them itself."""
+    event = event_from(sample("payment.succeeded"), "msg_terms")
+    pool.run([Run(spec("t", TRACK), event), Run(spec("u", TRACK), event)])
+    assert "terms" in vars(event)  # given by the child, not yet worked out here
+    assert event.terms == event_terms("msg_terms", event.body)
+    assert "msg_terms" in event.terms and "cus_8vbc6jdzzpeqfbpudpj0k" in event.terms
 
 
 def test_a_run_stuck_in_a_builtin_is_stopped_and_the_rest_deliver(pool: SandboxPool) -> None:

@@ -137,19 +137,18 @@ def test_an_event_is_found_once_transformed_and_once_only(store: Store) -> None:
     assert [e.webhook_id for e in store.list_events(filters=Filters(q="cus_a"))] == ["msg_1"]
 
 
-def test_a_claimed_rounds_terms_come_from_its_bodies_not_read_back(
+def test_terms_the_transform_stage_gives_are_stored_and_the_rest_made_from_bodies(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The transform stage passes the events it claimed: their terms are made from those
-    bodies (a burst's worker read every body back otherwise); an event not passed is read."""
-    ((claimed_id, _), (other_id, _)) = store.add_events(
+    """The transform stage gives the terms the sandbox processes worked out for its round: they
+    are stored as given (a burst's worker read every body back and parsed it otherwise); an
+    event it gives none for is read back, and its terms made from its body."""
+    ((given_id, _), (other_id, _)) = store.add_events(
         [
             NewEvent("msg_1", "payment.succeeded", body("cus_A", "ann@example.com")),
             NewEvent("msg_2", "payment.succeeded", body("cus_B", "bob@example.com", "Bob")),
         ]
     )
-    claimed = store.claim_events(1, lease_seconds=30.0)
-    assert [e.id for e in claimed] == [claimed_id]
     read_back: list[Any] = []
     original = store._read  # type: ignore[attr-defined]
 
@@ -159,9 +158,10 @@ def test_a_claimed_rounds_terms_come_from_its_bodies_not_read_back(
         return original(query, params)
 
     monkeypatch.setattr(store, "_read", counting_read)
-    store.record_outcomes({claimed_id: [], other_id: []}, events=claimed)
+    store.record_outcomes({given_id: [], other_id: []}, terms={given_id: ["msg_1", "cus_given"]})
     assert read_back == [[other_id]]
-    assert [e.id for e in store.list_events(filters=Filters(q="cus_a"))] == [claimed_id]
+    assert [e.id for e in store.list_events(filters=Filters(q="cus_given"))] == [given_id]
+    assert store.list_events(filters=Filters(q="cus_a")) == []  # its body was not read
     assert [e.id for e in store.list_events(filters=Filters(q="bob"))] == [other_id]
 
 

@@ -135,24 +135,28 @@ class TransformStage:
                 # round while the round before it is stored.
                 chunk = next_round(left)
                 with self.metrics.timed("transform"):
-                    results, over = await loop.run_in_executor(
+                    results, terms, over = await loop.run_in_executor(
                         self._executor, self.transform, chunk, enabled
                     )
                 left = over + left[len(chunk) :]
                 done = [event for event in chunk if event.id in results]
                 if recording is not None:
                     await recording
-                recording = asyncio.create_task(self._record_round(results, done))
+                recording = asyncio.create_task(self._record_round(results, done, terms))
         finally:
             if recording is not None:
                 await recording
         return True
 
     async def _record_round(
-        self, results: dict[int, list[NewDelivery]], events: list[StoredEvent]
+        self,
+        results: dict[int, list[NewDelivery]],
+        events: list[StoredEvent],
+        terms: dict[int, list[str]],
     ) -> None:
-        """Store a round's outcomes, for the events still held under their claims, and hand
-        the lanes the new deliveries they have room for (see `hand_off.py`)."""
+        """Store a round's outcomes (and its events' search terms), for the events still held
+        under their claims, and hand the lanes the new deliveries they have room for (see
+        `hand_off.py`)."""
         claims = {event.id: event.claim for event in events}
         handing, now = None, self._clock()
         lanes: dict[DeliveryKey, Lane] = {}
@@ -160,7 +164,7 @@ class TransformStage:
             handing, lanes = hand_off.plan(results, self._receiver, new_claim(), now + self._lease)
         with self.metrics.timed("record outcomes"):
             recorded = await self._store(
-                self.store.record_outcomes, results, claims, handing, events
+                self.store.record_outcomes, results, claims, handing, terms
             )
         if recorded.dropped:
             log.warning(
@@ -175,9 +179,11 @@ class TransformStage:
 
     def transform(
         self, stored_events: Sequence[StoredEvent], enabled: Sequence[Transform]
-    ) -> tuple[dict[int, list[NewDelivery]], list[StoredEvent]]:
+    ) -> tuple[dict[int, list[NewDelivery]], dict[int, list[str]], list[StoredEvent]]:
         """Every enabled transform's deliveries for each event it receives (its `events` in
-        transforms.toml; blocking: runs off the loop), and the events left for the next round.
+        transforms.toml; blocking: runs off the loop), the search terms of the events run (by
+        id, as the deliveries; given by the sandbox processes that ran them, see
+        `Event.terms`), and the events left for the next round.
 
         The handlers run a slice of events at a time (in the sandbox processes, by default),
         as many as `ROUND_OUTCOME_BYTES` of outcomes is expected to hold; the round ends once
@@ -220,7 +226,8 @@ class TransformStage:
                     event_type=stored.event_type,
                     outcomes={d.transform: d.status.value for d in results[stored.id]},
                 )
-        return results, [stored for stored, _, _ in runnable[start:]]
+        terms = {stored.id: event.terms for stored, event, _ in runnable[:start]}
+        return results, terms, [stored for stored, _, _ in runnable[start:]]
 
     def _run_slice(
         self,

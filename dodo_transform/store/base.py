@@ -61,14 +61,14 @@ class EventWork(Protocol):
     # id -> the claim it was taken under, `StoredEvent.claim`) only for events still held under
     # that claim: the ids of the others, whose outcomes were dropped, are returned. The pending
     # deliveries `hand_off` names are stored claimed under its claim (for this worker to send
-    # without claiming them again); their ids are returned. `events`, the events as claimed,
-    # spare reading their bodies back for the search terms.
+    # without claiming them again); their ids are returned. `terms` (event id -> its search
+    # terms, `search_terms.event_terms`) spares reading those events' bodies back to make them.
     def record_outcomes(
         self,
         outcomes: Mapping[int, Sequence[NewDelivery]],
         claims: Mapping[int, int] | None = None,
         hand_off: HandOff | None = None,
-        events: Sequence[StoredEvent] = (),
+        terms: Mapping[int, Sequence[str]] | None = None,
     ) -> Recorded: ...
 
 

@@ -275,7 +275,7 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         outcomes: Mapping[int, Sequence[NewDelivery]],
         claims: Mapping[int, int] | None = None,
         hand_off: HandOff | None = None,
-        events: Sequence[StoredEvent] = (),
+        terms: Mapping[int, Sequence[str]] | None = None,
     ) -> Recorded:
         """Store every transform's outcome for these events and mark them done, atomically.
 
@@ -284,7 +284,7 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         has: its outcome is dropped, and its id is returned. The deliveries `hand_off` names
         are stored claimed under it, held by this instance, and their ids returned.
         """
-        terms = self._terms(list(outcomes), events)
+        pairs = self._terms(list(outcomes), terms or {})
         with self._transaction() as db:
             if claims is None:
                 done = list(outcomes)
@@ -306,7 +306,7 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
                 ]
             handed = self._insert(db, {e: outcomes[e] for e in done}, 0, hand_off)
             kept = set(done)
-            self._insert_terms(db, [pair for pair in terms if pair[1] in kept])
+            self._insert_terms(db, [pair for pair in pairs if pair[1] in kept])
         return Recorded(sorted(outcomes.keys() - set(done)), handed)
 
     # --- the delivery stage -------------------------------------------------------------------

@@ -321,7 +321,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         outcomes: Mapping[int, Sequence[NewDelivery]],
         claims: Mapping[int, int] | None = None,
         hand_off: HandOff | None = None,
-        events: Sequence[StoredEvent] = (),
+        terms: Mapping[int, Sequence[str]] | None = None,
     ) -> Recorded:
         """Store every transform's outcome for these events and mark them done, atomically.
 
@@ -330,7 +330,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         outcome is dropped, and its id is returned. The deliveries `hand_off` names are
         stored claimed under it, and their ids returned.
         """
-        terms = self._terms(list(outcomes), events)
+        pairs = self._terms(list(outcomes), terms or {})
         with self._transaction() as db:
             if claims is None:
                 dropped = []
@@ -344,7 +344,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
                 [(event_id,) for event_id in done],
             )
             handed = self._insert(db, done, 0, hand_off)
-            self._insert_terms(db, [pair for pair in terms if pair[1] in done])
+            self._insert_terms(db, [pair for pair in pairs if pair[1] in done])
         return Recorded(dropped, handed)
 
     def claim_deliveries(self, rooms: Mapping[Lane, int], lease_seconds: float) -> list[Delivery]:

@@ -34,7 +34,6 @@ from dodo_transform.store.records import (
     HandOff,
     NewDelivery,
     ReplayMode,
-    StoredEvent,
     TransformVersion,
 )
 from dodo_transform.store.search import Filters
@@ -92,31 +91,32 @@ class SqlWrites:
     # --- shared writes ------------------------------------------------------------------------
 
     def _terms(
-        self, event_ids: Sequence[int], events: Sequence[StoredEvent] = ()
+        self, event_ids: Sequence[int], known: Mapping[int, Sequence[str]]
     ) -> list[tuple[str, int]]:
-        """The search terms of these events, as (term, event id) pairs (see search.py): from
-        the bodies in `events` (the round as claimed) where given, the rest read back.
+        """The search terms of these events, as (term, event id) pairs (see search_terms.py):
+        those `known` gives (the transform stage's, worked out in the sandbox processes), the
+        rest made from the bodies, read back.
 
-        The transform stage stores them with the events' outcomes: in the worker, not on the
-        intake's path, where each webhook's answer would wait for them; and made before the
-        outcomes' transaction, so SQLite's write lock is not held meanwhile."""
-        wanted = set(event_ids)
-        bodies = [(e.id, e.webhook_id, e.body) for e in events if e.id in wanted]
-        missing = sorted(wanted - {event_id for event_id, _, _ in bodies})
+        The transform stage stores them with the events' outcomes: not on the intake's path,
+        where each webhook's answer would wait for them; and made before the outcomes'
+        transaction, so SQLite's write lock is not held meanwhile."""
+        pairs = [(term, event_id) for event_id in event_ids for term in known.get(event_id, ())]
+        missing = sorted(set(event_ids) - known.keys())
         for start in range(0, len(missing), ERASE_CHUNK):
             chunk = missing[start : start + ERASE_CHUNK]
-            bodies += self._read(
+            bodies = self._read(
                 self._sql(
                     "SELECT id, webhook_id, body FROM events"
                     f" WHERE id IN ({','.join('?' * len(chunk))})"
                 ),
                 chunk,
             )
-        return [
-            (term, event_id)
-            for event_id, webhook_id, body in bodies
-            for term in event_terms(webhook_id, _bytes(body))
-        ]
+            pairs += [
+                (term, event_id)
+                for event_id, webhook_id, body in bodies
+                for term in event_terms(webhook_id, _bytes(body))
+            ]
+        return pairs
 
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
+from dodo_transform import search_terms
 from dodo_transform.errors import PayloadError
 
 # Dodo's 47 event types (SDK 2.47): a name in `events` that matches none is a typo, or new.
@@ -62,3 +64,13 @@ class Event:
         if not isinstance(parsed.get("type"), str):
             raise PayloadError("body has no string field `type`")
         return cls(event_type=parsed["type"], body=text, webhook_id=webhook_id)
+
+    @cached_property
+    def terms(self) -> list[str]:
+        """The words a search finds this event by (`search_terms.event_terms`), worked out
+        when first asked, or given by the sandbox process that ran its handlers (`knows`)."""
+        return search_terms.event_terms(self.webhook_id, self.body)
+
+    def knows(self, terms: list[str]) -> None:
+        """Take `terms` as this event's search terms, worked out elsewhere from its body."""
+        self.__dict__["terms"] = terms  # where `cached_property` keeps what it worked out

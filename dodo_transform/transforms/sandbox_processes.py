@@ -15,6 +15,10 @@ is stuck in C, so the child is killed and replaced, that run ends as a
 time-limit error (counted toward quarantine), and the rest of the batch runs
 again in the new child (runs are pure: running one twice is harmless).
 
+A child also works out the search terms of each event it was sent (`Event.terms`) and sends
+them back with the outcomes: in a burst the worker, which stores them, is the busiest process,
+and the children have CPU to spare.
+
 A child also exits with its parent (a thread watches for it), so a stuck one
 never lives on as an orphan.
 """
@@ -30,6 +34,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -92,12 +97,13 @@ class TransformSpec:
             transform.settings_digest,
         )
 
-    @property
+    # Worked out once: asked for every run of a batch, several times.
+    @cached_property
     def version_key(self) -> Version:
         """What the quarantine counts by."""
         return (self.name, self.version)
 
-    @property
+    @cached_property
     def key(self) -> SpecKey:
         """What a child compiles once: the version, and what the handler is given from the
         settings (a secret's new value changes no shown version, but must reach the handler)."""
@@ -129,11 +135,13 @@ def _child_main(conn: Connection, progress: Any) -> None:
             compiled.clear()
             specs.clear()
         specs.update((spec.key, spec) for spec in new_specs)
-        outcomes = _run_batch_here(
-            compiled, specs, [Event(*e) for e in events], runs, strikes, progress
-        )
+        batch = [Event(*e) for e in events]
+        outcomes = _run_batch_here(compiled, specs, batch, runs, strikes, progress)
+        # Worked out here, beside the handlers: this process has CPU to spare in a burst, the
+        # worker that stores them with the outcomes has none (see search_terms.py).
+        terms = [event.terms for event in batch]
         try:
-            conn.send(outcomes)
+            conn.send((outcomes, terms))
         except OSError:  # the parent is gone (killed): nobody to answer, nothing to report
             return
 
@@ -324,12 +332,12 @@ class SandboxProcess:
         self.progress[0] = _IDLE
         # Each event crosses once, however many transforms run on it.
         numbered: dict[int, int] = {}
-        events: list[tuple[str, str, str, str | None]] = []
+        unique: list[Event] = []
         for run in batch:
             if id(run.event) not in numbered:
-                numbered[id(run.event)] = len(events)
-                event = run.event
-                events.append((event.event_type, event.body, event.webhook_id, event.mode))
+                numbered[id(run.event)] = len(unique)
+                unique.append(run.event)
+        events = [(e.event_type, e.body, e.webhook_id, e.mode) for e in unique]
         runs = [(run.spec.key, numbered[id(run.event)]) for run in batch]
         try:
             strikes = quarantine.seeded({run.spec.version_key for run in batch})
@@ -337,7 +345,9 @@ class SandboxProcess:
             self.batches += 1
             while True:
                 if conn.poll(POLL_SECONDS):
-                    flat: list[_Flat] = conn.recv()
+                    flat, terms = conn.recv()
+                    for event, its_terms in zip(unique, terms, strict=True):
+                        event.knows(its_terms)
                     return [_unflat(outcome) for outcome in flat], None, ""
                 if not process.is_alive():
                     return self._replace(batch, "the sandbox process crashed")
