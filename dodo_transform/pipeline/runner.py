@@ -151,8 +151,8 @@ class Pipeline:
             self._watcher = asyncio.create_task(self._alert_on_load_errors(), name="watch")
         loop = asyncio.get_running_loop()
 
-        def wake() -> None:  # called on the store's listening thread
-            loop.call_soon_threadsafe(self.notify)
+        def wake(events_only: bool) -> None:  # called on the store's listening thread
+            loop.call_soon_threadsafe(self.notify_events if events_only else self.notify)
 
         self._unlisten = self.store.listen(wake)
         if self._unlisten is not None:

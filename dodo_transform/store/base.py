@@ -97,10 +97,11 @@ class LeaseWork(Protocol):
     # How many processes running a pipeline renewed their leases within `within_seconds`
     # (at least 1): they share each destination's rate limit.
     def live_workers(self, within_seconds: float) -> int: ...
-    # Call `wake` (from any thread) when any process stores new work (an event, a replay
-    # request); the function returned stops it. None: this store cannot tell, and the pipeline
-    # finds new work by polling often.
-    def listen(self, wake: Callable[[], None]) -> Callable[[], None] | None: ...
+    # Call `wake` (from any thread) when any process stores new work: `wake(True)` when it was
+    # only new events, `wake(False)` for a replay request, a backfill, or what may have come
+    # while no one listened. The function returned stops it. None: this store cannot tell, and
+    # the pipeline finds new work by polling often.
+    def listen(self, wake: Callable[[bool], None]) -> Callable[[], None] | None: ...
 
 
 class Requests(Protocol):

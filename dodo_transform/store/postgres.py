@@ -439,9 +439,10 @@ class PostgresStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         )
         return max(1, int(rows[0][0]))
 
-    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+    def listen(self, wake: Callable[[bool], None]) -> Callable[[], None]:
         """Call `wake` (from a thread of the store's) whenever any instance stores an event or
-        a replay request; the function returned stops listening."""
+        a replay request: with True when it was events (see `Store.listen`); the function
+        returned stops listening."""
         listener = _Listener(self.url, wake)
         self._listeners.append(listener)
         listener.start()
@@ -540,13 +541,14 @@ def _commit_without_waiting(db: Connection) -> None:
 
 
 class _Listener:
-    """A thread holding one connection that LISTENs, calling `wake` on every notification.
+    """A thread holding one connection that LISTENs, calling `wake` on every notification
+    (with whether it says new events: ingest's, many a second in a burst).
 
     On a lost connection it reconnects (once a second) and wakes once, for anything said
     while it was away; meanwhile the pipeline's polling carries on.
     """
 
-    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+    def __init__(self, url: str, wake: Callable[[bool], None]) -> None:
         self._url = url
         self._wake = wake
         self._stopping = threading.Event()
@@ -579,10 +581,10 @@ class _Listener:
             self._url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_SECONDS)
         ) as db:
             db.execute(f"LISTEN {CHANNEL}")
-            self._wake()  # whatever was stored while no one listened
+            self._wake(False)  # whatever was stored while no one listened
             while not self._stopping.is_set():
-                for _ in db.notifies(timeout=LISTEN_POLL_SECONDS):
-                    self._wake()
+                for notice in db.notifies(timeout=LISTEN_POLL_SECONDS):
+                    self._wake(notice.payload == "events")
 
 
 def shown(url: str) -> str:

@@ -496,7 +496,7 @@ class SqliteStore(SqlReads, SqlWrites, SqlSessions, SqlHeartbeats):
         """One: only one process claims work on SQLite."""
         return 1
 
-    def listen(self, wake: Callable[[], None]) -> None:
+    def listen(self, wake: Callable[[bool], None]) -> None:
         """SQLite cannot tell one process about another's writes: the pipeline polls."""
         return None
 
