@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 import psycopg
 
+from dodo_transform.search_terms import event_terms
 from dodo_transform.store import Filters, Store
 from dodo_transform.store.postgres import PostgresStore
-from dodo_transform.store.search import event_terms
 from dodo_transform.store.sqlite import SqliteStore
 from dodo_transform.testing import SECRET, InProcessServer
 
