@@ -211,23 +211,25 @@ def end_to_end_section() -> str:
 
 
 # bench_pipeline.py's figures for the code before issue 22 (commit BEFORE_22), measured on this
-# machine on 2026-12-07 with today's bench_pipeline.py (medians of 3 alternating rounds): ingest
+# machine (2 cores, AMD EPYC) on 2026-12-07 with today's bench_pipeline.py, in a worktree of that
+# commit (medians of 3 alternating rounds; the figures an Intel machine gave that day were
+# 7,085/945 and 4,144/549 events/s, 178/332 ms and 587 MB): ingest
 # and end-to-end events/s on SQLite and PostgreSQL, the seconds the worker spent per part of its
 # work per 1,000 events of the SQLite burst, p50/p99 ms at 200 events/s, and the peak MB of the
 # worker with its sandboxes through 100 events made into 4 MB requests.
 BEFORE_22 = "78e1286"
-BEFORE_PIPELINE = {"sqlite": (7085.0, 945.0), "postgres": (4144.0, 549.0)}
+BEFORE_PIPELINE = {"sqlite": (8389.0, 920.0), "postgres": (3910.0, 556.0)}
 BEFORE_STAGES = {
-    "claim deliveries": 0.43,
-    "claim events": 0.07,
+    "claim deliveries": 0.47,
+    "claim events": 0.08,
     "record outcomes": 0.35,
-    "record results": 0.06,
-    "record results (waited)": 0.18,
-    "send": 0.33,
-    "transform": 0.62,
+    "record results": 0.07,
+    "record results (waited)": 0.22,
+    "send": 0.39,
+    "transform": 0.64,
 }
-BEFORE_LATENCY_MS = (178.0, 332.0)
-BEFORE_BIG_PAYLOADS_MB = 587.0
+BEFORE_LATENCY_MS = (184.0, 344.0)
+BEFORE_BIG_PAYLOADS_MB = 462.0
 
 
 def pipeline_section() -> str:
@@ -289,7 +291,9 @@ def pipeline_section() -> str:
         f" sandbox processes peaked at {big:,.0f} MB (before: {BEFORE_BIG_PAYLOADS_MB:,.0f} MB)."
         " A round holds at most 16 MB of outcomes (`ROUND_OUTCOME_BYTES`: its events run a"
         " slice at a time, sized by the largest outcomes seen lately), a sandbox process hands"
-        " back at most 16 MB at once, and a lane holds at most its concurrency in requests.",
+        " back at most 16 MB at once, and a lane holds at most its concurrency in requests;"
+        " both processes give a freed buffer of 1 MB or more back to the system at once"
+        " (`malloc.py`: glibc otherwise keeps the biggest round's worth in its heap).",
     ]
     return "\n".join(lines)
 

@@ -27,7 +27,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from dodo_transform import instances, logs, signing, startup
+from dodo_transform import instances, logs, malloc, signing, startup
 from dodo_transform.errors import ConfigError, StorageError
 from dodo_transform.metrics import IngestMetrics, PipelineMetrics
 from dodo_transform.outgoing.redaction import secret_parts
@@ -331,6 +331,7 @@ def worker_main(settings: Settings, parent_pid: int, wake: Any) -> None:
     # Answering Dodo comes first: when both want the CPU, the kernel favours the HTTP
     # process, and the worker catches up in the gaps (its work is safe in the store).
     os.nice(worker.WORKER_NICENESS)
+    malloc.return_big_buffers()  # outcomes of megabytes must not keep the worker that big
     listener = logs.setup(settings.log_level, settings.log_format)
     code = 1
     try:

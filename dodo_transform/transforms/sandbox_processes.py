@@ -39,6 +39,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from dodo_transform import malloc
 from dodo_transform.errors import HandlerError
 from dodo_transform.limits import Limits
 from dodo_transform.outgoing import OutgoingRequest
@@ -124,6 +125,7 @@ def _child_main(conn: Connection, progress: Any) -> None:
     """A sandbox process: compile on demand, run batches, report progress in shared memory."""
     _exit_with_parent(os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    malloc.return_big_buffers()  # a handler's megabytes go back once its batch is sent
     compiled: dict[SpecKey, Transform | HandlerError] = {}
     specs: dict[SpecKey, TransformSpec] = {}
     while True:
