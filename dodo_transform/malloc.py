@@ -7,7 +7,7 @@ threshold starts at 128 KB but rises to the size of every big block freed (up to
 after the first 4 MB payload the later ones come from the heap, and the small blocks allocated
 between them keep it from shrinking: the process keeps the peak of the biggest round for good.
 A fixed threshold does not rise. Measured with bench_pipeline.py's 100 payloads made into 4 MB
-requests, the worker with its sandbox processes peaked at about 360 MB without, 200 MB with.
+requests, the worker with its sandbox processes peaked at 458 MB without, 233 MB with.
 Other C libraries (musl, macOS) have no such setting, and this does nothing there.
 """
 
