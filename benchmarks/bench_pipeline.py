@@ -1,7 +1,7 @@
 """The pipeline against ingest: a burst's end-to-end rate beside the ingest rate of the same run.
 
     python benchmarks/bench_pipeline.py [--seconds 3] [--connections 32] [--rounds 2]
-                                        [--stores sqlite,postgres]
+                                        [--stores sqlite,postgres] [--cpus 0,1]
 
 For each store, a fresh service runs the three seed handlers and delivers to a local Segment
 stand-in; wrk (one thread, --connections connections, --seconds s) sends distinct, pre-signed
@@ -10,6 +10,9 @@ stand-in; wrk (one thread, --connections connections, --seconds s) sends distinc
 burst's first request to the last message at the stand-in; their ratio; and the peak resident
 set of the worker with its sandbox processes. Rounds alternate the stores; figures are
 medians. PostgreSQL gets a fresh database on the local server each round.
+
+With --cpus (`0`, or `0,1`), the service's processes (HTTP, worker, sandboxes) run on those
+CPUs only, wrk and the stand-in anywhere: how the burst scales with the cores it is given.
 
 Then *latency*: on SQLite, payments at a steady --latency-rate events/s for --latency-seconds,
 each webhook's time until its track message reaches the stand-in, p50 and p99.
@@ -53,7 +56,14 @@ from harness import (
     wait_for_messages,
 )
 
-from dodo_transform.testing import Answer, DestinationStandIn, Server, descendants, process_memory
+from dodo_transform.testing import (
+    Answer,
+    DestinationStandIn,
+    Server,
+    descendants,
+    hold_to_cpus,
+    process_memory,
+)
 
 MESSAGES_PER_EVENT = 2
 SIGNED_PER_SECOND = 16_000  # above ingest's rate here: no webhook repeats
@@ -126,12 +136,16 @@ class PeakMemory:
             self.peak_mb = max(self.peak_mb, total)
 
 
-def one_round(store: str, seconds: float, connections: int) -> Round:
+def one_round(store: str, seconds: float, connections: int, cpus: set[int] | None = None) -> Round:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "burst.lua"
         count = int(seconds * SIGNED_PER_SECOND)
         write_wrk_requests(signed_requests(count, f"msg_pipe_{time.time_ns()}"), script)
         with database_for(store) as database, running_service(**database) as (server, standin):
+            if cpus is not None:
+                server.wait_until(server.worker_pid, what="the worker")
+                assert server.process is not None
+                hold_to_cpus(server.process.pid, cpus)
             with PeakMemory(server) as memory:
                 burst = wrk(server.url, script, seconds, connections)
                 accepted = burst.requests - burst.errors
@@ -171,14 +185,18 @@ def database_for(store: str) -> Iterator[dict[str, str]]:
 
 
 def measure(
-    stores: list[str], seconds: float = 3.0, connections: int = 32, rounds: int = 2
+    stores: list[str],
+    seconds: float = 3.0,
+    connections: int = 32,
+    rounds: int = 2,
+    cpus: set[int] | None = None,
 ) -> dict[str, list[Round]]:
     if ensure_wrk() is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     found: dict[str, list[Round]] = {store: [] for store in stores}
     for number in range(rounds):
         for store in stores:
-            result = one_round(store, seconds, connections)
+            result = one_round(store, seconds, connections, cpus)
             found[store].append(result)
             print(
                 f"round {number + 1} {store:8} ingest {result.ingest_per_second:7,.0f}/s"
@@ -230,8 +248,10 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=float, default=200.0)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--big-events", type=int, default=100)
+    parser.add_argument("--cpus", help="run the service on these CPUs only, e.g. 0 or 0,1")
     args = parser.parse_args()
-    found = measure(args.stores.split(","), args.seconds, args.connections, args.rounds)
+    cpus = {int(cpu) for cpu in args.cpus.split(",")} if args.cpus else None
+    found = measure(args.stores.split(","), args.seconds, args.connections, args.rounds, cpus)
     print("\n| store | ingest events/s | end to end events/s | ratio | worker peak RSS |")
     print("|---|---|---|---|---|")
     for store, rounds in found.items():

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -73,6 +74,7 @@ __all__ = [
     "children",
     "descendants",
     "free_port",
+    "hold_to_cpus",
     "in_process",
     "process_memory",
     "server_env",
@@ -496,6 +498,15 @@ def descendants(pid: int) -> list[int]:
     """The pids of the children of `pid`, their children, and so on."""
     found = children(pid)
     return found + [grandchild for child in found for grandchild in descendants(child)]
+
+
+def hold_to_cpus(pid: int, cpus: set[int]) -> None:
+    """Run process `pid` and its descendants on `cpus` only: every thread they have now, and
+    (as threads and processes inherit their creator's) every one they start later (Linux)."""
+    for process in [pid, *descendants(pid)]:
+        for task in Path(f"/proc/{process}/task").glob("[0-9]*"):
+            with contextlib.suppress(ProcessLookupError):  # the thread ended meanwhile
+                os.sched_setaffinity(int(task.name), cpus)
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from dodo_transform.testing import Received, describe, free_port, wait_until
+from dodo_transform.testing import Received, describe, free_port, hold_to_cpus, wait_until
 
 KEY = "wk_printed_never"
 STANDIN = [sys.executable, "-m", "dodo_transform.testing", "segment"]
@@ -96,3 +97,30 @@ def test_a_busy_port_is_a_one_line_error() -> None:
 def test_a_request_that_is_not_segment_json_is_described_not_raised() -> None:
     request = Received("POST", "/v1/batch", {}, b"not json", status=400)
     assert describe(request) == ["400 POST /v1/batch: not Segment's JSON"]
+
+
+def test_hold_to_cpus_keeps_a_process_its_threads_and_its_children_on_those_cpus() -> None:
+    """What `bench_pipeline.py --cpus` runs the service on: threads there before, and a
+    process started after, are held."""
+    script = (
+        "import subprocess, sys, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "subprocess.run([sys.executable, '-c',"
+        " 'import os; print(sorted(os.sched_getaffinity(0)))'])\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdin is not None and parent.stdout is not None
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        hold_to_cpus(parent.pid, {0})
+        threads = list(Path(f"/proc/{parent.pid}/task").glob("[0-9]*"))
+        assert len(threads) == 2
+        assert all(os.sched_getaffinity(int(task.name)) == {0} for task in threads)
+        out, _ = parent.communicate("go\n", timeout=30)
+    finally:
+        parent.kill()
+    assert out.strip() == "[0]"
