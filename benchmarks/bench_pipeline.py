@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -239,6 +240,11 @@ def median(rounds: list[Round], field: str) -> float:
     return statistics.median(getattr(r, field) for r in rounds)
 
 
+def cpu_list(text: str) -> set[int]:
+    """`0,1` -> {0, 1}, for --cpus."""
+    return {int(cpu) for cpu in text.split(",")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -248,9 +254,17 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=float, default=200.0)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--big-events", type=int, default=100)
-    parser.add_argument("--cpus", help="run the service on these CPUs only, e.g. 0 or 0,1")
+    parser.add_argument(
+        "--cpus",
+        type=cpu_list,
+        help="run the service on these CPUs only, e.g. 0 or 0,1",
+    )
     args = parser.parse_args()
-    cpus = {int(cpu) for cpu in args.cpus.split(",")} if args.cpus else None
+    cpus = args.cpus
+    if cpus is not None and not cpus <= os.sched_getaffinity(0):
+        parser.error(
+            f"--cpus {sorted(cpus)}: this machine gives us CPUs {sorted(os.sched_getaffinity(0))}"
+        )
     found = measure(args.stores.split(","), args.seconds, args.connections, args.rounds, cpus)
     print("\n| store | ingest events/s | end to end events/s | ratio | worker peak RSS |")
     print("|---|---|---|---|---|")
